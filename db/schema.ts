@@ -1,0 +1,121 @@
+/**
+ * Postgres schema: jobs and the transactional outbox.
+ *
+ * PII rule: no column ever holds raw text except `outbox.payload`, and an outbox row lives only
+ * until its job is terminal (SUCCEEDED or FAILED), when it is deleted in the same statement that
+ * records the outcome.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgSequence,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+export const JOB_STATUSES = ['QUEUED', 'PROCESSING', 'SUCCEEDED', 'FAILED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED'];
+
+export const jobStatus = pgEnum('job_status', JOB_STATUSES);
+
+/**
+ * Global, monotonically increasing version of a job's content. The vector store keeps the point
+ * with the highest seq (latest wins), so a job re-queued for a newer submission takes a new seq.
+ */
+export const jobSeq = pgSequence('job_seq', { startWith: 1, increment: 1 });
+
+/** What a successful job reports; mirrors the embedder's per-item result. No text. */
+export interface JobResult {
+  point_id: string;
+  model: string;
+  model_ver: string;
+  text_len: number;
+  token_count: number;
+  truncated: boolean;
+  truncated_len: number;
+  applied: boolean;
+}
+
+/** Why a job failed: a stable code and a message that never contains the text. */
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: uuid('id').primaryKey(),
+    seq: bigint('seq', { mode: 'number' })
+      .notNull()
+      .default(sql`nextval('job_seq')`),
+    orgId: text('org_id').notNull(),
+    assetId: text('asset_id').notNull(),
+    segmentId: text('segment_id').notNull(),
+    model: text('model').notNull(),
+    modelVer: text('model_ver').notNull(),
+    /** sha256 over (org, asset, segment, model, model_ver, sha256(text)): the idempotency key. */
+    jobKey: text('job_key').notNull(),
+    status: jobStatus('status').notNull().default('QUEUED'),
+    attempts: integer('attempts').notNull().default(0),
+    result: jsonb('result').$type<JobResult>(),
+    error: jsonb('error').$type<JobError>(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('jobs_job_key_uq').on(t.jobKey),
+    index('jobs_segment_seq_idx').on(t.orgId, t.assetId, t.segmentId, t.model, t.modelVer, t.seq),
+  ],
+);
+
+/** The queue message, as stored in the outbox and sent to the Queue. */
+export interface EmbedMessage {
+  v: 1;
+  job_id: string;
+  seq: number;
+  org_id: string;
+  asset_id: string;
+  segment_id: string;
+  model: string;
+  model_ver: string;
+  text: string;
+  request_id: string;
+}
+
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    jobId: uuid('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    /** The job seq this message carries; an outcome for seq N deletes rows with job_seq <= N. */
+    jobSeq: bigint('job_seq', { mode: 'number' }).notNull(),
+    payload: jsonb('payload').$type<EmbedMessage>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+    sendAttempts: integer('send_attempts').notNull().default(0),
+    /** A short error code from the last failed send; never message content. */
+    lastError: text('last_error'),
+  },
+  (t) => [
+    index('outbox_unsent_idx')
+      .on(t.createdAt)
+      .where(sql`${t.sentAt} IS NULL`),
+    index('outbox_job_idx').on(t.jobId),
+  ],
+);
+
+export type JobRow = typeof jobs.$inferSelect;
+export type OutboxRow = typeof outbox.$inferSelect;

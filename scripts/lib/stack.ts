@@ -1,0 +1,220 @@
+/**
+ * The whole local system, as `npm run dev` and the end-to-end tests run it: embedded PostgreSQL
+ * (migrated), the WebSocket→TCP proxy for the Neon driver, the embedder, and `wrangler dev` with
+ * the local Queue, plus a timer that fires the Worker's cron. DATABASE_URL and EMBEDDER_URL switch
+ * a part to an external one; QDRANT_URL and EMBEDDING_MODEL_DIR pass through to the embedder.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runMigrations } from '../../db/migrate.js';
+import { startLocalPostgres } from './postgres.js';
+import type { LocalPostgres } from './postgres.js';
+import { freePort, startProcess, waitForHttp } from './procs.js';
+import type { ManagedProcess } from './procs.js';
+import { loadDevSecrets } from './secrets.js';
+import { startWsProxy } from './wsproxy.js';
+import type { WsProxy } from './wsproxy.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface StackOptions {
+  /** Where Postgres data, vectors, queue state, secrets and logs live. */
+  dataDir: string;
+  /** Environment to read settings from (defaults to process.env). */
+  env?: NodeJS.ProcessEnv;
+  apiPort?: number;
+  embedderPort?: number;
+  pgPort?: number;
+  /** Extra Worker variables (tests use these for short sweep ages or fault injection). */
+  workerVars?: Record<string, string>;
+  /** Extra embedder environment. */
+  embedderEnv?: Record<string, string>;
+  /** How often to fire the Worker's cron (the outbox sweep); 0 disables. Default 60 s. */
+  cronIntervalMs?: number;
+  onLine?: (source: string, line: string) => void;
+  /** Progress messages (dev prints them). */
+  onStatus?: (msg: string) => void;
+}
+
+export interface Stack {
+  apiUrl: string;
+  embedderUrl: string;
+  databaseUrl: string;
+  devJwtSecret: string;
+  embedderToken: string;
+  logs: { embedder?: string; worker: string };
+  /** Fires the Worker's scheduled handler once (as the cron would). */
+  triggerCron(): Promise<void>;
+  stopEmbedder(): Promise<void>;
+  startEmbedder(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const env = opts.env ?? process.env;
+  const dataDir = path.resolve(opts.dataDir);
+  const logDir = path.join(dataDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const status = opts.onStatus ?? (() => undefined);
+  const secrets = loadDevSecrets(dataDir, env);
+  const cleanups: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+    cleanups.length = 0;
+  };
+
+  try {
+    // 1. PostgreSQL: external (DATABASE_URL) or embedded, then migrations.
+    let databaseUrl = env.DATABASE_URL;
+    let pg: LocalPostgres | undefined;
+    if (!databaseUrl) {
+      const pgPort = opts.pgPort ?? (await freePort());
+      status(`starting embedded PostgreSQL on port ${pgPort}`);
+      pg = await startLocalPostgres({ dataDir: path.join(dataDir, 'pg'), port: pgPort });
+      cleanups.push(() => pg!.stop());
+      databaseUrl = pg.url;
+    }
+    status('applying database migrations');
+    await runMigrations(databaseUrl);
+
+    // 2. The Neon driver speaks WebSocket: locally it goes through our proxy.
+    let proxy: WsProxy | undefined;
+    if (pg || env.NEON_WS_PROXY === 'local') {
+      proxy = await startWsProxy();
+      cleanups.push(() => proxy!.close());
+    }
+
+    // 3. The embedder: external (EMBEDDER_URL) or a local process.
+    let embedderUrl = env.EMBEDDER_URL?.replace(/\/+$/, '');
+    let embedder: ManagedProcess | undefined;
+    const embedderPort = opts.embedderPort ?? (await freePort());
+    const embedderLog = path.join(logDir, 'embedder.log');
+    const launchEmbedder = async () => {
+      status('starting the embedder (loading the model)');
+      embedder = startProcess({
+        name: 'embedder',
+        command: process.execPath,
+        args: ['--import', 'tsx', 'embedder/src/main.ts'],
+        cwd: REPO_ROOT,
+        env: {
+          ...env,
+          EMBEDDER_HOST: '127.0.0.1',
+          EMBEDDER_PORT: String(embedderPort),
+          EMBEDDER_TOKEN: secrets.embedderToken,
+          VECTOR_DATA_DIR: env.VECTOR_DATA_DIR ?? path.join(dataDir, 'vectors'),
+          ...opts.embedderEnv,
+        },
+        logFile: embedderLog,
+        onLine: (l) => opts.onLine?.('embedder', l),
+      });
+      await waitForHttp(`${embedderUrl}/readyz`, embedder, 180_000);
+    };
+    if (!embedderUrl) {
+      embedderUrl = `http://127.0.0.1:${embedderPort}`;
+      await launchEmbedder();
+      cleanups.push(() => embedder?.stop() ?? Promise.resolve());
+    }
+
+    // 4. The Worker under wrangler dev, with the local Queue.
+    const apiPort = opts.apiPort ?? (await freePort());
+    const workerVars: Record<string, string> = {
+      ENVIRONMENT: 'development',
+      AUTH_PROVIDER: env.AUTH_PROVIDER ?? 'dev',
+      DEV_JWT_SECRET: secrets.devJwtSecret,
+      DATABASE_URL: databaseUrl,
+      EMBEDDER_URL: embedderUrl,
+      EMBEDDER_TOKEN: secrets.embedderToken,
+      EMBEDDING_MODEL_NAME: env.EMBEDDING_MODEL_NAME ?? 'minilm-l6-v2',
+      EMBEDDING_MODEL_VER: env.EMBEDDING_MODEL_VER ?? '1',
+      ...(proxy ? { NEON_WS_PROXY: proxy.address } : {}),
+      ...pick(env, [
+        'AUTH_JWKS_URL',
+        'AUTH_ISSUER',
+        'AUTH_AUDIENCE',
+        'AUTH_TENANT_CLAIM',
+        'MAX_TEXT_CHARS',
+        'LOG_LEVEL',
+      ]),
+      ...opts.workerVars,
+    };
+    const varsFile = path.join(dataDir, 'worker.env');
+    fs.writeFileSync(
+      varsFile,
+      Object.entries(workerVars)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join('\n') + '\n',
+      { mode: 0o600 },
+    );
+    status(`starting the Worker (wrangler dev) on port ${apiPort}`);
+    const workerLog = path.join(logDir, 'worker.log');
+    const wrangler = startProcess({
+      name: 'wrangler',
+      command: process.execPath,
+      args: [
+        path.join(REPO_ROOT, 'node_modules/wrangler/bin/wrangler.js'),
+        'dev',
+        '--local',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(apiPort),
+        '--test-scheduled',
+        '--env-file',
+        varsFile,
+        '--persist-to',
+        path.join(dataDir, 'wrangler'),
+        '--show-interactive-dev-session=false',
+        '--log-level',
+        'log',
+      ],
+      cwd: REPO_ROOT,
+      env: { ...env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' },
+      logFile: workerLog,
+      onLine: (l) => opts.onLine?.('worker', l),
+    });
+    cleanups.push(() => wrangler.stop());
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    await waitForHttp(`${apiUrl}/healthz`, wrangler, 120_000);
+
+    // 5. Cron: miniflare does not fire scheduled handlers by itself.
+    const triggerCron = async () => {
+      const res = await fetch(`${apiUrl}/__scheduled?cron=*+*+*+*+*`);
+      await res.body?.cancel();
+    };
+    const interval = opts.cronIntervalMs ?? 60_000;
+    if (interval > 0) {
+      const timer = setInterval(() => void triggerCron().catch(() => undefined), interval);
+      timer.unref();
+      cleanups.push(async () => clearInterval(timer));
+    }
+
+    return {
+      apiUrl,
+      embedderUrl,
+      databaseUrl,
+      devJwtSecret: secrets.devJwtSecret,
+      embedderToken: secrets.embedderToken,
+      logs: { embedder: embedder ? embedderLog : undefined, worker: workerLog },
+      triggerCron,
+      stopEmbedder: async () => {
+        await embedder?.stop();
+      },
+      startEmbedder: async () => {
+        if (embedder && embedder.child.exitCode === null && embedder.child.signalCode === null)
+          return;
+        await launchEmbedder();
+      },
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) if (env[k]) out[k] = env[k]!;
+  return out;
+}

@@ -1,0 +1,88 @@
+/**
+ * One error type with a stable code, and one code→status table. `app.onError`, the zod hook, the
+ * not-found/405 handlers and the OpenAPI error responses all use this table, so the documented
+ * codes are the thrown codes.
+ */
+export const ERROR_CODES = {
+  validation_failed: { status: 400, title: 'Request validation failed' },
+  malformed_json: { status: 400, title: 'Malformed JSON body' },
+  unauthorized: { status: 401, title: 'Authentication required' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  unprocessable: { status: 422, title: 'Unprocessable content' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  internal: { status: 500, title: 'Internal error' },
+  dependency_unavailable: { status: 503, title: 'A dependency is unavailable' },
+  misconfigured: { status: 500, title: 'Service misconfigured' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface FieldError {
+  /** Dotted path of the offending field, e.g. `segments.3.text`. */
+  field: string;
+  /** JSON Pointer (RFC 6901) to the field. */
+  pointer: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly options: { errors?: FieldError[]; retryAfterSeconds?: number } = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+export const PROBLEM_BASE = 'https://heimdex.dev/problems/';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  instance?: string;
+  request_id: string;
+  errors?: FieldError[];
+}
+
+export function problemBody(err: AppError, requestId: string, instance?: string): Problem {
+  const body: Problem = {
+    type: PROBLEM_BASE + err.code,
+    title: ERROR_CODES[err.code].title,
+    status: err.status,
+    code: err.code,
+    detail: err.message,
+    request_id: requestId,
+  };
+  if (instance) body.instance = instance;
+  if (err.options.errors?.length) body.errors = err.options.errors;
+  return body;
+}
+
+export function problemResponse(err: AppError, requestId: string, instance?: string): Response {
+  const headers = new Headers({
+    'content-type': 'application/problem+json',
+    'x-request-id': requestId,
+  });
+  if (err.options.retryAfterSeconds !== undefined) {
+    headers.set('retry-after', String(err.options.retryAfterSeconds));
+  }
+  return new Response(JSON.stringify(problemBody(err, requestId, instance)), {
+    status: err.status,
+    headers,
+  });
+}
+
+export function toPointer(path: readonly PropertyKey[]): string {
+  return path.map((p) => '/' + String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+}

@@ -1,0 +1,26 @@
+const encoder = new TextEncoder();
+
+export async function sha256Hex(input: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(input));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The idempotency key of DESIGN.md: hash(org, asset, segment, model, model_ver, sha256(text)).
+ * Fields are joined with NUL, which ids cannot contain (validation refuses control characters).
+ */
+export async function jobKey(parts: {
+  orgId: string;
+  assetId: string;
+  segmentId: string;
+  model: string;
+  modelVer: string;
+  text: string;
+}): Promise<string> {
+  const textHash = await sha256Hex(parts.text);
+  return sha256Hex(
+    [parts.orgId, parts.assetId, parts.segmentId, parts.model, parts.modelVer, textHash].join(
+      '\u0000',
+    ),
+  );
+}

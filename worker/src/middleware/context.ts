@@ -1,0 +1,63 @@
+/**
+ * One init middleware builds the per-request context: request id (echoed as a header), parsed
+ * config, logger, and a lazily opened database handle closed after the response.
+ */
+import { createMiddleware } from 'hono/factory';
+import type { Config, Env } from '../env';
+import { parseConfig } from '../env';
+import type { DbHandle } from '../lib/db';
+import { openDb } from '../lib/db';
+import { createLogger } from '../lib/log';
+import type { Logger } from '../lib/log';
+import type { AuthContext } from './auth';
+
+export interface AppVariables {
+  requestId: string;
+  config: Config;
+  log: Logger;
+  db: () => DbHandle['db'];
+  auth: AuthContext;
+}
+
+export interface AppBindings {
+  Bindings: Env;
+  Variables: AppVariables;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
+
+export function requestIdFrom(header: string | undefined): string {
+  return header && REQUEST_ID.test(header) ? header : crypto.randomUUID();
+}
+
+export const initContext = createMiddleware<AppBindings>(async function initContext(c, next) {
+  const requestId = requestIdFrom(c.req.header('x-request-id'));
+  c.set('requestId', requestId);
+  c.header('x-request-id', requestId);
+  const config = parseConfig(c.env);
+  c.set('config', config);
+  const log = createLogger(config.logLevel, { request_id: requestId });
+  c.set('log', log);
+  let handle: DbHandle | undefined;
+  c.set('db', () => (handle ??= openDb(config)).db);
+  const started = Date.now();
+  try {
+    await next();
+  } finally {
+    if (handle) {
+      const closing = handle.close().catch(() => undefined);
+      try {
+        c.executionCtx.waitUntil(closing);
+      } catch {
+        await closing;
+      }
+    }
+    log.info('request', {
+      method: c.req.method,
+      route: c.req.routePath,
+      status: c.res.status,
+      duration_ms: Date.now() - started,
+      org_id: c.get('auth')?.orgId,
+    });
+  }
+});

@@ -1,0 +1,215 @@
+/**
+ * Queue consumers. The embed consumer is a thin bridge: it parses each message, skips jobs that are
+ * terminal or superseded, hands the rest to the embedder in ONE call, records each job's outcome,
+ * then acks or retries each message with exponential backoff. Exhausted messages go to the
+ * dead-letter queue, whose consumer marks the job FAILED with the reason.
+ */
+import { z } from 'zod';
+import { TERMINAL_STATUSES } from '../../../db/schema';
+import type { Config, Env } from '../env';
+import { parseConfig } from '../env';
+import { openDb } from '../lib/db';
+import { createLogger, errorKind } from '../lib/log';
+import type { Logger } from '../lib/log';
+import {
+  EmbedderClient,
+  EmbedderRejectedError,
+  EmbedderUnavailableError,
+} from '../services/embedder';
+import type { EmbedItem } from '../services/embedder';
+import { loadJobStates, markProcessing, recordOutcomes } from '../services/jobs';
+import type { Outcome } from '../services/jobs';
+
+export const EmbedMessageSchema = z
+  .object({
+    v: z.literal(1),
+    job_id: z.uuid(),
+    seq: z.number().int().positive(),
+    org_id: z.string().min(1),
+    asset_id: z.string().min(1),
+    segment_id: z.string().min(1),
+    model: z.string().min(1),
+    model_ver: z.string().min(1),
+    text: z.string().min(1),
+    request_id: z.string(),
+  })
+  .strict();
+
+type Parsed = { msg: Message<unknown>; body: z.infer<typeof EmbedMessageSchema> };
+
+export function backoffSeconds(attempts: number, retry: Config['retry']): number {
+  const exp = retry.baseSeconds * 2 ** Math.max(0, attempts - 1);
+  const jitter = 0.8 + Math.random() * 0.4;
+  return Math.min(retry.maxSeconds, Math.round(exp * jitter));
+}
+
+function parseAll(batch: MessageBatch<unknown>, log: Logger): Parsed[] {
+  const out: Parsed[] = [];
+  for (const msg of batch.messages) {
+    const parsed = EmbedMessageSchema.safeParse(msg.body);
+    if (parsed.success) out.push({ msg, body: parsed.data });
+    else {
+      // Unparseable: no retry can fix it. Ack so it does not loop; its id is logged, not its body.
+      log.error('invalid queue message dropped', { message_id: msg.id });
+      msg.ack();
+    }
+  }
+  return out;
+}
+
+export async function handleEmbedBatch(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  ctx: ExecutionContext,
+): Promise<void> {
+  const config = parseConfig(env);
+  const log = createLogger(config.logLevel, { queue: batch.queue });
+  const { db, close } = openDb(config);
+  try {
+    const parsed = parseAll(batch, log);
+    const states = await loadJobStates(
+      db,
+      parsed.map((p) => p.body.job_id),
+    );
+    const work: Parsed[] = [];
+    for (const p of parsed) {
+      const s = states.get(p.body.job_id);
+      const stale = !s || p.body.seq < s.seq;
+      const done = s && p.body.seq === s.seq && TERMINAL_STATUSES.includes(s.status);
+      if (stale || done) p.msg.ack();
+      else work.push(p);
+    }
+    if (work.length === 0) return;
+
+    await markProcessing(
+      db,
+      work.map((w) => w.body.job_id),
+    );
+    const client = new EmbedderClient(
+      config.embedder,
+      work[0]!.body.request_id || crypto.randomUUID(),
+    );
+    const items: EmbedItem[] = work.map(({ body }) => ({
+      job_id: body.job_id,
+      seq: body.seq,
+      org_id: body.org_id,
+      asset_id: body.asset_id,
+      segment_id: body.segment_id,
+      model: body.model,
+      model_ver: body.model_ver,
+      text: body.text,
+    }));
+
+    let outcomes: Outcome[];
+    const retryAll = (code: string, message: string): Outcome[] =>
+      work.map((w) => ({
+        kind: 'retrying',
+        jobId: w.body.job_id,
+        seq: w.body.seq,
+        error: { code, message },
+      }));
+    try {
+      const res = await client.embed(items);
+      const byJob = new Map(res.results.map((r) => [r.job_id, r]));
+      outcomes = work.map((w): Outcome => {
+        const r = byJob.get(w.body.job_id);
+        const base = { jobId: w.body.job_id, seq: w.body.seq };
+        if (!r) {
+          return {
+            ...base,
+            kind: 'retrying',
+            error: { code: 'missing_result', message: 'no result' },
+          };
+        }
+        if (r.status === 'ok') {
+          return {
+            ...base,
+            kind: 'succeeded',
+            result: {
+              point_id: r.point_id,
+              model: res.model,
+              model_ver: res.model_ver,
+              text_len: r.text_len,
+              token_count: r.token_count,
+              truncated: r.truncated,
+              truncated_len: r.truncated_len,
+              applied: r.applied,
+            },
+          };
+        }
+        const error = { code: r.code, message: r.message };
+        return r.retryable
+          ? { ...base, kind: 'retrying', error }
+          : { ...base, kind: 'failed', error };
+      });
+    } catch (err) {
+      if (err instanceof EmbedderUnavailableError) {
+        outcomes = retryAll('embedder_unavailable', `embedder unavailable (${err.reason})`);
+      } else if (err instanceof EmbedderRejectedError) {
+        outcomes = retryAll('embedder_rejected', `embedder rejected the batch (${err.code})`);
+      } else {
+        throw err;
+      }
+    }
+
+    try {
+      await recordOutcomes(db, outcomes);
+    } catch (err) {
+      // The outcome is not recorded: deliver again (embedding is idempotent).
+      log.error('recording outcomes failed; retrying batch', { error: errorKind(err) });
+      for (const w of work)
+        w.msg.retry({ delaySeconds: backoffSeconds(w.msg.attempts, config.retry) });
+      return;
+    }
+    let ok = 0;
+    let failed = 0;
+    let retried = 0;
+    work.forEach((w, i) => {
+      const o = outcomes[i]!;
+      if (o.kind === 'retrying') {
+        retried++;
+        w.msg.retry({ delaySeconds: backoffSeconds(w.msg.attempts, config.retry) });
+      } else {
+        if (o.kind === 'succeeded') ok++;
+        else failed++;
+        w.msg.ack();
+      }
+    });
+    log.info('embed batch', { messages: batch.messages.length, ok, failed, retried });
+  } finally {
+    ctx.waitUntil(close().catch(() => undefined));
+  }
+}
+
+export async function handleDeadLetters(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  ctx: ExecutionContext,
+): Promise<void> {
+  const config = parseConfig(env);
+  const log = createLogger(config.logLevel, { queue: batch.queue });
+  const { db, close } = openDb(config);
+  try {
+    const parsed = parseAll(batch, log);
+    const states = await loadJobStates(
+      db,
+      parsed.map((p) => p.body.job_id),
+    );
+    const outcomes: Outcome[] = parsed
+      .filter((p) => states.get(p.body.job_id)?.seq === p.body.seq)
+      .map((p) => ({
+        kind: 'failed',
+        jobId: p.body.job_id,
+        seq: p.body.seq,
+        error: {
+          code: 'retries_exhausted',
+          message: `gave up after ${p.msg.attempts} delivery attempts`,
+        },
+      }));
+    await recordOutcomes(db, outcomes);
+    for (const p of parsed) p.msg.ack();
+    log.warn('dead-lettered jobs failed', { jobs: outcomes.length });
+  } finally {
+    ctx.waitUntil(close().catch(() => undefined));
+  }
+}

@@ -1,0 +1,102 @@
+/** Schemas shared by several routes, and the OpenAPI error responses generated from ERROR_CODES. */
+import { z } from '@hono/zod-openapi';
+import type { ZodError } from 'zod';
+import { ERROR_CODES, toPointer } from '../errors';
+import type { ErrorCode, FieldError } from '../errors';
+
+const CONTROL = /[\p{Cc}]/u;
+
+/** Client-chosen identifiers: 1..256 characters, no control characters. */
+export const Id = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+  .refine((s) => s.isWellFormed(), 'must be well-formed Unicode');
+
+export const ModelName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'letters, digits, and . _ / - only');
+
+export const ModelVer = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, and . _ - only');
+
+/**
+ * Text to embed. Its length limit (MAX_TEXT_CHARS, in characters) is configuration, so routes check
+ * it after parsing and answer 413; the body limit bounds it before that.
+ */
+export const Text = z
+  .string()
+  .min(1)
+  .refine((s) => s.trim().length > 0, 'must not be blank')
+  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
+  .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)');
+
+export const charLength = (s: string): number => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]),
+    detail: z.string(),
+    instance: z.string().optional(),
+    request_id: z.string(),
+    errors: z
+      .array(z.object({ field: z.string(), pointer: z.string(), message: z.string() }))
+      .optional(),
+  })
+  .openapi('Problem');
+
+/** OpenAPI responses for the given error codes, from the one code→status table. */
+export function errorResponses(codes: ErrorCode[]) {
+  const out: Record<
+    number,
+    { description: string; content: Record<string, { schema: typeof ProblemSchema }> }
+  > = {};
+  for (const code of codes) {
+    const { status, title } = ERROR_CODES[code];
+    const prev = out[status];
+    out[status] = {
+      description: prev ? `${prev.description}; ${title} (${code})` : `${title} (${code})`,
+      content: { 'application/problem+json': { schema: ProblemSchema } },
+    };
+  }
+  return out;
+}
+
+export const AUTH_ERRORS: ErrorCode[] = ['unauthorized'];
+export const BODY_ERRORS: ErrorCode[] = [
+  'validation_failed',
+  'malformed_json',
+  'payload_too_large',
+  'unsupported_media_type',
+];
+
+export function fieldErrors(error: ZodError): FieldError[] {
+  return error.issues.flatMap((issue): FieldError[] => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((k) => {
+        const path = [...issue.path, k];
+        return { field: path.join('.'), pointer: toPointer(path), message: 'unknown field' };
+      });
+    }
+    return [
+      {
+        field: issue.path.join('.') || '(body)',
+        pointer: toPointer(issue.path),
+        message: issue.message,
+      },
+    ];
+  });
+}

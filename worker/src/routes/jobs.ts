@@ -1,0 +1,77 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { JOB_STATUSES } from '../../../db/schema';
+import { AppError } from '../errors';
+import { requireAuth } from '../middleware/auth';
+import type { AppBindings } from '../middleware/context';
+import { getJob } from '../services/jobs';
+import { AUTH_ERRORS, errorResponses } from './common';
+
+export const JobParams = z.object({
+  job_id: z.uuid().openapi({ param: { name: 'job_id', in: 'path' } }),
+});
+
+export const JobResponse = z
+  .object({
+    job_id: z.uuid(),
+    status: z.enum(JOB_STATUSES),
+    attempts: z.number().int(),
+    asset_id: z.string(),
+    segment_id: z.string(),
+    model: z.string(),
+    model_ver: z.string(),
+    result: z
+      .object({
+        point_id: z.uuid(),
+        model: z.string(),
+        model_ver: z.string(),
+        text_len: z.number().int(),
+        token_count: z.number().int(),
+        truncated: z.boolean(),
+        truncated_len: z.number().int(),
+        applied: z.boolean(),
+      })
+      .nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    created_at: z.iso.datetime(),
+    updated_at: z.iso.datetime(),
+  })
+  .openapi('Job');
+
+export const getJobRoute = createRoute({
+  method: 'get',
+  path: '/jobs/{job_id}',
+  tags: ['jobs'],
+  summary: "Get a job's status (tenant-scoped)",
+  security: [{ bearerAuth: [] }],
+  middleware: [requireAuth] as const,
+  request: { params: JobParams },
+  responses: {
+    200: { description: 'The job', content: { 'application/json': { schema: JobResponse } } },
+    ...errorResponses([...AUTH_ERRORS, 'validation_failed', 'not_found']),
+  },
+});
+
+export function registerJobs(app: OpenAPIHono<AppBindings>): void {
+  app.openapi(getJobRoute, async (c) => {
+    const { job_id } = c.req.valid('param');
+    const job = await getJob(c.var.db(), c.var.auth.orgId, job_id);
+    if (!job) throw new AppError('not_found', 'job not found');
+    return c.json(
+      {
+        job_id: job.id,
+        status: job.status,
+        attempts: job.attempts,
+        asset_id: job.assetId,
+        segment_id: job.segmentId,
+        model: job.model,
+        model_ver: job.modelVer,
+        result: job.result ?? null,
+        error: job.error ?? null,
+        created_at: job.createdAt.toISOString(),
+        updated_at: job.updatedAt.toISOString(),
+      },
+      200,
+    );
+  });
+}

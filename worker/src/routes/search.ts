@@ -1,0 +1,132 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { AppError } from '../errors';
+import { requireAuth } from '../middleware/auth';
+import type { AppBindings } from '../middleware/context';
+import {
+  EmbedderClient,
+  EmbedderRejectedError,
+  EmbedderUnavailableError,
+} from '../services/embedder';
+import {
+  AUTH_ERRORS,
+  BODY_ERRORS,
+  Id,
+  ModelName,
+  Text,
+  charLength,
+  errorResponses,
+} from './common';
+
+export const SearchRequest = z
+  .object({
+    query_text: Text.openapi({ example: 'A big hairy canine is jogging outdoors' }),
+    limit: z.number().int().min(1).max(100).default(10),
+    asset_id: Id.optional(),
+    segment_id: Id.optional(),
+    model: ModelName.optional(),
+  })
+  .strict()
+  .openapi('SearchRequest');
+
+export const SearchPayload = z
+  .object({
+    org_id: z.string(),
+    asset_id: z.string(),
+    segment_id: z.string(),
+    modality: z.string(),
+    model: z.string(),
+    model_ver: z.string(),
+    text_len: z.number().int(),
+    token_count: z.number().int(),
+    truncated: z.boolean(),
+    truncated_len: z.number().int(),
+    job_id: z.string(),
+    embedded_at: z.string(),
+  })
+  .openapi('PointPayload');
+
+export const SearchResponse = z
+  .object({
+    results: z.array(
+      z.object({ point_id: z.uuid(), score: z.number().min(-1).max(1), payload: SearchPayload }),
+    ),
+    query_model: z.string(),
+    query_model_ver: z.string(),
+    total: z.number().int(),
+  })
+  .openapi('SearchResponse');
+
+export const searchRoute = createRoute({
+  method: 'post',
+  path: '/vectors/search',
+  tags: ['vectors'],
+  summary: "Natural-language search over the caller's organisation",
+  security: [{ bearerAuth: [] }],
+  middleware: [requireAuth] as const,
+  request: {
+    body: { content: { 'application/json': { schema: SearchRequest } }, required: true },
+  },
+  responses: {
+    200: {
+      description: 'Ranked results, best first',
+      content: { 'application/json': { schema: SearchResponse } },
+    },
+    ...errorResponses([...AUTH_ERRORS, ...BODY_ERRORS, 'unprocessable', 'dependency_unavailable']),
+  },
+});
+
+export function registerSearch(app: OpenAPIHono<AppBindings>): void {
+  app.openapi(searchRoute, async (c) => {
+    const body = c.req.valid('json');
+    const { config, auth, requestId } = c.var;
+    if (charLength(body.query_text) > config.maxTextChars) {
+      throw new AppError(
+        'payload_too_large',
+        `query_text exceeds ${config.maxTextChars} characters`,
+        {
+          errors: [
+            {
+              field: 'query_text',
+              pointer: '/query_text',
+              message: `at most ${config.maxTextChars} characters`,
+            },
+          ],
+        },
+      );
+    }
+    const client = new EmbedderClient(config.embedder, requestId);
+    try {
+      const res = await client.search({
+        org_id: auth.orgId,
+        query_text: body.query_text,
+        limit: body.limit,
+        asset_id: body.asset_id,
+        segment_id: body.segment_id,
+        model: body.model ?? config.model.name,
+      });
+      // Parse the embedder's answer with the public schema: unknown payload fields are stripped,
+      // so nothing the contract does not name reaches a client.
+      return c.json(SearchResponse.parse(res), 200);
+    } catch (err) {
+      if (err instanceof EmbedderUnavailableError) {
+        throw new AppError('dependency_unavailable', 'the embedder is unavailable; retry later', {
+          retryAfterSeconds: err.retryAfterSeconds ?? 2,
+        });
+      }
+      if (err instanceof EmbedderRejectedError) {
+        if (err.code === 'unknown_model') {
+          throw new AppError('validation_failed', 'unknown model', {
+            errors: [{ field: 'model', pointer: '/model', message: 'this model is not served' }],
+          });
+        }
+        if (err.code === 'empty_embedding') {
+          throw new AppError('unprocessable', 'query_text contains no known tokens', {
+            errors: [{ field: 'query_text', pointer: '/query_text', message: 'no known tokens' }],
+          });
+        }
+      }
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,217 @@
+/**
+ * Jobs and the transactional outbox. Everything here speaks in domain terms; routes and the queue
+ * consumer map results to HTTP or to ack/retry.
+ */
+import { and, eq, gt, inArray, lte, notInArray, sql } from 'drizzle-orm';
+import { jobs, outbox, TERMINAL_STATUSES } from '../../../db/schema';
+import type { EmbedMessage, JobError, JobResult, JobRow } from '../../../db/schema';
+import type { Db } from '../lib/db';
+import { jobKey } from '../lib/hash';
+
+export interface NewJob {
+  orgId: string;
+  assetId: string;
+  segmentId: string;
+  model: string;
+  modelVer: string;
+  text: string;
+}
+
+export type SubmitOutcome = 'created' | 'requeued' | 'existing';
+
+export interface SubmittedJob {
+  jobId: string;
+  assetId: string;
+  segmentId: string;
+  outcome: SubmitOutcome;
+}
+
+export interface PendingMessage {
+  outboxId: number;
+  message: EmbedMessage;
+}
+
+/**
+ * Records one job per item and its outbox row in ONE transaction.
+ *
+ * Idempotency: an identical item (same job_key) returns the existing job instead of a second one,
+ * also under concurrent duplicates (unique index + ON CONFLICT DO NOTHING; the loser reads the
+ * winner's row after it commits). The existing job is queued again, with a new seq, only when it
+ * FAILED or when a newer job for the same point has been submitted since (A → B → A must end as A).
+ */
+export async function submitJobs(
+  db: Db,
+  items: NewJob[],
+  requestId: string,
+): Promise<{ jobs: SubmittedJob[]; pending: PendingMessage[] }> {
+  const keys = await Promise.all(items.map((i) => jobKey(i)));
+  return db.transaction(async (tx) => {
+    const submitted: SubmittedJob[] = [];
+    const pending: PendingMessage[] = [];
+    for (const [i, item] of items.entries()) {
+      const key = keys[i]!;
+      const id = crypto.randomUUID();
+      const [inserted] = await tx
+        .insert(jobs)
+        .values({
+          id,
+          orgId: item.orgId,
+          assetId: item.assetId,
+          segmentId: item.segmentId,
+          model: item.model,
+          modelVer: item.modelVer,
+          jobKey: key,
+        })
+        .onConflictDoNothing({ target: jobs.jobKey })
+        .returning({ id: jobs.id, seq: jobs.seq });
+      let jobId: string;
+      let seq: number;
+      let outcome: SubmitOutcome;
+      if (inserted) {
+        jobId = inserted.id;
+        seq = inserted.seq;
+        outcome = 'created';
+      } else {
+        const [existing] = await tx
+          .select({ id: jobs.id, seq: jobs.seq, status: jobs.status })
+          .from(jobs)
+          .where(eq(jobs.jobKey, key))
+          .for('update');
+        if (!existing) throw new Error('job vanished during idempotent insert');
+        jobId = existing.id;
+        const newer = await tx
+          .select({ id: jobs.id })
+          .from(jobs)
+          .where(
+            and(
+              eq(jobs.orgId, item.orgId),
+              eq(jobs.assetId, item.assetId),
+              eq(jobs.segmentId, item.segmentId),
+              eq(jobs.model, item.model),
+              eq(jobs.modelVer, item.modelVer),
+              gt(jobs.seq, existing.seq),
+            ),
+          )
+          .limit(1);
+        if (existing.status !== 'FAILED' && newer.length === 0) {
+          submitted.push({
+            jobId,
+            assetId: item.assetId,
+            segmentId: item.segmentId,
+            outcome: 'existing',
+          });
+          continue;
+        }
+        const [bumped] = await tx
+          .update(jobs)
+          .set({
+            seq: sql`nextval('job_seq')`,
+            status: 'QUEUED',
+            attempts: 0,
+            result: null,
+            error: null,
+            completedAt: null,
+            updatedAt: sql`now()`,
+          })
+          .where(eq(jobs.id, existing.id))
+          .returning({ seq: jobs.seq });
+        seq = bumped!.seq;
+        outcome = 'requeued';
+      }
+      const message: EmbedMessage = {
+        v: 1,
+        job_id: jobId,
+        seq,
+        org_id: item.orgId,
+        asset_id: item.assetId,
+        segment_id: item.segmentId,
+        model: item.model,
+        model_ver: item.modelVer,
+        text: item.text,
+        request_id: requestId,
+      };
+      const [row] = await tx
+        .insert(outbox)
+        .values({ jobId, jobSeq: seq, payload: message })
+        .returning({ id: outbox.id });
+      pending.push({ outboxId: row!.id, message });
+      submitted.push({ jobId, assetId: item.assetId, segmentId: item.segmentId, outcome });
+    }
+    return { jobs: submitted, pending };
+  });
+}
+
+export async function getJob(db: Db, orgId: string, jobId: string): Promise<JobRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.id, jobId), eq(jobs.orgId, orgId)))
+    .limit(1);
+  return row;
+}
+
+export interface JobState {
+  id: string;
+  seq: number;
+  status: JobRow['status'];
+}
+
+export async function loadJobStates(db: Db, ids: string[]): Promise<Map<string, JobState>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .select({ id: jobs.id, seq: jobs.seq, status: jobs.status })
+    .from(jobs)
+    .where(inArray(jobs.id, ids));
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+export async function markProcessing(db: Db, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .update(jobs)
+    .set({ status: 'PROCESSING', attempts: sql`${jobs.attempts} + 1`, updatedAt: sql`now()` })
+    .where(and(inArray(jobs.id, ids), notInArray(jobs.status, [...TERMINAL_STATUSES])));
+}
+
+export type Outcome =
+  | { kind: 'succeeded'; jobId: string; seq: number; result: JobResult }
+  | { kind: 'failed'; jobId: string; seq: number; error: JobError }
+  | { kind: 'retrying'; jobId: string; seq: number; error: JobError };
+
+/**
+ * Records the outcomes of one delivery in one transaction. Each update is guarded by the job's seq,
+ * so an outcome for a superseded delivery changes nothing. A terminal outcome deletes the outbox
+ * rows up to that seq: the raw text leaves Postgres when the job is terminal.
+ */
+export async function recordOutcomes(db: Db, outcomes: Outcome[]): Promise<void> {
+  if (outcomes.length === 0) return;
+  await db.transaction(async (tx) => {
+    for (const o of outcomes) {
+      const guard = and(
+        eq(jobs.id, o.jobId),
+        eq(jobs.seq, o.seq),
+        notInArray(jobs.status, [...TERMINAL_STATUSES]),
+      );
+      if (o.kind === 'retrying') {
+        await tx
+          .update(jobs)
+          .set({ status: 'QUEUED', error: o.error, updatedAt: sql`now()` })
+          .where(guard);
+        continue;
+      }
+      await tx
+        .update(jobs)
+        .set(
+          o.kind === 'succeeded'
+            ? { status: 'SUCCEEDED', result: o.result, error: null }
+            : { status: 'FAILED', error: o.error, result: null },
+        )
+        .where(guard);
+      await tx
+        .update(jobs)
+        .set({ updatedAt: sql`now()`, completedAt: sql`now()` })
+        .where(and(eq(jobs.id, o.jobId), eq(jobs.seq, o.seq)));
+      await tx.delete(outbox).where(and(eq(outbox.jobId, o.jobId), lte(outbox.jobSeq, o.seq)));
+    }
+  });
+}

@@ -1,0 +1,128 @@
+/**
+ * The outbox relay. After a commit the route sends the new rows to the Queue and marks them sent;
+ * the cron sweep re-sends rows left unsent (a crash or failed send between commit and mark),
+ * locking them with SKIP LOCKED so concurrent sweeps never send the same row twice. Delivery is
+ * at least once; the consumer is idempotent.
+ */
+import { and, asc, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { outbox } from '../../../db/schema';
+import type { EmbedMessage } from '../../../db/schema';
+import type { Config } from '../env';
+import type { Db } from '../lib/db';
+import type { Logger } from '../lib/log';
+import { errorKind } from '../lib/log';
+import type { PendingMessage } from './jobs';
+
+const MAX_BATCH_MESSAGES = 100;
+const MAX_BATCH_BYTES = 200 * 1024;
+
+function chunks(items: PendingMessage[]): PendingMessage[][] {
+  const out: PendingMessage[][] = [];
+  let cur: PendingMessage[] = [];
+  let bytes = 0;
+  for (const p of items) {
+    const size = new TextEncoder().encode(JSON.stringify(p.message)).byteLength + 64;
+    if (cur.length > 0 && (cur.length >= MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(p);
+    bytes += size;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
+async function send(
+  queue: Queue<EmbedMessage>,
+  config: Config,
+  batch: PendingMessage[],
+): Promise<void> {
+  if (config.dropQueueSend) throw new Error('fault injection: queue send dropped');
+  await queue.sendBatch(batch.map((p) => ({ body: p.message, contentType: 'json' as const })));
+}
+
+/** Sends freshly committed rows and marks them sent. Never throws: the sweep is the safety net. */
+export async function relay(
+  db: Db,
+  queue: Queue<EmbedMessage>,
+  config: Config,
+  log: Logger,
+  pending: PendingMessage[],
+): Promise<void> {
+  for (const batch of chunks(pending)) {
+    const ids = batch.map((p) => p.outboxId);
+    try {
+      await send(queue, config, batch);
+    } catch (err) {
+      log.warn('outbox relay send failed; the sweep will retry', {
+        rows: ids.length,
+        error: errorKind(err),
+      });
+      await db
+        .update(outbox)
+        .set({ sendAttempts: sql`${outbox.sendAttempts} + 1`, lastError: 'queue_send_failed' })
+        .where(inArray(outbox.id, ids))
+        .catch(() => undefined);
+      continue;
+    }
+    await db
+      .update(outbox)
+      .set({ sentAt: sql`now()`, sendAttempts: sql`${outbox.sendAttempts} + 1`, lastError: null })
+      .where(inArray(outbox.id, ids))
+      .catch((err: unknown) =>
+        log.warn('outbox mark-sent failed; message may be sent twice', { error: errorKind(err) }),
+      );
+  }
+}
+
+/** Re-sends rows older than the sweep age that are still unsent. Returns how many were sent. */
+export async function sweep(
+  db: Db,
+  queue: Queue<EmbedMessage>,
+  config: Config,
+  log: Logger,
+): Promise<number> {
+  return db.transaction(async (tx) => {
+    const rows = await tx
+      .select({ id: outbox.id, payload: outbox.payload })
+      .from(outbox)
+      .where(
+        and(
+          isNull(outbox.sentAt),
+          lt(
+            outbox.createdAt,
+            sql`now() - make_interval(secs => ${config.outbox.sweepAgeSeconds})`,
+          ),
+        ),
+      )
+      .orderBy(asc(outbox.createdAt))
+      .limit(config.outbox.sweepLimit)
+      .for('update', { skipLocked: true });
+    if (rows.length === 0) return 0;
+    let sent = 0;
+    for (const batch of chunks(rows.map((r) => ({ outboxId: r.id, message: r.payload })))) {
+      const ids = batch.map((p) => p.outboxId);
+      try {
+        // The sweep is the recovery path: it ignores the fault-injection switch on purpose.
+        await queue.sendBatch(
+          batch.map((p) => ({ body: p.message, contentType: 'json' as const })),
+        );
+      } catch (err) {
+        log.warn('outbox sweep send failed', { rows: ids.length, error: errorKind(err) });
+        await tx
+          .update(outbox)
+          .set({ sendAttempts: sql`${outbox.sendAttempts} + 1`, lastError: 'queue_send_failed' })
+          .where(inArray(outbox.id, ids));
+        continue;
+      }
+      await tx
+        .update(outbox)
+        .set({ sentAt: sql`now()`, sendAttempts: sql`${outbox.sendAttempts} + 1`, lastError: null })
+        .where(inArray(outbox.id, ids));
+      sent += ids.length;
+    }
+    return sent;
+  });
+}
