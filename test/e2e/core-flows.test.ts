@@ -1,0 +1,182 @@
+/**
+ * End-to-end: the real stack (embedded PostgreSQL, the embedder with the real potion model and the
+ * embedded vector store, wrangler dev with the local Queue) driven through the public API only.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack } from '../../scripts/lib/stack.js';
+import type { Stack } from '../../scripts/lib/stack.js';
+import { Api } from '../helpers/api.js';
+import { SHARED_MODELS, TEST_MODEL, assertTestModel } from '../helpers/paths.js';
+
+let stack: Stack;
+let dataDir: string;
+let acme: Api;
+let globex: Api;
+const run = Date.now().toString(36);
+const CANARY = `zebra-canary-${run}-quokka`;
+
+beforeAll(async () => {
+  assertTestModel();
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdex-e2e-'));
+  fs.chmodSync(dataDir, 0o755);
+  stack = await startStack({
+    dataDir,
+    env: {
+      ...process.env,
+      DATABASE_URL: '',
+      EMBEDDER_URL: '',
+      QDRANT_URL: '',
+      EMBEDDING_MODEL_DIR: SHARED_MODELS,
+      EMBEDDING_MODEL_NAME: TEST_MODEL,
+      EMBEDDING_MODEL_VER: '1',
+    },
+    cronIntervalMs: 0,
+  });
+  acme = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `acme-${run}`);
+  globex = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `globex-${run}`);
+}, 240_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+}, 60_000);
+
+describe('core flows through the public API', () => {
+  it('is healthy and ready', async () => {
+    expect((await acme.request('GET', '/healthz')).status).toBe(200);
+    const ready = await acme.request<{ status: string }>('GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body.status).toBe('ready');
+  });
+
+  it('embeds a text, the job SUCCEEDS, and the same text is found first with score > 0.99', async () => {
+    const text = 'The quarterly report shows revenue growth in the northern region';
+    const res = await acme.embed({ asset_id: 'report-1', segment_id: 'p1', text });
+    expect(res.status).toBe(202);
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+    const job = await acme.waitForJob(res.body.job_id);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.result).toMatchObject({ text_len: text.length, truncated: false });
+    expect(job.result!.token_count).toBeGreaterThan(5);
+
+    const found = await acme.search({ query_text: text, limit: 5 });
+    expect(found.status).toBe(200);
+    expect(found.body.query_model).toBe(TEST_MODEL);
+    expect(found.body.query_model_ver).toBe('1');
+    const top = found.body.results[0]!;
+    expect(top.point_id).toBe(job.result!.point_id);
+    expect(top.score).toBeGreaterThan(0.99);
+    expect(top.payload).toMatchObject({ asset_id: 'report-1', segment_id: 'p1', modality: 'text' });
+    expect(JSON.stringify(top.payload)).not.toContain('revenue');
+  });
+
+  it('finds a paraphrase by meaning with 0.5 < score < 0.99', async () => {
+    const res = await acme.embed({
+      asset_id: 'pets',
+      segment_id: 'dog',
+      text: 'A large furry dog is running in the park',
+    });
+    expect((await acme.waitForJob(res.body.job_id)).status).toBe('SUCCEEDED');
+    const found = await acme.search({ query_text: 'A big hairy canine is jogging outdoors' });
+    const top = found.body.results[0]!;
+    expect(top.payload).toMatchObject({ asset_id: 'pets', segment_id: 'dog' });
+    expect(top.score).toBeGreaterThan(0.5);
+    expect(top.score).toBeLessThan(0.99);
+  });
+
+  it('returns the same job_id for the same request twice', async () => {
+    const item = { asset_id: 'dup', segment_id: 's1', text: 'Idempotent submissions are safe' };
+    const first = await acme.embed(item);
+    const second = await acme.embed(item);
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(200);
+    expect(second.body.job_id).toBe(first.body.job_id);
+  });
+
+  it('keeps the point_id when a segment gets new text, and search finds the new text', async () => {
+    const a = await acme.embed({
+      asset_id: 'doc',
+      segment_id: 'intro',
+      text: 'Bananas are yellow fruit',
+    });
+    const jobA = await acme.waitForJob(a.body.job_id);
+    const b = await acme.embed({
+      asset_id: 'doc',
+      segment_id: 'intro',
+      text: 'Submarines explore the deep ocean floor',
+    });
+    expect(b.body.job_id).not.toBe(a.body.job_id);
+    const jobB = await acme.waitForJob(b.body.job_id);
+    expect(jobB.status).toBe('SUCCEEDED');
+    expect(jobB.result!.point_id).toBe(jobA.result!.point_id);
+
+    const found = await acme.search({
+      query_text: 'Submarines explore the deep ocean floor',
+      asset_id: 'doc',
+    });
+    expect(found.body.results).toHaveLength(1);
+    expect(found.body.results[0]!.point_id).toBe(jobA.result!.point_id);
+    expect(found.body.results[0]!.score).toBeGreaterThan(0.99);
+  });
+
+  it('isolates tenants: another org sees neither the job nor the vector', async () => {
+    const text = 'Confidential merger plans for the acquisition of a rival firm';
+    const res = await acme.embed({ asset_id: 'secret', segment_id: 's1', text });
+    await acme.waitForJob(res.body.job_id);
+
+    const theirs = await globex.job(res.body.job_id);
+    expect(theirs.status).toBe(404);
+    expect(theirs.headers.get('content-type')).toContain('application/problem+json');
+
+    const search = await globex.search({ query_text: text, limit: 100 });
+    expect(search.status).toBe(200);
+    expect(search.body.results).toEqual([]);
+    expect(search.body.total).toBe(0);
+  });
+
+  it('rejects a request without a token, with problem+json', async () => {
+    const anon = new Api(stack.apiUrl);
+    const res = await anon.request<{ code: string; request_id: string }>(
+      'POST',
+      '/vectors/search',
+      {
+        query_text: 'x',
+      },
+    );
+    expect(res.status).toBe(401);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(res.body.code).toBe('unauthorized');
+    expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
+  });
+
+  it('keeps raw text out of logs and Postgres rows once jobs are terminal', async () => {
+    const res = await acme.embed({
+      asset_id: 'pii',
+      segment_id: 's1',
+      text: `Contact ${CANARY} today`,
+    });
+    expect((await acme.waitForJob(res.body.job_id)).status).toBe('SUCCEEDED');
+    await acme.search({ query_text: `where is ${CANARY}` });
+    // Give the processes a moment to flush their logs.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const file of [stack.logs.worker, stack.logs.embedder!]) {
+      expect(fs.readFileSync(file, 'utf8')).not.toContain(CANARY);
+    }
+    const client = new pg.Client({ connectionString: stack.databaseUrl });
+    await client.connect();
+    try {
+      const jobs = await client.query('SELECT * FROM jobs');
+      expect(JSON.stringify(jobs.rows)).not.toContain(CANARY);
+      const outbox = await client.query(
+        `SELECT o.* FROM outbox o JOIN jobs j ON j.id = o.job_id WHERE j.status IN ('SUCCEEDED','FAILED')`,
+      );
+      expect(outbox.rows).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  });
+});

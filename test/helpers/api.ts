@@ -1,0 +1,90 @@
+/** A small typed client for the public API, used by the end-to-end tests. */
+import { mintDevToken } from '../../scripts/lib/token.js';
+
+export interface ApiResult<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export class Api {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token?: string,
+  ) {}
+
+  static async forOrg(baseUrl: string, secret: string, org: string): Promise<Api> {
+    return new Api(baseUrl, await mintDevToken({ secret, org }));
+  }
+
+  async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<ApiResult<T>> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(this.baseUrl + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: (text ? JSON.parse(text) : null) as T,
+    };
+  }
+
+  embed(item: { asset_id: string; segment_id: string; text: string }) {
+    return this.request<{ job_id: string; asset_id: string; segment_id: string }>(
+      'POST',
+      '/vectors/embed',
+      item,
+    );
+  }
+
+  job(id: string) {
+    return this.request<JobBody>('GET', `/jobs/${id}`);
+  }
+
+  search(body: { query_text: string; limit?: number; asset_id?: string; segment_id?: string }) {
+    return this.request<SearchBody>('POST', '/vectors/search', body);
+  }
+
+  async waitForJob(id: string, timeoutMs = 60_000): Promise<JobBody> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await this.job(id);
+      if (res.status !== 200) throw new Error(`GET /jobs/${id} → ${res.status}`);
+      if (res.body.status === 'SUCCEEDED' || res.body.status === 'FAILED') return res.body;
+      if (Date.now() > deadline) throw new Error(`job ${id} still ${res.body.status}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+export interface JobBody {
+  job_id: string;
+  status: 'QUEUED' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED';
+  attempts: number;
+  result: {
+    point_id: string;
+    text_len: number;
+    token_count: number;
+    truncated: boolean;
+    truncated_len: number;
+  } | null;
+  error: { code: string; message: string } | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SearchBody {
+  results: Array<{ point_id: string; score: number; payload: Record<string, unknown> }>;
+  query_model: string;
+  query_model_ver: string;
+  total: number;
+}

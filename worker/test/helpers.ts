@@ -1,0 +1,114 @@
+/** Shared helpers for Worker tests running inside workerd. */
+import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import type { createMessageBatch } from 'cloudflare:test';
+import { SignJWT } from 'jose';
+import { expect } from 'vitest';
+import type { EmbedMessage } from '../../db/schema';
+import type { Env } from '../src/env';
+import worker from '../src/index';
+import { parseConfig } from '../src/env';
+import { openDb } from '../src/lib/db';
+
+export const baseEnv = env as unknown as Env;
+
+/** A copy of the test env with overrides (a new object, so parsed config is not shared). */
+export function envWith(overrides: Record<string, string> = {}): Env {
+  return { ...baseEnv, ...overrides } as Env;
+}
+
+export function secret(e: Env = baseEnv): Uint8Array {
+  return new TextEncoder().encode(e.DEV_JWT_SECRET as string);
+}
+
+export async function token(
+  org: string | null,
+  opts: {
+    exp?: number | string;
+    nbf?: number;
+    key?: Uint8Array;
+    claims?: Record<string, unknown>;
+  } = {},
+): Promise<string> {
+  const jwt = new SignJWT({ ...(org === null ? {} : { org_id: org }), ...opts.claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('test-user')
+    .setIssuedAt()
+    .setExpirationTime(opts.exp ?? '1h');
+  if (opts.nbf !== undefined) jwt.setNotBefore(opts.nbf);
+  return jwt.sign(opts.key ?? secret());
+}
+
+export function uniqueOrg(prefix = 'org'): string {
+  return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+export async function call(
+  method: string,
+  path: string,
+  opts: {
+    token?: string;
+    body?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+    env?: Env;
+  } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | undefined = opts.rawBody;
+  if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(`http://heimdex.test${path}`, { method, headers, body }),
+    opts.env ?? baseEnv,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  request_id: string;
+  errors?: Array<{ field: string; pointer: string; message: string }>;
+}
+
+export async function expectProblem(
+  res: Response,
+  status: number,
+  code: string,
+): Promise<ProblemBody> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toContain('application/problem+json');
+  const body = (await res.json()) as ProblemBody;
+  expect(body).toMatchObject({ status, code });
+  expect(body.type).toContain(code);
+  expect(body.request_id).toBe(res.headers.get('x-request-id'));
+  return body;
+}
+
+/** Direct database access for assertions, through the same driver the Worker uses. */
+export async function withDb<T>(
+  fn: (db: ReturnType<typeof openDb>['db']) => Promise<T>,
+): Promise<T> {
+  const handle = openDb(parseConfig(envWith()));
+  try {
+    return await fn(handle.db);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Builds queue messages the way the outbox stores them. */
+type TestMessage = Parameters<typeof createMessageBatch>[1][number];
+
+export function queueMessage(body: EmbedMessage, attempts = 1): TestMessage {
+  return { id: crypto.randomUUID(), timestamp: new Date(), attempts, body };
+}

@@ -1,0 +1,243 @@
+/**
+ * The queue consumer, the dead-letter consumer and the cron sweep, driven with the Workers test
+ * APIs (createMessageBatch, getQueueResult, createScheduledController) against real Postgres and
+ * the real embedder.
+ */
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  getQueueResult,
+  waitOnExecutionContext,
+} from 'cloudflare:test';
+import { and, eq } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import { jobs, outbox } from '../../db/schema';
+import type { EmbedMessage } from '../../db/schema';
+import worker from '../src/index';
+import { call, envWith, queueMessage, token, uniqueOrg, withDb } from './helpers';
+
+const quiet = envWith({ QUEUE_SEND_DISABLED: 'true' });
+
+/** Creates jobs through the API (send switched off) and returns their outbox messages. */
+async function createJobs(
+  org: string,
+  items: Array<{ asset_id: string; segment_id: string; text: string }>,
+): Promise<EmbedMessage[]> {
+  const t = await token(org);
+  const ids: string[] = [];
+  for (const item of items) {
+    const res = await call('POST', '/vectors/embed', { token: t, body: item, env: quiet });
+    expect(res.status).toBe(202);
+    ids.push(((await res.json()) as { job_id: string }).job_id);
+  }
+  return withDb(async (db) => {
+    const out: EmbedMessage[] = [];
+    for (const id of ids) {
+      const rows = await db.select().from(outbox).where(eq(outbox.jobId, id));
+      out.push(rows.at(-1)!.payload);
+    }
+    return out;
+  });
+}
+
+async function deliver(queue: string, messages: EmbedMessage[], env = quiet, attempts = 1) {
+  const batch = createMessageBatch(
+    queue,
+    messages.map((m) => queueMessage(m, attempts)),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env, ctx);
+  const result = await getQueueResult(batch, ctx);
+  return { batch, result };
+}
+
+async function jobRow(id: string) {
+  return withDb(async (db) => (await db.select().from(jobs).where(eq(jobs.id, id)))[0]!);
+}
+
+async function outboxRows(jobId: string) {
+  return withDb((db) => db.select().from(outbox).where(eq(outbox.jobId, jobId)));
+}
+
+async function search(org: string, query_text: string, extra: Record<string, unknown> = {}) {
+  const res = await call('POST', '/vectors/search', {
+    token: await token(org),
+    body: { query_text, ...extra },
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as {
+    results: Array<{ point_id: string; score: number; payload: Record<string, unknown> }>;
+  };
+}
+
+describe('embed queue consumer', () => {
+  it('embeds a batch in one call, acks each message, marks jobs SUCCEEDED and drops the text', async () => {
+    const org = uniqueOrg();
+    const msgs = await createJobs(org, [
+      { asset_id: 'a', segment_id: '1', text: 'Mountains covered in fresh snow' },
+      { asset_id: 'a', segment_id: '2', text: 'A bowl of hot tomato soup' },
+    ]);
+    const { batch, result } = await deliver('heimdex-embed', msgs);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks.sort()).toEqual(batch.messages.map((m) => m.id).sort());
+    for (const m of msgs) {
+      const row = await jobRow(m.job_id);
+      expect(row.status).toBe('SUCCEEDED');
+      expect(row.attempts).toBe(1);
+      expect(row.result).toMatchObject({
+        model: 'potion-base-2M',
+        truncated: false,
+        applied: true,
+      });
+      expect(row.completedAt).toBeInstanceOf(Date);
+      expect(await outboxRows(m.job_id)).toEqual([]);
+    }
+    const found = await search(org, 'snowy mountain peaks');
+    expect(found.results[0]!.payload).toMatchObject({ asset_id: 'a', segment_id: '1' });
+  });
+
+  it('acks a redelivered message of a finished job without touching it', async () => {
+    const org = uniqueOrg();
+    const [msg] = await createJobs(org, [
+      { asset_id: 'a', segment_id: '1', text: 'Redelivery is harmless' },
+    ]);
+    await deliver('heimdex-embed', [msg!]);
+    const before = await jobRow(msg!.job_id);
+    const { result } = await deliver('heimdex-embed', [msg!]);
+    expect(result.explicitAcks).toHaveLength(1);
+    const after = await jobRow(msg!.job_id);
+    expect(after.attempts).toBe(before.attempts);
+    expect(after.status).toBe('SUCCEEDED');
+  });
+
+  it('acks (drops) a message that does not parse, without retrying it', async () => {
+    const bad = { v: 1, job_id: 'nope' } as unknown as EmbedMessage;
+    const { result } = await deliver('heimdex-embed', [bad]);
+    expect(result.explicitAcks).toHaveLength(1);
+    expect(result.retryMessages).toEqual([]);
+  });
+
+  it('marks a job FAILED for an item the embedder rejects, while the rest of the batch succeeds', async () => {
+    const org = uniqueOrg();
+    const msgs = await createJobs(org, [
+      { asset_id: 'a', segment_id: 'ok', text: 'A perfectly normal sentence' },
+      { asset_id: 'a', segment_id: 'bad', text: '∰∰∰ ⌘⌘' },
+    ]);
+    const { result } = await deliver('heimdex-embed', msgs);
+    expect(result.explicitAcks).toHaveLength(2);
+    expect((await jobRow(msgs[0]!.job_id)).status).toBe('SUCCEEDED');
+    const failed = await jobRow(msgs[1]!.job_id);
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error?.code).toBe('empty_embedding');
+    expect(JSON.stringify(failed.error)).not.toContain('∰');
+    expect(await outboxRows(msgs[1]!.job_id)).toEqual([]);
+  });
+
+  it('retries every message with backoff when the embedder is unreachable', async () => {
+    const org = uniqueOrg();
+    const msgs = await createJobs(org, [
+      { asset_id: 'a', segment_id: '1', text: 'Try again later' },
+    ]);
+    const down = envWith({ QUEUE_SEND_DISABLED: 'true', EMBEDDER_URL: 'http://127.0.0.1:9' });
+    const first = await deliver('heimdex-embed', msgs, down, 1);
+    expect(first.result.explicitAcks).toEqual([]);
+    expect(first.result.retryMessages).toHaveLength(1);
+    const d1 = first.result.retryMessages[0]!.delaySeconds!;
+    const third = await deliver('heimdex-embed', msgs, down, 3);
+    const d3 = third.result.retryMessages[0]!.delaySeconds!;
+    expect(d1).toBeGreaterThanOrEqual(1);
+    expect(d3).toBeGreaterThan(d1);
+    const row = await jobRow(msgs[0]!.job_id);
+    expect(row.status).toBe('QUEUED');
+    expect(row.error?.code).toBe('embedder_unavailable');
+    expect(await outboxRows(msgs[0]!.job_id)).toHaveLength(1);
+  });
+
+  it('latest wins: an older job delivered after a newer one does not overwrite its vector', async () => {
+    const org = uniqueOrg();
+    const [older] = await createJobs(org, [
+      { asset_id: 'doc', segment_id: 'title', text: 'Penguins live in Antarctica' },
+    ]);
+    const [newer] = await createJobs(org, [
+      { asset_id: 'doc', segment_id: 'title', text: 'Volcanoes erupt molten lava' },
+    ]);
+    expect(newer!.seq).toBeGreaterThan(older!.seq);
+    await deliver('heimdex-embed', [newer!]);
+    await deliver('heimdex-embed', [older!]);
+
+    const olderRow = await jobRow(older!.job_id);
+    const newerRow = await jobRow(newer!.job_id);
+    expect(newerRow.result).toMatchObject({ applied: true });
+    expect(olderRow.status).toBe('SUCCEEDED');
+    expect(olderRow.result).toMatchObject({ applied: false, point_id: newerRow.result!.point_id });
+
+    const found = await search(org, 'Volcanoes erupt molten lava', { asset_id: 'doc' });
+    expect(found.results).toHaveLength(1);
+    expect(found.results[0]!.score).toBeGreaterThan(0.99);
+    expect(found.results[0]!.payload.job_id).toBe(newer!.job_id);
+  });
+
+  it('re-queues an identical resubmission when a newer text replaced it (A → B → A ends as A)', async () => {
+    const org = uniqueOrg();
+    const t = await token(org);
+    const A = { asset_id: 'doc', segment_id: 'x', text: 'Alpha text about gardening tools' };
+    const B = { asset_id: 'doc', segment_id: 'x', text: 'Beta text about jet engines' };
+    const [a1] = await createJobs(org, [A]);
+    await deliver('heimdex-embed', [a1!]);
+    const [b] = await createJobs(org, [B]);
+    await deliver('heimdex-embed', [b!]);
+    const again = await call('POST', '/vectors/embed', { token: t, body: A, env: quiet });
+    expect(again.status).toBe(202);
+    expect(((await again.json()) as { job_id: string }).job_id).toBe(a1!.job_id);
+    const rows = await outboxRows(a1!.job_id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.jobSeq).toBeGreaterThan(b!.seq);
+    await deliver('heimdex-embed', [rows[0]!.payload]);
+    const found = await search(org, A.text, { asset_id: 'doc' });
+    expect(found.results[0]!.score).toBeGreaterThan(0.99);
+  });
+});
+
+describe('dead-letter queue consumer', () => {
+  it('marks the job FAILED with a reason and removes its text', async () => {
+    const org = uniqueOrg();
+    const [msg] = await createJobs(org, [
+      { asset_id: 'a', segment_id: '1', text: 'Never delivered' },
+    ]);
+    const { result } = await deliver('heimdex-embed-dlq', [msg!], quiet, 9);
+    expect(result.explicitAcks).toHaveLength(1);
+    const row = await jobRow(msg!.job_id);
+    expect(row.status).toBe('FAILED');
+    expect(row.error).toEqual({
+      code: 'retries_exhausted',
+      message: 'gave up after 9 delivery attempts',
+    });
+    expect(await outboxRows(msg!.job_id)).toEqual([]);
+  });
+});
+
+describe('cron: outbox sweep', () => {
+  it('re-sends rows that were committed but never sent', async () => {
+    const org = uniqueOrg();
+    const [msg] = await createJobs(org, [{ asset_id: 'a', segment_id: '1', text: 'Left behind' }]);
+    const unsent = await withDb((db) =>
+      db
+        .select()
+        .from(outbox)
+        .where(and(eq(outbox.jobId, msg!.job_id))),
+    );
+    expect(unsent[0]!.sentAt).toBeNull();
+    expect(unsent[0]!.lastError).toBe('queue_send_failed');
+
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: '* * * * *' }), envWith(), ctx);
+    await waitOnExecutionContext(ctx);
+
+    const rows = await withDb((db) =>
+      db.select().from(outbox).where(eq(outbox.jobId, msg!.job_id)),
+    );
+    // Sent (or already processed by the local queue consumer, which deletes the row).
+    for (const r of rows) expect(r.sentAt).toBeInstanceOf(Date);
+  });
+});
