@@ -63,6 +63,8 @@ export const jobs = pgTable(
     segmentId: text('segment_id').notNull(),
     model: text('model').notNull(),
     modelVer: text('model_ver').notNull(),
+    /** Deterministic id of the segment's vector (see embedder/src/core/ids.ts). */
+    pointId: uuid('point_id').notNull(),
     /** sha256 over (org, asset, segment, model, model_ver, sha256(text)): the idempotency key. */
     jobKey: text('job_key').notNull(),
     status: jobStatus('status').notNull().default('QUEUED'),
@@ -75,6 +77,8 @@ export const jobs = pgTable(
   },
   (t) => [
     uniqueIndex('jobs_job_key_uq').on(t.jobKey),
+    index('jobs_org_point_idx').on(t.orgId, t.pointId),
+    index('jobs_org_asset_status_idx').on(t.orgId, t.assetId, t.status),
     index('jobs_segment_seq_idx').on(t.orgId, t.assetId, t.segmentId, t.model, t.modelVer, t.seq),
   ],
 );

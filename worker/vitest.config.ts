@@ -27,7 +27,7 @@ export default defineConfig({
           EMBEDDING_MODEL_VER: '1',
           OUTBOX_SWEEP_AGE_SECONDS: '0',
           QUEUE_RETRY_BASE_SECONDS: '1',
-          LOG_LEVEL: 'warn',
+          LOG_LEVEL: 'error',
         },
       },
     })),

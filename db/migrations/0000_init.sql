@@ -8,6 +8,7 @@ CREATE TABLE "jobs" (
 	"segment_id" text NOT NULL,
 	"model" text NOT NULL,
 	"model_ver" text NOT NULL,
+	"point_id" uuid NOT NULL,
 	"job_key" text NOT NULL,
 	"status" "job_status" DEFAULT 'QUEUED' NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
@@ -31,6 +32,8 @@ CREATE TABLE "outbox" (
 --> statement-breakpoint
 ALTER TABLE "outbox" ADD CONSTRAINT "outbox_job_id_jobs_id_fk" FOREIGN KEY ("job_id") REFERENCES "public"."jobs"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE UNIQUE INDEX "jobs_job_key_uq" ON "jobs" USING btree ("job_key");--> statement-breakpoint
+CREATE INDEX "jobs_org_point_idx" ON "jobs" USING btree ("org_id","point_id");--> statement-breakpoint
+CREATE INDEX "jobs_org_asset_status_idx" ON "jobs" USING btree ("org_id","asset_id","status");--> statement-breakpoint
 CREATE INDEX "jobs_segment_seq_idx" ON "jobs" USING btree ("org_id","asset_id","segment_id","model","model_ver","seq");--> statement-breakpoint
 CREATE INDEX "outbox_unsent_idx" ON "outbox" USING btree ("created_at") WHERE "outbox"."sent_at" IS NULL;--> statement-breakpoint
 CREATE INDEX "outbox_job_idx" ON "outbox" USING btree ("job_id");

@@ -12,7 +12,9 @@ import { AppError, problemResponse } from './errors';
 import { requestIdFrom, initContext } from './middleware/context';
 import type { AppBindings } from './middleware/context';
 import { fieldErrors } from './routes/common';
+import { registerDelete } from './routes/delete';
 import { registerEmbed } from './routes/embed';
+import { registerEmbedBatch } from './routes/embed-batch';
 import { registerHealth } from './routes/health';
 import { registerJobs } from './routes/jobs';
 import { registerSearch } from './routes/search';
@@ -76,8 +78,10 @@ export function createApp(): OpenAPIHono<AppBindings> {
 
   registerHealth(app);
   registerEmbed(app);
+  registerEmbedBatch(app);
   registerJobs(app);
   registerSearch(app);
+  registerDelete(app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

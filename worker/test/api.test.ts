@@ -124,6 +124,104 @@ describe('POST /vectors/embed', () => {
   });
 });
 
+describe('POST /vectors/embed/batch', () => {
+  async function batch(org: string, body: unknown, env = quiet) {
+    return call('POST', '/vectors/embed/batch', { token: await token(org), body, env });
+  }
+
+  it('creates one job per segment in one transaction, idempotently', async () => {
+    const org = uniqueOrg();
+    const body = {
+      asset_id: 'book',
+      segments: [
+        { segment_id: 'c1', text: 'Chapter one begins at dawn' },
+        { segment_id: 'c2', text: 'Chapter two ends at dusk' },
+        { asset_id: 'other', segment_id: 'x', text: 'A segment of another asset' },
+      ],
+    };
+    const first = await batch(org, body);
+    expect(first.status).toBe(202);
+    const a = (await first.json()) as {
+      jobs: Array<{ job_id: string; asset_id: string; segment_id: string; existing: boolean }>;
+    };
+    expect(a.jobs.map((j) => [j.asset_id, j.segment_id, j.existing])).toEqual([
+      ['book', 'c1', false],
+      ['book', 'c2', false],
+      ['other', 'x', false],
+    ]);
+    expect(new Set(a.jobs.map((j) => j.job_id)).size).toBe(3);
+
+    const again = await batch(org, body);
+    expect(again.status).toBe(200);
+    const b = (await again.json()) as typeof a;
+    expect(b.jobs.map((j) => j.job_id)).toEqual(a.jobs.map((j) => j.job_id));
+    expect(b.jobs.every((j) => j.existing)).toBe(true);
+
+    // The single-item route shares the same idempotency keys.
+    const single = await embed(org, {
+      asset_id: 'book',
+      segment_id: 'c1',
+      text: 'Chapter one begins at dawn',
+    });
+    expect(single.status).toBe(200);
+    expect(((await single.json()) as { job_id: string }).job_id).toBe(a.jobs[0]!.job_id);
+  });
+
+  it('accepts 256 segments and refuses 257 or none', async () => {
+    const segs = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ segment_id: `s${i}`, text: `Segment number ${i}` }));
+    const ok = await batch(uniqueOrg(), { asset_id: 'big', segments: segs(256) });
+    expect(ok.status).toBe(202);
+    expect(((await ok.json()) as { jobs: unknown[] }).jobs).toHaveLength(256);
+    for (const n of [257, 0]) {
+      const res = await batch(uniqueOrg(), { asset_id: 'big', segments: segs(n) });
+      const problem = await expectProblem(res, 400, 'validation_failed');
+      expect(problem.errors?.[0]?.field).toBe('segments');
+    }
+  });
+
+  it('names the segment: missing asset_id, bad text, long text', async () => {
+    const org = uniqueOrg();
+    const noAsset = await batch(org, { segments: [{ segment_id: 's', text: 'x' }] });
+    expect((await expectProblem(noAsset, 400, 'validation_failed')).errors?.[0]?.field).toBe(
+      'segments.0.asset_id',
+    );
+    const badText = await batch(org, {
+      asset_id: 'a',
+      segments: [
+        { segment_id: 's0', text: 'fine' },
+        { segment_id: 's1', text: '' },
+      ],
+    });
+    expect((await expectProblem(badText, 400, 'validation_failed')).errors?.[0]?.field).toBe(
+      'segments.1.text',
+    );
+    const env = envWith({ QUEUE_SEND_DISABLED: 'true', MAX_TEXT_CHARS: '5' });
+    const long = await batch(
+      org,
+      { asset_id: 'a', segments: [{ segment_id: 's', text: 'toolong' }] },
+      env,
+    );
+    expect((await expectProblem(long, 413, 'payload_too_large')).errors?.[0]?.field).toBe(
+      'segments.0.text',
+    );
+  });
+
+  it('writes nothing when any segment is invalid', async () => {
+    const org = uniqueOrg();
+    const res = await batch(org, {
+      asset_id: 'a',
+      segments: [
+        { segment_id: 'good', text: 'valid text' },
+        { segment_id: 'bad\u0000', text: 'x' },
+      ],
+    });
+    expect(res.status).toBe(400);
+    const good = await embed(org, { asset_id: 'a', segment_id: 'good', text: 'valid text' });
+    expect(good.status).toBe(202);
+  });
+});
+
 describe('GET /jobs/{job_id}', () => {
   it("returns the caller's job and 404s another org's", async () => {
     const org = uniqueOrg();
@@ -239,7 +337,16 @@ describe('errors and plumbing', () => {
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/healthz', '/jobs/{job_id}', '/readyz', '/vectors/embed', '/vectors/search'].sort(),
+      [
+        '/healthz',
+        '/jobs/{job_id}',
+        '/readyz',
+        '/vectors/assets/{asset_id}',
+        '/vectors/embed',
+        '/vectors/embed/batch',
+        '/vectors/points/{point_id}',
+        '/vectors/search',
+      ].sort(),
     );
   });
 });

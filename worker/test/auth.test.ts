@@ -12,7 +12,14 @@ const ROUTES: Array<{ method: string; path: string; body?: unknown }> = [
     body: { asset_id: 'a', segment_id: 's', text: 'hello' },
   },
   { method: 'POST', path: '/vectors/search', body: { query_text: 'hello' } },
+  {
+    method: 'POST',
+    path: '/vectors/embed/batch',
+    body: { asset_id: 'a', segments: [{ segment_id: 's', text: 'hello' }] },
+  },
   { method: 'GET', path: `/jobs/${crypto.randomUUID()}` },
+  { method: 'DELETE', path: `/vectors/points/${crypto.randomUUID()}` },
+  { method: 'DELETE', path: '/vectors/assets/a1' },
 ];
 
 function b64url(obj: unknown): string {

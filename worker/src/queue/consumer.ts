@@ -17,7 +17,7 @@ import {
   EmbedderUnavailableError,
 } from '../services/embedder';
 import type { EmbedItem } from '../services/embedder';
-import { loadJobStates, markProcessing, recordOutcomes } from '../services/jobs';
+import { cancelledAmong, loadJobStates, markProcessing, recordOutcomes } from '../services/jobs';
 import type { Outcome } from '../services/jobs';
 
 export const EmbedMessageSchema = z
@@ -160,6 +160,16 @@ export async function handleEmbedBatch(
       for (const w of work)
         w.msg.retry({ delaySeconds: backoffSeconds(w.msg.attempts, config.retry) });
       return;
+    }
+    // A job deleted (cancelled) while its embedding was in flight: remove the vector it just wrote.
+    const cancelled = await cancelledAmong(
+      db,
+      outcomes.filter((o) => o.kind === 'succeeded').map((o) => o.jobId),
+    );
+    for (const job of cancelled) {
+      await client.delete({ org_id: job.orgId, point_id: job.pointId }).catch((err: unknown) => {
+        log.warn('compensating delete failed', { job_id: job.id, error: errorKind(err) });
+      });
     }
     let ok = 0;
     let failed = 0;

@@ -1,7 +1,7 @@
 /** Schemas shared by several routes, and the OpenAPI error responses generated from ERROR_CODES. */
 import { z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
-import { ERROR_CODES, toPointer } from '../errors';
+import { AppError, ERROR_CODES, toPointer } from '../errors';
 import type { ErrorCode, FieldError } from '../errors';
 
 const CONTROL = /[\p{Cc}]/u;
@@ -42,6 +42,17 @@ export const charLength = (s: string): number => {
   for (const _ of s) n++;
   return n;
 };
+
+/** 413 naming the field when a text is longer than MAX_TEXT_CHARS characters. */
+export function checkTextLength(text: string, max: number, field: string): void {
+  if (charLength(text) > max) {
+    throw new AppError('payload_too_large', `${field} exceeds ${max} characters`, {
+      errors: [
+        { field, pointer: '/' + field.split('.').join('/'), message: `at most ${max} characters` },
+      ],
+    });
+  }
+}
 
 export const ProblemSchema = z
   .object({

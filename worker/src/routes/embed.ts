@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { AppError } from '../errors';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
 import { submitJobs } from '../services/jobs';
@@ -12,7 +11,7 @@ import {
   ModelName,
   ModelVer,
   Text,
-  charLength,
+  checkTextLength,
   errorResponses,
 } from './common';
 
@@ -58,13 +57,7 @@ export function registerEmbed(app: OpenAPIHono<AppBindings>): void {
   app.openapi(embedRoute, async (c) => {
     const body = c.req.valid('json');
     const { config, auth, requestId, log } = c.var;
-    if (charLength(body.text) > config.maxTextChars) {
-      throw new AppError('payload_too_large', `text exceeds ${config.maxTextChars} characters`, {
-        errors: [
-          { field: 'text', pointer: '/text', message: `at most ${config.maxTextChars} characters` },
-        ],
-      });
-    }
+    checkTextLength(body.text, config.maxTextChars, 'text');
     const db = c.var.db();
     const { jobs, pending } = await submitJobs(
       db,

@@ -14,7 +14,7 @@ import {
   Id,
   ModelName,
   Text,
-  charLength,
+  checkTextLength,
   errorResponses,
 } from './common';
 
@@ -80,21 +80,7 @@ export function registerSearch(app: OpenAPIHono<AppBindings>): void {
   app.openapi(searchRoute, async (c) => {
     const body = c.req.valid('json');
     const { config, auth, requestId } = c.var;
-    if (charLength(body.query_text) > config.maxTextChars) {
-      throw new AppError(
-        'payload_too_large',
-        `query_text exceeds ${config.maxTextChars} characters`,
-        {
-          errors: [
-            {
-              field: 'query_text',
-              pointer: '/query_text',
-              message: `at most ${config.maxTextChars} characters`,
-            },
-          ],
-        },
-      );
-    }
+    checkTextLength(body.query_text, config.maxTextChars, 'query_text');
     const client = new EmbedderClient(config.embedder, requestId);
     try {
       const res = await client.search({

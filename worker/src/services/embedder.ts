@@ -93,6 +93,11 @@ export class EmbedderClient {
     return this.call<SearchResponse>('POST', '/internal/search', req);
   }
 
+  /** Deletes one point or all points of an asset, within the org only. */
+  delete(req: { org_id: string; point_id: string } | { org_id: string; asset_id: string }) {
+    return this.call<{ deleted: number }>('POST', '/internal/delete', req);
+  }
+
   async ready(): Promise<boolean> {
     try {
       const res = await fetch(this.cfg.url + '/readyz', {

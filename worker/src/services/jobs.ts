@@ -6,6 +6,7 @@ import { and, eq, gt, inArray, lte, notInArray, sql } from 'drizzle-orm';
 import { jobs, outbox, TERMINAL_STATUSES } from '../../../db/schema';
 import type { EmbedMessage, JobError, JobResult, JobRow } from '../../../db/schema';
 import type { Db } from '../lib/db';
+import { pointId } from '../../../embedder/src/core/ids';
 import { jobKey } from '../lib/hash';
 
 export interface NewJob {
@@ -38,107 +39,178 @@ export interface PendingMessage {
  * also under concurrent duplicates (unique index + ON CONFLICT DO NOTHING; the loser reads the
  * winner's row after it commits). The existing job is queued again, with a new seq, only when it
  * FAILED or when a newer job for the same point has been submitted since (A → B → A must end as A).
+ *
+ * The common case (all new) costs two statements whatever the batch size.
  */
 export async function submitJobs(
   db: Db,
   items: NewJob[],
   requestId: string,
 ): Promise<{ jobs: SubmittedJob[]; pending: PendingMessage[] }> {
-  const keys = await Promise.all(items.map((i) => jobKey(i)));
-  return db.transaction(async (tx) => {
-    const submitted: SubmittedJob[] = [];
-    const pending: PendingMessage[] = [];
-    for (const [i, item] of items.entries()) {
-      const key = keys[i]!;
-      const id = crypto.randomUUID();
-      const [inserted] = await tx
-        .insert(jobs)
-        .values({
-          id,
-          orgId: item.orgId,
-          assetId: item.assetId,
-          segmentId: item.segmentId,
-          model: item.model,
-          modelVer: item.modelVer,
-          jobKey: key,
-        })
-        .onConflictDoNothing({ target: jobs.jobKey })
-        .returning({ id: jobs.id, seq: jobs.seq });
-      let jobId: string;
-      let seq: number;
-      let outcome: SubmitOutcome;
-      if (inserted) {
-        jobId = inserted.id;
-        seq = inserted.seq;
-        outcome = 'created';
-      } else {
-        const [existing] = await tx
-          .select({ id: jobs.id, seq: jobs.seq, status: jobs.status })
-          .from(jobs)
-          .where(eq(jobs.jobKey, key))
-          .for('update');
-        if (!existing) throw new Error('job vanished during idempotent insert');
-        jobId = existing.id;
-        const newer = await tx
-          .select({ id: jobs.id })
-          .from(jobs)
-          .where(
-            and(
-              eq(jobs.orgId, item.orgId),
-              eq(jobs.assetId, item.assetId),
-              eq(jobs.segmentId, item.segmentId),
-              eq(jobs.model, item.model),
-              eq(jobs.modelVer, item.modelVer),
-              gt(jobs.seq, existing.seq),
-            ),
-          )
-          .limit(1);
-        if (existing.status !== 'FAILED' && newer.length === 0) {
-          submitted.push({
-            jobId,
-            assetId: item.assetId,
-            segmentId: item.segmentId,
-            outcome: 'existing',
-          });
-          continue;
-        }
-        const [bumped] = await tx
-          .update(jobs)
-          .set({
-            seq: sql`nextval('job_seq')`,
-            status: 'QUEUED',
-            attempts: 0,
-            result: null,
-            error: null,
-            completedAt: null,
-            updatedAt: sql`now()`,
-          })
-          .where(eq(jobs.id, existing.id))
-          .returning({ seq: jobs.seq });
-        seq = bumped!.seq;
-        outcome = 'requeued';
-      }
-      const message: EmbedMessage = {
-        v: 1,
-        job_id: jobId,
-        seq,
+  const rows = await Promise.all(
+    items.map(async (item) => ({
+      id: crypto.randomUUID(),
+      orgId: item.orgId,
+      assetId: item.assetId,
+      segmentId: item.segmentId,
+      model: item.model,
+      modelVer: item.modelVer,
+      pointId: await pointId({
         org_id: item.orgId,
         asset_id: item.assetId,
         segment_id: item.segmentId,
         model: item.model,
         model_ver: item.modelVer,
-        text: item.text,
-        request_id: requestId,
-      };
-      const [row] = await tx
-        .insert(outbox)
-        .values({ jobId, jobSeq: seq, payload: message })
-        .returning({ id: outbox.id });
-      pending.push({ outboxId: row!.id, message });
-      submitted.push({ jobId, assetId: item.assetId, segmentId: item.segmentId, outcome });
+      }),
+      jobKey: await jobKey(item),
+    })),
+  );
+  return db.transaction(async (tx) => {
+    const inserted = await tx
+      .insert(jobs)
+      .values(rows)
+      .onConflictDoNothing({ target: jobs.jobKey })
+      .returning({ id: jobs.id, seq: jobs.seq });
+    const insertedSeq = new Map(inserted.map((r) => [r.id, r.seq]));
+
+    const submitted: SubmittedJob[] = [];
+    const toSend: Array<{ jobId: string; seq: number; item: NewJob }> = [];
+    for (const [i, item] of items.entries()) {
+      const row = rows[i]!;
+      const seq = insertedSeq.get(row.id);
+      const base = { assetId: item.assetId, segmentId: item.segmentId };
+      if (seq !== undefined) {
+        submitted.push({ ...base, jobId: row.id, outcome: 'created' });
+        toSend.push({ jobId: row.id, seq, item });
+        continue;
+      }
+      const [existing] = await tx
+        .select({ id: jobs.id, seq: jobs.seq, status: jobs.status })
+        .from(jobs)
+        .where(eq(jobs.jobKey, row.jobKey))
+        .for('update');
+      if (!existing) throw new Error('job vanished during idempotent insert');
+      const newer = await tx
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(
+          and(
+            eq(jobs.orgId, item.orgId),
+            eq(jobs.pointId, row.pointId),
+            gt(jobs.seq, existing.seq),
+          ),
+        )
+        .limit(1);
+      const alreadyQueued = toSend.some((t) => t.jobId === existing.id);
+      if (alreadyQueued || (existing.status !== 'FAILED' && newer.length === 0)) {
+        submitted.push({ ...base, jobId: existing.id, outcome: 'existing' });
+        continue;
+      }
+      const [bumped] = await tx
+        .update(jobs)
+        .set({
+          seq: sql`nextval('job_seq')`,
+          status: 'QUEUED',
+          attempts: 0,
+          result: null,
+          error: null,
+          completedAt: null,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(jobs.id, existing.id))
+        .returning({ seq: jobs.seq });
+      submitted.push({ ...base, jobId: existing.id, outcome: 'requeued' });
+      toSend.push({ jobId: existing.id, seq: bumped!.seq, item });
     }
+
+    if (toSend.length === 0) return { jobs: submitted, pending: [] };
+    const messages = toSend.map(({ jobId, seq, item }): EmbedMessage => ({
+      v: 1,
+      job_id: jobId,
+      seq,
+      org_id: item.orgId,
+      asset_id: item.assetId,
+      segment_id: item.segmentId,
+      model: item.model,
+      model_ver: item.modelVer,
+      text: item.text,
+      request_id: requestId,
+    }));
+    const outboxRows = await tx
+      .insert(outbox)
+      .values(messages.map((m) => ({ jobId: m.job_id, jobSeq: m.seq, payload: m })))
+      .returning({ id: outbox.id });
+    const pending = messages.map((message, i) => ({ outboxId: outboxRows[i]!.id, message }));
     return { jobs: submitted, pending };
   });
+}
+
+export const CANCELLED = 'cancelled';
+
+/**
+ * Cancels the unfinished jobs of an asset or a point (before its vectors are deleted): they become
+ * FAILED with code `cancelled` and their outbox rows, and with them the text, are deleted.
+ */
+export async function cancelJobs(
+  db: Db,
+  orgId: string,
+  target: { assetId: string } | { pointId: string },
+): Promise<number> {
+  return db.transaction(async (tx) => {
+    const cancelled = await tx
+      .update(jobs)
+      .set({
+        status: 'FAILED',
+        error: { code: CANCELLED, message: 'the vector was deleted before this job finished' },
+        completedAt: sql`now()`,
+        updatedAt: sql`now()`,
+      })
+      .where(
+        and(
+          eq(jobs.orgId, orgId),
+          'assetId' in target ? eq(jobs.assetId, target.assetId) : eq(jobs.pointId, target.pointId),
+          notInArray(jobs.status, [...TERMINAL_STATUSES]),
+        ),
+      )
+      .returning({ id: jobs.id });
+    if (cancelled.length > 0) {
+      await tx.delete(outbox).where(
+        inArray(
+          outbox.jobId,
+          cancelled.map((c) => c.id),
+        ),
+      );
+    }
+    return cancelled.length;
+  });
+}
+
+/** Whether the org has any job for this point (to tell "deleted nothing" from "no such point"). */
+export async function pointKnown(db: Db, orgId: string, point: string): Promise<boolean> {
+  const rows = await db
+    .select({ id: jobs.id })
+    .from(jobs)
+    .where(and(eq(jobs.orgId, orgId), eq(jobs.pointId, point)))
+    .limit(1);
+  return rows.length > 0;
+}
+
+/** Of the given jobs, those cancelled while they were being embedded, with their points. */
+export async function cancelledAmong(
+  db: Db,
+  ids: string[],
+): Promise<Array<{ id: string; orgId: string; pointId: string }>> {
+  if (ids.length === 0) return [];
+  return db
+    .select({ id: jobs.id, orgId: jobs.orgId, pointId: jobs.pointId })
+    .from(jobs)
+    .where(
+      and(
+        inArray(jobs.id, ids),
+        eq(jobs.status, 'FAILED'),
+        sql`${jobs.error}->>'code' = ${CANCELLED}`,
+      ),
+    );
 }
 
 export async function getJob(db: Db, orgId: string, jobId: string): Promise<JobRow | undefined> {

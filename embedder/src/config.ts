@@ -1,0 +1,204 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The embedder's configuration, parsed once from the environment at the process edge
+ * (main.ts) or built directly by tests and the dev orchestrator. Handlers never read env.
+ */
+export interface EmbedderConfig {
+  host: string;
+  port: number;
+  /** The Worker's service credential; every /internal route requires `Bearer <token>`. */
+  token: string;
+  model: ModelConfig;
+  store: StoreConfig;
+  /** When false, the VECTOR_SIZE and existing-collection dimension checks are skipped. */
+  validateOnStartup: boolean;
+  logLevel: LogLevel;
+}
+
+export interface ModelConfig {
+  /** EMBEDDING_MODEL_NAME: a registry short name, a Hub id, or a folder under `dir`. */
+  name: string;
+  /** EMBEDDING_MODEL_VER: the version tag stored with every vector. */
+  version: string;
+  /** EMBEDDING_MODEL_DIR (absolute): load models from this folder only, never from the Hub. */
+  dir: string | null;
+  device: ModelDevice;
+  dtype: ModelDtype;
+}
+
+export type ModelDevice = 'cpu' | 'cuda' | `cuda:${number}`;
+export type ModelDtype = 'fp32' | 'fp16' | 'q8';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export type StoreConfig =
+  | { kind: 'lancedb'; dataDir: string; vectorSize: number | null }
+  | {
+      kind: 'qdrant';
+      url: string;
+      apiKey: string | null;
+      collection: string;
+      vectorSize: number | null;
+    };
+
+/** Thrown for an invalid environment; its message lists every problem and how to fix it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const blankToUndefined = (value: unknown): unknown =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+
+const booleanFlag = z.preprocess(
+  blankToUndefined,
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+      error: 'must be true or false',
+    })
+    .default('true')
+    .transform((value) => value === 'true' || value === '1' || value === 'yes'),
+);
+
+const envSchema = z.object({
+  EMBEDDER_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
+  EMBEDDER_PORT: z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: 'must be a port number (0-65535)' })
+      .int({ error: 'must be a port number (0-65535)' })
+      .min(0, { error: 'must be a port number (0-65535)' })
+      .max(65535, { error: 'must be a port number (0-65535)' })
+      .default(8788),
+  ),
+  EMBEDDER_TOKEN: z.preprocess(
+    blankToUndefined,
+    z
+      .string({
+        error:
+          "is required: set it to the Worker's service credential (a random secret of at least 16 characters, e.g. `openssl rand -hex 32`)",
+      })
+      .min(16, { error: 'must be at least 16 characters long (use a random secret)' })
+      .regex(/^[\x21-\x7e]+$/, { error: 'must be printable ASCII without spaces' }),
+  ),
+  EMBEDDING_MODEL_NAME: z.preprocess(blankToUndefined, z.string().default('minilm-l6-v2')),
+  EMBEDDING_MODEL_VER: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .max(64, { error: 'must be at most 64 characters' })
+      .regex(/^[\x21-\x7e]+$/, { error: 'must be printable ASCII without spaces' })
+      .default('1'),
+  ),
+  EMBEDDING_MODEL_DIR: optionalString,
+  EMBEDDING_DEVICE: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^(cpu|cuda|cuda:\d{1,2})$/, { error: 'must be cpu, cuda or cuda:N (e.g. cuda:0)' })
+      .default('cpu'),
+  ),
+  EMBEDDING_DTYPE: z.preprocess(
+    blankToUndefined,
+    z.enum(['fp32', 'fp16', 'q8'], { error: 'must be fp32, fp16 or q8' }).default('fp32'),
+  ),
+  EMBEDDING_VALIDATE_ON_STARTUP: booleanFlag,
+  EMBEDDER_LOG_LEVEL: z.preprocess(
+    blankToUndefined,
+    z
+      .enum(['debug', 'info', 'warn', 'error', 'silent'], {
+        error: 'must be debug, info, warn, error or silent',
+      })
+      .default('info'),
+  ),
+  VECTOR_STORE: z.preprocess(
+    blankToUndefined,
+    z
+      .enum(['auto', 'lancedb', 'qdrant'], { error: 'must be auto, lancedb or qdrant' })
+      .default('auto'),
+  ),
+  VECTOR_DATA_DIR: z.preprocess(blankToUndefined, z.string().default('.data/vectors')),
+  VECTOR_SIZE: z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: 'must be a positive integer (the model dimension)' })
+      .int({ error: 'must be a positive integer (the model dimension)' })
+      .positive({ error: 'must be a positive integer (the model dimension)' })
+      .optional(),
+  ),
+  QDRANT_URL: z.preprocess(
+    blankToUndefined,
+    z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  ),
+  QDRANT_API_KEY: optionalString,
+  QDRANT_COLLECTION: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,255}$/, {
+        error: 'must be 1-255 characters of letters, digits, _ or -',
+      })
+      .default('heimdex'),
+  ),
+});
+
+/**
+ * Parses the embedder's environment. Fails closed: any invalid or missing required value
+ * throws a ConfigError whose message names each variable and says how to fix it.
+ * Relative paths are resolved against `cwd`.
+ */
+export function parseEmbedderConfig(
+  env: Record<string, string | undefined>,
+  cwd: string = process.cwd(),
+): EmbedderConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = issue.path.length > 0 ? issue.path.join('.') : 'environment';
+      return `  - ${name} ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid embedder configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+
+  const kind = e.VECTOR_STORE === 'auto' ? (e.QDRANT_URL ? 'qdrant' : 'lancedb') : e.VECTOR_STORE;
+  let store: StoreConfig;
+  if (kind === 'qdrant') {
+    if (!e.QDRANT_URL) {
+      throw new ConfigError(
+        'Invalid embedder configuration:\n  - QDRANT_URL is required when VECTOR_STORE=qdrant (e.g. QDRANT_URL=http://localhost:6333), or set VECTOR_STORE=lancedb for the embedded store',
+      );
+    }
+    store = {
+      kind: 'qdrant',
+      url: e.QDRANT_URL,
+      apiKey: e.QDRANT_API_KEY ?? null,
+      collection: e.QDRANT_COLLECTION,
+      vectorSize: e.VECTOR_SIZE ?? null,
+    };
+  } else {
+    store = {
+      kind: 'lancedb',
+      dataDir: path.resolve(cwd, e.VECTOR_DATA_DIR),
+      vectorSize: e.VECTOR_SIZE ?? null,
+    };
+  }
+
+  return {
+    host: e.EMBEDDER_HOST,
+    port: e.EMBEDDER_PORT,
+    token: e.EMBEDDER_TOKEN,
+    model: {
+      name: e.EMBEDDING_MODEL_NAME,
+      version: e.EMBEDDING_MODEL_VER,
+      dir: e.EMBEDDING_MODEL_DIR ? path.resolve(cwd, e.EMBEDDING_MODEL_DIR) : null,
+      device: e.EMBEDDING_DEVICE as ModelDevice,
+      dtype: e.EMBEDDING_DTYPE,
+    },
+    store,
+    validateOnStartup: e.EMBEDDING_VALIDATE_ON_STARTUP,
+    logLevel: e.EMBEDDER_LOG_LEVEL,
+  };
+}

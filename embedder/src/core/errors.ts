@@ -1,0 +1,44 @@
+/**
+ * Domain errors of the embedder. They know nothing about HTTP: the HTTP edge (http/errors.ts)
+ * maps each code to a status. Messages never contain input text.
+ */
+export type ServiceErrorCode =
+  /** The request names a model this embedder does not serve. */
+  | 'unknown_model'
+  /** The text has no token the model knows, so it has no direction to embed. */
+  | 'empty_embedding'
+  /** The model is not loaded (starting up or shutting down). */
+  | 'model_not_ready'
+  /** The vector store failed or could not be reached. */
+  | 'store_unavailable'
+  /** Too many requests are waiting for the model. */
+  | 'overloaded';
+
+export class ServiceError extends Error {
+  override readonly name = 'ServiceError';
+  constructor(
+    readonly code: ServiceErrorCode,
+    message: string,
+    readonly options: { retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+/**
+ * A start-up failure with a message meant for the operator: what went wrong and how to fix it.
+ * main.ts prints the message (no stack trace) and exits non-zero.
+ */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+/** The first line of an error's message, bounded, for "…: <short reason>" messages. */
+export function shortReason(err: unknown, max = 300): string {
+  const raw = err instanceof Error ? err.message : String(err);
+  const line =
+    raw.split('\n').find((l) => l.trim() !== '') ??
+    (err instanceof Error ? err.name : 'unknown error');
+  const trimmed = line.trim().replace(/\.$/, '');
+  return trimmed.length > max ? `${trimmed.slice(0, max - 1)}…` : trimmed;
+}

@@ -1,0 +1,129 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ZodError } from 'zod';
+import { ServiceError } from '../core/errors.js';
+import { StoreError } from '../store/types.js';
+import type { AppEnv } from './context.js';
+
+/**
+ * Every error code the embedder answers with, and its status. The error handler, the validation
+ * helper, the auth middleware and the body limit all go through this one table.
+ */
+export const PROBLEMS = {
+  validation_failed: { status: 400, title: 'Request validation failed' },
+  malformed_json: { status: 400, title: 'Malformed JSON body' },
+  unknown_model: { status: 400, title: 'Unknown model' },
+  unauthorized: { status: 401, title: 'Authentication required' },
+  not_found: { status: 404, title: 'Not found' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  empty_embedding: { status: 422, title: 'Text has nothing to embed' },
+  overloaded: { status: 429, title: 'Too many requests' },
+  internal: { status: 500, title: 'Internal error' },
+  model_not_ready: { status: 503, title: 'Embedding model not ready' },
+  store_unavailable: { status: 503, title: 'Vector store unavailable' },
+  not_ready: { status: 503, title: 'Not ready' },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+export const PROBLEM_BASE = 'https://heimdex.dev/problems/';
+
+export interface FieldError {
+  /** Dotted path of the offending field, e.g. `items.3.seq`. */
+  path: string;
+  /** JSON Pointer (RFC 6901) to the field, e.g. `/items/3/seq`. */
+  pointer: string;
+  message: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ProblemCode;
+  detail: string;
+  request_id: string;
+  errors?: FieldError[];
+}
+
+/** An error answered as an RFC 9457 problem. `detail` must never contain input text. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly code: ProblemCode,
+    detail: string,
+    readonly options: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+  }
+}
+
+export function problemResponse(c: Context<AppEnv>, err: ApiError): Response {
+  const { status, title } = PROBLEMS[err.code];
+  const body: Problem = {
+    type: PROBLEM_BASE + err.code,
+    title,
+    status,
+    code: err.code,
+    detail: err.message,
+    request_id: c.get('requestId'),
+  };
+  if (err.options.errors?.length) body.errors = err.options.errors;
+  return c.body(JSON.stringify(body), status, {
+    'content-type': 'application/problem+json',
+    ...err.options.headers,
+  });
+}
+
+/** Maps a domain error to its problem; anything unexpected is a 500 that reveals nothing. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof ServiceError) {
+    const retryAfter = err.options.retryAfterSeconds;
+    return new ApiError(
+      err.code,
+      err.message,
+      retryAfter === undefined ? {} : { headers: { 'retry-after': String(retryAfter) } },
+    );
+  }
+  return new ApiError(
+    'internal',
+    'an unexpected error occurred; see the embedder log for this request id',
+  );
+}
+
+/** `app.onError`: answers with the problem and logs the failure (names and codes only). */
+export function handleError(err: Error, c: Context<AppEnv>): Response {
+  const apiError = toApiError(err);
+  const status = PROBLEMS[apiError.code].status;
+  if (status >= 500) {
+    const cause = err instanceof ServiceError ? err.cause : err;
+    c.get('log').error('request failed', {
+      code: apiError.code,
+      error: cause instanceof Error ? cause.name : typeof cause,
+      // A store error describes the backend (ids, dimensions, addresses), never request text,
+      // so its reason is logged; other messages could quote an input and are left out.
+      reason: cause instanceof StoreError ? cause.message : undefined,
+    });
+  }
+  return problemResponse(c, apiError);
+}
+
+export function validationError(error: ZodError, where: string): ApiError {
+  const errors = error.issues.flatMap((issue) => {
+    const at = issue.path.map(String);
+    // An unknown key is reported at the key itself, so the caller sees which field to drop.
+    const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...at, k]) : [at];
+    return paths.map((segments) => ({
+      path: segments.join('.') || '(body)',
+      pointer: '/' + segments.map((s) => s.replaceAll('~', '~0').replaceAll('/', '~1')).join('/'),
+      message: issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message,
+    }));
+  });
+  const first = errors[0];
+  const detail = first
+    ? `${where} is invalid: ${first.path}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`
+    : `${where} is invalid`;
+  return new ApiError('validation_failed', detail, { errors });
+}

@@ -1,0 +1,176 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import type { EmbedderConfig } from './config.js';
+import { StartupError, shortReason } from './core/errors.js';
+import { EmbeddingModel } from './core/model.js';
+import { EmbedderService } from './core/service.js';
+import { createApp } from './http/app.js';
+import { createLogger } from './log.js';
+import { createVectorStore } from './store/index.js';
+import type { VectorStore } from './store/types.js';
+
+export type { EmbedderConfig } from './config.js';
+export { ConfigError, parseEmbedderConfig } from './config.js';
+export { StartupError } from './core/errors.js';
+
+export interface RunningEmbedder {
+  /** Base URL a client on this machine can reach, e.g. `http://127.0.0.1:8788`. */
+  url: string;
+  port: number;
+  /** Stops accepting requests, lets in-flight ones finish, then releases the model and store. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where JSON log lines go (default: stdout). Tests capture them here. */
+  log?: (line: string) => void;
+  /** How long `close()` waits for in-flight requests before cutting connections. */
+  shutdownGraceMs?: number;
+}
+
+/**
+ * Starts the embedder: loads the model, checks its dimension against VECTOR_SIZE and the
+ * existing collection, opens the store and listens (port 0 picks a free port). Rejects with a
+ * StartupError whose message says what to fix; nothing is left running in that case.
+ */
+export async function startEmbedder(
+  config: EmbedderConfig,
+  options: StartOptions = {},
+): Promise<RunningEmbedder> {
+  const logger = createLogger(config.logLevel, options.log);
+  const startedAt = Date.now();
+  const model = await EmbeddingModel.load(config.model);
+  let store: VectorStore | null = null;
+  try {
+    checkVectorSize(config, model);
+    store = createVectorStore(config.store, logger);
+    await openStore(config, store, model);
+
+    let draining = false;
+    const service = new EmbedderService(model, store);
+    const app = createApp({ service, token: config.token, logger, isDraining: () => draining });
+    const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+    const port = await listen(server, config.host, config.port);
+    const url = `http://${connectableHost(config.host)}:${port}`;
+    logger.info('embedder started', {
+      model: model.name,
+      model_ver: model.version,
+      source: model.source,
+      dim: model.dim,
+      max_tokens: model.maxTokens,
+      device: config.model.device,
+      store: store.kind,
+      port,
+      startup_ms: Date.now() - startedAt,
+    });
+
+    const openStoreRef = store;
+    let closing: Promise<void> | null = null;
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        draining = true;
+        logger.info('embedder shutting down');
+        await stopServer(server, options.shutdownGraceMs ?? 10_000);
+        await model.dispose();
+        await openStoreRef.close();
+        logger.info('embedder stopped');
+      })();
+      return closing;
+    };
+    return { url, port, close };
+  } catch (err) {
+    await model.dispose().catch(() => undefined);
+    await store?.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function checkVectorSize(config: EmbedderConfig, model: EmbeddingModel): void {
+  const wanted = config.store.vectorSize;
+  if (!config.validateOnStartup || wanted === null || wanted === model.dim) return;
+  throw new StartupError(
+    `VECTOR_SIZE=${wanted} does not match embedding model "${model.name}", which produces ${model.dim}-dimensional vectors. ` +
+      `Set VECTOR_SIZE=${model.dim} (or unset it), or choose a model with ${wanted} dimensions in EMBEDDING_MODEL_NAME. ` +
+      '(EMBEDDING_VALIDATE_ON_STARTUP=false skips this check.)',
+  );
+}
+
+async function openStore(
+  config: EmbedderConfig,
+  store: VectorStore,
+  model: EmbeddingModel,
+): Promise<void> {
+  const where =
+    config.store.kind === 'qdrant'
+      ? `Qdrant collection "${config.store.collection}" at ${config.store.url}`
+      : `LanceDB table "points" in VECTOR_DATA_DIR=${config.store.dataDir}`;
+  let existing: number;
+  try {
+    existing = (await store.init(model.dim)).dim;
+  } catch (err) {
+    const hint =
+      config.store.kind === 'qdrant'
+        ? 'Check that Qdrant is running and QDRANT_URL / QDRANT_API_KEY are right, or unset QDRANT_URL to use the embedded store.'
+        : 'Check that VECTOR_DATA_DIR is a writable folder.';
+    throw new StartupError(
+      `Could not open the vector store (${where}): ${shortReason(err)}. ${hint}`,
+    );
+  }
+  if (config.validateOnStartup && existing !== model.dim) {
+    const fresh =
+      config.store.kind === 'qdrant'
+        ? 'set QDRANT_COLLECTION to a new collection name'
+        : 'set VECTOR_DATA_DIR to a new folder';
+    throw new StartupError(
+      `The ${where} holds ${existing}-dimensional vectors, but embedding model "${model.name}" produces ${model.dim}. ` +
+        `Vectors of different models cannot share a collection: ${fresh} (and re-index your assets into it), ` +
+        `or go back to the model the existing vectors were made with. (EMBEDDING_VALIDATE_ON_STARTUP=false skips this check.)`,
+    );
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      const reason =
+        err.code === 'EADDRINUSE'
+          ? `port ${port} on ${host} is already in use; set EMBEDDER_PORT to a free port (0 picks one)`
+          : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
+            ? `${host} is not an address of this machine; check EMBEDDER_HOST`
+            : err.message;
+      reject(new StartupError(`The embedder could not listen on ${host}:${port}: ${reason}.`));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+/**
+ * Stops accepting connections and closes keep-alive sockets as soon as they are idle (a request
+ * in flight finishes first); whatever is still open after the grace period is cut.
+ */
+function stopServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const sweep = setInterval(() => server.closeIdleConnections(), 25);
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(cut);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+function connectableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,312 @@
+import { mkdir } from 'node:fs/promises';
+import * as lancedb from '@lancedb/lancedb';
+import type { Connection, Table } from '@lancedb/lancedb';
+import { Bool, Field, FixedSizeList, Float32, Int32, Int64, Schema, Utf8 } from 'apache-arrow';
+import { Mutex } from '../core/mutex.js';
+import type { Logger } from '../log.js';
+import {
+  PAYLOAD_FIELDS,
+  StoreError,
+  appliedPerPoint,
+  latestPerId,
+  payloadFromRecord,
+  toStoreError,
+} from './types.js';
+import type {
+  DeleteParams,
+  SearchHit,
+  SearchParams,
+  StoreInitResult,
+  VectorPoint,
+  VectorStore,
+} from './types.js';
+
+export interface LanceDbStoreOptions {
+  /** Folder of the LanceDB database (VECTOR_DATA_DIR). */
+  dataDir: string;
+  table?: string;
+  /** Build the ANN index once the table holds this many rows; below it, search is exact. */
+  vectorIndexThreshold?: number;
+  /** Compact small fragments and fold new rows into the indexes after this many writes. */
+  optimizeEveryWrites?: number;
+  logger?: Logger;
+}
+
+const DEFAULT_TABLE = 'points';
+const SELECT_COLUMNS = ['id', ...PAYLOAD_FIELDS, '_distance'];
+
+/** A SQL string literal for LanceDB filters (DataFusion): quotes doubled, nothing else special. */
+export function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+function tableSchema(dim: number): Schema {
+  const utf8 = (name: string) => new Field(name, new Utf8(), false);
+  const int32 = (name: string) => new Field(name, new Int32(), false);
+  return new Schema([
+    utf8('id'),
+    new Field('vector', new FixedSizeList(dim, new Field('item', new Float32(), true)), false),
+    utf8('org_id'),
+    utf8('asset_id'),
+    utf8('segment_id'),
+    utf8('modality'),
+    utf8('model'),
+    utf8('model_ver'),
+    int32('text_len'),
+    int32('token_count'),
+    new Field('truncated', new Bool(), false),
+    int32('truncated_len'),
+    utf8('job_id'),
+    new Field('seq', new Int64(), false),
+    utf8('embedded_at'),
+  ]);
+}
+
+/**
+ * The embedded vector store: a LanceDB table on local disk (VECTOR_DATA_DIR). Writes are
+ * serialised through an in-process mutex (one embedder process owns a data dir). Search is exact
+ * until the table reaches `vectorIndexThreshold` rows, then an HNSW index is built in the
+ * background; scalar indexes on `id` and `org_id` keep merges and tenant filters cheap.
+ */
+export class LanceDbStore implements VectorStore {
+  readonly kind = 'lancedb' as const;
+  private db: Connection | null = null;
+  private tbl: Table | null = null;
+  private dim = 0;
+  private readonly writes = new Mutex();
+  private readonly tableName: string;
+  private readonly vectorIndexThreshold: number;
+  private readonly optimizeEveryWrites: number;
+  private hasVectorIndex = false;
+  private writesSinceOptimize = 0;
+  private maintenance: Promise<void> = Promise.resolve();
+  private maintenanceRunning = false;
+  private maintenanceRequested = false;
+
+  constructor(private readonly options: LanceDbStoreOptions) {
+    this.tableName = options.table ?? DEFAULT_TABLE;
+    this.vectorIndexThreshold = options.vectorIndexThreshold ?? 50_000;
+    this.optimizeEveryWrites = options.optimizeEveryWrites ?? 100;
+  }
+
+  async init(dim: number): Promise<StoreInitResult> {
+    try {
+      await mkdir(this.options.dataDir, { recursive: true });
+      this.db = await lancedb.connect(this.options.dataDir);
+      const names = await this.db.tableNames();
+      let created = false;
+      if (names.includes(this.tableName)) {
+        this.tbl = await this.db.openTable(this.tableName);
+      } else {
+        this.tbl = await this.db.createEmptyTable(this.tableName, tableSchema(dim), {
+          existOk: true,
+        });
+        created = true;
+      }
+      const vectorField = (await this.tbl.schema()).fields.find((f) => f.name === 'vector');
+      // Duck-typed: LanceDB may hand back its own copy of apache-arrow's classes.
+      const listSize = (vectorField?.type as { listSize?: unknown } | undefined)?.listSize;
+      if (typeof listSize !== 'number') {
+        throw new StoreError(`table "${this.tableName}" has no fixed-size "vector" column`);
+      }
+      this.dim = listSize;
+      const indexes = await this.tbl.listIndices();
+      const indexed = new Set(indexes.flatMap((i) => i.columns));
+      for (const column of ['id', 'org_id']) {
+        if (!indexed.has(column)) {
+          await this.tbl.createIndex(column, { config: lancedb.Index.btree() });
+        }
+      }
+      this.hasVectorIndex = indexed.has('vector');
+      return { dim: this.dim, created };
+    } catch (err) {
+      throw toStoreError('open the LanceDB table', err);
+    }
+  }
+
+  async upsert(points: readonly VectorPoint[]): Promise<boolean[]> {
+    const table = this.table();
+    for (const p of points) {
+      if (p.vector.length !== this.dim) {
+        throw new StoreError(`vector has ${p.vector.length} dimensions, the table has ${this.dim}`);
+      }
+    }
+    if (points.length === 0) return [];
+    const { candidates, candidateOf } = latestPerId(points);
+    const written = await this.writes.run(async () => {
+      try {
+        const stored = new Map<string, number>();
+        const ids = candidates.map((c) => sqlString(c.id)).join(', ');
+        const rows = await table
+          .query()
+          .where(`id IN (${ids})`)
+          .select(['id', 'seq'])
+          .limit(candidates.length)
+          .toArray();
+        for (const row of rows as { id: string; seq: bigint | number }[]) {
+          stored.set(row.id, Number(row.seq));
+        }
+        const wins = candidates.map((c) => {
+          const seq = stored.get(c.id);
+          return seq === undefined || seq <= c.payload.seq;
+        });
+        const winners = candidates.filter((_, i) => wins[i]);
+        if (winners.length > 0) {
+          await table
+            .mergeInsert('id')
+            // The guard repeats the check in the engine, for a writer outside this process.
+            .whenMatchedUpdateAll({ where: 'target.seq <= source.seq' })
+            .whenNotMatchedInsertAll()
+            .execute(winners.map(toRow));
+          this.writesSinceOptimize++;
+        }
+        return wins;
+      } catch (err) {
+        throw toStoreError('write points to LanceDB', err);
+      }
+    });
+    this.scheduleMaintenance();
+    return appliedPerPoint(points, candidates, candidateOf, written);
+  }
+
+  async search(params: SearchParams): Promise<SearchHit[]> {
+    const table = this.table();
+    const filters = [
+      `org_id = ${sqlString(params.orgId)}`,
+      `model = ${sqlString(params.model)}`,
+      `model_ver = ${sqlString(params.modelVer)}`,
+    ];
+    if (params.assetId !== undefined) filters.push(`asset_id = ${sqlString(params.assetId)}`);
+    if (params.segmentId !== undefined) filters.push(`segment_id = ${sqlString(params.segmentId)}`);
+    try {
+      let query = table
+        .vectorSearch(params.vector)
+        .distanceType('cosine')
+        .where(filters.join(' AND '))
+        .select(SELECT_COLUMNS)
+        .limit(params.limit);
+      // With an ANN index, re-rank candidates on the full vectors so scores are exact cosines.
+      if (this.hasVectorIndex) query = query.refineFactor(4);
+      const rows = (await query.toArray()) as (Record<string, unknown> & { _distance: number })[];
+      return rows
+        .map((row) => ({
+          id: String(row.id),
+          score: Math.max(-1, Math.min(1, 1 - row._distance)),
+          payload: payloadFromRecord(row),
+        }))
+        .sort((a, b) => b.score - a.score);
+    } catch (err) {
+      throw toStoreError('search LanceDB', err);
+    }
+  }
+
+  async delete(params: DeleteParams): Promise<number> {
+    const table = this.table();
+    const target =
+      params.pointId !== undefined
+        ? `id = ${sqlString(params.pointId)}`
+        : `asset_id = ${sqlString(params.assetId)}`;
+    return this.writes.run(async () => {
+      try {
+        const result = await table.delete(`org_id = ${sqlString(params.orgId)} AND ${target}`);
+        if (result.numDeletedRows > 0) this.writesSinceOptimize++;
+        return result.numDeletedRows;
+      } catch (err) {
+        throw toStoreError('delete from LanceDB', err);
+      }
+    });
+  }
+
+  async count(params: { orgId?: string } = {}): Promise<number> {
+    const table = this.table();
+    try {
+      return await table.countRows(
+        params.orgId === undefined ? undefined : `org_id = ${sqlString(params.orgId)}`,
+      );
+    } catch (err) {
+      throw toStoreError('count LanceDB rows', err);
+    }
+  }
+
+  async health(): Promise<void> {
+    const table = this.table();
+    if (!table.isOpen()) throw new StoreError('the LanceDB table is closed');
+    await table.countRows();
+  }
+
+  /** Whether the table has an ANN index on `vector` (built once it is large). */
+  async hasAnnIndex(): Promise<boolean> {
+    return (await this.table().listIndices()).some((i) => i.columns.includes('vector'));
+  }
+
+  /** Resolves when background maintenance (index build, compaction) has finished. */
+  async idle(): Promise<void> {
+    await this.maintenance;
+  }
+
+  async close(): Promise<void> {
+    this.maintenanceRequested = false;
+    await this.maintenance;
+    await this.writes.run(async () => undefined);
+    this.tbl?.close();
+    this.db?.close();
+    this.tbl = null;
+    this.db = null;
+  }
+
+  /**
+   * Background upkeep after writes: build the ANN index once the table is large, and compact
+   * the small fragments that frequent merges leave behind. One pass runs at a time; a request
+   * that arrives meanwhile runs another pass after it. Failures are logged, not thrown.
+   */
+  private scheduleMaintenance(): void {
+    if (this.hasVectorIndex && this.writesSinceOptimize < this.optimizeEveryWrites) return;
+    this.maintenanceRequested = true;
+    if (this.maintenanceRunning) return;
+    this.maintenanceRunning = true;
+    this.maintenance = (async () => {
+      while (this.maintenanceRequested && this.tbl) {
+        this.maintenanceRequested = false;
+        await this.maintain(this.tbl);
+      }
+    })().finally(() => {
+      this.maintenanceRunning = false;
+    });
+  }
+
+  private async maintain(table: Table): Promise<void> {
+    try {
+      let optimize = this.writesSinceOptimize >= this.optimizeEveryWrites;
+      if (!this.hasVectorIndex && (await table.countRows()) >= this.vectorIndexThreshold) {
+        const started = Date.now();
+        // Built outside the write mutex: LanceDB commits concurrent appends and index builds.
+        await table.createIndex('vector', {
+          config: lancedb.Index.hnswSq({ distanceType: 'cosine' }),
+        });
+        this.hasVectorIndex = true;
+        this.options.logger?.info('vector index built', { duration_ms: Date.now() - started });
+        optimize = true;
+      }
+      if (optimize) {
+        await this.writes.run(async () => {
+          this.writesSinceOptimize = 0;
+          // Old versions keep deleted vectors on disk; keep them only briefly.
+          await table.optimize({ cleanupOlderThan: new Date(Date.now() - 10 * 60_000) });
+        });
+      }
+    } catch (err) {
+      this.options.logger?.warn('vector store maintenance failed', {
+        error: err instanceof Error ? err.name : 'unknown',
+      });
+    }
+  }
+
+  private table(): Table {
+    if (!this.tbl) throw new StoreError('the LanceDB store is not open');
+    return this.tbl;
+  }
+}
+
+function toRow(p: VectorPoint): Record<string, unknown> {
+  return { id: p.id, vector: p.vector, ...p.payload, seq: BigInt(p.payload.seq) };
+}

@@ -1,0 +1,165 @@
+/**
+ * The vector store contract. Every implementation scopes every read, count and delete to one
+ * organisation, never stores text, and applies writes latest-wins by `seq`.
+ */
+
+/** Stored with every vector; exactly these fields, never the text. */
+export interface PointPayload {
+  org_id: string;
+  asset_id: string;
+  segment_id: string;
+  modality: 'text';
+  model: string;
+  model_ver: string;
+  text_len: number;
+  token_count: number;
+  truncated: boolean;
+  truncated_len: number;
+  job_id: string;
+  /** The job's sequence number: a write only lands when no newer seq is stored for the id. */
+  seq: number;
+  /** ISO 8601 time the vector was computed. */
+  embedded_at: string;
+}
+
+export const PAYLOAD_FIELDS = [
+  'org_id',
+  'asset_id',
+  'segment_id',
+  'modality',
+  'model',
+  'model_ver',
+  'text_len',
+  'token_count',
+  'truncated',
+  'truncated_len',
+  'job_id',
+  'seq',
+  'embedded_at',
+] as const satisfies readonly (keyof PointPayload)[];
+
+export interface VectorPoint {
+  /** A UUID (see core/ids.ts). */
+  id: string;
+  /** Unit-length vector of the store's dimension. */
+  vector: Float32Array;
+  payload: PointPayload;
+}
+
+export interface SearchParams {
+  vector: Float32Array;
+  orgId: string;
+  model: string;
+  modelVer: string;
+  assetId?: string;
+  segmentId?: string;
+  limit: number;
+}
+
+export interface SearchHit {
+  id: string;
+  /** Cosine similarity in [-1, 1]; hits are sorted by it, best first. */
+  score: number;
+  payload: PointPayload;
+}
+
+export type DeleteParams =
+  | { orgId: string; pointId: string; assetId?: undefined }
+  | { orgId: string; assetId: string; pointId?: undefined };
+
+export interface StoreInitResult {
+  /** The dimension of the existing table/collection, or of the one just created. */
+  dim: number;
+  created: boolean;
+}
+
+export interface VectorStore {
+  readonly kind: 'lancedb' | 'qdrant';
+  /** Opens the table/collection, creating it for `dim`-dimensional vectors if missing. */
+  init(dim: number): Promise<StoreInitResult>;
+  /**
+   * Writes points latest-wins: a point lands only if no stored point with its id has a greater
+   * `seq`. Returns, per input point, whether it was applied. Throws if the write fails.
+   */
+  upsert(points: readonly VectorPoint[]): Promise<boolean[]>;
+  search(params: SearchParams): Promise<SearchHit[]>;
+  /** Deletes within one organisation; returns how many points were deleted. */
+  delete(params: DeleteParams): Promise<number>;
+  count(params?: { orgId?: string }): Promise<number>;
+  /** Resolves when the store answers; rejects with the reason otherwise. */
+  health(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The store answered with an error or could not be reached. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}
+
+/** Wraps a driver error as `could not <action>: <first line of its message>`. */
+export function toStoreError(action: string, err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  const reason = err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
+  return new StoreError(`could not ${action}: ${reason}`, { cause: err });
+}
+
+/** A payload read back from a store row (numbers may come back as bigint or strings). */
+export function payloadFromRecord(raw: Record<string, unknown>): PointPayload {
+  return {
+    org_id: String(raw.org_id),
+    asset_id: String(raw.asset_id),
+    segment_id: String(raw.segment_id),
+    modality: 'text',
+    model: String(raw.model),
+    model_ver: String(raw.model_ver),
+    text_len: Number(raw.text_len),
+    token_count: Number(raw.token_count),
+    truncated: raw.truncated === true,
+    truncated_len: Number(raw.truncated_len),
+    job_id: String(raw.job_id),
+    seq: Number(raw.seq),
+    embedded_at: String(raw.embedded_at),
+  };
+}
+
+/**
+ * Latest-wins within one batch: for each id, the point with the greatest seq (the later one on
+ * a tie) is the candidate to write. Returns the candidates and, per input index, the index of
+ * its id's candidate.
+ */
+export function latestPerId(points: readonly VectorPoint[]): {
+  candidates: VectorPoint[];
+  candidateOf: number[];
+} {
+  const best = new Map<string, number>();
+  points.forEach((p, i) => {
+    const current = best.get(p.id);
+    if (current === undefined || (points[current]?.payload.seq ?? 0) <= p.payload.seq) {
+      best.set(p.id, i);
+    }
+  });
+  const candidates: VectorPoint[] = [];
+  const position = new Map<number, number>();
+  for (const i of best.values()) {
+    position.set(i, candidates.length);
+    candidates.push(points[i] as VectorPoint);
+  }
+  const candidateOf = points.map((p) => position.get(best.get(p.id) as number) as number);
+  return { candidates, candidateOf };
+}
+
+/**
+ * Maps per-candidate outcomes back to the input points: a point is applied when its id's
+ * candidate was written and carries the same seq (a duplicate delivery of the winning job).
+ */
+export function appliedPerPoint(
+  points: readonly VectorPoint[],
+  candidates: readonly VectorPoint[],
+  candidateOf: readonly number[],
+  written: readonly boolean[],
+): boolean[] {
+  return points.map((p, i) => {
+    const c = candidateOf[i] as number;
+    return written[c] === true && candidates[c]?.payload.seq === p.payload.seq;
+  });
+}

@@ -1,0 +1,121 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseEmbedderConfig } from '../src/config.js';
+
+const TOKEN = 'a-service-token-of-32-characters';
+
+describe('parseEmbedderConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN }, '/srv/app');
+    expect(config).toEqual({
+      host: '127.0.0.1',
+      port: 8788,
+      token: TOKEN,
+      model: { name: 'minilm-l6-v2', version: '1', dir: null, device: 'cpu', dtype: 'fp32' },
+      store: {
+        kind: 'lancedb',
+        dataDir: path.resolve('/srv/app', '.data/vectors'),
+        vectorSize: null,
+      },
+      validateOnStartup: true,
+      logLevel: 'info',
+    });
+  });
+
+  it('refuses to start without a service token, or with a short one, naming the variable', () => {
+    expect(() => parseEmbedderConfig({})).toThrow(ConfigError);
+    expect(() => parseEmbedderConfig({})).toThrow(/EMBEDDER_TOKEN is required/);
+    expect(() => parseEmbedderConfig({ EMBEDDER_TOKEN: '   ' })).toThrow(
+      /EMBEDDER_TOKEN is required/,
+    );
+    expect(() => parseEmbedderConfig({ EMBEDDER_TOKEN: 'short' })).toThrow(
+      /EMBEDDER_TOKEN must be at least 16 characters/,
+    );
+  });
+
+  it('reads every variable and resolves relative folders against cwd', () => {
+    const config = parseEmbedderConfig(
+      {
+        EMBEDDER_TOKEN: TOKEN,
+        EMBEDDER_HOST: '0.0.0.0',
+        EMBEDDER_PORT: '0',
+        EMBEDDING_MODEL_NAME: 'potion-base-2M',
+        EMBEDDING_MODEL_VER: '2024-01',
+        EMBEDDING_MODEL_DIR: '../shared/models',
+        EMBEDDING_DEVICE: 'cuda:1',
+        EMBEDDING_DTYPE: 'q8',
+        EMBEDDING_VALIDATE_ON_STARTUP: 'false',
+        VECTOR_DATA_DIR: 'vectors',
+        VECTOR_SIZE: '64',
+        EMBEDDER_LOG_LEVEL: 'warn',
+      },
+      '/srv/app',
+    );
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.port).toBe(0);
+    expect(config.model).toEqual({
+      name: 'potion-base-2M',
+      version: '2024-01',
+      dir: '/srv/shared/models',
+      device: 'cuda:1',
+      dtype: 'q8',
+    });
+    expect(config.store).toEqual({ kind: 'lancedb', dataDir: '/srv/app/vectors', vectorSize: 64 });
+    expect(config.validateOnStartup).toBe(false);
+    expect(config.logLevel).toBe('warn');
+  });
+
+  it('picks Qdrant automatically when QDRANT_URL is set, unless VECTOR_STORE says otherwise', () => {
+    const qdrant = parseEmbedderConfig({
+      EMBEDDER_TOKEN: TOKEN,
+      QDRANT_URL: 'https://qdrant.example:6333',
+      QDRANT_API_KEY: 'k',
+    });
+    expect(qdrant.store).toEqual({
+      kind: 'qdrant',
+      url: 'https://qdrant.example:6333',
+      apiKey: 'k',
+      collection: 'heimdex',
+      vectorSize: null,
+    });
+    const lance = parseEmbedderConfig({
+      EMBEDDER_TOKEN: TOKEN,
+      QDRANT_URL: 'http://localhost:6333',
+      VECTOR_STORE: 'lancedb',
+    });
+    expect(lance.store.kind).toBe('lancedb');
+    expect(() => parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN, VECTOR_STORE: 'qdrant' })).toThrow(
+      /QDRANT_URL is required when VECTOR_STORE=qdrant/,
+    );
+  });
+
+  it('lists every invalid variable in one message', () => {
+    let message = '';
+    try {
+      parseEmbedderConfig({
+        EMBEDDER_TOKEN: TOKEN,
+        EMBEDDER_PORT: '70000',
+        EMBEDDING_DEVICE: 'tpu',
+        EMBEDDING_DTYPE: 'int4',
+        VECTOR_SIZE: '-3',
+        VECTOR_STORE: 'milvus',
+        QDRANT_URL: 'not a url',
+        EMBEDDING_VALIDATE_ON_STARTUP: 'maybe',
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const name of [
+      'EMBEDDER_PORT',
+      'EMBEDDING_DEVICE',
+      'EMBEDDING_DTYPE',
+      'VECTOR_SIZE',
+      'VECTOR_STORE',
+      'QDRANT_URL',
+      'EMBEDDING_VALIDATE_ON_STARTUP',
+    ]) {
+      expect(message).toContain(`- ${name} `);
+    }
+    expect(message).not.toContain(TOKEN);
+  });
+});

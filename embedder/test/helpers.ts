@@ -1,0 +1,94 @@
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EmbedderConfig } from '../src/config.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The shared models folder: CI clones the repository with `shared/` beside it. */
+export const modelDir = path.resolve(repoRoot, '../shared/models');
+export const POTION = 'potion-base-2M';
+export const TOKEN = 'test-service-token-0123456789abcdef';
+
+export function testConfig(
+  overrides: Partial<EmbedderConfig> & { dataDir: string },
+): EmbedderConfig {
+  const { dataDir, ...rest } = overrides;
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    token: TOKEN,
+    model: { name: POTION, version: '1', dir: modelDir, device: 'cpu', dtype: 'fp32' },
+    store: { kind: 'lancedb', dataDir, vectorSize: null },
+    validateOnStartup: true,
+    logLevel: 'info',
+    ...rest,
+  };
+}
+
+export async function tempDir(
+  prefix: string,
+): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `heimdex-${prefix}-`));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Every file's bytes under `dir`, recursively. */
+export async function readTree(dir: string): Promise<{ file: string; bytes: Buffer }[]> {
+  const out: { file: string; bytes: Buffer }[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    out.push({ file, bytes: await readFile(file) });
+  }
+  return out;
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs((a[i] ?? 0) - (b[i] ?? 0)));
+  return max;
+}
+
+/** Response bodies in tests are read field by field; assertions check their shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
+/** A small JSON client for the embedder's HTTP API. */
+export function client(baseUrl: string, token: string | null = TOKEN) {
+  return async function call(
+    method: string,
+    route: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; headers: Headers; json: Json }> {
+    const res = await fetch(baseUrl + route, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        ...headers,
+      },
+      ...(body === undefined
+        ? {}
+        : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null };
+  };
+}

@@ -1,0 +1,480 @@
+/**
+ * Contract test of the Qdrant adapter without a Qdrant server: a tiny node:http server records
+ * every request the adapter sends and answers with Qdrant-shaped JSON (`{result, status, time}`)
+ * from an in-memory collection. The assertions pin the REST calls to Qdrant's API
+ * (https://api.qdrant.tech/api-reference), the tenant filter on every read and delete, and that
+ * no text ever leaves the embedder.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pointId } from '../src/core/ids.js';
+import { startEmbedder } from '../src/server.js';
+import type { RunningEmbedder } from '../src/server.js';
+import { QdrantStore } from '../src/store/qdrant.js';
+import type { PointPayload, VectorPoint } from '../src/store/types.js';
+import { POTION, client, testConfig } from './helpers.js';
+import type { Json } from './helpers.js';
+
+interface Recorded {
+  apiKey: string | undefined;
+  method: string;
+  path: string;
+  query: string;
+  body: Json;
+  raw: string;
+}
+
+interface Condition {
+  key?: string;
+  match?: { value: unknown };
+  has_id?: string[];
+  range?: { lte?: number };
+  must?: Condition[];
+  should?: Condition[];
+}
+
+/** Qdrant's filter semantics for the conditions the adapter uses. */
+function matches(point: { id: string; payload: Record<string, unknown> }, c: Condition): boolean {
+  if (c.has_id) return c.has_id.includes(point.id);
+  if (c.key && c.match) return point.payload[c.key] === c.match.value;
+  if (c.key && c.range) return Number(point.payload[c.key]) <= (c.range.lte ?? Infinity);
+  const must = c.must ?? [];
+  const should = c.should ?? [];
+  return (
+    must.every((m) => matches(point, m)) &&
+    (should.length === 0 || should.some((s) => matches(point, s)))
+  );
+}
+
+class FakeQdrant {
+  readonly requests: Recorded[] = [];
+  collection: { size: number } | null = null;
+  readonly points = new Map<
+    string,
+    { id: string; vector: number[]; payload: Record<string, unknown> }
+  >();
+  failNext = 0;
+  private server: Server | null = null;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.collection = null;
+    this.points.clear();
+    this.failNext = 0;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const url = new URL(req.url ?? '/', 'http://x');
+    const body: Json = raw ? JSON.parse(raw) : null;
+    const apiKey = req.headers['api-key'];
+    this.requests.push({
+      apiKey: typeof apiKey === 'string' ? apiKey : undefined,
+      method: req.method ?? '',
+      path: url.pathname,
+      query: url.search,
+      body,
+      raw,
+    });
+    const reply = (status: number, result: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          status < 300
+            ? { result, status: 'ok', time: 0.001 }
+            : { status: { error: String(result) }, time: 0 },
+        ),
+      );
+    };
+    if (this.failNext > 0) {
+      this.failNext--;
+      return reply(500, 'Service internal error: disk full');
+    }
+    const route = `${req.method} ${url.pathname.replace(/^\/collections\/[^/]+/, '/collections/{c}')}`;
+    const filtered = (filter: Condition | undefined) =>
+      [...this.points.values()].filter((p) => !filter || matches(p, filter));
+    switch (route) {
+      case 'GET /collections/{c}/exists':
+        return reply(200, { exists: this.collection !== null });
+      case 'PUT /collections/{c}':
+        this.collection = { size: body.vectors.size };
+        return reply(200, true);
+      case 'GET /collections/{c}':
+        if (!this.collection) return reply(404, 'Not found: Collection');
+        return reply(200, {
+          status: 'green',
+          config: { params: { vectors: { size: this.collection.size, distance: 'Cosine' } } },
+        });
+      case 'PUT /collections/{c}/index':
+        return reply(200, { operation_id: 1, status: 'completed' });
+      case 'POST /collections/{c}/points': // retrieve by ids
+        return reply(
+          200,
+          (body.ids as string[])
+            .filter((id) => this.points.has(id))
+            .map((id) => ({ id, payload: { seq: this.points.get(id)?.payload.seq } })),
+        );
+      case 'PUT /collections/{c}/points': {
+        for (const p of body.points as {
+          id: string;
+          vector: number[];
+          payload: Record<string, unknown>;
+        }[]) {
+          const existing = this.points.get(p.id);
+          if (!existing || !body.update_filter || matches(existing, body.update_filter)) {
+            this.points.set(p.id, p);
+          }
+        }
+        return reply(200, { operation_id: 2, status: 'completed' });
+      }
+      case 'POST /collections/{c}/points/query': {
+        const q = body.query as number[];
+        const scored = filtered(body.filter)
+          .map((p) => ({
+            id: p.id,
+            version: 1,
+            score: p.vector.reduce((s, x, i) => s + x * (q[i] ?? 0), 0),
+            payload: p.payload,
+          }))
+          .sort((a, b) => b.score - a.score)
+          .slice(0, body.limit);
+        return reply(200, { points: scored });
+      }
+      case 'POST /collections/{c}/points/count':
+        return reply(200, { count: filtered(body.filter).length });
+      case 'POST /collections/{c}/points/delete':
+        for (const p of filtered(body.filter)) this.points.delete(p.id);
+        return reply(200, { operation_id: 3, status: 'completed' });
+      default:
+        return reply(404, `no route ${route}`);
+    }
+  }
+}
+
+const fake = new FakeQdrant();
+const COLLECTION = 'heimdex_contract';
+const ORG_FILTER = { key: 'org_id', match: { value: 'acme' } };
+
+beforeAll(() => fake.start());
+afterAll(() => fake.stop());
+beforeEach(() => fake.reset());
+
+const calls = (method: string, suffix: string) =>
+  fake.requests.filter(
+    (r) => r.method === method && r.path === `/collections/${COLLECTION}${suffix}`,
+  );
+
+async function point(segment: string, seq: number, vector: number[]): Promise<VectorPoint> {
+  const payload: PointPayload = {
+    org_id: 'acme',
+    asset_id: 'a1',
+    segment_id: segment,
+    modality: 'text',
+    model: 'm',
+    model_ver: '1',
+    text_len: 5,
+    token_count: 2,
+    truncated: false,
+    truncated_len: 5,
+    job_id: randomUUID(),
+    seq,
+    embedded_at: new Date().toISOString(),
+  };
+  return { id: await pointId(payload), vector: Float32Array.from(vector), payload };
+}
+
+describe('QdrantStore speaks Qdrant REST', () => {
+  const store = () => new QdrantStore({ url: fake.url, collection: COLLECTION });
+
+  it('creates a cosine collection of the model dimension and its payload indexes', async () => {
+    expect(await store().init(4)).toEqual({ dim: 4, created: true });
+    expect(calls('GET', '/exists')).toHaveLength(1);
+    const [create] = calls('PUT', '');
+    expect(create?.body).toMatchObject({ vectors: { size: 4, distance: 'Cosine' } });
+    const indexes = calls('PUT', '/index');
+    expect(indexes.map((r) => r.query)).toEqual(indexes.map(() => '?wait=true'));
+    expect(indexes.map((r) => r.body)).toEqual([
+      { field_name: 'org_id', field_schema: { type: 'keyword', is_tenant: true } },
+      { field_name: 'asset_id', field_schema: 'keyword' },
+      { field_name: 'segment_id', field_schema: 'keyword' },
+      { field_name: 'model', field_schema: 'keyword' },
+      { field_name: 'model_ver', field_schema: 'keyword' },
+      { field_name: 'seq', field_schema: 'integer' },
+    ]);
+
+    // An existing collection is not re-created, and its own size is reported.
+    fake.requests.length = 0;
+    expect(await store().init(8)).toEqual({ dim: 4, created: false });
+    expect(calls('PUT', '')).toHaveLength(0);
+  });
+
+  it('writes latest-wins: reads stored seqs, upserts only winners with a conditional filter', async () => {
+    const s = store();
+    await s.init(4);
+    const a = await point('s1', 10, [1, 0, 0, 0]);
+    const b = await point('s2', 10, [0, 1, 0, 0]);
+    expect(await s.upsert([a, b])).toEqual([true, true]);
+
+    fake.requests.length = 0;
+    const olderA = { ...(await point('s1', 5, [0, 0, 1, 0])), id: a.id };
+    const newerB = { ...(await point('s2', 11, [0, 0, 0, 1])), id: b.id };
+    expect(await s.upsert([olderA, newerB])).toEqual([false, true]);
+
+    const [retrieve] = calls('POST', '/points');
+    expect(retrieve?.body).toEqual({
+      ids: [a.id, b.id],
+      with_payload: ['seq'],
+      with_vector: false,
+    });
+    const [upsert] = calls('PUT', '/points');
+    expect(upsert?.query).toBe('?wait=true');
+    expect(upsert?.body.points).toEqual([
+      { id: b.id, vector: [0, 0, 0, 1], payload: newerB.payload },
+    ]);
+    expect(upsert?.body.update_filter).toEqual({
+      should: [{ must: [{ has_id: [b.id] }, { key: 'seq', range: { lte: 11 } }] }],
+    });
+    expect(fake.points.get(a.id)?.payload.seq).toBe(10);
+  });
+
+  it('scopes search, count and delete to the organisation', async () => {
+    const s = store();
+    await s.init(4);
+    const a = await point('s1', 1, [1, 0, 0, 0]);
+    await s.upsert([a]);
+    fake.requests.length = 0;
+
+    const hits = await s.search({
+      vector: Float32Array.from([1, 0, 0, 0]),
+      orgId: 'acme',
+      model: 'm',
+      modelVer: '1',
+      assetId: 'a1',
+      segmentId: 's1',
+      limit: 7,
+    });
+    expect(hits).toEqual([{ id: a.id, score: 1, payload: a.payload }]);
+    const [query] = calls('POST', '/points/query');
+    expect(query?.body).toEqual({
+      query: [1, 0, 0, 0],
+      filter: {
+        must: [
+          ORG_FILTER,
+          { key: 'model', match: { value: 'm' } },
+          { key: 'model_ver', match: { value: '1' } },
+          { key: 'asset_id', match: { value: 'a1' } },
+          { key: 'segment_id', match: { value: 's1' } },
+        ],
+      },
+      limit: 7,
+      with_payload: true,
+      with_vector: false,
+    });
+
+    expect(await s.count({ orgId: 'acme' })).toBe(1);
+    expect(calls('POST', '/points/count').at(-1)?.body).toEqual({
+      filter: { must: [ORG_FILTER] },
+      exact: true,
+    });
+
+    fake.requests.length = 0;
+    expect(await s.delete({ orgId: 'globex', pointId: a.id })).toBe(0);
+    expect(await s.delete({ orgId: 'acme', pointId: a.id })).toBe(1);
+    expect(await s.delete({ orgId: 'acme', assetId: 'a1' })).toBe(0);
+    const counted = calls('POST', '/points/count').map((r) => r.body.filter);
+    expect(counted).toEqual([
+      { must: [{ key: 'org_id', match: { value: 'globex' } }, { has_id: [a.id] }] },
+      { must: [ORG_FILTER, { has_id: [a.id] }] },
+      { must: [ORG_FILTER, { key: 'asset_id', match: { value: 'a1' } }] },
+    ]);
+    const [del] = calls('POST', '/points/delete');
+    expect(del?.query).toBe('?wait=true');
+    expect(del?.body).toEqual({ filter: { must: [ORG_FILTER, { has_id: [a.id] }] } });
+  });
+
+  it('authenticates with the api-key header', async () => {
+    const original = console.warn;
+    console.warn = () => undefined; // the client warns about an API key over plain http
+    try {
+      await new QdrantStore({ url: fake.url, apiKey: 'secret-key', collection: COLLECTION }).init(
+        4,
+      );
+    } finally {
+      console.warn = original;
+    }
+    expect(fake.requests.length).toBeGreaterThan(0);
+    expect(
+      fake.requests.every((r) => r.apiKey === 'secret-key' && !r.raw.includes('secret-key')),
+    ).toBe(true);
+  });
+
+  it('reports Qdrant failures as store errors', async () => {
+    const s = store();
+    await s.init(4);
+    fake.failNext = 1;
+    await expect(s.upsert([await point('s1', 1, [1, 0, 0, 0])])).rejects.toThrow(
+      /could not write points to Qdrant/,
+    );
+  });
+});
+
+describe('the embedder on Qdrant', () => {
+  let embedder: RunningEmbedder | null = null;
+  afterEach(async () => {
+    await embedder?.close();
+    embedder = null;
+  });
+
+  it('answers 503 when Qdrant fails, so the caller retries the batch', async () => {
+    const logs: string[] = [];
+    embedder = await startEmbedder(
+      testConfig({
+        dataDir: '/nonexistent',
+        store: {
+          kind: 'qdrant',
+          url: fake.url,
+          apiKey: null,
+          collection: COLLECTION,
+          vectorSize: null,
+        },
+      }),
+      { log: (line) => logs.push(line) },
+    );
+    const call = client(embedder.url);
+    const canary = `canary-${randomUUID()}`;
+    fake.failNext = 1;
+    const res = await call('POST', '/internal/embed', {
+      items: [
+        {
+          job_id: randomUUID(),
+          seq: 1,
+          org_id: 'acme',
+          asset_id: 'a1',
+          segment_id: 's1',
+          text: canary,
+          model: POTION,
+          model_ver: '1',
+        },
+      ],
+    });
+    expect(res.status).toBe(503);
+    expect(res.json).toMatchObject({ code: 'store_unavailable', status: 503 });
+    expect(JSON.stringify(res.json)).not.toContain(canary);
+
+    fake.failNext = 1;
+    const ready = await client(embedder.url, null)('GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.json).toMatchObject({
+      code: 'not_ready',
+      detail: 'model: loaded; store: unreachable',
+    });
+    expect((await client(embedder.url, null)('GET', '/readyz')).status).toBe(200);
+
+    const failure = logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'request failed');
+    expect(failure).toMatchObject({
+      level: 'error',
+      code: 'store_unavailable',
+      error: 'StoreError',
+    });
+    expect(failure.reason).toContain('could not write points to Qdrant');
+    expect(logs.join('\n')).not.toContain(canary);
+  });
+
+  it('never sends text to Qdrant and filters every read and delete by org', async () => {
+    embedder = await startEmbedder(
+      testConfig({
+        dataDir: '/nonexistent',
+        store: {
+          kind: 'qdrant',
+          url: fake.url,
+          apiKey: null,
+          collection: COLLECTION,
+          vectorSize: null,
+        },
+        logLevel: 'silent',
+      }),
+    );
+    const call = client(embedder.url);
+    const canary = `canary-${randomUUID()}`;
+    const text = `A large furry dog is running in the park ${canary}`;
+    const embed = await call('POST', '/internal/embed', {
+      items: [
+        {
+          job_id: randomUUID(),
+          seq: 1,
+          org_id: 'acme',
+          asset_id: 'a1',
+          segment_id: 's1',
+          text,
+          model: POTION,
+          model_ver: '1',
+        },
+      ],
+    });
+    expect(embed.status).toBe(200);
+    expect(embed.json.results[0]).toMatchObject({ status: 'ok', applied: true });
+
+    const search = await call('POST', '/internal/search', {
+      org_id: 'acme',
+      query_text: text,
+      limit: 3,
+    });
+    expect(search.status).toBe(200);
+    expect(search.json.results[0].score).toBeGreaterThan(0.99);
+    const other = await call('POST', '/internal/search', {
+      org_id: 'globex',
+      query_text: text,
+      limit: 3,
+    });
+    expect(other.json.results).toEqual([]);
+    const del = await call('POST', '/internal/delete', { org_id: 'acme', asset_id: 'a1' });
+    expect(del.json).toEqual({ deleted: 1 });
+
+    expect(fake.requests.length).toBeGreaterThan(5);
+    for (const r of fake.requests) {
+      expect(r.raw).not.toContain(canary);
+      expect(r.raw).not.toContain('furry');
+      if (/\/points\/(query|count|delete)$/.test(r.path)) {
+        expect(r.body.filter.must[0]).toEqual({
+          key: 'org_id',
+          match: { value: expect.any(String) },
+        });
+      }
+    }
+    const upsert = fake.requests.find((r) => r.method === 'PUT' && r.path.endsWith('/points'));
+    expect(Object.keys(upsert?.body.points[0].payload).sort()).toEqual(
+      [
+        'asset_id',
+        'embedded_at',
+        'job_id',
+        'model',
+        'model_ver',
+        'modality',
+        'org_id',
+        'segment_id',
+        'seq',
+        'text_len',
+        'token_count',
+        'truncated',
+        'truncated_len',
+      ].sort(),
+    );
+  });
+});

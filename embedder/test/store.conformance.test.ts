@@ -1,0 +1,332 @@
+import { randomUUID } from 'node:crypto';
+import { QdrantClient } from '@qdrant/js-client-rest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pointId } from '../src/core/ids.js';
+import { LanceDbStore } from '../src/store/lancedb.js';
+import { QdrantStore } from '../src/store/qdrant.js';
+import type { PointPayload, VectorPoint, VectorStore } from '../src/store/types.js';
+import { tempDir } from './helpers.js';
+
+const DIM = 8;
+const MODEL = 'test-model';
+
+function unit(values: number[]): Float32Array {
+  const v = Float32Array.from({ length: DIM }, (_, i) => values[i] ?? 0);
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}
+
+async function point(
+  org: string,
+  asset: string,
+  segment: string,
+  vector: number[],
+  seq: number,
+  extra: Partial<PointPayload> = {},
+): Promise<VectorPoint> {
+  const payload: PointPayload = {
+    org_id: org,
+    asset_id: asset,
+    segment_id: segment,
+    modality: 'text',
+    model: MODEL,
+    model_ver: '1',
+    text_len: 10,
+    token_count: 3,
+    truncated: false,
+    truncated_len: 10,
+    job_id: randomUUID(),
+    seq,
+    embedded_at: new Date(1_700_000_000_000 + seq).toISOString(),
+    ...extra,
+  };
+  return { id: await pointId(payload), vector: unit(vector), payload };
+}
+
+const search = (store: VectorStore, orgId: string, vector: number[], more: object = {}) =>
+  store.search({ vector: unit(vector), orgId, model: MODEL, modelVer: '1', limit: 10, ...more });
+
+interface Harness {
+  store: VectorStore;
+  /** A second store instance over the same data (a restart). */
+  reopen: () => Promise<VectorStore>;
+  cleanup: () => Promise<void>;
+}
+
+/** The cases every VectorStore must pass. */
+function conformance(makeHarness: () => Promise<Harness>): void {
+  let h: Harness;
+  let store: VectorStore;
+
+  beforeEach(async () => {
+    h = await makeHarness();
+    store = h.store;
+  });
+  afterEach(async () => {
+    await h.cleanup();
+  });
+
+  it('creates the collection for the dimension and reports it again on reopen', async () => {
+    const again = await h.reopen();
+    try {
+      expect(await again.init(DIM + 1)).toEqual({ dim: DIM, created: false });
+    } finally {
+      await again.close();
+    }
+    await store.health();
+  });
+
+  it('upserts, then searches nearest first with cosine scores and the exact payload', async () => {
+    const a = await point('acme', 'a1', 's1', [1, 0, 0], 1);
+    const b = await point('acme', 'a1', 's2', [1, 1, 0], 2);
+    const c = await point('acme', 'a2', 's1', [0, 0, 1], 3);
+    expect(await store.upsert([a, b, c])).toEqual([true, true, true]);
+
+    const hits = await search(store, 'acme', [1, 0, 0]);
+    expect(hits.map((x) => x.id)).toEqual([a.id, b.id, c.id]);
+    expect(hits[0]?.score).toBeCloseTo(1, 5);
+    expect(hits[1]?.score).toBeCloseTo(Math.SQRT1_2, 4);
+    expect(hits[2]?.score).toBeCloseTo(0, 4);
+    expect(hits[0]?.payload).toEqual(a.payload);
+    expect(await store.count({ orgId: 'acme' })).toBe(3);
+
+    const limited = await store.search({
+      vector: unit([1, 0, 0]),
+      orgId: 'acme',
+      model: MODEL,
+      modelVer: '1',
+      limit: 1,
+    });
+    expect(limited.map((x) => x.id)).toEqual([a.id]);
+  });
+
+  it('filters by asset, segment, model and model version', async () => {
+    const points = [
+      await point('acme', 'a1', 's1', [1, 0], 1),
+      await point('acme', 'a2', 's1', [1, 0.1], 2),
+      await point('acme', 'a2', 's2', [1, 0.2], 3),
+      await point('acme', 'a1', 's1', [1, 0], 4, { model: 'other-model' }),
+      await point('acme', 'a1', 's1', [1, 0], 5, { model_ver: '2' }),
+    ];
+    await store.upsert(points);
+    const ids = (hits: { id: string }[]) => hits.map((x) => x.id).sort();
+    expect(ids(await search(store, 'acme', [1, 0]))).toEqual(ids(points.slice(0, 3)));
+    expect(ids(await search(store, 'acme', [1, 0], { assetId: 'a2' }))).toEqual(
+      ids(points.slice(1, 3)),
+    );
+    expect(ids(await search(store, 'acme', [1, 0], { assetId: 'a2', segmentId: 's2' }))).toEqual(
+      ids([points[2] as VectorPoint]),
+    );
+    expect(ids(await search(store, 'acme', [1, 0], { segmentId: 's1' }))).toEqual(
+      ids(points.slice(0, 2)),
+    );
+    const v2 = await store.search({
+      vector: unit([1, 0]),
+      orgId: 'acme',
+      model: MODEL,
+      modelVer: '2',
+      limit: 10,
+    });
+    expect(v2.map((x) => x.id)).toEqual([points[4]?.id]);
+  });
+
+  it('isolates tenants in search, count and delete, whatever the ids contain', async () => {
+    const mine = await point('acme', 'shared-asset', 's1', [1, 0], 1);
+    const theirs = await point('globex', 'shared-asset', 's1', [1, 0], 1);
+    await store.upsert([mine, theirs]);
+
+    expect((await search(store, 'acme', [1, 0])).map((x) => x.id)).toEqual([mine.id]);
+    expect((await search(store, 'globex', [1, 0])).map((x) => x.id)).toEqual([theirs.id]);
+    expect(await search(store, 'initech', [1, 0])).toEqual([]);
+    // Injection attempts in filter values are plain strings.
+    expect(await search(store, "acme' OR '1'='1", [1, 0])).toEqual([]);
+    expect(await search(store, 'acme', [1, 0], { assetId: "x' OR org_id = 'globex" })).toEqual([]);
+
+    expect(await store.count({ orgId: 'acme' })).toBe(1);
+    expect(await store.count()).toBe(2);
+    expect(await store.delete({ orgId: 'globex', pointId: mine.id })).toBe(0);
+    expect(await store.delete({ orgId: 'initech', assetId: 'shared-asset' })).toBe(0);
+    expect(await store.count()).toBe(2);
+  });
+
+  it('stores ids with quotes, backslashes and non-ASCII characters', async () => {
+    const odd = await point("o'rg\\1", 'ass\'et "ü" 😀', "se'g", [0, 1], 1);
+    expect(await store.upsert([odd])).toEqual([true]);
+    const hits = await search(store, "o'rg\\1", [0, 1], {
+      assetId: 'ass\'et "ü" 😀',
+      segmentId: "se'g",
+    });
+    expect(hits.map((x) => x.payload)).toEqual([odd.payload]);
+    expect(await store.delete({ orgId: "o'rg\\1", assetId: 'ass\'et "ü" 😀' })).toBe(1);
+  });
+
+  it('applies writes latest-wins by seq', async () => {
+    const v10 = await point('acme', 'a1', 's1', [1, 0], 10);
+    expect(await store.upsert([v10])).toEqual([true]);
+
+    // An older job delivered late must not overwrite the newer vector.
+    const v5 = { ...(await point('acme', 'a1', 's1', [0, 1], 5)), id: v10.id };
+    expect(await store.upsert([v5])).toEqual([false]);
+    let [hit] = await search(store, 'acme', [1, 0]);
+    expect(hit?.payload).toEqual(v10.payload);
+    expect(hit?.score).toBeCloseTo(1, 5);
+
+    // The same seq again (a redelivery) and a newer seq both apply.
+    expect(await store.upsert([{ ...v10, payload: { ...v10.payload } }])).toEqual([true]);
+    const v11 = { ...(await point('acme', 'a1', 's1', [0, 1], 11)), id: v10.id };
+    expect(await store.upsert([v11])).toEqual([true]);
+    [hit] = await search(store, 'acme', [0, 1]);
+    expect(hit?.payload).toEqual(v11.payload);
+    expect(await store.count({ orgId: 'acme' })).toBe(1);
+
+    // Within one batch: the greatest seq wins whatever the order; mixed with a new point.
+    const older = { ...(await point('acme', 'a1', 's1', [1, 0], 12)), id: v10.id };
+    const newer = { ...(await point('acme', 'a1', 's1', [0, 1], 13)), id: v10.id };
+    const fresh = await point('acme', 'a1', 's2', [1, 1], 1);
+    expect(await store.upsert([newer, fresh, older])).toEqual([true, true, false]);
+    [hit] = await search(store, 'acme', [0, 1], { segmentId: 's1' });
+    expect(hit?.payload.seq).toBe(13);
+  });
+
+  it('decides latest-wins for every point of a large batch', async () => {
+    const first = await Promise.all(
+      Array.from({ length: 150 }, (_, i) => point('acme', 'big', `s${i}`, [1, i % 7], 100)),
+    );
+    expect((await store.upsert(first)).every(Boolean)).toBe(true);
+    const replay = first.map((p, i) => ({
+      ...p,
+      payload: { ...p.payload, seq: i % 2 ? 50 : 150 },
+    }));
+    const applied = await store.upsert(replay);
+    expect(applied).toEqual(replay.map((_, i) => i % 2 === 0));
+    expect(await store.count({ orgId: 'acme' })).toBe(150);
+  });
+
+  it('deletes one point or a whole asset and counts what it deleted', async () => {
+    const a = await point('acme', 'a1', 's1', [1, 0], 1);
+    const b = await point('acme', 'a1', 's2', [1, 0], 2);
+    const c = await point('acme', 'a2', 's1', [1, 0], 3);
+    await store.upsert([a, b, c]);
+    expect(await store.delete({ orgId: 'acme', pointId: a.id })).toBe(1);
+    expect(await store.delete({ orgId: 'acme', pointId: a.id })).toBe(0);
+    expect(await store.count({ orgId: 'acme' })).toBe(2);
+    expect(await store.delete({ orgId: 'acme', assetId: 'a2' })).toBe(1);
+    expect((await search(store, 'acme', [1, 0])).map((x) => x.id)).toEqual([b.id]);
+    expect(await store.delete({ orgId: 'acme', assetId: 'a1' })).toBe(1);
+    expect(await store.count()).toBe(0);
+  });
+
+  it('persists across a reopen', async () => {
+    const a = await point('acme', 'a1', 's1', [1, 0], 1);
+    await store.upsert([a]);
+    const again = await h.reopen();
+    try {
+      await again.init(DIM);
+      expect((await search(again, 'acme', [1, 0])).map((x) => x.payload)).toEqual([a.payload]);
+    } finally {
+      await again.close();
+    }
+  });
+}
+
+describe('VectorStore conformance: LanceDB', () => {
+  conformance(async () => {
+    const tmp = await tempDir('lance');
+    const store = new LanceDbStore({ dataDir: tmp.dir });
+    await store.init(DIM);
+    return {
+      store,
+      reopen: async () => new LanceDbStore({ dataDir: tmp.dir }),
+      cleanup: async () => {
+        await store.close();
+        await tmp.remove();
+      },
+    };
+  });
+
+  it('builds an ANN index once the table is large, and search stays correct', async () => {
+    const tmp = await tempDir('lance-index');
+    const store = new LanceDbStore({
+      dataDir: tmp.dir,
+      vectorIndexThreshold: 300,
+      optimizeEveryWrites: 2,
+    });
+    try {
+      await store.init(DIM);
+      const points: VectorPoint[] = [];
+      for (let i = 0; i < 400; i++) {
+        const angle = (i / 400) * Math.PI;
+        points.push(
+          await point(
+            i % 2 ? 'acme' : 'globex',
+            `a${i}`,
+            's',
+            [Math.cos(angle), Math.sin(angle), i % 3],
+            i + 1,
+          ),
+        );
+      }
+      await store.upsert(points.slice(0, 200));
+      await store.upsert(points.slice(200));
+      await store.idle();
+      expect(await store.hasAnnIndex()).toBe(true);
+      const target = points[201] as VectorPoint;
+      const hits = await store.search({
+        vector: target.vector,
+        orgId: 'acme',
+        model: MODEL,
+        modelVer: '1',
+        limit: 5,
+      });
+      expect(hits[0]?.id).toBe(target.id);
+      expect(hits[0]?.score).toBeGreaterThan(0.999);
+      expect(hits.every((x) => x.payload.org_id === 'acme')).toBe(true);
+      expect(await store.count({ orgId: 'acme' })).toBe(200);
+    } finally {
+      await store.close();
+      await tmp.remove();
+    }
+  });
+});
+
+// A real Qdrant is not available on every machine (no Docker here); these cases run only when
+// QDRANT_URL points at one, e.g. `QDRANT_URL=http://localhost:6333 npm run test:unit`. The
+// adapter's requests are checked without a server in qdrant.contract.test.ts.
+const qdrantUrl = process.env.QDRANT_URL;
+describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)', () => {
+  const collections: string[] = [];
+  const admin = () =>
+    new QdrantClient({
+      url: qdrantUrl as string,
+      apiKey: process.env.QDRANT_API_KEY,
+      checkCompatibility: false,
+    });
+
+  conformance(async () => {
+    const collection = `heimdex_test_${randomUUID().replaceAll('-', '')}`;
+    collections.push(collection);
+    const make = () =>
+      new QdrantStore({
+        url: qdrantUrl as string,
+        apiKey: process.env.QDRANT_API_KEY ?? null,
+        collection,
+      });
+    const store = make();
+    await store.init(DIM);
+    return {
+      store,
+      reopen: async () => make(),
+      cleanup: async () => {
+        await store.close();
+        await admin().deleteCollection(collection);
+      },
+    };
+  });
+
+  afterAll(async () => {
+    for (const c of collections)
+      await admin()
+        .deleteCollection(c)
+        .catch(() => undefined);
+  });
+});

@@ -1,0 +1,94 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { AppError } from '../errors';
+import { requireAuth } from '../middleware/auth';
+import type { AppBindings } from '../middleware/context';
+import { EmbedderClient, EmbedderUnavailableError } from '../services/embedder';
+import { cancelJobs, pointKnown } from '../services/jobs';
+import { AUTH_ERRORS, Id, errorResponses } from './common';
+
+export const DeleteResponse = z
+  .object({
+    deleted: z.number().int().openapi({ description: 'vectors removed from the store' }),
+    cancelled_jobs: z.number().int().openapi({ description: 'unfinished jobs cancelled' }),
+  })
+  .openapi('DeleteResponse');
+
+const errors = errorResponses([
+  ...AUTH_ERRORS,
+  'validation_failed',
+  'not_found',
+  'dependency_unavailable',
+]);
+
+export const deletePointRoute = createRoute({
+  method: 'delete',
+  path: '/vectors/points/{point_id}',
+  tags: ['vectors'],
+  summary: "Delete one vector of the caller's organisation",
+  security: [{ bearerAuth: [] }],
+  middleware: [requireAuth] as const,
+  request: {
+    params: z.object({ point_id: z.uuid().openapi({ param: { name: 'point_id', in: 'path' } }) }),
+  },
+  responses: {
+    200: { description: 'Deleted', content: { 'application/json': { schema: DeleteResponse } } },
+    ...errors,
+  },
+});
+
+export const deleteAssetRoute = createRoute({
+  method: 'delete',
+  path: '/vectors/assets/{asset_id}',
+  tags: ['vectors'],
+  summary: "Delete every vector of an asset of the caller's organisation",
+  security: [{ bearerAuth: [] }],
+  middleware: [requireAuth] as const,
+  request: {
+    params: z.object({ asset_id: Id.openapi({ param: { name: 'asset_id', in: 'path' } }) }),
+  },
+  responses: {
+    200: { description: 'Deleted', content: { 'application/json': { schema: DeleteResponse } } },
+    ...errors,
+  },
+});
+
+function unavailable(err: unknown): never {
+  if (err instanceof EmbedderUnavailableError) {
+    throw new AppError('dependency_unavailable', 'the embedder is unavailable; retry later', {
+      retryAfterSeconds: err.retryAfterSeconds ?? 2,
+    });
+  }
+  throw err;
+}
+
+/**
+ * Deletion first cancels the target's unfinished jobs (their text leaves Postgres), then deletes
+ * the vectors; a job that was mid-embedding when it was cancelled is cleaned up by the consumer.
+ * A retry after an embedder outage is safe: both steps are idempotent.
+ */
+export function registerDelete(app: OpenAPIHono<AppBindings>): void {
+  app.openapi(deletePointRoute, async (c) => {
+    const { point_id } = c.req.valid('param');
+    const { auth, config, requestId } = c.var;
+    const db = c.var.db();
+    const cancelled = await cancelJobs(db, auth.orgId, { pointId: point_id });
+    const { deleted } = await new EmbedderClient(config.embedder, requestId)
+      .delete({ org_id: auth.orgId, point_id })
+      .catch(unavailable);
+    if (deleted === 0 && cancelled === 0 && !(await pointKnown(db, auth.orgId, point_id))) {
+      throw new AppError('not_found', 'point not found');
+    }
+    return c.json({ deleted, cancelled_jobs: cancelled }, 200);
+  });
+
+  app.openapi(deleteAssetRoute, async (c) => {
+    const { asset_id } = c.req.valid('param');
+    const { auth, config, requestId } = c.var;
+    const cancelled = await cancelJobs(c.var.db(), auth.orgId, { assetId: asset_id });
+    const { deleted } = await new EmbedderClient(config.embedder, requestId)
+      .delete({ org_id: auth.orgId, asset_id })
+      .catch(unavailable);
+    return c.json({ deleted, cancelled_jobs: cancelled }, 200);
+  });
+}

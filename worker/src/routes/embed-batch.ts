@@ -1,0 +1,125 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { AppError } from '../errors';
+import type { FieldError } from '../errors';
+import { requireAuth } from '../middleware/auth';
+import type { AppBindings } from '../middleware/context';
+import { submitJobs } from '../services/jobs';
+import { relay } from '../services/outbox';
+import {
+  AUTH_ERRORS,
+  BODY_ERRORS,
+  Id,
+  ModelName,
+  ModelVer,
+  Text,
+  checkTextLength,
+  errorResponses,
+} from './common';
+
+export const MAX_BATCH_SEGMENTS = 256;
+
+export const BatchSegment = z
+  .object({
+    asset_id: Id.optional(),
+    segment_id: Id,
+    text: Text,
+    model: ModelName.optional(),
+    model_ver: ModelVer.optional(),
+  })
+  .strict()
+  .openapi('BatchSegment');
+
+export const EmbedBatchRequest = z
+  .object({
+    asset_id: Id.optional().openapi({ description: 'Default asset for segments that name none' }),
+    segments: z.array(BatchSegment).min(1).max(MAX_BATCH_SEGMENTS),
+  })
+  .strict()
+  .openapi('EmbedBatchRequest');
+
+export const EmbedBatchResponse = z
+  .object({
+    jobs: z.array(
+      z.object({
+        job_id: z.uuid(),
+        asset_id: z.string(),
+        segment_id: z.string(),
+        existing: z.boolean().openapi({ description: 'true for an identical resubmission' }),
+      }),
+    ),
+  })
+  .openapi('EmbedBatchResponse');
+
+export const embedBatchRoute = createRoute({
+  method: 'post',
+  path: '/vectors/embed/batch',
+  tags: ['vectors'],
+  summary: `Embed up to ${MAX_BATCH_SEGMENTS} segments: one job each, one transaction`,
+  security: [{ bearerAuth: [] }],
+  middleware: [requireAuth] as const,
+  request: {
+    body: { content: { 'application/json': { schema: EmbedBatchRequest } }, required: true },
+  },
+  responses: {
+    202: {
+      description: 'At least one job was created or re-queued',
+      content: { 'application/json': { schema: EmbedBatchResponse } },
+    },
+    200: {
+      description: 'Every segment was an identical resubmission',
+      content: { 'application/json': { schema: EmbedBatchResponse } },
+    },
+    ...errorResponses([...AUTH_ERRORS, ...BODY_ERRORS, 'dependency_unavailable']),
+  },
+});
+
+export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {
+  app.openapi(embedBatchRoute, async (c) => {
+    const body = c.req.valid('json');
+    const { config, auth, requestId, log } = c.var;
+    const missing: FieldError[] = [];
+    body.segments.forEach((s, i) => {
+      checkTextLength(s.text, config.maxTextChars, `segments.${i}.text`);
+      if (!s.asset_id && !body.asset_id) {
+        missing.push({
+          field: `segments.${i}.asset_id`,
+          pointer: `/segments/${i}/asset_id`,
+          message: 'required when the batch has no asset_id',
+        });
+      }
+    });
+    if (missing.length > 0) {
+      throw new AppError(
+        'validation_failed',
+        `invalid request: ${missing.map((m) => m.field).join(', ')}`,
+        { errors: missing },
+      );
+    }
+    const db = c.var.db();
+    const { jobs, pending } = await submitJobs(
+      db,
+      body.segments.map((s) => ({
+        orgId: auth.orgId,
+        assetId: (s.asset_id ?? body.asset_id)!,
+        segmentId: s.segment_id,
+        model: s.model ?? config.model.name,
+        modelVer: s.model_ver ?? config.model.ver,
+        text: s.text,
+      })),
+      requestId,
+    );
+    await relay(db, c.env.EMBED_QUEUE, config, log, pending);
+    return c.json(
+      {
+        jobs: jobs.map((j) => ({
+          job_id: j.jobId,
+          asset_id: j.assetId,
+          segment_id: j.segmentId,
+          existing: j.outcome === 'existing',
+        })),
+      },
+      jobs.some((j) => j.outcome !== 'existing') ? 202 : 200,
+    );
+  });
+}
