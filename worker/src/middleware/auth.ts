@@ -4,7 +4,7 @@
  * 401. The tenant (org id) is read from a configurable claim path such as `app_metadata.org_id`.
  */
 import { createMiddleware } from 'hono/factory';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { Config } from '../env';
 import { AppError } from '../errors';
@@ -16,7 +16,8 @@ export interface AuthContext {
 }
 
 const MAX_TOKEN_LENGTH = 8192;
-const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+/** What a tenant (org) id may look like; the dev token endpoint validates against it too. */
+export const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 const jwksCache = new Map<string, JWTVerifyGetKey>();
 const encoder = new TextEncoder();
 
@@ -54,7 +55,14 @@ export async function verifyToken(token: string, auth: Config['auth']): Promise<
         requiredClaims: ['exp'],
       }));
     }
-  } catch {
+  } catch (err) {
+    // The identity provider's keys could not be fetched: not the caller's fault, so not a 401
+    // (a client would throw away a good token). Retry shortly.
+    if (auth.provider === 'jwks' && isJwksUnavailable(err)) {
+      throw new AppError('dependency_unavailable', 'the identity provider keys are unavailable', {
+        retryAfterSeconds: 5,
+      });
+    }
     throw new AppError('unauthorized', 'invalid or expired token');
   }
   const org = claimAt(payload, auth.tenantClaim);
@@ -62,6 +70,18 @@ export async function verifyToken(token: string, auth: Config['auth']): Promise<
     throw new AppError('unauthorized', `token has no valid tenant claim "${auth.tenantClaim}"`);
   }
   return { orgId: org, subject: payload.sub };
+}
+
+/**
+ * A JWKS fetch that failed (network error, timeout, non-200, not a key set), as opposed to a bad
+ * token: token problems are always specific JOSE errors (claims, signature, no matching key, …);
+ * jose reports fetch problems as JWKSTimeout, JWKSInvalid or its generic JOSEError, and the
+ * runtime's fetch failures are not JOSE errors at all.
+ */
+function isJwksUnavailable(err: unknown): boolean {
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return true;
+  if (err instanceof joseErrors.JOSEError) return err.code === 'ERR_JOSE_GENERIC';
+  return true;
 }
 
 /** Requires a valid bearer token; sets `auth` on the context. */

@@ -75,7 +75,7 @@ export function errorResponses(codes: ErrorCode[]) {
     number,
     { description: string; content: Record<string, { schema: typeof ProblemSchema }> }
   > = {};
-  for (const code of codes) {
+  for (const code of new Set(codes)) {
     const { status, title } = ERROR_CODES[code];
     const prev = out[status];
     out[status] = {
@@ -86,7 +86,8 @@ export function errorResponses(codes: ErrorCode[]) {
   return out;
 }
 
-export const AUTH_ERRORS: ErrorCode[] = ['unauthorized'];
+/** Every authenticated route: a bad token, or (AUTH_PROVIDER=jwks) the identity provider down. */
+export const AUTH_ERRORS: ErrorCode[] = ['unauthorized', 'dependency_unavailable'];
 export const BODY_ERRORS: ErrorCode[] = [
   'validation_failed',
   'malformed_json',
