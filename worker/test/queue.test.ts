@@ -259,4 +259,43 @@ describe('cron: outbox sweep', () => {
     // Sent (or already processed by the local queue consumer, which deletes the row).
     expect(await unsentRows()).toEqual([]);
   });
+
+  it('never sends a row twice when sweeps run concurrently (SKIP LOCKED)', async () => {
+    const org = uniqueOrg();
+    const mine = await createJobs(
+      org,
+      Array.from({ length: 6 }, (_, i) => ({
+        asset_id: 'a',
+        segment_id: `s${i}`,
+        text: `Row ${i}`,
+      })),
+    );
+    // A queue that records what it is given and holds each send long enough for the two sweeps'
+    // transactions to overlap.
+    const sent: string[] = [];
+    const slowQueue = {
+      async sendBatch(messages: Iterable<MessageSendRequest<EmbedMessage>>) {
+        for (const m of messages) sent.push(m.body.job_id);
+        await new Promise((r) => setTimeout(r, 300));
+      },
+      async send(body: EmbedMessage) {
+        sent.push(body.job_id);
+      },
+    };
+    const env = envWith({ OUTBOX_SWEEP_LIMIT: '1000' });
+    (env as { EMBED_QUEUE: unknown }).EMBED_QUEUE = slowQueue;
+    const sweepOnce = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron: '* * * * *' }), env, ctx);
+      await waitOnExecutionContext(ctx);
+    };
+    await Promise.all([sweepOnce(), sweepOnce()]);
+
+    const counts = new Map<string, number>();
+    for (const id of sent) counts.set(id, (counts.get(id) ?? 0) + 1);
+    // Every row, ours and any other test's leftovers, went out at most once across both sweeps…
+    expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
+    // …and ours exactly once.
+    for (const m of mine) expect(counts.get(m.job_id)).toBe(1);
+  });
 });
