@@ -217,6 +217,8 @@ describe('QdrantStore speaks Qdrant REST', () => {
       { field_name: 'model', field_schema: 'keyword' },
       { field_name: 'model_ver', field_schema: 'keyword' },
       { field_name: 'seq', field_schema: 'integer' },
+      { field_name: 'truncated', field_schema: 'bool' },
+      { field_name: 'embedded_at', field_schema: 'datetime' },
     ]);
 
     // An existing collection is not re-created, and its own size is reported.
@@ -286,6 +288,43 @@ describe('QdrantStore speaks Qdrant REST', () => {
       limit: 7,
       with_payload: true,
       with_vector: false,
+    });
+
+    // Payload filters become Qdrant match-any, match-value and datetime-range conditions, after
+    // (never instead of) the org condition.
+    fake.requests.length = 0;
+    await s
+      .search({
+        vector: Float32Array.from([1, 0, 0, 0]),
+        orgId: 'acme',
+        model: 'm',
+        modelVer: '1',
+        filters: {
+          assetIds: ['a1', 'a2'],
+          segmentIds: ['s1'],
+          truncated: false,
+          embeddedAfter: '2026-01-01T00:00:00+01:00',
+          embeddedBefore: '2026-02-01T00:00:00Z',
+        },
+        limit: 3,
+      })
+      .catch(() => undefined);
+    expect(calls('POST', '/points/query')[0]?.body).toMatchObject({
+      filter: {
+        must: [
+          ORG_FILTER,
+          { key: 'model', match: { value: 'm' } },
+          { key: 'model_ver', match: { value: '1' } },
+          { key: 'asset_id', match: { any: ['a1', 'a2'] } },
+          { key: 'segment_id', match: { any: ['s1'] } },
+          { key: 'truncated', match: { value: false } },
+          {
+            key: 'embedded_at',
+            range: { gte: '2025-12-31T23:00:00.000Z', lt: '2026-02-01T00:00:00.000Z' },
+          },
+        ],
+      },
+      limit: 3,
     });
 
     expect(await s.count({ orgId: 'acme' })).toBe(1);

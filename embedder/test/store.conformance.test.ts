@@ -130,6 +130,31 @@ function conformance(makeHarness: () => Promise<Harness>): void {
     expect(v2.map((x) => x.id)).toEqual([points[4]?.id]);
   });
 
+  it('applies payload filters: any-of assets and segments, truncated, embedded_at range', async () => {
+    const pts = [
+      await point('acme', 'a1', 's1', [1, 0], 1),
+      await point('acme', 'a2', 's1', [1, 0.1], 2, { truncated: true }),
+      await point('acme', 'a3', 's2', [1, 0.2], 3),
+      await point('rival', 'a1', 's1', [1, 0], 4),
+    ];
+    await store.upsert(pts);
+    const assets = async (filters: object) =>
+      (await search(store, 'acme', [1, 0], { filters })).map((h) => h.payload.asset_id).sort();
+    expect(await assets({ assetIds: ['a1', 'a3', 'nope'] })).toEqual(['a1', 'a3']);
+    expect(await assets({ segmentIds: ['s1'] })).toEqual(['a1', 'a2']);
+    expect(await assets({ truncated: true })).toEqual(['a2']);
+    expect(await assets({ truncated: false })).toEqual(['a1', 'a3']);
+    // embedded_at is 1_700_000_000_000 + seq ms: [after, before) picks seq 2 only.
+    const at = (seq: number) => new Date(1_700_000_000_000 + seq).toISOString();
+    expect(await assets({ embeddedAfter: at(2), embeddedBefore: at(3) })).toEqual(['a2']);
+    // Any ISO 8601 form of the same instant works.
+    expect(await assets({ embeddedAfter: '2023-11-14T22:13:20.003+00:00' })).toEqual(['a3']);
+    expect(await assets({ assetIds: ['a1', 'a2'], truncated: false })).toEqual(['a1']);
+    // Filters never widen the tenant: rival's a1 is not in acme's results.
+    const hits = await search(store, 'acme', [1, 0], { filters: { assetIds: ['a1'] } });
+    expect(hits.map((h) => h.payload.org_id)).toEqual(['acme']);
+  });
+
   it('isolates tenants in search, count and delete, whatever the ids contain', async () => {
     const mine = await point('acme', 'shared-asset', 's1', [1, 0], 1);
     const theirs = await point('globex', 'shared-asset', 's1', [1, 0], 1);

@@ -8,12 +8,14 @@ import {
   PAYLOAD_FIELDS,
   StoreError,
   appliedPerPoint,
+  isoInstant,
   latestPerId,
   payloadFromRecord,
   toStoreError,
 } from './types.js';
 import type {
   DeleteParams,
+  PayloadFilters,
   SearchHit,
   SearchParams,
   StoreInitResult,
@@ -36,6 +38,22 @@ const DEFAULT_TABLE = 'points';
 const SELECT_COLUMNS = ['id', ...PAYLOAD_FIELDS, '_distance'];
 
 /** A SQL string literal for LanceDB filters (DataFusion): quotes doubled, nothing else special. */
+/** SQL conditions for the optional payload filters (values always quoted, never interpolated). */
+function payloadConditions(f: PayloadFilters | undefined): string[] {
+  if (!f) return [];
+  const out: string[] = [];
+  const anyOf = (column: string, values: readonly string[]) =>
+    `${column} IN (${values.map(sqlString).join(', ')})`;
+  if (f.assetIds && f.assetIds.length > 0) out.push(anyOf('asset_id', f.assetIds));
+  if (f.segmentIds && f.segmentIds.length > 0) out.push(anyOf('segment_id', f.segmentIds));
+  if (f.truncated !== undefined) out.push(`truncated = ${f.truncated ? 'true' : 'false'}`);
+  if (f.embeddedAfter !== undefined)
+    out.push(`embedded_at >= ${sqlString(isoInstant(f.embeddedAfter))}`);
+  if (f.embeddedBefore !== undefined)
+    out.push(`embedded_at < ${sqlString(isoInstant(f.embeddedBefore))}`);
+  return out;
+}
+
 export function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
@@ -178,6 +196,7 @@ export class LanceDbStore implements VectorStore {
     ];
     if (params.assetId !== undefined) filters.push(`asset_id = ${sqlString(params.assetId)}`);
     if (params.segmentId !== undefined) filters.push(`segment_id = ${sqlString(params.segmentId)}`);
+    filters.push(...payloadConditions(params.filters));
     try {
       let query = table
         .vectorSearch(params.vector)

@@ -3,12 +3,14 @@ import type { Schemas } from '@qdrant/js-client-rest';
 import {
   StoreError,
   appliedPerPoint,
+  isoInstant,
   latestPerId,
   payloadFromRecord,
   toStoreError,
 } from './types.js';
 import type {
   DeleteParams,
+  PayloadFilters,
   SearchHit,
   SearchParams,
   StoreInitResult,
@@ -35,9 +37,32 @@ const PAYLOAD_INDEXES: [string, Schemas['PayloadFieldSchema']][] = [
   ['model', 'keyword'],
   ['model_ver', 'keyword'],
   ['seq', 'integer'],
+  ['truncated', 'bool'],
+  ['embedded_at', 'datetime'],
 ];
 
 const match = (key: string, value: string): Condition => ({ key, match: { value } });
+
+/** Qdrant conditions for the optional payload filters. */
+function payloadConditions(f: PayloadFilters | undefined): Condition[] {
+  if (!f) return [];
+  const out: Condition[] = [];
+  if (f.assetIds && f.assetIds.length > 0)
+    out.push({ key: 'asset_id', match: { any: [...f.assetIds] } });
+  if (f.segmentIds && f.segmentIds.length > 0)
+    out.push({ key: 'segment_id', match: { any: [...f.segmentIds] } });
+  if (f.truncated !== undefined) out.push({ key: 'truncated', match: { value: f.truncated } });
+  if (f.embeddedAfter !== undefined || f.embeddedBefore !== undefined) {
+    out.push({
+      key: 'embedded_at',
+      range: {
+        ...(f.embeddedAfter === undefined ? {} : { gte: isoInstant(f.embeddedAfter) }),
+        ...(f.embeddedBefore === undefined ? {} : { lt: isoInstant(f.embeddedBefore) }),
+      },
+    });
+  }
+  return out;
+}
 
 /**
  * Qdrant behind the VectorStore contract. Every read, count and delete carries an `org_id`
@@ -142,6 +167,7 @@ export class QdrantStore implements VectorStore {
     ];
     if (params.assetId !== undefined) must.push(match('asset_id', params.assetId));
     if (params.segmentId !== undefined) must.push(match('segment_id', params.segmentId));
+    must.push(...payloadConditions(params.filters));
     try {
       const result = await this.client.query(this.collection, {
         query: Array.from(params.vector),

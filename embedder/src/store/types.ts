@@ -53,7 +53,29 @@ export interface SearchParams {
   modelVer: string;
   assetId?: string;
   segmentId?: string;
+  filters?: PayloadFilters;
   limit: number;
+}
+
+/** Optional conditions on the non-sensitive payload, all of which must hold (AND). */
+export interface PayloadFilters {
+  /** The point's asset is one of these. */
+  assetIds?: readonly string[];
+  /** The point's segment is one of these. */
+  segmentIds?: readonly string[];
+  /** Only points whose text was (or was not) truncated to the model window. */
+  truncated?: boolean;
+  /** Embedded at or after this instant (ISO 8601). */
+  embeddedAfter?: string;
+  /** Embedded strictly before this instant (ISO 8601). */
+  embeddedBefore?: string;
+}
+
+/** `embedded_at` is stored as `Date.toISOString()`; bounds are compared in that same form. */
+export function isoInstant(value: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new StoreError(`not an ISO 8601 instant: ${JSON.stringify(value)}`);
+  return new Date(ms).toISOString();
 }
 
 export interface SearchHit {
