@@ -11,6 +11,14 @@ export interface EmbedderConfig {
   /** The Worker's service credential; every /internal route requires `Bearer <token>`. */
   token: string;
   model: ModelConfig;
+  /**
+   * EMBEDDING_MODELS: the other models this process may serve besides `model.name`, loaded
+   * lazily on first use (same EMBEDDING_MODEL_VER, EMBEDDING_MODEL_DIR, device and dtype).
+   */
+  extraModels: string[];
+  batching: BatchingConfig;
+  /** EMBEDDER_FAULTS_FILE (absolute): the fault-injection file, or null (off, the default). */
+  faultsFile: string | null;
   store: StoreConfig;
   /** When false, the VECTOR_SIZE and existing-collection dimension checks are skipped. */
   validateOnStartup: boolean;
@@ -26,6 +34,16 @@ export interface ModelConfig {
   dir: string | null;
   device: ModelDevice;
   dtype: ModelDtype;
+}
+
+/** Dynamic batching limits (see core/batcher.ts). */
+export interface BatchingConfig {
+  /** EMBEDDER_MAX_BATCH_TOKENS: padded tokens per forward pass (items × longest item). */
+  maxBatchTokens: number;
+  /** EMBEDDER_MAX_BATCH_ITEMS: items per forward pass. */
+  maxBatchItems: number;
+  /** EMBEDDER_MAX_QUEUED_ITEMS: items admitted and not yet embedded; beyond it, 429. */
+  maxQueuedItems: number;
 }
 
 export type ModelDevice = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -62,6 +80,19 @@ const booleanFlag = z.preprocess(
     .transform((value) => value === 'true' || value === '1' || value === 'yes'),
 );
 
+const positiveInt = (fallback: number, max: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: `must be a whole number from 1 to ${max}` })
+      .int({ error: `must be a whole number from 1 to ${max}` })
+      .min(1, { error: `must be a whole number from 1 to ${max}` })
+      .max(max, { error: `must be a whole number from 1 to ${max}` })
+      .default(fallback),
+  );
+
+const MODEL_NAME = /^[\x21-\x7e]{1,256}$/;
+
 const envSchema = z.object({
   EMBEDDER_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
   EMBEDDER_PORT: z.preprocess(
@@ -84,6 +115,22 @@ const envSchema = z.object({
       .regex(/^[\x21-\x7e]+$/, { error: 'must be printable ASCII without spaces' }),
   ),
   EMBEDDING_MODEL_NAME: z.preprocess(blankToUndefined, z.string().default('minilm-l6-v2')),
+  EMBEDDING_MODELS: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((name) => name.trim())
+          .filter((name) => name !== ''),
+      )
+      .refine((names) => names.every((name) => MODEL_NAME.test(name)), {
+        error:
+          'must be a comma-separated list of model names (registry short names, Hub ids or folder names; printable ASCII without spaces)',
+      })
+      .optional(),
+  ),
   EMBEDDING_MODEL_VER: z.preprocess(
     blankToUndefined,
     z
@@ -105,6 +152,11 @@ const envSchema = z.object({
     z.enum(['fp32', 'fp16', 'q8'], { error: 'must be fp32, fp16 or q8' }).default('fp32'),
   ),
   EMBEDDING_VALIDATE_ON_STARTUP: booleanFlag,
+  EMBEDDER_MAX_BATCH_TOKENS: positiveInt(16_384, 16_777_216),
+  EMBEDDER_MAX_BATCH_ITEMS: positiveInt(64, 65_536),
+  EMBEDDER_MAX_QUEUED_ITEMS: positiveInt(4096, 16_777_216),
+  EMBEDDER_FAULTS_FILE: optionalString,
+  NODE_ENV: optionalString,
   EMBEDDER_LOG_LEVEL: z.preprocess(
     blankToUndefined,
     z
@@ -163,6 +215,12 @@ export function parseEmbedderConfig(
   }
   const e = parsed.data;
 
+  if (e.EMBEDDER_FAULTS_FILE !== undefined && e.NODE_ENV === 'production') {
+    throw new ConfigError(
+      'Invalid embedder configuration:\n  - EMBEDDER_FAULTS_FILE must not be set when NODE_ENV=production: fault injection is for test environments only; unset EMBEDDER_FAULTS_FILE',
+    );
+  }
+
   const kind = e.VECTOR_STORE === 'auto' ? (e.QDRANT_URL ? 'qdrant' : 'lancedb') : e.VECTOR_STORE;
   let store: StoreConfig;
   if (kind === 'qdrant') {
@@ -197,6 +255,15 @@ export function parseEmbedderConfig(
       device: e.EMBEDDING_DEVICE as ModelDevice,
       dtype: e.EMBEDDING_DTYPE,
     },
+    extraModels: [...new Set(e.EMBEDDING_MODELS ?? [])].filter(
+      (name) => name !== e.EMBEDDING_MODEL_NAME,
+    ),
+    batching: {
+      maxBatchTokens: e.EMBEDDER_MAX_BATCH_TOKENS,
+      maxBatchItems: e.EMBEDDER_MAX_BATCH_ITEMS,
+      maxQueuedItems: e.EMBEDDER_MAX_QUEUED_ITEMS,
+    },
+    faultsFile: e.EMBEDDER_FAULTS_FILE ? path.resolve(cwd, e.EMBEDDER_FAULTS_FILE) : null,
     store,
     validateOnStartup: e.EMBEDDING_VALIDATE_ON_STARTUP,
     logLevel: e.EMBEDDER_LOG_LEVEL,

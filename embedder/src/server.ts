@@ -2,8 +2,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { EmbedderConfig } from './config.js';
+import { QueueLimiter } from './core/batcher.js';
 import { StartupError, shortReason } from './core/errors.js';
-import { EmbeddingModel } from './core/model.js';
+import { Faults, withStoreFaults } from './core/faults.js';
+import { Metrics } from './core/metrics.js';
+import type { EmbeddingModel } from './core/model.js';
+import { ModelPool } from './core/models.js';
 import { EmbedderService } from './core/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './log.js';
@@ -18,7 +22,10 @@ export interface RunningEmbedder {
   /** Base URL a client on this machine can reach, e.g. `http://127.0.0.1:8788`. */
   url: string;
   port: number;
-  /** Stops accepting requests, lets in-flight ones finish, then releases the model and store. */
+  /**
+   * Stops accepting requests, lets in-flight ones finish (their queued and running forward
+   * passes included), then releases the models and the store.
+   */
   close(): Promise<void>;
 }
 
@@ -30,9 +37,10 @@ export interface StartOptions {
 }
 
 /**
- * Starts the embedder: loads the model, checks its dimension against VECTOR_SIZE and the
- * existing collection, opens the store and listens (port 0 picks a free port). Rejects with a
- * StartupError whose message says what to fix; nothing is left running in that case.
+ * Starts the embedder: loads and warms the default model, checks its dimension against
+ * VECTOR_SIZE and the existing collection, opens the store and listens (port 0 picks a free
+ * port). Models of EMBEDDING_MODELS load later, on first use. Rejects with a StartupError whose
+ * message says what to fix; nothing is left running in that case.
  */
 export async function startEmbedder(
   config: EmbedderConfig,
@@ -40,16 +48,43 @@ export async function startEmbedder(
 ): Promise<RunningEmbedder> {
   const logger = createLogger(config.logLevel, options.log);
   const startedAt = Date.now();
-  const model = await EmbeddingModel.load(config.model);
+  const limiter = new QueueLimiter(config.batching.maxQueuedItems);
+  const metrics = new Metrics({ admittedItems: () => limiter.size });
+  let faults: Faults | null = null;
+  if (config.faultsFile !== null) {
+    faults = new Faults(config.faultsFile, logger);
+    logger.warn('fault injection is enabled: never run this in production', {
+      faults_file: config.faultsFile,
+    });
+    faults.current(); // read (and log) the initial faults now
+  }
+  const models = new ModelPool({
+    model: config.model,
+    extraModels: config.extraModels,
+    batching: config.batching,
+    metrics,
+    logger,
+    limiter,
+    faults,
+  });
+  const { model } = await models.start();
   let store: VectorStore | null = null;
   try {
     checkVectorSize(config, model);
     store = createVectorStore(config.store, logger);
-    await openStore(config, store, model);
+    models.setStoreDimension(await openStore(config, store, model));
+
+    const servedStore = faults ? withStoreFaults(store, faults) : store;
 
     let draining = false;
-    const service = new EmbedderService(model, store);
-    const app = createApp({ service, token: config.token, logger, isDraining: () => draining });
+    const service = new EmbedderService({ models, store: servedStore, metrics, faults });
+    const app = createApp({
+      service,
+      metrics,
+      token: config.token,
+      logger,
+      isDraining: () => draining,
+    });
     const server = createAdaptorServer({ fetch: app.fetch }) as Server;
     const port = await listen(server, config.host, config.port);
     const url = `http://${connectableHost(config.host)}:${port}`;
@@ -59,6 +94,10 @@ export async function startEmbedder(
       source: model.source,
       dim: model.dim,
       max_tokens: model.maxTokens,
+      extra_models: config.extraModels.join(',') || null,
+      max_batch_tokens: config.batching.maxBatchTokens,
+      max_batch_items: config.batching.maxBatchItems,
+      max_queued_items: config.batching.maxQueuedItems,
       device: config.model.device,
       store: store.kind,
       port,
@@ -72,7 +111,9 @@ export async function startEmbedder(
         draining = true;
         logger.info('embedder shutting down');
         await stopServer(server, options.shutdownGraceMs ?? 10_000);
-        await model.dispose();
+        // Requests still running after the grace period were cut: their queued work is dropped,
+        // a running forward pass finishes before the models are released.
+        await models.close();
         await openStoreRef.close();
         logger.info('embedder stopped');
       })();
@@ -80,7 +121,7 @@ export async function startEmbedder(
     };
     return { url, port, close };
   } catch (err) {
-    await model.dispose().catch(() => undefined);
+    await models.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     throw err;
   }
@@ -96,11 +137,12 @@ function checkVectorSize(config: EmbedderConfig, model: EmbeddingModel): void {
   );
 }
 
+/** Opens the store for the default model; returns the dimension the store holds. */
 async function openStore(
   config: EmbedderConfig,
   store: VectorStore,
   model: EmbeddingModel,
-): Promise<void> {
+): Promise<number> {
   const where =
     config.store.kind === 'qdrant'
       ? `Qdrant collection "${config.store.collection}" at ${config.store.url}`
@@ -128,6 +170,7 @@ async function openStore(
         `or go back to the model the existing vectors were made with. (EMBEDDING_VALIDATE_ON_STARTUP=false skips this check.)`,
     );
   }
+  return existing;
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {

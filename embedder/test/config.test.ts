@@ -12,6 +12,9 @@ describe('parseEmbedderConfig', () => {
       port: 8788,
       token: TOKEN,
       model: { name: 'minilm-l6-v2', version: '1', dir: null, device: 'cpu', dtype: 'fp32' },
+      extraModels: [],
+      batching: { maxBatchTokens: 16_384, maxBatchItems: 64, maxQueuedItems: 4096 },
+      faultsFile: null,
       store: {
         kind: 'lancedb',
         dataDir: path.resolve('/srv/app', '.data/vectors'),
@@ -65,6 +68,44 @@ describe('parseEmbedderConfig', () => {
     expect(config.logLevel).toBe('warn');
   });
 
+  it('reads the served models, batching limits and the faults file', () => {
+    const config = parseEmbedderConfig(
+      {
+        EMBEDDER_TOKEN: TOKEN,
+        EMBEDDING_MODEL_NAME: 'potion-base-2M',
+        EMBEDDING_MODELS: ' potion-copy , minilm-l6-v2,,potion-base-2M,potion-copy ',
+        EMBEDDER_MAX_BATCH_TOKENS: '4096',
+        EMBEDDER_MAX_BATCH_ITEMS: '8',
+        EMBEDDER_MAX_QUEUED_ITEMS: '100',
+        EMBEDDER_FAULTS_FILE: 'faults.json',
+        NODE_ENV: 'test',
+      },
+      '/srv/app',
+    );
+    // The default model is not repeated among the extras; duplicates and blanks are dropped.
+    expect(config.extraModels).toEqual(['potion-copy', 'minilm-l6-v2']);
+    expect(config.batching).toEqual({
+      maxBatchTokens: 4096,
+      maxBatchItems: 8,
+      maxQueuedItems: 100,
+    });
+    expect(config.faultsFile).toBe('/srv/app/faults.json');
+  });
+
+  it('refuses fault injection in production', () => {
+    const env = { EMBEDDER_TOKEN: TOKEN, EMBEDDER_FAULTS_FILE: '/tmp/faults.json' };
+    expect(() => parseEmbedderConfig({ ...env, NODE_ENV: 'production' })).toThrow(ConfigError);
+    expect(() => parseEmbedderConfig({ ...env, NODE_ENV: 'production' })).toThrow(
+      /EMBEDDER_FAULTS_FILE must not be set when NODE_ENV=production/,
+    );
+    expect(parseEmbedderConfig({ ...env, NODE_ENV: 'development' }).faultsFile).toBe(
+      '/tmp/faults.json',
+    );
+    expect(parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN, NODE_ENV: 'production' }).faultsFile).toBe(
+      null,
+    );
+  });
+
   it('picks Qdrant automatically when QDRANT_URL is set, unless VECTOR_STORE says otherwise', () => {
     const qdrant = parseEmbedderConfig({
       EMBEDDER_TOKEN: TOKEN,
@@ -101,6 +142,10 @@ describe('parseEmbedderConfig', () => {
         VECTOR_STORE: 'milvus',
         QDRANT_URL: 'not a url',
         EMBEDDING_VALIDATE_ON_STARTUP: 'maybe',
+        EMBEDDING_MODELS: 'potion-copy,bad name',
+        EMBEDDER_MAX_BATCH_TOKENS: '0',
+        EMBEDDER_MAX_BATCH_ITEMS: 'lots',
+        EMBEDDER_MAX_QUEUED_ITEMS: '1.5',
       });
     } catch (err) {
       message = (err as Error).message;
@@ -113,6 +158,10 @@ describe('parseEmbedderConfig', () => {
       'VECTOR_STORE',
       'QDRANT_URL',
       'EMBEDDING_VALIDATE_ON_STARTUP',
+      'EMBEDDING_MODELS',
+      'EMBEDDER_MAX_BATCH_TOKENS',
+      'EMBEDDER_MAX_BATCH_ITEMS',
+      'EMBEDDER_MAX_QUEUED_ITEMS',
     ]) {
       expect(message).toContain(`- ${name} `);
     }

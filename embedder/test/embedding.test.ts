@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { env, pipeline } from '@huggingface/transformers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EmbeddingModel } from '../src/core/model.js';
 import type { EmbedOutcome } from '../src/core/model.js';
 import { POTION, cosine, maxAbsDiff, modelDir } from './helpers.js';
@@ -133,22 +133,41 @@ describe('EmbeddingModel with potion-base-2M', () => {
     expect(vectorOf(ok).every(Number.isFinite)).toBe(true);
   });
 
-  it('fails fast with overloaded when too many calls wait for the model', async () => {
-    const small = await EmbeddingModel.load(
-      { name: POTION, version: '1', dir: modelDir, device: 'cpu', dtype: 'fp32' },
-      { maxQueued: 0 },
-    );
+  it('tokenizes a text that fits exactly once, and reuses the truncation search for a long one', async () => {
+    const inner = (model as unknown as { extractor: { tokenizer: { _tokenizer: object } } })
+      .extractor.tokenizer._tokenizer as { encode: (...args: unknown[]) => unknown };
+    const spy = vi.spyOn(inner, 'encode');
     try {
-      const first = small.embed([DOG], 'passage');
-      await expect(small.embed([CANINE], 'passage')).rejects.toMatchObject({
-        name: 'ServiceError',
-        code: 'overloaded',
-        options: { retryAfterSeconds: 1 },
-      });
-      expect((await first)[0]?.ok).toBe(true);
+      const outcomes = await model.embed([DOG, CANINE, 'short'], 'passage');
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+      expect(spy).toHaveBeenCalledTimes(3); // one encoding per text, none for inference
+      spy.mockClear();
+
+      const encoding = model.tokenize(LONG_TEXT, 'passage');
+      const searchCalls = spy.mock.calls.length;
+      // The truncation search tokenizes the text and a few prefixes, and nothing more.
+      expect(searchCalls).toBeGreaterThan(1);
+      expect(searchCalls).toBeLessThan(40);
+      expect(encoding.stats.truncated).toBe(true);
+      expect(encoding.ids.length).toBe(512);
+      const embedded = [...LONG_TEXT].slice(0, encoding.stats.truncated_len).join('');
+      expect(spy.mock.calls.some((args) => args[0] === embedded)).toBe(true);
     } finally {
-      await small.dispose();
+      spy.mockRestore();
     }
-    await expect(small.embed([DOG], 'passage')).rejects.toMatchObject({ code: 'model_not_ready' });
+  });
+
+  it('refuses to embed once disposed', async () => {
+    const own = await EmbeddingModel.load({
+      name: POTION,
+      version: '1',
+      dir: modelDir,
+      device: 'cpu',
+      dtype: 'fp32',
+    });
+    expect(own.ready).toBe(true);
+    await own.dispose();
+    expect(own.ready).toBe(false);
+    await expect(own.embed([DOG], 'passage')).rejects.toMatchObject({ code: 'model_not_ready' });
   });
 });

@@ -10,6 +10,8 @@ describe('problem mapping', () => {
       ['overloaded', 429],
       ['model_not_ready', 503],
       ['store_unavailable', 503],
+      ['model_unavailable', 503],
+      ['cancelled', 499],
     ] as const;
     for (const [code, status] of cases) {
       const mapped = toApiError(new ServiceError(code, 'x'));

@@ -219,6 +219,8 @@ describe('embed and search', () => {
           token_count: 9,
           truncated: false,
           truncated_len: DOG.length,
+          model: POTION,
+          model_ver: '1',
         },
       ],
       model: POTION,
@@ -278,6 +280,19 @@ describe('embed and search', () => {
     expect(
       filtered.json.results.map((r: { payload: { asset_id: string } }) => r.payload.asset_id),
     ).toEqual(['doc-2']);
+  });
+
+  it('reports truncation in model tokens for a text longer than the window', async () => {
+    const long = `${DOG} and then some more words about 🚀 rockets `.repeat(60);
+    const res = await call('POST', '/internal/embed', {
+      items: [item({ org_id: 'trunc-org', text: long })],
+    });
+    expect(res.status).toBe(200);
+    const [r] = res.json.results;
+    expect(r).toMatchObject({ status: 'ok', truncated: true, text_len: [...long].length });
+    expect(r.token_count).toBeGreaterThan(512);
+    expect(r.truncated_len).toBeGreaterThan(0);
+    expect(r.truncated_len).toBeLessThan(r.text_len);
   });
 
   it('returns per-item results in order, errors included', async () => {
@@ -395,6 +410,49 @@ describe('embed and search', () => {
       limit: 1,
     });
     expect(gone.json.results).toEqual([]);
+  });
+
+  it('applies search filters server-side: any-of assets, truncated, embedded_at range', async () => {
+    const org = `filters-${randomUUID()}`;
+    const before = new Date().toISOString();
+    const items = ['a1', 'a2', 'a3'].map((asset_id) => item({ org_id: org, asset_id }));
+    await call('POST', '/internal/embed', { items });
+    const assets = async (filters: object) => {
+      const res = await call('POST', '/internal/search', {
+        org_id: org,
+        query_text: DOG,
+        limit: 10,
+        filters,
+      });
+      expect(res.status).toBe(200);
+      return res.json.results
+        .map((r: { payload: { asset_id: string } }) => r.payload.asset_id)
+        .sort();
+    };
+    expect(await assets({ asset_ids: ['a1', 'a3'] })).toEqual(['a1', 'a3']);
+    expect(await assets({ truncated: true })).toEqual([]);
+    expect(await assets({ truncated: false, asset_ids: ['a2'] })).toEqual(['a2']);
+    expect(await assets({ embedded_after: before })).toEqual(['a1', 'a2', 'a3']);
+    expect(await assets({ embedded_before: before })).toEqual([]);
+  });
+
+  it('validates search filters, naming the field', async () => {
+    for (const [filters, path] of [
+      [{ asset_ids: [] }, 'filters.asset_ids'],
+      [{ asset_ids: Array.from({ length: 101 }, (_, i) => `a${i}`) }, 'filters.asset_ids'],
+      [{ segment_ids: ['ok', 'bad\u0001'] }, 'filters.segment_ids.1'],
+      [{ truncated: 'yes' }, 'filters.truncated'],
+      [{ embedded_after: 'yesterday' }, 'filters.embedded_after'],
+      [{ colour: 'red' }, 'filters.colour'],
+    ] as const) {
+      const res = await call('POST', '/internal/search', {
+        org_id: 'acme',
+        query_text: DOG,
+        filters,
+      });
+      expectProblem(res, 400, 'validation_failed');
+      expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(path);
+    }
   });
 
   it('deletes a whole asset', async () => {

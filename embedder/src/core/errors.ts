@@ -9,6 +9,13 @@ export type ServiceErrorCode =
   | 'empty_embedding'
   /** The model is not loaded (starting up or shutting down). */
   | 'model_not_ready'
+  /**
+   * A model this embedder may serve could not be loaded (retry later), or produces vectors of
+   * another dimension than the store holds (it can never be served here).
+   */
+  | 'model_unavailable'
+  /** The caller went away (the HTTP request was aborted) before its work was done. */
+  | 'cancelled'
   /** The vector store failed or could not be reached. */
   | 'store_unavailable'
   /** Too many requests are waiting for the model. */
@@ -19,7 +26,12 @@ export class ServiceError extends Error {
   constructor(
     readonly code: ServiceErrorCode,
     message: string,
-    readonly options: { retryAfterSeconds?: number; cause?: unknown } = {},
+    readonly options: {
+      retryAfterSeconds?: number;
+      /** Whether the same request may succeed later (used for per-item results). */
+      retryable?: boolean;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
   }

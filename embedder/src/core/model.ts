@@ -1,15 +1,14 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { env, pipeline } from '@huggingface/transformers';
+import { Tensor, env, pipeline } from '@huggingface/transformers';
 import type { ModelConfig } from '../config.js';
 import { ServiceError, StartupError, shortReason } from './errors.js';
 import { modelSpec } from './registry.js';
 import type { ModelSpec, Pooling } from './registry.js';
-import { Mutex } from './mutex.js';
 import { fitToWindow } from './truncate.js';
 import type { TextStats } from './truncate.js';
 
-/** Items per forward pass: bounds the padded tensor (chunk × window × hidden) in memory. */
+/** Items per forward pass of the direct (unbatched) `embed` path. */
 export const MAX_BATCH = 64;
 /** A vector whose L2 norm is below this has no direction (e.g. only unknown tokens). */
 const MIN_NORM = 1e-12;
@@ -22,17 +21,45 @@ export type EmbedOutcome =
   | { ok: true; vector: Float32Array; stats: TextStats }
   | { ok: false; code: 'empty_embedding' | 'invalid_embedding'; message: string; stats: TextStats };
 
+/**
+ * A text tokenized once, ready for the model: the token ids of exactly what gets embedded
+ * (instruction prefix and, when the text is longer than the window, its longest fitting prefix;
+ * special tokens included), and the per-item truncation facts.
+ */
+export interface Encoding {
+  ids: readonly number[];
+  /** Segment ids, for tokenizers that produce them (BERT); null otherwise. */
+  typeIds: readonly number[] | null;
+  stats: TextStats;
+}
+
+interface TokenizerOutput {
+  input_ids: number[];
+  attention_mask: number[];
+  token_type_ids?: number[];
+}
+
+interface TensorLike {
+  type: string;
+  dims: number[];
+  data: ArrayLike<number>;
+  to(type: 'float32'): TensorLike;
+}
+
 /** The slice of transformers.js's feature-extraction pipeline that the embedder relies on. */
 interface Extractor {
-  (
-    texts: string[],
-    options: { pooling: Pooling; normalize: boolean },
-  ): Promise<{ dims: number[]; data: ArrayLike<number> }>;
   tokenizer: {
+    (text: string, options: { add_special_tokens: boolean; return_tensor: false }): TokenizerOutput;
     encode(text: string, options?: { add_special_tokens?: boolean }): number[];
     readonly model_max_length: unknown;
+    readonly pad_token_id: unknown;
+    readonly padding_side: unknown;
   };
-  model: { config: Record<string, unknown> };
+  model: {
+    (inputs: Record<string, Tensor>): Promise<Record<string, TensorLike | undefined>>;
+    config: Record<string, unknown>;
+    sessions?: { model?: { inputNames?: string[] } };
+  };
   dispose(): Promise<void>;
 }
 
@@ -44,13 +71,14 @@ interface ModelSource {
 }
 
 /**
- * A loaded sentence-embedding model: tokenizer-aware truncation, batched inference with pooling,
- * and L2 normalisation that refuses zero vectors. One forward pass runs at a time; at most
- * `maxQueued` callers wait, beyond that `embed` fails fast with `overloaded`.
+ * A loaded sentence-embedding model (the backend): tokenization with truncation in model tokens,
+ * padded batched inference with pooling, and L2 normalisation that refuses zero vectors.
+ * It does not queue or serialise: the serving path reaches it only through its Batcher
+ * (core/batcher.ts), which runs one forward pass at a time.
  */
 export class EmbeddingModel {
   private closed = false;
-  private readonly gate = new Mutex();
+  private measuredDim = 0;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -62,10 +90,16 @@ export class EmbeddingModel {
     readonly maxTokens: number,
     /** Special tokens the tokenizer adds to every input ([CLS]/[SEP] …), 0 for Model2Vec. */
     private readonly specialTokens: number,
-    private readonly maxQueued: number,
-    /** Dimension of the vectors, measured on a warm-up text. */
-    readonly dim: number,
+    private readonly padId: number,
+    private readonly padLeft: boolean,
+    /** Whether the ONNX graph has a `token_type_ids` input (BERT-style encoders). */
+    private readonly takesTypeIds: boolean,
   ) {}
+
+  /** Dimension of the vectors, measured on a warm-up text at load. */
+  get dim(): number {
+    return this.measuredDim;
+  }
 
   get name(): string {
     return this.spec.name;
@@ -79,10 +113,7 @@ export class EmbeddingModel {
    * Loads the model named by `config`, runs one warm-up text to learn (and check) its dimension.
    * Every failure is a StartupError whose message names the model and says how to fix it.
    */
-  static async load(
-    config: ModelConfig,
-    options: { maxQueued?: number } = {},
-  ): Promise<EmbeddingModel> {
+  static async load(config: ModelConfig): Promise<EmbeddingModel> {
     const spec = modelSpec(config.name);
     const source = resolveSource(spec, config);
 
@@ -109,10 +140,22 @@ export class EmbeddingModel {
     // The registry's window, never beyond what the model itself states.
     const maxTokens = Math.min(spec.maxTokens ?? Infinity, windowFromModel(extractor));
     const specialTokens = extractor.tokenizer.encode('', { add_special_tokens: true }).length;
+    const padId = Number(extractor.tokenizer.pad_token_id ?? 0);
+    const model = new EmbeddingModel(
+      spec,
+      config.version,
+      source.dir === null ? `hub:${source.id}` : path.join(source.dir, source.id),
+      extractor,
+      maxTokens,
+      specialTokens,
+      Number.isInteger(padId) && padId >= 0 ? padId : 0,
+      extractor.tokenizer.padding_side === 'left',
+      extractor.model.sessions?.model?.inputNames?.includes('token_type_ids') ?? true,
+    );
 
     let dim: number;
     try {
-      const [warm] = await forwardPass(extractor, spec.pooling, ['Heimdex warm-up sentence.']);
+      const [warm] = await model.infer([model.tokenize('Heimdex warm-up sentence.', 'passage')]);
       dim = warm?.length ?? 0;
     } catch (err) {
       await extractor.dispose().catch(() => undefined);
@@ -130,16 +173,8 @@ export class EmbeddingModel {
           'Check that the folder holds the right model, or use a name that is not in the registry.',
       );
     }
-    return new EmbeddingModel(
-      spec,
-      config.version,
-      source.dir === null ? `hub:${source.id}` : path.join(source.dir, source.id),
-      extractor,
-      maxTokens,
-      specialTokens,
-      options.maxQueued ?? 64,
-      dim,
-    );
+    model.measuredDim = dim;
+    return model;
   }
 
   /** Tokens of `text`, special tokens excluded. */
@@ -148,80 +183,155 @@ export class EmbeddingModel {
   }
 
   /**
-   * Embeds texts in batches (one forward pass per ≤ MAX_BATCH items), each truncated to the
-   * model window in tokens. Outcomes are in input order and equal to embedding one at a time.
-   * Calls run one at a time in arrival order; when `maxQueued` are already waiting it fails
-   * fast with `overloaded` (the caller retries after a second).
+   * Tokenizes a text for `kind` (search query or ingested passage), truncated to the model window.
+   * The truncation search already tokenizes what it measures; the encoding of the final input is
+   * reused rather than computed again, so a text that fits is tokenized exactly once.
+   * A text with no tokens (blank) has `stats.token_count === 0` and must not be inferred.
+   */
+  tokenize(text: string, kind: EmbedKind): Encoding {
+    const prefix = kind === 'query' ? this.spec.queryPrefix : this.spec.passagePrefix;
+    const seen = new Map<string, TokenizerOutput>();
+    const countTokens = (s: string): number => {
+      const encoded = this.encodeWithSpecialTokens(s);
+      seen.set(s, encoded);
+      return encoded.input_ids.length - this.specialTokens;
+    };
+    const fitted = fitToWindow(text, {
+      countTokens,
+      budget: this.maxTokens - this.specialTokens,
+      prefix,
+    });
+    const encoded = seen.get(fitted.input) ?? this.encodeWithSpecialTokens(fitted.input);
+    return {
+      ids: encoded.input_ids,
+      typeIds: encoded.token_type_ids ?? null,
+      stats: fitted.stats,
+    };
+  }
+
+  /**
+   * One forward pass over `batch` (padded to its longest item) with the model's pooling:
+   * one pooled, un-normalised vector per encoding, in order. Items are independent: the
+   * attention mask keeps padding out, so a vector does not depend on its batch.
+   */
+  async infer(batch: readonly Encoding[]): Promise<Float32Array[]> {
+    if (this.closed) throw new ServiceError('model_not_ready', 'the embedding model is not loaded');
+    if (batch.length === 0) return [];
+    const rows = batch.length;
+    const width = Math.max(1, ...batch.map((e) => e.ids.length));
+    const ids = new BigInt64Array(rows * width).fill(BigInt(this.padId));
+    const mask = new BigInt64Array(rows * width);
+    const kept = new Uint8Array(rows * width);
+    const types = this.takesTypeIds ? new BigInt64Array(rows * width) : null;
+    for (let r = 0; r < rows; r++) {
+      const e = batch[r] as Encoding;
+      const start = r * width + (this.padLeft ? width - e.ids.length : 0);
+      for (let j = 0; j < e.ids.length; j++) {
+        ids[start + j] = BigInt(e.ids[j] as number);
+        mask[start + j] = 1n;
+        kept[start + j] = 1;
+        if (types) types[start + j] = BigInt(e.typeIds?.[j] ?? 0);
+      }
+    }
+    const inputs: Record<string, Tensor> = {
+      input_ids: new Tensor('int64', ids, [rows, width]),
+      attention_mask: new Tensor('int64', mask, [rows, width]),
+      ...(types ? { token_type_ids: new Tensor('int64', types, [rows, width]) } : {}),
+    };
+    const out = await this.extractor.model(inputs);
+    let hidden = out.last_hidden_state ?? out.logits ?? out.token_embeddings;
+    if (!hidden) throw new Error('the model returned no hidden states');
+    if (hidden.type !== 'float32') hidden = hidden.to('float32');
+    const [outRows, seq, dim] = hidden.dims;
+    if (hidden.dims.length !== 3 || outRows !== rows || seq !== width || !dim) {
+      throw new Error(`unexpected model output shape [${hidden.dims.join(', ')}]`);
+    }
+    const data = hidden.data instanceof Float32Array ? hidden.data : Float32Array.from(hidden.data);
+    return pool(data, kept, rows, width, dim, this.spec.pooling);
+  }
+
+  /**
+   * Embeds texts directly, without the batch queue: tokenize, then forward passes of at most
+   * MAX_BATCH items grouped by length. Outcomes are in input order. Used for the reference
+   * (one-at-a-time) path in tests and tools; the service goes through the Batcher.
    */
   async embed(texts: readonly string[], kind: EmbedKind): Promise<EmbedOutcome[]> {
-    if (this.gate.size > this.maxQueued) {
-      throw new ServiceError('overloaded', 'too many requests are waiting for the model', {
-        retryAfterSeconds: 1,
+    if (this.closed) throw new ServiceError('model_not_ready', 'the embedding model is not loaded');
+    const encodings = texts.map((text) => this.tokenize(text, kind));
+    const outcomes = new Array<EmbedOutcome>(texts.length);
+    const order = encodings
+      .map((e, i) => ({ i, tokens: e.ids.length, count: e.stats.token_count }))
+      .filter((o) => {
+        if (o.count > 0) return true;
+        outcomes[o.i] = emptyEmbedding((encodings[o.i] as Encoding).stats);
+        return false;
+      })
+      .sort((a, b) => a.tokens - b.tokens)
+      .map((o) => o.i);
+    for (let start = 0; start < order.length; start += MAX_BATCH) {
+      const chunk = order.slice(start, start + MAX_BATCH);
+      const vectors = await this.infer(chunk.map((i) => encodings[i] as Encoding));
+      chunk.forEach((i, row) => {
+        outcomes[i] = toOutcome(vectors[row], (encodings[i] as Encoding).stats);
       });
     }
-    return this.gate.run(async () => {
-      if (this.closed)
-        throw new ServiceError('model_not_ready', 'the embedding model is not loaded');
-      const prefix = kind === 'query' ? this.spec.queryPrefix : this.spec.passagePrefix;
-      const budget = this.maxTokens - this.specialTokens;
-      const fitted = texts.map((text) =>
-        fitToWindow(text, { countTokens: (s) => this.countTokens(s), budget, prefix }),
-      );
-      const outcomes = new Array<EmbedOutcome>(texts.length);
-      // A text with no tokens at all (blank) has nothing to pool: it never reaches the model.
-      fitted.forEach((f, i) => {
-        if (f.stats.token_count === 0) outcomes[i] = emptyEmbedding(f.stats);
-      });
-      // Similar lengths in one pass waste less on padding; results go back to input order.
-      const order = fitted
-        .map((f, i) => ({ i, len: f.input.length, tokens: f.stats.token_count }))
-        .filter((o) => o.tokens > 0)
-        .sort((a, b) => a.len - b.len)
-        .map((o) => o.i);
-      for (let start = 0; start < order.length; start += MAX_BATCH) {
-        const chunk = order.slice(start, start + MAX_BATCH);
-        const inputs = chunk.map((i) => fitted[i]?.input ?? '');
-        const vectors = await forwardPass(this.extractor, this.spec.pooling, inputs);
-        chunk.forEach((i, row) => {
-          const stats = fitted[i]?.stats;
-          const vector = vectors[row];
-          if (!stats || !vector) throw new Error('embedding output does not match its inputs');
-          outcomes[i] = normalise(vector, stats);
-        });
-      }
-      return outcomes;
-    });
+    return outcomes;
   }
 
   async dispose(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Let the running and queued calls finish (they fail fast once `closed` is seen).
-    await this.gate.run(async () => undefined);
     await this.extractor.dispose();
   }
-}
 
-/** One pooled, un-normalised forward pass: one vector per input, in order. */
-async function forwardPass(
-  extractor: Extractor,
-  pooling: Pooling,
-  inputs: string[],
-): Promise<Float32Array[]> {
-  const out = await extractor(inputs, { pooling, normalize: false });
-  const [rows, dim] = out.dims;
-  if (out.dims.length !== 2 || rows !== inputs.length || !dim) {
-    throw new Error(`unexpected embedding output shape [${out.dims.join(', ')}]`);
+  private encodeWithSpecialTokens(text: string): TokenizerOutput {
+    return this.extractor.tokenizer(text, { add_special_tokens: true, return_tensor: false });
   }
-  const data = Float32Array.from(out.data);
-  return Array.from({ length: rows }, (_, r) => data.subarray(r * dim, (r + 1) * dim));
 }
 
-function emptyEmbedding(stats: TextStats): EmbedOutcome {
+/** Pools [rows, seq, dim] hidden states over the attention mask: mean, or the first token. */
+function pool(
+  data: Float32Array,
+  kept: Uint8Array,
+  rows: number,
+  seq: number,
+  dim: number,
+  pooling: Pooling,
+): Float32Array[] {
+  const out: Float32Array[] = [];
+  const sums = new Float64Array(dim);
+  for (let r = 0; r < rows; r++) {
+    const vector = new Float32Array(dim);
+    out.push(vector);
+    const first = kept.subarray(r * seq, (r + 1) * seq).indexOf(1);
+    if (first < 0) continue;
+    if (pooling === 'cls') {
+      vector.set(data.subarray((r * seq + first) * dim, (r * seq + first + 1) * dim));
+      continue;
+    }
+    sums.fill(0);
+    let count = 0;
+    for (let t = 0; t < seq; t++) {
+      if (kept[r * seq + t] !== 1) continue;
+      count++;
+      const base = (r * seq + t) * dim;
+      for (let k = 0; k < dim; k++) sums[k] = (sums[k] as number) + (data[base + k] as number);
+    }
+    for (let k = 0; k < dim; k++) vector[k] = (sums[k] as number) / count;
+  }
+  return out;
+}
+
+export function emptyEmbedding(stats: TextStats): EmbedOutcome {
   return { ok: false, code: 'empty_embedding', message: 'text produced no known tokens', stats };
 }
 
-function normalise(raw: Float32Array, stats: TextStats): EmbedOutcome {
+/**
+ * Normalises a pooled vector to unit length. A vector without direction (norm ~0: the text
+ * had only unknown tokens) is `empty_embedding`, a non-finite one `invalid_embedding`.
+ */
+export function toOutcome(raw: Float32Array | undefined, stats: TextStats): EmbedOutcome {
+  if (!raw) throw new Error('embedding output does not match its inputs');
   let sum = 0;
   for (const x of raw) sum += x * x;
   const norm = Math.sqrt(sum);

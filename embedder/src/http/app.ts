@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { Metrics } from '../core/metrics.js';
 import type { EmbedderService } from '../core/service.js';
 import type { Logger } from '../log.js';
 import { serviceAuth } from './auth.js';
@@ -9,12 +10,15 @@ import { ApiError, handleError, problemResponse } from './errors.js';
 import { registerDelete } from './routes/delete.js';
 import { registerEmbed } from './routes/embed.js';
 import { registerHealth } from './routes/health.js';
+import { registerMetrics } from './routes/metrics.js';
 import { registerSearch } from './routes/search.js';
+import { observeRoute } from './timing.js';
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export interface AppDeps {
   service: EmbedderService;
+  metrics: Metrics;
   token: string;
   logger: Logger;
   /** True once shutdown has begun: /readyz answers 503 so load balancers stop sending. */
@@ -24,7 +28,27 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use('*', requestContext(deps.logger));
-  app.use('/internal/*', serviceAuth({ token: deps.token }));
+  const { metrics } = deps;
+  app.use(
+    '/internal/embed',
+    observeRoute({
+      requests: metrics.embeddingRequests,
+      duration: metrics.embeddingDuration,
+      errors: metrics.embeddingErrors,
+    }),
+  );
+  app.use(
+    '/internal/search',
+    observeRoute({
+      requests: metrics.searchRequests,
+      duration: metrics.searchDuration,
+      errors: metrics.searchErrors,
+    }),
+  );
+  const auth = serviceAuth({ token: deps.token });
+  app.use('/internal/*', auth);
+  app.use('/metrics', auth);
+
   app.use(
     '/internal/*',
     bodyLimit({
@@ -41,6 +65,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   registerEmbed(app, deps.service);
   registerSearch(app, deps.service);
   registerDelete(app, deps.service);
+  registerMetrics(app, metrics.registry);
 
   app.notFound((c) => problemResponse(c, new ApiError('not_found', 'no such route')));
   app.onError(handleError);

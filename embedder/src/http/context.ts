@@ -4,9 +4,13 @@ import type { Logger } from '../log.js';
 /** Per-request values set by `requestContext`, typed for every handler. */
 export interface AppVariables {
   requestId: string;
+  /** `performance.now()` when the request arrived (for `x-total-time`). */
+  startedAt: number;
   log: Logger;
   /** Items in the request (embed batch size), for the request log line. */
   itemCount: number | undefined;
+  /** The problem code this request was answered with, if any (for metrics). */
+  problemCode: string | undefined;
 }
 
 export interface AppEnv {
@@ -20,6 +24,7 @@ const KNOWN_PATHS = new Set([
   '/internal/embed',
   '/internal/search',
   '/internal/delete',
+  '/metrics',
 ]);
 
 /**
@@ -34,8 +39,10 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     const log = logger.child({ request_id: requestId });
     c.set('requestId', requestId);
+    c.set('startedAt', started);
     c.set('log', log);
     c.set('itemCount', undefined);
+    c.set('problemCode', undefined);
     await next();
     c.res.headers.set('x-request-id', requestId);
     const path = c.req.path;
@@ -47,7 +54,8 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
       duration_ms: Math.round((performance.now() - started) * 10) / 10,
       items: c.get('itemCount'),
     };
-    if (path === '/healthz' || path === '/readyz') log.debug('request', fields);
-    else log.info('request', fields);
+    if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
+      log.debug('request', fields);
+    } else log.info('request', fields);
   };
 }

@@ -19,8 +19,12 @@ export const PROBLEMS = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   empty_embedding: { status: 422, title: 'Text has nothing to embed' },
   overloaded: { status: 429, title: 'Too many requests' },
+  // nginx's "client closed request": the caller aborted, nobody reads this answer, but the
+  // request log line says what happened.
+  cancelled: { status: 499 as number as ContentfulStatusCode, title: 'Client closed request' },
   internal: { status: 500, title: 'Internal error' },
   model_not_ready: { status: 503, title: 'Embedding model not ready' },
+  model_unavailable: { status: 503, title: 'Embedding model unavailable' },
   store_unavailable: { status: 503, title: 'Vector store unavailable' },
   not_ready: { status: 503, title: 'Not ready' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
@@ -61,6 +65,7 @@ export class ApiError extends Error {
 
 export function problemResponse(c: Context<AppEnv>, err: ApiError): Response {
   const { status, title } = PROBLEMS[err.code];
+  c.set('problemCode', err.code);
   const body: Problem = {
     type: PROBLEM_BASE + err.code,
     title,

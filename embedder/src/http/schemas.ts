@@ -27,3 +27,15 @@ export const Text = z
   .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (no lone surrogates)');
 
 export const PointId = z.uuid();
+
+/**
+ * Optional conditions on the non-sensitive payload, all of which must hold. Same shape as the
+ * Worker's public `filters` (worker/src/routes/search.ts).
+ */
+export const SearchFilters = z.strictObject({
+  asset_ids: z.array(Id).min(1).max(100).optional(),
+  segment_ids: z.array(Id).min(1).max(100).optional(),
+  truncated: z.boolean().optional(),
+  embedded_after: z.iso.datetime({ offset: true }).optional(),
+  embedded_before: z.iso.datetime({ offset: true }).optional(),
+});

@@ -2,7 +2,8 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { EmbedderService } from '../../core/service.js';
 import type { AppEnv } from '../context.js';
-import { Id, ModelRef, Text } from '../schemas.js';
+import { Id, ModelRef, SearchFilters, Text } from '../schemas.js';
+import { setTimingHeaders } from '../timing.js';
 import { readJson } from '../validate.js';
 
 export const SearchRequestSchema = z.strictObject({
@@ -12,17 +13,21 @@ export const SearchRequestSchema = z.strictObject({
   asset_id: Id.optional(),
   segment_id: Id.optional(),
   model: ModelRef.optional(),
+  filters: SearchFilters.optional(),
 });
 
 /**
- * POST /internal/search: the org's nearest points to the query, best first. 400 `unknown_model`
- * for a model this embedder does not serve; 422 `empty_embedding` for a query with no known token.
+ * POST /internal/search: the org's nearest points to the query, best first, among the vectors of
+ * the query's model only (default: EMBEDDING_MODEL_NAME). 400 `unknown_model` for a model this
+ * embedder does not serve; 422 `empty_embedding` for a query with no known token; 429 when the
+ * queue is full; 503 `model_unavailable` when the model cannot be loaded. Timing headers as embed.
  */
 export function registerSearch(app: Hono<AppEnv>, service: EmbedderService): void {
   app.post('/internal/search', async (c) => {
     const request = await readJson(c, SearchRequestSchema);
-    const result = await service.search(request);
+    const { result, timing } = await service.search(request, { signal: c.req.raw.signal });
     c.set('itemCount', result.total);
+    setTimingHeaders(c, timing);
     return c.json(result, 200);
   });
 }

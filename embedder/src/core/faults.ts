@@ -1,0 +1,163 @@
+/**
+ * Fault injection for the reliability suite, off unless EMBEDDER_FAULTS_FILE is set (and refused
+ * with NODE_ENV=production, see config.ts). The file is JSON:
+ *
+ *   {"store_unavailable"?: boolean, "reject_segment_prefix"?: string, "inference_delay_ms"?: number}
+ *
+ * It is re-read at most every 200 ms, and only when its modification time or size changed, so a
+ * test can flip faults on and off while the embedder runs. A missing file means no faults; a file
+ * that does not parse (e.g. caught half-written) keeps the previous state and is read again at the
+ * next check.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import type { BatchBackend } from './batcher.js';
+import { StoreError } from '../store/types.js';
+import type { VectorStore } from '../store/types.js';
+
+export interface FaultState {
+  /** Every store call (write, search, delete, count, health) fails as if the store were down. */
+  storeUnavailable: boolean;
+  /** Items whose segment_id starts with this get a retryable `injected_fault` result ('' = off). */
+  rejectSegmentPrefix: string;
+  /** Added to every forward pass, to act like a slower model (0 = off). */
+  inferenceDelayMs: number;
+}
+
+export const NO_FAULTS: FaultState = Object.freeze({
+  storeUnavailable: false,
+  rejectSegmentPrefix: '',
+  inferenceDelayMs: 0,
+});
+
+const FaultFile = z.strictObject({
+  store_unavailable: z.boolean().optional(),
+  reject_segment_prefix: z.string().optional(),
+  inference_delay_ms: z.int().min(0).max(60_000).optional(),
+});
+
+export class Faults {
+  private state: FaultState = NO_FAULTS;
+  private checkedAt = -Infinity;
+  private version = '';
+
+  constructor(
+    readonly file: string,
+    private readonly logger: Logger,
+    private readonly intervalMs = 200,
+  ) {}
+
+  /** The current faults (re-reading the file when due). */
+  current(): FaultState {
+    const now = performance.now();
+    if (now - this.checkedAt < this.intervalMs) return this.state;
+    this.checkedAt = now;
+    let version: string;
+    try {
+      const st = statSync(this.file);
+      version = `${st.mtimeMs}:${st.size}`;
+    } catch {
+      version = 'missing';
+    }
+    if (version === this.version) return this.state;
+    if (version === 'missing') {
+      this.update(NO_FAULTS, version);
+      return this.state;
+    }
+    let parsed: z.infer<typeof FaultFile>;
+    try {
+      const result = FaultFile.safeParse(JSON.parse(readFileSync(this.file, 'utf8')));
+      if (!result.success) {
+        this.logger.warn('fault injection file is invalid; keeping the previous faults', {
+          file: this.file,
+          problem: result.error.issues
+            .map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`)
+            .join('; '),
+        });
+        return this.state;
+      }
+      parsed = result.data;
+    } catch {
+      // Unreadable or half-written JSON: keep the previous state, look again at the next check.
+      return this.state;
+    }
+    this.update(
+      {
+        storeUnavailable: parsed.store_unavailable === true,
+        rejectSegmentPrefix: parsed.reject_segment_prefix ?? '',
+        inferenceDelayMs: parsed.inference_delay_ms ?? 0,
+      },
+      version,
+    );
+    return this.state;
+  }
+
+  private update(next: FaultState, version: string): void {
+    this.version = version;
+    const changed =
+      next.storeUnavailable !== this.state.storeUnavailable ||
+      next.rejectSegmentPrefix !== this.state.rejectSegmentPrefix ||
+      next.inferenceDelayMs !== this.state.inferenceDelayMs;
+    this.state = next;
+    if (changed) {
+      this.logger.warn('fault injection changed', {
+        store_unavailable: next.storeUnavailable,
+        reject_segment_prefix: next.rejectSegmentPrefix || null,
+        inference_delay_ms: next.inferenceDelayMs,
+      });
+    }
+  }
+}
+
+/** The backend with `inference_delay_ms` applied: each forward pass waits that long first. */
+export function withInferenceFaults(backend: BatchBackend, faults: Faults): BatchBackend {
+  return {
+    infer: async (batch) => {
+      const delay = faults.current().inferenceDelayMs;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      return backend.infer(batch);
+    },
+  };
+}
+
+/**
+ * The store with `store_unavailable` applied: while it is on, every call but init/close throws
+ * a StoreError, which the service reports as `store_unavailable` (503; the Worker retries).
+ */
+export function withStoreFaults(store: VectorStore, faults: Faults): VectorStore {
+  const guard = (): void => {
+    if (faults.current().storeUnavailable) {
+      throw new StoreError(
+        'could not reach the vector store: fault injection (store_unavailable) is on',
+      );
+    }
+  };
+  return {
+    get kind() {
+      return store.kind;
+    },
+    init: (dim) => store.init(dim),
+    upsert: async (points) => {
+      guard();
+      return store.upsert(points);
+    },
+    search: async (params) => {
+      guard();
+      return store.search(params);
+    },
+    delete: async (params) => {
+      guard();
+      return store.delete(params);
+    },
+    count: async (params) => {
+      guard();
+      return store.count(params);
+    },
+    health: async () => {
+      guard();
+      return store.health();
+    },
+    close: () => store.close(),
+  };
+}
