@@ -268,6 +268,28 @@ describe('POST /vectors/search validation', () => {
     ['limit 1.5', { query_text: 'x', limit: 1.5 }, 'limit'],
     ['missing query_text', { limit: 5 }, 'query_text'],
     ['unknown field', { query_text: 'x', top_k: 5 }, 'top_k'],
+    ['filters not an object', { query_text: 'x', filters: [] }, 'filters'],
+    [
+      'empty filters.asset_ids',
+      { query_text: 'x', filters: { asset_ids: [] } },
+      'filters.asset_ids',
+    ],
+    [
+      'a control character in filters.segment_ids',
+      { query_text: 'x', filters: { segment_ids: ['ok', 'a\u0007'] } },
+      'filters.segment_ids.1',
+    ],
+    [
+      'filters.truncated "no"',
+      { query_text: 'x', filters: { truncated: 'no' } },
+      'filters.truncated',
+    ],
+    [
+      'filters.embedded_after not ISO 8601',
+      { query_text: 'x', filters: { embedded_after: 'last week' } },
+      'filters.embedded_after',
+    ],
+    ['an unknown filter', { query_text: 'x', filters: { colour: 'red' } }, 'filters.colour'],
   ])('400 naming the field: %s', async (_name, body, field) => {
     const res = await call('POST', '/vectors/search', { token: await token(uniqueOrg()), body });
     const problem = await expectProblem(res, 400, 'validation_failed');

@@ -18,6 +18,37 @@ import {
   errorResponses,
 } from './common';
 
+/** Conditions on the non-sensitive payload; all must hold. Applied by the store, server-side. */
+export const SearchFilters = z
+  .object({
+    asset_ids: z
+      .array(Id)
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({ description: 'any of these assets' }),
+    segment_ids: z
+      .array(Id)
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({ description: 'any of these segments' }),
+    truncated: z
+      .boolean()
+      .optional()
+      .openapi({ description: 'only texts that were (or were not) truncated to the model window' }),
+    embedded_after: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: 'embedded at or after this instant (ISO 8601)' }),
+    embedded_before: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: 'embedded strictly before this instant (ISO 8601)' }),
+  })
+  .strict()
+  .openapi('SearchFilters');
+
 export const SearchRequest = z
   .object({
     query_text: Text.openapi({ example: 'A big hairy canine is jogging outdoors' }),
@@ -25,6 +56,7 @@ export const SearchRequest = z
     asset_id: Id.optional(),
     segment_id: Id.optional(),
     model: ModelName.optional(),
+    filters: SearchFilters.optional(),
   })
   .strict()
   .openapi('SearchRequest');
@@ -60,6 +92,7 @@ export const SearchResponse = z
 export const searchRoute = createRoute({
   method: 'post',
   path: '/vectors/search',
+  operationId: 'search',
   tags: ['vectors'],
   summary: "Natural-language search over the caller's organisation",
   security: [{ bearerAuth: [] }],
@@ -90,6 +123,7 @@ export function registerSearch(app: OpenAPIHono<AppBindings>): void {
         asset_id: body.asset_id,
         segment_id: body.segment_id,
         model: body.model ?? config.model.name,
+        ...(body.filters === undefined ? {} : { filters: body.filters }),
       });
       // Parse the embedder's answer with the public schema: unknown payload fields are stripped,
       // so nothing the contract does not name reaches a client.

@@ -41,6 +41,13 @@ export interface SearchRequest {
   asset_id?: string;
   segment_id?: string;
   model?: string;
+  filters?: {
+    asset_ids?: string[];
+    segment_ids?: string[];
+    truncated?: boolean;
+    embedded_after?: string;
+    embedded_before?: string;
+  };
 }
 
 export interface SearchHit {

@@ -1,0 +1,81 @@
+/** Search through the real queue, consumer and embedder: ranking, scores and server-side filters. */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { call, token, uniqueOrg } from './helpers';
+
+let t: string;
+let before: string;
+
+interface Hit {
+  point_id: string;
+  score: number;
+  payload: { asset_id: string; segment_id: string; truncated: boolean; embedded_at: string };
+}
+
+async function search(body: Record<string, unknown>): Promise<Hit[]> {
+  const res = await call('POST', '/vectors/search', { token: t, body: { limit: 100, ...body } });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { results: Hit[] }).results;
+}
+
+const where = (hits: Hit[]) =>
+  hits.map((h) => `${h.payload.asset_id}/${h.payload.segment_id}`).sort();
+
+beforeAll(async () => {
+  t = await token(uniqueOrg());
+  before = new Date(Date.now() - 1000).toISOString();
+  const res = await call('POST', '/vectors/embed/batch', {
+    token: t,
+    body: {
+      segments: [
+        { asset_id: 'pets', segment_id: 'dog', text: 'A large furry dog is running in the park' },
+        { asset_id: 'pets', segment_id: 'cat', text: 'A small cat sleeps on the warm windowsill' },
+        { asset_id: 'finance', segment_id: 'q3', text: 'Quarterly revenue grew in the north' },
+      ],
+    },
+  });
+  expect(res.status).toBe(202);
+  const { jobs } = (await res.json()) as { jobs: Array<{ job_id: string }> };
+  for (const { job_id } of jobs) {
+    for (let i = 0; ; i++) {
+      const job = await call('GET', `/jobs/${job_id}`, { token: t });
+      if (((await job.json()) as { status: string }).status === 'SUCCEEDED') break;
+      if (i > 300) throw new Error(`job ${job_id} did not succeed`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
+
+describe('POST /vectors/search', () => {
+  it('ranks by meaning, best first, with cosine scores in [-1, 1]', async () => {
+    const hits = await search({ query_text: 'A big hairy canine is jogging outdoors' });
+    expect(hits).toHaveLength(3);
+    expect(hits[0]!.payload.segment_id).toBe('dog');
+    expect(hits[0]!.score).toBeGreaterThan(0.5);
+    for (const h of hits) expect(Math.abs(h.score)).toBeLessThanOrEqual(1);
+    expect(hits.map((h) => h.score)).toEqual([...hits.map((h) => h.score)].sort((a, b) => b - a));
+  });
+
+  it('applies filters server-side: assets, segments, truncated, embedded_at range', async () => {
+    const q = { query_text: 'animals' };
+    expect(where(await search({ ...q, filters: { asset_ids: ['finance'] } }))).toEqual([
+      'finance/q3',
+    ]);
+    expect(where(await search({ ...q, filters: { segment_ids: ['cat', 'q3'] } }))).toEqual([
+      'finance/q3',
+      'pets/cat',
+    ]);
+    expect(await search({ ...q, filters: { truncated: true } })).toEqual([]);
+    expect(await search({ ...q, filters: { embedded_before: before } })).toEqual([]);
+    expect(
+      where(await search({ ...q, filters: { embedded_after: before, asset_ids: ['pets'] } })),
+    ).toEqual(['pets/cat', 'pets/dog']);
+    // A filter and the plain asset_id parameter combine (AND).
+    expect(
+      where(await search({ ...q, asset_id: 'pets', filters: { segment_ids: ['q3', 'dog'] } })),
+    ).toEqual(['pets/dog']);
+  });
+
+  it('limits the result count', async () => {
+    expect(await search({ query_text: 'animals', limit: 2 })).toHaveLength(2);
+  });
+});
