@@ -13,11 +13,14 @@ import { requestIdFrom, initContext } from './middleware/context';
 import type { AppBindings } from './middleware/context';
 import { fieldErrors } from './routes/common';
 import { registerDelete } from './routes/delete';
+import { registerDevToken } from './routes/dev-token';
+import { registerDocs } from './routes/docs';
 import { registerEmbed } from './routes/embed';
 import { registerEmbedBatch } from './routes/embed-batch';
 import { registerHealth } from './routes/health';
 import { registerJobs } from './routes/jobs';
 import { registerSearch } from './routes/search';
+import { registerUi } from './routes/ui';
 import { createLogger, errorKind } from './lib/log';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -82,6 +85,9 @@ export function createApp(): OpenAPIHono<AppBindings> {
   registerJobs(app);
   registerSearch(app);
   registerDelete(app);
+  registerDevToken(app);
+  registerUi(app);
+  registerDocs(app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -360,8 +360,12 @@ describe('errors and plumbing', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
+        '/',
+        '/dev/token',
+        '/docs',
         '/healthz',
         '/jobs/{job_id}',
+        '/openapi.json',
         '/readyz',
         '/vectors/assets/{asset_id}',
         '/vectors/embed',

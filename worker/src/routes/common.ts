@@ -69,13 +69,16 @@ export const ProblemSchema = z
   })
   .openapi('Problem');
 
-/** OpenAPI responses for the given error codes, from the one code→status table. */
+/** Any route can fail with 500: an unexpected error, or a misconfigured Worker. */
+export const SERVER_ERRORS: ErrorCode[] = ['internal', 'misconfigured'];
+
+/** OpenAPI responses for the given error codes (plus SERVER_ERRORS), from the one code→status table. */
 export function errorResponses(codes: ErrorCode[]) {
   const out: Record<
     number,
     { description: string; content: Record<string, { schema: typeof ProblemSchema }> }
   > = {};
-  for (const code of new Set(codes)) {
+  for (const code of new Set([...codes, ...SERVER_ERRORS])) {
     const { status, title } = ERROR_CODES[code];
     const prev = out[status];
     out[status] = {

@@ -24,6 +24,7 @@ const errors = errorResponses([
 export const deletePointRoute = createRoute({
   method: 'delete',
   path: '/vectors/points/{point_id}',
+  operationId: 'deletePoint',
   tags: ['vectors'],
   summary: "Delete one vector of the caller's organisation",
   security: [{ bearerAuth: [] }],
@@ -40,6 +41,7 @@ export const deletePointRoute = createRoute({
 export const deleteAssetRoute = createRoute({
   method: 'delete',
   path: '/vectors/assets/{asset_id}',
+  operationId: 'deleteAsset',
   tags: ['vectors'],
   summary: "Delete every vector of an asset of the caller's organisation",
   security: [{ bearerAuth: [] }],

@@ -54,6 +54,7 @@ export const EmbedBatchResponse = z
 export const embedBatchRoute = createRoute({
   method: 'post',
   path: '/vectors/embed/batch',
+  operationId: 'embedBatch',
   tags: ['vectors'],
   summary: `Embed up to ${MAX_BATCH_SEGMENTS} segments: one job each, one transaction`,
   security: [{ bearerAuth: [] }],

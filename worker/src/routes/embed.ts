@@ -33,6 +33,7 @@ export const EmbedAccepted = z
 export const embedRoute = createRoute({
   method: 'post',
   path: '/vectors/embed',
+  operationId: 'embed',
   tags: ['vectors'],
   summary: 'Embed one text segment (asynchronous job)',
   security: [{ bearerAuth: [] }],

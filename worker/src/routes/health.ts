@@ -3,6 +3,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import type { AppBindings } from '../middleware/context';
 import { EmbedderClient } from '../services/embedder';
+import { errorResponses } from './common';
 
 const Health = z.object({ status: z.literal('ok') }).openapi('Health');
 const Ready = z
@@ -15,19 +16,25 @@ const Ready = z
 export const healthzRoute = createRoute({
   method: 'get',
   path: '/healthz',
+  operationId: 'healthz',
   tags: ['health'],
   summary: 'Liveness',
-  responses: { 200: { description: 'Alive', content: { 'application/json': { schema: Health } } } },
+  responses: {
+    200: { description: 'Alive', content: { 'application/json': { schema: Health } } },
+    ...errorResponses([]),
+  },
 });
 
 export const readyzRoute = createRoute({
   method: 'get',
   path: '/readyz',
+  operationId: 'readyz',
   tags: ['health'],
   summary: 'Readiness: Postgres and the embedder are reachable',
   responses: {
     200: { description: 'Ready', content: { 'application/json': { schema: Ready } } },
     503: { description: 'Not ready', content: { 'application/json': { schema: Ready } } },
+    ...errorResponses([]),
   },
 });
 

@@ -41,6 +41,7 @@ export const JobResponse = z
 export const getJobRoute = createRoute({
   method: 'get',
   path: '/jobs/{job_id}',
+  operationId: 'getJob',
   tags: ['jobs'],
   summary: "Get a job's status (tenant-scoped)",
   security: [{ bearerAuth: [] }],

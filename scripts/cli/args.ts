@@ -1,0 +1,234 @@
+/**
+ * Command-line parsing: `heimdex [global options] <command> [arguments] [options]`. Global options
+ * may appear anywhere. Every value is checked here, so commands receive typed, valid settings.
+ */
+import { parseArgs } from 'node:util';
+import { CliError } from './errors.js';
+
+export const DEFAULT_URL = 'http://127.0.0.1:8787';
+export const MAX_BATCH_SEGMENTS = 256;
+
+export interface Globals {
+  /** Not parsed yet: only the commands that call the API need it (see parseUrl). */
+  url: string;
+  token: string | undefined;
+  json: boolean;
+  quiet: boolean;
+}
+
+export type Command =
+  | { name: 'help'; topic?: string }
+  | { name: 'version' }
+  | { name: 'token'; org: string; subject: string; ttlSeconds: number; secret?: string }
+  | {
+      name: 'ingest';
+      paths: string[];
+      asset?: string;
+      batchSize: number;
+      concurrency: number;
+      wait: boolean;
+      timeoutSeconds: number;
+      retries: number;
+    }
+  | { name: 'search'; query: string; limit: number; asset?: string; segment?: string }
+  | { name: 'job'; jobId: string }
+  | { name: 'delete'; asset?: string; point?: string };
+
+export interface Parsed {
+  globals: Globals;
+  command: Command;
+}
+
+const OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  // token
+  org: { type: 'string' },
+  sub: { type: 'string' },
+  ttl: { type: 'string' },
+  secret: { type: 'string' },
+  // ingest, search, delete
+  asset: { type: 'string' },
+  segment: { type: 'string' },
+  point: { type: 'string' },
+  limit: { type: 'string' },
+  'batch-size': { type: 'string' },
+  concurrency: { type: 'string' },
+  'no-wait': { type: 'boolean' },
+  timeout: { type: 'string' },
+  retries: { type: 'string' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+const GLOBAL: OptionName[] = ['url', 'token', 'json', 'quiet', 'help', 'version'];
+
+const COMMANDS: Record<Exclude<Command['name'], 'help' | 'version'>, OptionName[]> = {
+  token: ['org', 'sub', 'ttl', 'secret'],
+  ingest: ['asset', 'batch-size', 'concurrency', 'no-wait', 'timeout', 'retries'],
+  search: ['limit', 'asset', 'segment'],
+  job: [],
+  delete: ['asset', 'point'],
+};
+
+export const USAGE = `Usage: heimdex [--url URL] [--token JWT] [--json] [--quiet] <command> …
+
+Commands:
+  token   [--org ID] [--sub ID] [--ttl SECONDS] [--secret S]
+          Print a dev token (AUTH_PROVIDER=dev). The secret comes from --secret, DEV_JWT_SECRET,
+          or the dev stack's .data/dev-secrets.json (HEIMDEX_DATA_DIR moves it).
+  ingest  <file|folder>… [--asset ID] [--batch-size N] [--concurrency N] [--no-wait]
+          [--timeout SECONDS] [--retries N]
+          Embed .txt/.md files (one segment per paragraph) and .jsonl files (one per line:
+          {"asset_id"?, "segment_id"?, "text"}). The asset id defaults to the file's name.
+          Waits for the jobs and prints a summary (exit 1 if any failed).
+  search  "<query>" [--limit N] [--asset ID] [--segment ID]
+  job     <job_id>
+  delete  --asset ID | --point POINT_ID
+
+Global options:
+  --url URL      API base URL (default $HEIMDEX_URL or ${DEFAULT_URL})
+  --token JWT    bearer token (default $HEIMDEX_TOKEN)
+  --json         machine-readable output on stdout
+  --quiet, -q    no progress output on stderr
+`;
+
+function int(name: string, raw: string | undefined, def: number, min: number, max: number) {
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new CliError(`--${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  }
+  return n;
+}
+
+export function parseUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new CliError(`invalid --url "${raw}": expected an http(s) URL such as ${DEFAULT_URL}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError(`invalid --url "${raw}": only http:// and https:// URLs are supported`);
+  }
+  if (url.search || url.hash) {
+    throw new CliError(`invalid --url "${raw}": give the API's base URL, without ? or #`);
+  }
+  return url;
+}
+
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    const unknown = /^Unknown option '([^']+)'/.exec(msg);
+    const missing = /^Option '([^']+?)(?: <value>)?' argument missing/.exec(msg);
+    const short = unknown
+      ? `unknown option ${unknown[1]}`
+      : missing
+        ? `option ${missing[1]!.replace(/^-\w, /, '')} needs a value`
+        : msg.split('. ')[0]!;
+    throw new CliError(`${short} (see heimdex --help)`);
+  }
+  const { values: v, positionals } = parsed;
+  const [name, ...args] = positionals;
+
+  const globals: Globals = {
+    url: v.url ?? (env.HEIMDEX_URL || DEFAULT_URL),
+    token: v.token ?? (env.HEIMDEX_TOKEN || undefined),
+    json: v.json ?? false,
+    quiet: v.quiet ?? false,
+  };
+  if (v.version) return { globals, command: { name: 'version' } };
+  if (v.help || name === undefined || name === 'help') {
+    return { globals, command: { name: 'help', topic: name === 'help' ? args[0] : name } };
+  }
+  if (!Object.hasOwn(COMMANDS, name)) {
+    throw new CliError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
+  }
+  const allowed = new Set<string>([...GLOBAL, ...COMMANDS[name as keyof typeof COMMANDS]]);
+  for (const key of Object.keys(v)) {
+    if (!allowed.has(key)) throw new CliError(`${name} does not take --${key}`);
+  }
+  const positional = (count: number, what: string) => {
+    if (args.length !== count) {
+      throw new CliError(
+        count === 0
+          ? `${name} takes no arguments (got ${args.length})`
+          : `${name} needs ${what} (got ${args.length} argument${args.length === 1 ? '' : 's'})`,
+      );
+    }
+  };
+
+  switch (name) {
+    case 'token': {
+      positional(0, '');
+      return {
+        globals,
+        command: {
+          name,
+          org: v.org ?? 'acme',
+          subject: v.sub ?? 'dev-user',
+          ttlSeconds: int('ttl', v.ttl, 3600, 1, 31 * 86_400),
+          ...(v.secret !== undefined ? { secret: v.secret } : {}),
+        },
+      };
+    }
+    case 'ingest': {
+      if (args.length === 0) throw new CliError('ingest needs at least one file or folder');
+      return {
+        globals,
+        command: {
+          name,
+          paths: args,
+          ...(v.asset !== undefined ? { asset: v.asset } : {}),
+          batchSize: int('batch-size', v['batch-size'], 64, 1, MAX_BATCH_SEGMENTS),
+          concurrency: int('concurrency', v.concurrency, 2, 1, 16),
+          wait: !v['no-wait'],
+          timeoutSeconds: int('timeout', v.timeout, 600, 1, 86_400),
+          retries: int('retries', v.retries, 6, 0, 20),
+        },
+      };
+    }
+    case 'search': {
+      positional(1, 'one query (quote it)');
+      if (!args[0]!.trim()) throw new CliError('search needs a non-empty query');
+      return {
+        globals,
+        command: {
+          name,
+          query: args[0]!,
+          limit: int('limit', v.limit, 10, 1, 100),
+          ...(v.asset !== undefined ? { asset: v.asset } : {}),
+          ...(v.segment !== undefined ? { segment: v.segment } : {}),
+        },
+      };
+    }
+    case 'job': {
+      positional(1, 'a job id');
+      return { globals, command: { name, jobId: args[0]! } };
+    }
+    case 'delete': {
+      positional(0, '');
+      if ((v.asset === undefined) === (v.point === undefined)) {
+        throw new CliError('delete needs exactly one of --asset ID or --point POINT_ID');
+      }
+      return {
+        globals,
+        command: {
+          name,
+          ...(v.asset !== undefined ? { asset: v.asset } : {}),
+          ...(v.point !== undefined ? { point: v.point } : {}),
+        },
+      };
+    }
+    default:
+      throw new CliError(`unknown command "${name}"`);
+  }
+}

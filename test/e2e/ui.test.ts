@@ -1,0 +1,205 @@
+/**
+ * The search page (`/`) and the API reference (`/docs`) in headless Chromium against the real
+ * stack (embedded PostgreSQL, the embedder with the real potion model, wrangler dev): mint or
+ * paste a token, add texts, watch the jobs finish, search by a paraphrase, read the ranked result;
+ * then send a request from the reference's "Try it" form. Screenshots go to test-results/.
+ *
+ * Needs Chromium (Debian's `chromium` package; .ci/run installs it). CHROMIUM_PATH overrides
+ * /usr/bin/chromium.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, startStack } from '../../scripts/lib/stack.js';
+import type { Stack } from '../../scripts/lib/stack.js';
+import { mintDevToken } from '../../scripts/lib/token.js';
+import { SHARED_MODELS, TEST_MODEL, assertTestModel } from '../helpers/paths.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ARTEFACTS = path.join(REPO_ROOT, 'test-results');
+
+let stack: Stack;
+let dataDir: string;
+let browser: Browser;
+const org = `ui-${Date.now().toString(36)}`;
+
+beforeAll(async () => {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: apt-get install chromium (as .ci/run does) or set CHROMIUM_PATH`,
+    );
+  }
+  assertTestModel();
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdex-ui-'));
+  fs.chmodSync(dataDir, 0o755);
+  fs.mkdirSync(ARTEFACTS, { recursive: true });
+  [stack, browser] = await Promise.all([
+    startStack({
+      dataDir,
+      env: {
+        ...process.env,
+        DATABASE_URL: '',
+        EMBEDDER_URL: '',
+        QDRANT_URL: '',
+        EMBEDDING_MODEL_DIR: SHARED_MODELS,
+        EMBEDDING_MODEL_NAME: TEST_MODEL,
+        EMBEDDING_MODEL_VER: '1',
+      },
+      cronIntervalMs: 0,
+    }),
+    chromium.launch({ executablePath: CHROMIUM }),
+  ]);
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+}, 60_000);
+
+/** A page that records script errors and CSP violations (Chromium logs those as console errors). */
+async function openPage(pathname: string): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.on('requestfailed', (r) => problems.push(`requestfailed: ${r.url()}`));
+  page.on('request', (r) => {
+    if (!r.url().startsWith(stack.apiUrl) && !r.url().startsWith('data:')) {
+      problems.push(`external request: ${r.url()}`);
+    }
+  });
+  await page.goto(stack.apiUrl + pathname);
+  return { page, problems };
+}
+
+async function addText(page: Page, asset: string, segment: string, text: string): Promise<void> {
+  const rows = await page.locator('#jobs tr').count();
+  await page.fill('#asset', asset);
+  await page.fill('#segment', segment);
+  await page.fill('#text', text);
+  await page.click('#add');
+  await page.locator('#jobs tr').nth(rows).waitFor();
+}
+
+describe('the search page in a browser', () => {
+  it('mints a dev token, adds two texts, watches them succeed and finds a paraphrase', async () => {
+    const { page, problems } = await openPage('/');
+    await page.fill('#org', org);
+    await page.click('#mint');
+    await page.locator('#whoami', { hasText: `Signed in as organisation ${org}` }).waitFor();
+
+    await addText(page, 'pets', 'dog', 'A large furry dog is running in the park');
+    await addText(
+      page,
+      'finance',
+      'rates',
+      'The central bank raised interest rates to fight inflation',
+    );
+    // Both rows turn SUCCEEDED as the page polls GET /jobs/{id}.
+    await page.locator('#jobs .badge.status-SUCCEEDED').nth(1).waitFor({ timeout: 60_000 });
+    expect(await page.locator('#jobs .badge').allTextContents()).toEqual([
+      'SUCCEEDED',
+      'SUCCEEDED',
+    ]);
+    const tokens = await page.locator('#jobs tr td:nth-child(3)').allTextContents();
+    expect(tokens.every((t) => Number(t) > 3)).toBe(true);
+
+    await page.fill('#query', 'A big hairy canine is jogging outdoors');
+    await page.click('#search');
+    const first = page.locator('#results li.result').first();
+    await first.waitFor();
+    expect(await page.locator('#results li.result').count()).toBe(2);
+    expect(await first.locator('.asset').textContent()).toBe('pets');
+    expect(await first.locator('.segment').textContent()).toBe('dog');
+    const score = Number(await first.locator('.score').textContent());
+    expect(score).toBeGreaterThan(0.5);
+    expect(score).toBeLessThan(0.99);
+    const second = Number(await page.locator('#results li.result .score').nth(1).textContent());
+    expect(second).toBeLessThan(score);
+    // The text is shown from the tab's memory; the metadata comes from the API.
+    expect(await first.locator('.snippet').textContent()).toBe(
+      'A large furry dog is running in the park',
+    );
+    expect(await first.locator('.meta').textContent()).toContain(`${TEST_MODEL}@1`);
+    expect(await page.locator('#search-summary').textContent()).toMatch(
+      new RegExp(`^2 results · model ${TEST_MODEL}@1 · \\d+ ms$`),
+    );
+
+    await page.screenshot({ path: path.join(ARTEFACTS, 'ui-search.png'), fullPage: true });
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
+  it('works with a pasted token, and shows API errors as problems', async () => {
+    const { page, problems } = await openPage('/');
+    const token = await mintDevToken({ secret: stack.devJwtSecret, org });
+    await page.fill('#token', token);
+    await page.locator('#whoami', { hasText: `Signed in as organisation ${org}` }).waitFor();
+    await page.fill('#query', 'monetary policy and inflation');
+    await page.fill('#asset-filter', 'finance');
+    await page.click('#search');
+    const first = page.locator('#results li.result').first();
+    await first.waitFor();
+    expect(await page.locator('#results li.result').count()).toBe(1);
+    expect(await first.locator('.segment').textContent()).toBe('rates');
+    // Not typed in this tab: Heimdex does not store texts, so the page says so.
+    expect(await first.locator('.snippet').textContent()).toContain('Text not added in this tab');
+
+    // A bad token: the 401 problem is shown with its code and request id.
+    await page.fill('#token', token.slice(0, -4) + 'AAAA');
+    await page.click('#search');
+    await page.locator('#search-problem', { hasText: '401 unauthorized' }).waitFor();
+    expect(await page.locator('#search-problem').textContent()).toContain('request id');
+    expect(problems.filter((p) => !p.includes('401'))).toEqual([]);
+    await page.context().close();
+  });
+});
+
+describe('the API reference in a browser', () => {
+  it('lists every operation and sends a request from a "Try it" form', async () => {
+    const doc = (await (await fetch(`${stack.apiUrl}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const { page, problems } = await openPage('/docs');
+    await page.waitForSelector('body[data-loaded]');
+    const shown = await page
+      .locator('section.op')
+      .evaluateAll((els) => els.map((e) => `${e.dataset.method} ${e.dataset.path}`));
+    const documented = Object.entries(doc.paths).flatMap(([p, ops]) =>
+      Object.keys(ops).map((m) => `${m} ${p}`),
+    );
+    expect(shown.sort()).toEqual(documented.sort());
+
+    const search = page.locator('section.op[data-path="/vectors/search"]');
+    expect(await search.locator('.auth').textContent()).toContain('Requires Authorization');
+    expect(await search.locator('tr[data-status="401"]').count()).toBe(1);
+    expect(await search.locator('tr[data-status="415"]').count()).toBe(1);
+
+    await page.fill('#token', await mintDevToken({ secret: stack.devJwtSecret, org }));
+    // The form is pre-filled from the schema's examples: the paraphrase query.
+    await search.locator('form.try button[type=submit]').click();
+    await search.locator('.out-status[data-status="200"]').waitFor();
+    const out = JSON.parse((await search.locator('pre.out').textContent())!) as {
+      results: Array<{ payload: { segment_id: string } }>;
+    };
+    expect(out.results[0]!.payload.segment_id).toBe('dog');
+
+    const job = page.locator('section.op[data-path="/jobs/{job_id}"]');
+    await job.locator('input[name="job_id"]').fill(crypto.randomUUID());
+    await job.locator('form.try button[type=submit]').click();
+    await job.locator('.out-status[data-status="404"]').waitFor();
+    expect(await job.locator('pre.out').textContent()).toContain('"code": "not_found"');
+
+    await page.locator('header.top').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(ARTEFACTS, 'ui-docs.png'), fullPage: false });
+    expect(problems.filter((p) => !/404/.test(p))).toEqual([]);
+    await page.context().close();
+  });
+});

@@ -1,0 +1,146 @@
+/**
+ * The HTML pages (`/`, `/docs`) and the dev-only token endpoint, inside workerd. The pages' browser
+ * behaviour is tested end to end in headless Chromium (test/e2e/ui.test.ts); here: headers, CSP,
+ * self-containment, and when `POST /dev/token` exists.
+ */
+import { jwtVerify } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { call, envWith, expectProblem, secret, uniqueOrg } from './helpers';
+
+const devEnv = envWith({ ENVIRONMENT: 'development', AUTH_PROVIDER: 'dev' });
+const jwksEnv = (environment: string) =>
+  envWith({
+    ENVIRONMENT: environment,
+    AUTH_PROVIDER: 'jwks',
+    AUTH_JWKS_URL: 'https://idp.invalid/.well-known/jwks.json',
+    AUTH_ISSUER: 'https://idp.invalid/',
+    AUTH_AUDIENCE: 'heimdex',
+  });
+
+/** The CSP's nonce, checked against every inline <script> and <style>. */
+function checkSelfContained(html: string, csp: string): void {
+  const nonce = /script-src 'nonce-([A-Za-z0-9+/=]+)'/.exec(csp)?.[1];
+  expect(nonce).toBeTruthy();
+  expect(csp).toContain("default-src 'none'");
+  expect(csp).toContain(`style-src 'nonce-${nonce}'`);
+  expect(csp).toContain("connect-src 'self'");
+  expect(csp).toContain("frame-ancestors 'none'");
+  expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:/);
+  const tags = [...html.matchAll(/<(script|style)\b([^>]*)>/g)];
+  expect(tags.length).toBeGreaterThanOrEqual(2);
+  for (const [, , attrs] of tags) expect(attrs).toContain(`nonce="${nonce}"`);
+  // Nothing is loaded from elsewhere: no src/href to another origin, no external scripts or sheets.
+  expect(html).not.toMatch(/\b(src|href)\s*=\s*["']?(https?:)?\/\//i);
+  expect(html).not.toMatch(/<script[^>]+\bsrc=/i);
+  expect(html).not.toMatch(/<link[^>]+stylesheet/i);
+  expect(html).not.toMatch(/\bon[a-z]+\s*=\s*["']/i); // no inline event handlers (CSP blocks them)
+}
+
+async function page(path: string, env = envWith()) {
+  const res = await call('GET', path, { env });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+  expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(res.headers.get('x-frame-options')).toBe('DENY');
+  expect(res.headers.get('x-request-id')).toBeTruthy();
+  const csp = res.headers.get('content-security-policy') ?? '';
+  return { html: await res.text(), csp };
+}
+
+describe('GET / (the search page)', () => {
+  it('is public, self-contained HTML under a nonce CSP', async () => {
+    const { html, csp } = await page('/');
+    checkSelfContained(html, csp);
+    for (const id of ['token', 'asset', 'segment', 'text', 'add', 'jobs', 'query', 'results']) {
+      expect(html).toContain(`id="${id}"`);
+    }
+  });
+
+  it('uses a fresh nonce for every response', async () => {
+    const a = (await page('/')).csp;
+    const b = (await page('/')).csp;
+    expect(a).not.toBe(b);
+  });
+
+  it('offers dev-token minting only under ENVIRONMENT=development with AUTH_PROVIDER=dev', async () => {
+    expect((await page('/')).html).toContain('data-dev-tokens="false"');
+    expect((await page('/', devEnv)).html).toContain('data-dev-tokens="true"');
+    expect((await page('/', jwksEnv('development'))).html).toContain('data-dev-tokens="false"');
+  });
+
+  it('tells the page which claim holds the tenant', async () => {
+    const env = envWith({ AUTH_TENANT_CLAIM: 'app_metadata.org_id' });
+    expect((await page('/', env)).html).toContain('data-tenant-claim="app_metadata.org_id"');
+  });
+});
+
+describe('GET /docs (the API reference)', () => {
+  it('is public, self-contained HTML that renders /openapi.json', async () => {
+    const { html, csp } = await page('/docs');
+    checkSelfContained(html, csp);
+    expect(html).toContain("fetch('/openapi.json'");
+    expect(html).toContain('Try it');
+  });
+});
+
+describe('POST /dev/token', () => {
+  it('mints a token the API accepts, for the requested org, in development', async () => {
+    const org = uniqueOrg('dev');
+    const res = await call('POST', '/dev/token', { body: { org_id: org }, env: devEnv });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { token: string; org_id: string; expires_at: string };
+    expect(body.org_id).toBe(org);
+    const { payload, protectedHeader } = await jwtVerify(body.token, secret(), {
+      algorithms: ['HS256'],
+    });
+    expect(protectedHeader.alg).toBe('HS256');
+    expect(payload.org_id).toBe(org);
+    expect(payload.exp! - payload.iat!).toBe(3600);
+    expect(Date.parse(body.expires_at)).toBe(payload.exp! * 1000);
+    // The API takes it: an unknown job is a 404 for this org, not a 401.
+    const job = await call('GET', `/jobs/${crypto.randomUUID()}`, { token: body.token });
+    await expectProblem(job, 404, 'not_found');
+  });
+
+  it('puts the tenant where AUTH_TENANT_CLAIM says, and honours ttl_seconds', async () => {
+    const env = envWith({ ENVIRONMENT: 'development', AUTH_TENANT_CLAIM: 'app_metadata.org_id' });
+    const res = await call('POST', '/dev/token', {
+      body: { org_id: 'acme', ttl_seconds: 120 },
+      env,
+    });
+    expect(res.status).toBe(200);
+    const { token } = (await res.json()) as { token: string };
+    const { payload } = await jwtVerify(token, secret());
+    expect(payload).toMatchObject({ app_metadata: { org_id: 'acme' } });
+    expect(payload.org_id).toBeUndefined();
+    expect(payload.exp! - payload.iat!).toBe(120);
+    const job = await call('GET', `/jobs/${crypto.randomUUID()}`, { token, env });
+    await expectProblem(job, 404, 'not_found');
+  });
+
+  it.each([
+    ['missing org_id', {}, 'org_id'],
+    ['org_id with a space', { org_id: 'a b' }, 'org_id'],
+    ['org_id too long', { org_id: 'a'.repeat(129) }, 'org_id'],
+    ['ttl below a minute', { org_id: 'acme', ttl_seconds: 5 }, 'ttl_seconds'],
+    ['ttl above a day', { org_id: 'acme', ttl_seconds: 86_401 }, 'ttl_seconds'],
+    ['unknown field', { org_id: 'acme', admin: true }, 'admin'],
+  ])('400 in development: %s', async (_name, body, field) => {
+    const res = await call('POST', '/dev/token', { body, env: devEnv });
+    const problem = await expectProblem(res, 400, 'validation_failed');
+    expect(problem.errors?.map((e) => e.field)).toContain(field);
+  });
+
+  it.each([
+    ['ENVIRONMENT=test', envWith()],
+    ['ENVIRONMENT=development with AUTH_PROVIDER=jwks', jwksEnv('development')],
+    ['ENVIRONMENT=production with AUTH_PROVIDER=jwks', jwksEnv('production')],
+  ])('is a 404, like an unknown route, under %s', async (_name, env) => {
+    for (const body of [{ org_id: 'acme' }, { nonsense: 1 }]) {
+      const res = await call('POST', '/dev/token', { body, env });
+      const problem = await expectProblem(res, 404, 'not_found');
+      const unknown = await call('POST', '/dev/nothing-here', { body, env });
+      expect(problem.detail).toBe((await expectProblem(unknown, 404, 'not_found')).detail);
+    }
+  });
+});
