@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 // model, wrangler dev) and drive the public API. One file at a time: they share the 2 cores.
 export default defineConfig({
   test: {
-    include: ['test/e2e/**/*.test.ts'],
+    // The fast subset of the reliability suite (test/reliability/*.fast.test.ts) runs here too.
+    include: ['test/e2e/**/*.test.ts', 'test/reliability/*.fast.test.ts'],
     environment: 'node',
     fileParallelism: false,
     testTimeout: 120_000,

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pgClient from 'pg';
 import { runMigrations } from '../../db/migrate.js';
 import { startLocalPostgres } from './postgres.js';
 import type { LocalPostgres } from './postgres.js';
@@ -35,6 +36,32 @@ export interface StackOptions {
   onLine?: (source: string, line: string) => void;
   /** Progress messages (dev prints them). */
   onStatus?: (msg: string) => void;
+  /**
+   * A wrangler config to run instead of the repo's wrangler.toml (the reliability tests use a copy
+   * with fewer queue retries). Its `main` must be the Worker entry point (worker/src/index.ts or a
+   * copy of the sources).
+   */
+  wranglerConfig?: string;
+  /**
+   * Run the embedder with fault injection: EMBEDDER_FAULTS_FILE points at `<dataDir>/embedder-faults.json`,
+   * which `Stack.setEmbedderFaults` rewrites. Off by default; never for production.
+   */
+  embedderFaults?: boolean;
+  /**
+   * PostgreSQL settings for the embedded server (e.g. max_connections: Neon's pooler accepts far
+   * more clients than a stock server's 100). Applied with ALTER SYSTEM, restarting once if needed.
+   */
+  postgresSettings?: Record<string, string>;
+  /** When the Worker counts as started (default: /healthz answers 2xx). */
+  workerReady?: (res: Response) => boolean;
+}
+
+/** The embedder's fault-injection switches (the contract of EMBEDDER_FAULTS_FILE). */
+export interface EmbedderFaults {
+  /** Every vector-store call fails as if the store were down (→ 503 store_unavailable). */
+  store_unavailable?: boolean;
+  /** Items whose segment_id starts with this get a retryable per-item `injected_fault` error. */
+  reject_segment_prefix?: string;
 }
 
 export interface Stack {
@@ -44,6 +71,14 @@ export interface Stack {
   devJwtSecret: string;
   embedderToken: string;
   logs: { embedder?: string; worker: string };
+  /** Folder holding every process log of this stack (embedder, worker, postgres). */
+  logDir: string;
+  /** The embedded vector store's folder (LanceDB), when the embedder is local. */
+  vectorDataDir: string | undefined;
+  /** The process id of the local embedder while it runs. */
+  embedderPid(): number | undefined;
+  /** Rewrites the embedder's fault file (needs `embedderFaults: true`). */
+  setEmbedderFaults(faults: EmbedderFaults): void;
   /** Fires the Worker's scheduled handler once (as the cron would). */
   triggerCron(): Promise<void>;
   stopEmbedder(): Promise<void>;
@@ -71,8 +106,23 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (!databaseUrl) {
       const pgPort = opts.pgPort ?? (await freePort());
       status(`starting embedded PostgreSQL on port ${pgPort}`);
-      pg = await startLocalPostgres({ dataDir: path.join(dataDir, 'pg'), port: pgPort });
+      const pgLog = fs.createWriteStream(path.join(logDir, 'postgres.log'), { flags: 'a' });
+      cleanups.push(() => new Promise<void>((resolve) => pgLog.end(() => resolve())));
+      const launchPg = () =>
+        startLocalPostgres({
+          dataDir: path.join(dataDir, 'pg'),
+          port: pgPort,
+          log: (line) => {
+            if (pgLog.writable) pgLog.write(line + '\n');
+          },
+        });
+      pg = await launchPg();
       cleanups.push(() => pg!.stop());
+      if (opts.postgresSettings && (await applyPgSettings(pg.url, opts.postgresSettings))) {
+        status('restarting embedded PostgreSQL to apply its settings');
+        await pg.stop();
+        pg = await launchPg();
+      }
       databaseUrl = pg.url;
     }
     status('applying database migrations');
@@ -90,6 +140,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     let embedder: ManagedProcess | undefined;
     const embedderPort = opts.embedderPort ?? (await freePort());
     const embedderLog = path.join(logDir, 'embedder.log');
+    const vectorDataDir = env.VECTOR_DATA_DIR ?? path.join(dataDir, 'vectors');
+    const faultsFile = path.join(dataDir, 'embedder-faults.json');
+    const setEmbedderFaults = (faults: EmbedderFaults) => {
+      if (!opts.embedderFaults) throw new Error('start the stack with embedderFaults: true');
+      // Write then rename, so the embedder never reads a half-written file.
+      fs.writeFileSync(faultsFile + '.tmp', JSON.stringify(faults) + '\n');
+      fs.renameSync(faultsFile + '.tmp', faultsFile);
+    };
+    if (opts.embedderFaults) setEmbedderFaults({});
     const launchEmbedder = async () => {
       status('starting the embedder (loading the model)');
       embedder = startProcess({
@@ -102,7 +161,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           EMBEDDER_HOST: '127.0.0.1',
           EMBEDDER_PORT: String(embedderPort),
           EMBEDDER_TOKEN: secrets.embedderToken,
-          VECTOR_DATA_DIR: env.VECTOR_DATA_DIR ?? path.join(dataDir, 'vectors'),
+          VECTOR_DATA_DIR: vectorDataDir,
+          ...(opts.embedderFaults ? { EMBEDDER_FAULTS_FILE: faultsFile } : {}),
           ...opts.embedderEnv,
         },
         logFile: embedderLog,
@@ -154,6 +214,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       args: [
         path.join(REPO_ROOT, 'node_modules/wrangler/bin/wrangler.js'),
         'dev',
+        ...(opts.wranglerConfig ? ['--config', path.resolve(opts.wranglerConfig)] : []),
         '--local',
         '--ip',
         '127.0.0.1',
@@ -175,7 +236,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     });
     cleanups.push(() => wrangler.stop());
     const apiUrl = `http://127.0.0.1:${apiPort}`;
-    await waitForHttp(`${apiUrl}/healthz`, wrangler, 120_000);
+    await waitForHttp(`${apiUrl}/healthz`, wrangler, 120_000, opts.workerReady);
 
     // 5. Cron: miniflare does not fire scheduled handlers by itself.
     const triggerCron = async () => {
@@ -196,6 +257,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       devJwtSecret: secrets.devJwtSecret,
       embedderToken: secrets.embedderToken,
       logs: { embedder: embedder ? embedderLog : undefined, worker: workerLog },
+      logDir,
+      vectorDataDir: embedder ? vectorDataDir : undefined,
+      embedderPid: () =>
+        embedder && embedder.child.exitCode === null && embedder.child.signalCode === null
+          ? embedder.child.pid
+          : undefined,
+      setEmbedderFaults,
       triggerCron,
       stopEmbedder: async () => {
         await embedder?.stop();
@@ -210,6 +278,34 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+/**
+ * ALTER SYSTEM for each setting that differs (kept in the data dir's postgresql.auto.conf, so a
+ * reused data dir needs no restart). Returns whether a restart is needed to apply them.
+ */
+async function applyPgSettings(url: string, settings: Record<string, string>): Promise<boolean> {
+  const client = new pgClient.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const [name, value] of Object.entries(settings)) {
+      if (!/^[a-z_]+$/.test(name)) throw new Error(`invalid PostgreSQL setting name: ${name}`);
+      const { rows } = await client.query<{ setting: string }>(
+        'SELECT setting FROM pg_settings WHERE name = $1',
+        [name],
+      );
+      if (rows[0]?.setting === value) continue;
+      await client.query(`ALTER SYSTEM SET ${name} = ${pgClient.escapeLiteral(value)}`);
+    }
+    await client.query('SELECT pg_reload_conf()');
+    const pending = await client.query(
+      'SELECT 1 FROM pg_settings WHERE pending_restart AND name = ANY($1)',
+      [Object.keys(settings)],
+    );
+    return (pending.rowCount ?? 0) > 0;
+  } finally {
+    await client.end();
   }
 }
 

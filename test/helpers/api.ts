@@ -54,6 +54,51 @@ export class Api {
     return this.request<SearchBody>('POST', '/vectors/search', body);
   }
 
+  embedBatch(body: {
+    asset_id?: string;
+    segments: Array<{ asset_id?: string; segment_id: string; text: string }>;
+  }) {
+    return this.request<{ jobs: BatchJob[] }>('POST', '/vectors/embed/batch', body);
+  }
+
+  deletePoint(pointId: string) {
+    return this.request<{ deleted: number; cancelled_jobs: number }>(
+      'DELETE',
+      `/vectors/points/${encodeURIComponent(pointId)}`,
+    );
+  }
+
+  deleteAsset(assetId: string) {
+    return this.request<{ deleted: number; cancelled_jobs: number }>(
+      'DELETE',
+      `/vectors/assets/${encodeURIComponent(assetId)}`,
+    );
+  }
+
+  /**
+   * A request exactly as given, for hostile-input tests: `body` is sent verbatim, no content type
+   * is added, `headers` replace the defaults, and the response body is JSON when it parses (else
+   * the text).
+   */
+  async raw<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    opts: { body?: string | Uint8Array; headers?: Record<string, string> } = {},
+  ): Promise<ApiResult<T>> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    Object.assign(headers, opts.headers);
+    const res = await fetch(this.baseUrl + path, { method, headers, body: opts.body });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, headers: res.headers, body: body as T };
+  }
+
   async waitForJob(id: string, timeoutMs = 60_000): Promise<JobBody> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -64,6 +109,25 @@ export class Api {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+}
+
+export interface BatchJob {
+  job_id: string;
+  asset_id: string;
+  segment_id: string;
+  existing: boolean;
+}
+
+/** An RFC 9457 problem document as the Worker writes it. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  instance?: string;
+  request_id: string;
+  errors?: Array<{ field: string; pointer: string; message: string }>;
 }
 
 export interface JobBody {

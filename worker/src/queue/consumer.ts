@@ -127,8 +127,9 @@ export async function handleEmbedBatch(
             kind: 'succeeded',
             result: {
               point_id: r.point_id,
-              model: res.model,
-              model_ver: res.model_ver,
+              // The job's own model: one batch may mix models (the embedder serves several).
+              model: w.body.model,
+              model_ver: w.body.model_ver,
               text_len: r.text_len,
               token_count: r.token_count,
               truncated: r.truncated,
@@ -207,15 +208,23 @@ export async function handleDeadLetters(
     );
     const outcomes: Outcome[] = parsed
       .filter((p) => states.get(p.body.job_id)?.seq === p.body.seq)
-      .map((p) => ({
-        kind: 'failed',
-        jobId: p.body.job_id,
-        seq: p.body.seq,
-        error: {
-          code: 'retries_exhausted',
-          message: `gave up after ${p.msg.attempts} delivery attempts`,
-        },
-      }));
+      .map((p): Outcome => {
+        // A dead-lettered message starts its attempts again on the DLQ: the job row counts the
+        // deliveries it had. The last error is a code from a fixed vocabulary, never text.
+        const state = states.get(p.body.job_id)!;
+        const last = state.error?.code;
+        return {
+          kind: 'failed',
+          jobId: p.body.job_id,
+          seq: p.body.seq,
+          error: {
+            code: 'retries_exhausted',
+            message:
+              `gave up after ${Math.max(state.attempts, p.msg.attempts)} delivery attempts` +
+              (last ? `; last error: ${last}` : ''),
+          },
+        };
+      });
     await recordOutcomes(db, outcomes);
     for (const p of parsed) p.msg.ack();
     log.warn('dead-lettered jobs failed', { jobs: outcomes.length });

@@ -226,12 +226,21 @@ export interface JobState {
   id: string;
   seq: number;
   status: JobRow['status'];
+  /** Deliveries that reached the consumer (markProcessing), and the last recorded error. */
+  attempts: number;
+  error: JobError | null;
 }
 
 export async function loadJobStates(db: Db, ids: string[]): Promise<Map<string, JobState>> {
   if (ids.length === 0) return new Map();
   const rows = await db
-    .select({ id: jobs.id, seq: jobs.seq, status: jobs.status })
+    .select({
+      id: jobs.id,
+      seq: jobs.seq,
+      status: jobs.status,
+      attempts: jobs.attempts,
+      error: jobs.error,
+    })
     .from(jobs)
     .where(inArray(jobs.id, ids));
   return new Map(rows.map((r) => [r.id, r]));
