@@ -118,6 +118,10 @@ export const outbox = pgTable(
       .on(t.createdAt)
       .where(sql`${t.sentAt} IS NULL`),
     index('outbox_job_idx').on(t.jobId),
+    // The sweep's redelivery of rows sent long ago whose job never finished.
+    index('outbox_sent_idx')
+      .on(t.sentAt)
+      .where(sql`${t.sentAt} IS NOT NULL`),
   ],
 );
 

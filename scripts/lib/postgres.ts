@@ -40,8 +40,17 @@ export async function startLocalPostgres(opts: {
     password: PASSWORD,
     persistent: true,
     createPostgresUser: isRoot,
-    // Keep the socket out of the data directory's parents; TCP is what we use.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    // Keep the socket out of the data directory's parents; TCP is what we use. Every Worker
+    // invocation opens its own connection (as it does to Neon's pooler, which accepts thousands):
+    // a stock server's 100 would turn a local burst of requests into "too many clients".
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=400',
+    ],
     onLog: (m) => opts.log?.(String(m).trimEnd()),
     onError: (e) => opts.log?.(String(e instanceof Error ? e.message : e).trimEnd()),
   });

@@ -7,7 +7,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pgClient from 'pg';
 import { runMigrations } from '../../db/migrate.js';
 import { startLocalPostgres } from './postgres.js';
 import type { LocalPostgres } from './postgres.js';
@@ -47,11 +46,6 @@ export interface StackOptions {
    * which `Stack.setEmbedderFaults` rewrites. Off by default; never for production.
    */
   embedderFaults?: boolean;
-  /**
-   * PostgreSQL settings for the embedded server (e.g. max_connections: Neon's pooler accepts far
-   * more clients than a stock server's 100). Applied with ALTER SYSTEM, restarting once if needed.
-   */
-  postgresSettings?: Record<string, string>;
   /** When the Worker counts as started (default: /healthz answers 2xx). */
   workerReady?: (res: Response) => boolean;
 }
@@ -108,21 +102,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       status(`starting embedded PostgreSQL on port ${pgPort}`);
       const pgLog = fs.createWriteStream(path.join(logDir, 'postgres.log'), { flags: 'a' });
       cleanups.push(() => new Promise<void>((resolve) => pgLog.end(() => resolve())));
-      const launchPg = () =>
-        startLocalPostgres({
-          dataDir: path.join(dataDir, 'pg'),
-          port: pgPort,
-          log: (line) => {
-            if (pgLog.writable) pgLog.write(line + '\n');
-          },
-        });
-      pg = await launchPg();
+      pg = await startLocalPostgres({
+        dataDir: path.join(dataDir, 'pg'),
+        port: pgPort,
+        log: (line) => {
+          if (pgLog.writable) pgLog.write(line + '\n');
+        },
+      });
       cleanups.push(() => pg!.stop());
-      if (opts.postgresSettings && (await applyPgSettings(pg.url, opts.postgresSettings))) {
-        status('restarting embedded PostgreSQL to apply its settings');
-        await pg.stop();
-        pg = await launchPg();
-      }
       databaseUrl = pg.url;
     }
     status('applying database migrations');
@@ -278,34 +265,6 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   } catch (err) {
     await stopAll();
     throw err;
-  }
-}
-
-/**
- * ALTER SYSTEM for each setting that differs (kept in the data dir's postgresql.auto.conf, so a
- * reused data dir needs no restart). Returns whether a restart is needed to apply them.
- */
-async function applyPgSettings(url: string, settings: Record<string, string>): Promise<boolean> {
-  const client = new pgClient.Client({ connectionString: url });
-  await client.connect();
-  try {
-    for (const [name, value] of Object.entries(settings)) {
-      if (!/^[a-z_]+$/.test(name)) throw new Error(`invalid PostgreSQL setting name: ${name}`);
-      const { rows } = await client.query<{ setting: string }>(
-        'SELECT setting FROM pg_settings WHERE name = $1',
-        [name],
-      );
-      if (rows[0]?.setting === value) continue;
-      await client.query(`ALTER SYSTEM SET ${name} = ${pgClient.escapeLiteral(value)}`);
-    }
-    await client.query('SELECT pg_reload_conf()');
-    const pending = await client.query(
-      'SELECT 1 FROM pg_settings WHERE pending_restart AND name = ANY($1)',
-      [Object.keys(settings)],
-    );
-    return (pending.rowCount ?? 0) > 0;
-  } finally {
-    await client.end();
   }
 }
 

@@ -122,9 +122,6 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   try {
     const stack = await startStack({
       cronIntervalMs: 0,
-      // Neon's pooler takes thousands of clients; a stock server takes 100, and every in-flight
-      // Worker request holds one connection.
-      postgresSettings: { max_connections: '400' },
       ...rest,
       dataDir,
       // wrangler's own debug log lands beside the process logs, so log checks see it too.

@@ -21,6 +21,7 @@ import { registerHealth } from './routes/health';
 import { registerJobs } from './routes/jobs';
 import { registerSearch } from './routes/search';
 import { registerUi } from './routes/ui';
+import { isDatabaseUnavailable } from './lib/db';
 import { createLogger, errorKind } from './lib/log';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -131,6 +132,16 @@ export function createApp(): OpenAPIHono<AppBindings> {
     }
     if (err instanceof HTTPException && err.status === 400) {
       return problemResponse(new AppError('malformed_json', 'malformed request'), requestId);
+    }
+    if (isDatabaseUnavailable(err)) {
+      log.warn('database unavailable', { error: errorKind(err), route: c.req.routePath });
+      return problemResponse(
+        new AppError('dependency_unavailable', 'the database is unavailable; retry later', {
+          retryAfterSeconds: 2,
+        }),
+        requestId,
+        c.req.path,
+      );
     }
     log.error('unhandled error', { error: errorKind(err), route: c.req.routePath });
     return problemResponse(new AppError('internal', 'internal error'), requestId, c.req.path);

@@ -36,6 +36,7 @@ const ConfigSchema = z
     MAX_TEXT_CHARS: z.coerce.number().int().min(1).max(1_000_000).default(32_000),
     OUTBOX_SWEEP_AGE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
     OUTBOX_SWEEP_LIMIT: z.coerce.number().int().min(1).max(1000).default(100),
+    OUTBOX_REDELIVER_AFTER_SECONDS: z.coerce.number().int().min(1).max(604_800).default(900),
     QUEUE_RETRY_BASE_SECONDS: z.coerce.number().int().min(0).max(3600).default(2),
     QUEUE_RETRY_MAX_SECONDS: z.coerce.number().int().min(0).max(43_200).default(300),
     DLQ_QUEUE_NAME: z.string().min(1).default('heimdex-embed-dlq'),
@@ -95,7 +96,7 @@ export interface Config {
       };
   model: { name: string; ver: string };
   maxTextChars: number;
-  outbox: { sweepAgeSeconds: number; sweepLimit: number };
+  outbox: { sweepAgeSeconds: number; sweepLimit: number; redeliverAfterSeconds: number };
   retry: { baseSeconds: number; maxSeconds: number };
   dlqQueueName: string;
   logLevel: RawConfig['LOG_LEVEL'];
@@ -147,7 +148,11 @@ export function parseConfig(env: Env): Config {
           },
     model: { name: c.EMBEDDING_MODEL_NAME, ver: c.EMBEDDING_MODEL_VER },
     maxTextChars: c.MAX_TEXT_CHARS,
-    outbox: { sweepAgeSeconds: c.OUTBOX_SWEEP_AGE_SECONDS, sweepLimit: c.OUTBOX_SWEEP_LIMIT },
+    outbox: {
+      sweepAgeSeconds: c.OUTBOX_SWEEP_AGE_SECONDS,
+      sweepLimit: c.OUTBOX_SWEEP_LIMIT,
+      redeliverAfterSeconds: c.OUTBOX_REDELIVER_AFTER_SECONDS,
+    },
     retry: { baseSeconds: c.QUEUE_RETRY_BASE_SECONDS, maxSeconds: c.QUEUE_RETRY_MAX_SECONDS },
     dlqQueueName: c.DLQ_QUEUE_NAME,
     logLevel: c.LOG_LEVEL,

@@ -1,6 +1,7 @@
 /** The public HTTP contract inside workerd: validation, errors, idempotency, tenant scoping. */
 import { describe, expect, it } from 'vitest';
 import type { JobRow } from '../../db/schema';
+import { isDatabaseUnavailable } from '../src/lib/db';
 import { call, envWith, expectProblem, token, uniqueOrg } from './helpers';
 
 // Jobs are created with the Queue send switched off so that these tests observe only the HTTP
@@ -308,6 +309,44 @@ describe('POST /vectors/search validation', () => {
       query_model_ver: '1',
       total: 0,
     });
+  });
+});
+
+describe('a database outage', () => {
+  // Through the real WebSocket proxy to a port where no Postgres listens.
+  const down = envWith({ DATABASE_URL: 'postgres://heimdex:heimdex@127.0.0.1:9/heimdex' });
+
+  it.each([
+    ['POST', '/vectors/embed', { asset_id: 'a', segment_id: 's', text: 'Waiting for Postgres' }],
+    ['GET', `/jobs/${crypto.randomUUID()}`, undefined],
+  ])('%s %s answers 503 dependency_unavailable with Retry-After', async (method, path, body) => {
+    const res = await call(method, path, { token: await token(uniqueOrg()), body, env: down });
+    const problem = await expectProblem(res, 503, 'dependency_unavailable');
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(problem.detail).not.toContain('Waiting for Postgres');
+  });
+
+  it('tells outages from query errors', () => {
+    const wrapped = (cause: unknown) => Object.assign(new Error('Failed query: …'), { cause });
+    for (const outage of [
+      Object.assign(new Error('sorry, too many clients already'), { code: '53300' }),
+      Object.assign(new Error('the database system is shutting down'), { code: '57P03' }),
+      Object.assign(new Error('connection failure'), { code: '08006' }),
+      new Error('Connection terminated unexpectedly'),
+      wrapped(new Error('Network connection lost.')),
+    ]) {
+      expect(isDatabaseUnavailable(outage), String(outage)).toBe(true);
+    }
+    for (const bug of [
+      Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' }),
+      Object.assign(new Error('syntax error'), { code: '42601' }),
+      wrapped(Object.assign(new Error('relation "jobz" does not exist'), { code: '42P01' })),
+      new TypeError('x is undefined'),
+      'a string',
+      null,
+    ]) {
+      expect(isDatabaseUnavailable(bug), String(bug)).toBe(false);
+    }
   });
 });
 

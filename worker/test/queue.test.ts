@@ -10,7 +10,7 @@ import {
   getQueueResult,
   waitOnExecutionContext,
 } from 'cloudflare:test';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { jobs, outbox } from '../../db/schema';
 import type { EmbedMessage } from '../../db/schema';
@@ -297,5 +297,46 @@ describe('cron: outbox sweep', () => {
     expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
     // …and ours exactly once.
     for (const m of mine) expect(counts.get(m.job_id)).toBe(1);
+  });
+
+  it('redelivers a message that was sent but lost (its job never finished), once per period', async () => {
+    const org = uniqueOrg();
+    const [msg] = await createJobs(org, [
+      { asset_id: 'a', segment_id: '1', text: 'Lost in transit' },
+    ]);
+    // Sent an hour ago, and nothing came of it: the queue lost the message.
+    await withDb((db) =>
+      db
+        .update(outbox)
+        .set({ sentAt: sql`now() - interval '1 hour'` })
+        .where(eq(outbox.jobId, msg!.job_id)),
+    );
+    const sent: string[] = [];
+    const recording = {
+      async sendBatch(messages: Iterable<MessageSendRequest<EmbedMessage>>) {
+        for (const m of messages) sent.push(m.body.job_id);
+      },
+      async send(body: EmbedMessage) {
+        sent.push(body.job_id);
+      },
+    };
+    const env = envWith({ OUTBOX_SWEEP_LIMIT: '1000', OUTBOX_REDELIVER_AFTER_SECONDS: '600' });
+    (env as { EMBED_QUEUE: unknown }).EMBED_QUEUE = recording;
+    const sweepOnce = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron: '* * * * *' }), env, ctx);
+      await waitOnExecutionContext(ctx);
+    };
+    await sweepOnce();
+    expect(sent.filter((id) => id === msg!.job_id)).toHaveLength(1);
+    const [row] = await outboxRows(msg!.job_id);
+    expect(Date.now() - row!.sentAt!.getTime()).toBeLessThan(60_000);
+    // Just redelivered: the next sweep leaves it alone for another period.
+    await sweepOnce();
+    expect(sent.filter((id) => id === msg!.job_id)).toHaveLength(1);
+    // Delivered for real, the job finishes and its row (and text) is gone: nothing to redeliver.
+    await deliver('heimdex-embed', [msg!]);
+    expect((await jobRow(msg!.job_id)).status).toBe('SUCCEEDED');
+    expect(await outboxRows(msg!.job_id)).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@
  * locking them with SKIP LOCKED so concurrent sweeps never send the same row twice. Delivery is
  * at least once; the consumer is idempotent.
  */
-import { and, asc, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { outbox } from '../../../db/schema';
 import type { EmbedMessage } from '../../../db/schema';
 import type { Config } from '../env';
@@ -77,7 +77,14 @@ export async function relay(
   }
 }
 
-/** Re-sends rows older than the sweep age that are still unsent. Returns how many were sent. */
+/**
+ * Re-sends, oldest first, (a) rows still unsent after the sweep age (a crash or failed send between
+ * commit and mark) and (b) rows sent longer ago than the redelivery age: a job's outbox row is
+ * deleted when the job becomes terminal, so such a row means its message was lost after the send
+ * (a queue outage, a consumer that kept failing outside the retry path). The redelivery age is
+ * longer than the queue's whole retry schedule, so a message still being retried is rarely sent
+ * twice, and if it is, the consumer is idempotent. Returns how many rows were sent.
+ */
 export async function sweep(
   db: Db,
   queue: Queue<EmbedMessage>,
@@ -86,14 +93,20 @@ export async function sweep(
 ): Promise<number> {
   return db.transaction(async (tx) => {
     const rows = await tx
-      .select({ id: outbox.id, payload: outbox.payload })
+      .select({ id: outbox.id, payload: outbox.payload, sentAt: outbox.sentAt })
       .from(outbox)
       .where(
-        and(
-          isNull(outbox.sentAt),
+        or(
+          and(
+            isNull(outbox.sentAt),
+            lt(
+              outbox.createdAt,
+              sql`now() - make_interval(secs => ${config.outbox.sweepAgeSeconds})`,
+            ),
+          ),
           lt(
-            outbox.createdAt,
-            sql`now() - make_interval(secs => ${config.outbox.sweepAgeSeconds})`,
+            outbox.sentAt,
+            sql`now() - make_interval(secs => ${config.outbox.redeliverAfterSeconds})`,
           ),
         ),
       )
@@ -101,6 +114,13 @@ export async function sweep(
       .limit(config.outbox.sweepLimit)
       .for('update', { skipLocked: true });
     if (rows.length === 0) return 0;
+    const lost = rows.filter((r) => r.sentAt !== null).length;
+    if (lost > 0) {
+      log.warn('outbox redelivering messages whose jobs did not finish', {
+        rows: lost,
+        after_seconds: config.outbox.redeliverAfterSeconds,
+      });
+    }
     let sent = 0;
     for (const batch of chunks(rows.map((r) => ({ outboxId: r.id, message: r.payload })))) {
       const ids = batch.map((p) => p.outboxId);
