@@ -85,7 +85,8 @@ export const jobs = pgTable(
 
 /** The queue message, as stored in the outbox and sent to the Queue. */
 export interface EmbedMessage {
-  v: 1;
+  /** 2: the text travels encrypted (worker/src/lib/text-cipher.ts). */
+  v: 2;
   job_id: string;
   seq: number;
   org_id: string;
@@ -93,7 +94,8 @@ export interface EmbedMessage {
   segment_id: string;
   model: string;
   model_ver: string;
-  text: string;
+  /** The text, AES-256-GCM encrypted and bound to (org_id, job_id, seq). Never in the clear. */
+  text_enc: { kid: string; data: string };
   request_id: string;
 }
 

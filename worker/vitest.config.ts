@@ -28,6 +28,7 @@ export default defineConfig({
           OUTBOX_SWEEP_AGE_SECONDS: '0',
           QUEUE_RETRY_BASE_SECONDS: '1',
           LOG_LEVEL: 'error',
+          TEXT_ENCRYPTION_KEY: inject<string>('textEncryptionKey'),
         },
       },
     })),

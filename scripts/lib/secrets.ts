@@ -1,7 +1,8 @@
 /**
- * Local development secrets: the dev JWT secret and the Worker→embedder service token. Generated
- * once, kept in <dataDir>/dev-secrets.json (mode 0600), overridable by DEV_JWT_SECRET and
- * EMBEDDER_TOKEN. Never used in production, where they are `wrangler secret`s.
+ * Local development secrets: the dev JWT secret, the Worker→embedder service token and the key
+ * that encrypts queued texts. Generated once, kept in <dataDir>/dev-secrets.json (mode 0600),
+ * overridable by DEV_JWT_SECRET, EMBEDDER_TOKEN and TEXT_ENCRYPTION_KEY. Never used in production,
+ * where they are `wrangler secret`s.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -10,6 +11,8 @@ import path from 'node:path';
 export interface DevSecrets {
   devJwtSecret: string;
   embedderToken: string;
+  /** 32 random bytes, base64: encrypts texts in the outbox and the Queue. */
+  textEncryptionKey: string;
 }
 
 export function loadDevSecrets(dataDir: string, env: NodeJS.ProcessEnv = process.env): DevSecrets {
@@ -20,13 +23,15 @@ export function loadDevSecrets(dataDir: string, env: NodeJS.ProcessEnv = process
   const secrets: DevSecrets = {
     devJwtSecret: stored.devJwtSecret ?? crypto.randomBytes(32).toString('base64url'),
     embedderToken: stored.embedderToken ?? crypto.randomBytes(32).toString('base64url'),
+    textEncryptionKey: stored.textEncryptionKey ?? crypto.randomBytes(32).toString('base64'),
   };
-  if (!stored.devJwtSecret || !stored.embedderToken) {
+  if (!stored.devJwtSecret || !stored.embedderToken || !stored.textEncryptionKey) {
     fs.mkdirSync(dataDir, { recursive: true });
     fs.writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
   }
   return {
     devJwtSecret: env.DEV_JWT_SECRET || secrets.devJwtSecret,
     embedderToken: env.EMBEDDER_TOKEN || secrets.embedderToken,
+    textEncryptionKey: env.TEXT_ENCRYPTION_KEY || secrets.textEncryptionKey,
   };
 }

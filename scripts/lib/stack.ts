@@ -63,6 +63,8 @@ export interface Stack {
   embedderUrl: string;
   databaseUrl: string;
   devJwtSecret: string;
+  /** The key (base64) the Worker encrypts queued texts with. */
+  textEncryptionKey: string;
   embedderToken: string;
   logs: { embedder?: string; worker: string };
   /** Folder holding every process log of this stack (embedder, worker, postgres). */
@@ -169,6 +171,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ENVIRONMENT: 'development',
       AUTH_PROVIDER: env.AUTH_PROVIDER ?? 'dev',
       DEV_JWT_SECRET: secrets.devJwtSecret,
+      TEXT_ENCRYPTION_KEY: secrets.textEncryptionKey,
       DATABASE_URL: databaseUrl,
       EMBEDDER_URL: embedderUrl,
       EMBEDDER_TOKEN: secrets.embedderToken,
@@ -242,6 +245,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       embedderUrl,
       databaseUrl,
       devJwtSecret: secrets.devJwtSecret,
+      textEncryptionKey: secrets.textEncryptionKey,
       embedderToken: secrets.embedderToken,
       logs: { embedder: embedder ? embedderLog : undefined, worker: workerLog },
       logDir,

@@ -175,8 +175,33 @@ describe('core flows through the public API', () => {
         `SELECT o.* FROM outbox o JOIN jobs j ON j.id = o.job_id WHERE j.status IN ('SUCCEEDED','FAILED')`,
       );
       expect(outbox.rows).toEqual([]);
+      // Deleted rows live on in Postgres's files (dead tuples, WAL) until vacuumed and recycled:
+      // the text was only ever written there encrypted, so no byte of any file holds it.
+      await client.query('CHECKPOINT');
     } finally {
       await client.end();
     }
+    const hits = filesContaining(path.join(dataDir, 'pg'), CANARY);
+    expect(hits).toEqual([]);
   });
 });
+
+/** Files under `dir` whose raw bytes contain `needle` (UTF-8), recursively. */
+function filesContaining(dir: string, needle: string): string[] {
+  const bytes = Buffer.from(needle, 'utf8');
+  const out: string[] = [];
+  let scanned = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        scanned++;
+        if (fs.readFileSync(p).includes(bytes)) out.push(path.relative(dir, p));
+      }
+    }
+  };
+  walk(dir);
+  expect(scanned).toBeGreaterThan(100); // the data directory really is there
+  return out;
+}

@@ -160,6 +160,7 @@ export async function startWorkerOnly(
         EMBEDDER_URL: base.embedderUrl,
         EMBEDDER_TOKEN: base.embedderToken,
         DEV_JWT_SECRET: base.devJwtSecret,
+        TEXT_ENCRYPTION_KEY: base.textEncryptionKey,
         ...env,
       }),
       wranglerConfig: derivedWranglerConfig(dataDir, { maxRetries, sourceRoot }),

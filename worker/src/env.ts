@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { EmbedMessage } from '../../db/schema';
+import { decodeKey } from './lib/text-cipher';
 
 export interface Env {
   EMBED_QUEUE: Queue<EmbedMessage>;
@@ -15,6 +16,15 @@ const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1')
   .optional();
+
+/** A 32-byte key in base64 (`openssl rand -base64 32`). */
+function keyCheck(value: string, ctx: z.RefinementCtx): void {
+  try {
+    decodeKey(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+}
 
 const ConfigSchema = z
   .object({
@@ -42,6 +52,8 @@ const ConfigSchema = z
     DLQ_QUEUE_NAME: z.string().min(1).default('heimdex-embed-dlq'),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     QUEUE_SEND_DISABLED: bool,
+    TEXT_ENCRYPTION_KEY: z.string().superRefine(keyCheck),
+    TEXT_ENCRYPTION_KEY_PREVIOUS: z.string().superRefine(keyCheck).optional(),
   })
   .superRefine((c, ctx) => {
     if (c.AUTH_PROVIDER === 'dev' && !c.DEV_JWT_SECRET) {
@@ -102,6 +114,8 @@ export interface Config {
   logLevel: RawConfig['LOG_LEVEL'];
   /** Fault injection for tests: drop the Queue send after commit. Refused in production. */
   dropQueueSend: boolean;
+  /** Keys (base64) that encrypt queued texts; `previous` only decrypts (rotation). */
+  textKeys: { current: string; previous: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -157,6 +171,7 @@ export function parseConfig(env: Env): Config {
     dlqQueueName: c.DLQ_QUEUE_NAME,
     logLevel: c.LOG_LEVEL,
     dropQueueSend: c.QUEUE_SEND_DISABLED ?? false,
+    textKeys: { current: c.TEXT_ENCRYPTION_KEY, previous: c.TEXT_ENCRYPTION_KEY_PREVIOUS },
   };
   cache.set(env, config);
   return config;

@@ -26,6 +26,7 @@ declare module 'vitest' {
     embedderToken: string;
     devJwtSecret: string;
     jwks: JwksFixture;
+    textEncryptionKey: string;
   }
 }
 
@@ -129,6 +130,7 @@ export default async function setup(project: TestProject) {
   project.provide('embedderToken', embedderToken);
   project.provide('devJwtSecret', crypto.randomBytes(32).toString('base64url'));
   project.provide('jwks', jwks.fixture);
+  project.provide('textEncryptionKey', crypto.randomBytes(32).toString('base64'));
 
   return async () => {
     await jwks.close();

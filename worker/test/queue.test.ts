@@ -14,6 +14,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { jobs, outbox } from '../../db/schema';
 import type { EmbedMessage } from '../../db/schema';
+import { TextCipher } from '../src/lib/text-cipher';
 import worker from '../src/index';
 import { call, envWith, queueMessage, token, uniqueOrg, withDb } from './helpers';
 
@@ -338,5 +339,31 @@ describe('cron: outbox sweep', () => {
     await deliver('heimdex-embed', [msg!]);
     expect((await jobRow(msg!.job_id)).status).toBe('SUCCEEDED');
     expect(await outboxRows(msg!.job_id)).toEqual([]);
+  });
+
+  it('keeps only ciphertext in the outbox, and fails a job whose text no key can decrypt', async () => {
+    const org = uniqueOrg();
+    const canary = `outbox-canary-${crypto.randomUUID()}`;
+    const [good, lost] = await createJobs(org, [
+      { asset_id: 'a', segment_id: 'good', text: `Readable ${canary}` },
+      { asset_id: 'a', segment_id: 'lost', text: `Key rotated away ${canary}` },
+    ]);
+    const rows = await withDb((db) => db.select().from(outbox));
+    expect(JSON.stringify(rows)).not.toContain(canary);
+
+    // Encrypted under a key the Worker no longer has (rotated out, or never its own).
+    const foreign = await TextCipher.create(
+      btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))),
+    );
+    const orphan: EmbedMessage = {
+      ...lost!,
+      text_enc: await foreign.encrypt('Key rotated away', lost!),
+    };
+    const { result } = await deliver('heimdex-embed', [good!, orphan]);
+    expect(result.explicitAcks).toHaveLength(2);
+    expect((await jobRow(good!.job_id)).status).toBe('SUCCEEDED');
+    const failed = await jobRow(lost!.job_id);
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error).toMatchObject({ code: 'text_unreadable' });
   });
 });

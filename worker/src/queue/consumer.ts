@@ -17,12 +17,13 @@ import {
   EmbedderUnavailableError,
 } from '../services/embedder';
 import type { EmbedItem } from '../services/embedder';
+import { TextDecryptError, textCipher } from '../lib/text-cipher';
 import { cancelledAmong, loadJobStates, markProcessing, recordOutcomes } from '../services/jobs';
 import type { Outcome } from '../services/jobs';
 
 export const EmbedMessageSchema = z
   .object({
-    v: z.literal(1),
+    v: z.literal(2),
     job_id: z.uuid(),
     seq: z.number().int().positive(),
     org_id: z.string().min(1),
@@ -30,7 +31,7 @@ export const EmbedMessageSchema = z
     segment_id: z.string().min(1),
     model: z.string().min(1),
     model_ver: z.string().min(1),
-    text: z.string().min(1),
+    text_enc: z.object({ kid: z.string().min(1), data: z.string().min(1) }).strict(),
     request_id: z.string(),
   })
   .strict();
@@ -89,29 +90,64 @@ export async function handleEmbedBatch(
       config.embedder,
       work[0]!.body.request_id || crypto.randomUUID(),
     );
-    const items: EmbedItem[] = work.map(({ body }) => ({
-      job_id: body.job_id,
-      seq: body.seq,
-      org_id: body.org_id,
-      asset_id: body.asset_id,
-      segment_id: body.segment_id,
-      model: body.model,
-      model_ver: body.model_ver,
-      text: body.text,
-    }));
+    // The text is decrypted here, just before the embedder call, and nowhere else. A text that
+    // does not decrypt (its key was rotated away, or the message was tampered with) can never
+    // succeed: its job fails with a reason; the rest of the batch goes on.
+    const cipher = await textCipher(config.textKeys.current, config.textKeys.previous);
+    const texts = await Promise.all(
+      work.map(({ body }) =>
+        cipher.decrypt(body.text_enc, body).catch((err: unknown) => {
+          if (err instanceof TextDecryptError) return null;
+          throw err;
+        }),
+      ),
+    );
+    const unreadable = (i: number): Outcome | null =>
+      texts[i] === null
+        ? {
+            kind: 'failed',
+            jobId: work[i]!.body.job_id,
+            seq: work[i]!.body.seq,
+            error: {
+              code: 'text_unreadable',
+              message: 'the queued text could not be decrypted with the configured keys',
+            },
+          }
+        : null;
+    const items: EmbedItem[] = work.flatMap(({ body }, i) => {
+      const text = texts[i];
+      if (text === null || text === undefined) return [];
+      return [
+        {
+          job_id: body.job_id,
+          seq: body.seq,
+          org_id: body.org_id,
+          asset_id: body.asset_id,
+          segment_id: body.segment_id,
+          model: body.model,
+          model_ver: body.model_ver,
+          text,
+        },
+      ];
+    });
 
     let outcomes: Outcome[];
     const retryAll = (code: string, message: string): Outcome[] =>
-      work.map((w) => ({
-        kind: 'retrying',
-        jobId: w.body.job_id,
-        seq: w.body.seq,
-        error: { code, message },
-      }));
+      work.map(
+        (w, i): Outcome =>
+          unreadable(i) ?? {
+            kind: 'retrying',
+            jobId: w.body.job_id,
+            seq: w.body.seq,
+            error: { code, message },
+          },
+      );
     try {
-      const res = await client.embed(items);
+      const res = items.length > 0 ? await client.embed(items) : { results: [] };
       const byJob = new Map(res.results.map((r) => [r.job_id, r]));
-      outcomes = work.map((w): Outcome => {
+      outcomes = work.map((w, i): Outcome => {
+        const failed = unreadable(i);
+        if (failed) return failed;
         const r = byJob.get(w.body.job_id);
         const base = { jobId: w.body.job_id, seq: w.body.seq };
         if (!r) {

@@ -4,6 +4,7 @@ import { AppError } from '../errors';
 import type { FieldError } from '../errors';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
+import { textCipher } from '../lib/text-cipher';
 import { submitJobs } from '../services/jobs';
 import { relay } from '../services/outbox';
 import {
@@ -100,6 +101,7 @@ export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {
     const db = c.var.db();
     const { jobs, pending } = await submitJobs(
       db,
+      await textCipher(config.textKeys.current, config.textKeys.previous),
       body.segments.map((s) => ({
         orgId: auth.orgId,
         assetId: (s.asset_id ?? body.asset_id)!,

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
+import { textCipher } from '../lib/text-cipher';
 import { submitJobs } from '../services/jobs';
 import { relay } from '../services/outbox';
 import {
@@ -62,6 +63,7 @@ export function registerEmbed(app: OpenAPIHono<AppBindings>): void {
     const db = c.var.db();
     const { jobs, pending } = await submitJobs(
       db,
+      await textCipher(config.textKeys.current, config.textKeys.previous),
       [
         {
           orgId: auth.orgId,

@@ -6,6 +6,7 @@ import { and, eq, gt, inArray, lte, notInArray, sql } from 'drizzle-orm';
 import { jobs, outbox, TERMINAL_STATUSES } from '../../../db/schema';
 import type { EmbedMessage, JobError, JobResult, JobRow } from '../../../db/schema';
 import type { Db } from '../lib/db';
+import type { TextCipher } from '../lib/text-cipher';
 import { pointId } from '../../../embedder/src/core/ids';
 import { jobKey } from '../lib/hash';
 
@@ -44,6 +45,7 @@ export interface PendingMessage {
  */
 export async function submitJobs(
   db: Db,
+  cipher: TextCipher,
   items: NewJob[],
   requestId: string,
 ): Promise<{ jobs: SubmittedJob[]; pending: PendingMessage[] }> {
@@ -124,18 +126,20 @@ export async function submitJobs(
     }
 
     if (toSend.length === 0) return { jobs: submitted, pending: [] };
-    const messages = toSend.map(({ jobId, seq, item }): EmbedMessage => ({
-      v: 1,
-      job_id: jobId,
-      seq,
-      org_id: item.orgId,
-      asset_id: item.assetId,
-      segment_id: item.segmentId,
-      model: item.model,
-      model_ver: item.modelVer,
-      text: item.text,
-      request_id: requestId,
-    }));
+    const messages = await Promise.all(
+      toSend.map(async ({ jobId, seq, item }): Promise<EmbedMessage> => ({
+        v: 2,
+        job_id: jobId,
+        seq,
+        org_id: item.orgId,
+        asset_id: item.assetId,
+        segment_id: item.segmentId,
+        model: item.model,
+        model_ver: item.modelVer,
+        text_enc: await cipher.encrypt(item.text, { org_id: item.orgId, job_id: jobId, seq }),
+        request_id: requestId,
+      })),
+    );
     const outboxRows = await tx
       .insert(outbox)
       .values(messages.map((m) => ({ jobId: m.job_id, jobSeq: m.seq, payload: m })))
