@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/lib/procs.js';
 import { REPO_ROOT, startStack } from '../../scripts/lib/stack.js';
 import type { Stack } from '../../scripts/lib/stack.js';
-import { SHARED_MODELS, TEST_MODEL, assertTestModel } from '../helpers/paths.js';
+import { TEST_MODEL, assertTestModel } from '../helpers/paths.js';
+import { testEnv } from '../helpers/stack.js';
 
 const CLI = path.join(REPO_ROOT, 'scripts/heimdex.mjs');
 
@@ -70,17 +71,7 @@ beforeAll(async () => {
   fs.chmodSync(dataDir, 0o755);
   stack = await startStack({
     dataDir,
-    env: {
-      ...process.env,
-      DATABASE_URL: '',
-      EMBEDDER_URL: '',
-      QDRANT_URL: '',
-      DEV_JWT_SECRET: '',
-      EMBEDDER_TOKEN: '',
-      EMBEDDING_MODEL_DIR: SHARED_MODELS,
-      EMBEDDING_MODEL_NAME: TEST_MODEL,
-      EMBEDDING_MODEL_VER: '1',
-    },
+    env: testEnv({ DEV_JWT_SECRET: '', EMBEDDER_TOKEN: '' }),
     cronIntervalMs: 0,
   });
   corpus = path.join(dataDir, 'corpus');

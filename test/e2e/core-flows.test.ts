@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack } from '../../scripts/lib/stack.js';
 import type { Stack } from '../../scripts/lib/stack.js';
 import { Api } from '../helpers/api.js';
-import { SHARED_MODELS, TEST_MODEL, assertTestModel } from '../helpers/paths.js';
+import { TEST_MODEL, assertTestModel } from '../helpers/paths.js';
+import { filesContaining, filesUnder, testEnv } from '../helpers/stack.js';
 
 let stack: Stack;
 let dataDir: string;
@@ -25,15 +26,7 @@ beforeAll(async () => {
   fs.chmodSync(dataDir, 0o755);
   stack = await startStack({
     dataDir,
-    env: {
-      ...process.env,
-      DATABASE_URL: '',
-      EMBEDDER_URL: '',
-      QDRANT_URL: '',
-      EMBEDDING_MODEL_DIR: SHARED_MODELS,
-      EMBEDDING_MODEL_NAME: TEST_MODEL,
-      EMBEDDING_MODEL_VER: '1',
-    },
+    env: testEnv(),
     cronIntervalMs: 0,
   });
   acme = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `acme-${run}`);
@@ -181,27 +174,8 @@ describe('core flows through the public API', () => {
     } finally {
       await client.end();
     }
-    const hits = filesContaining(path.join(dataDir, 'pg'), CANARY);
-    expect(hits).toEqual([]);
+    const pgDir = path.join(dataDir, 'pg');
+    expect(filesUnder(pgDir).length).toBeGreaterThan(100); // the data directory really is there
+    expect(filesContaining(pgDir, CANARY)).toEqual([]);
   });
 });
-
-/** Files under `dir` whose raw bytes contain `needle` (UTF-8), recursively. */
-function filesContaining(dir: string, needle: string): string[] {
-  const bytes = Buffer.from(needle, 'utf8');
-  const out: string[] = [];
-  let scanned = 0;
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
-        scanned++;
-        if (fs.readFileSync(p).includes(bytes)) out.push(path.relative(dir, p));
-      }
-    }
-  };
-  walk(dir);
-  expect(scanned).toBeGreaterThan(100); // the data directory really is there
-  return out;
-}

@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, startStack } from '../../scripts/lib/stack.js';
 import type { Stack } from '../../scripts/lib/stack.js';
 import { mintDevToken } from '../../scripts/lib/token.js';
-import { SHARED_MODELS, TEST_MODEL, assertTestModel } from '../helpers/paths.js';
+import { TEST_MODEL, assertTestModel } from '../helpers/paths.js';
+import { testEnv } from '../helpers/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTEFACTS = path.join(REPO_ROOT, 'test-results');
@@ -39,15 +40,7 @@ beforeAll(async () => {
   [stack, browser] = await Promise.all([
     startStack({
       dataDir,
-      env: {
-        ...process.env,
-        DATABASE_URL: '',
-        EMBEDDER_URL: '',
-        QDRANT_URL: '',
-        EMBEDDING_MODEL_DIR: SHARED_MODELS,
-        EMBEDDING_MODEL_NAME: TEST_MODEL,
-        EMBEDDING_MODEL_VER: '1',
-      },
+      env: testEnv(),
       cronIntervalMs: 0,
     }),
     chromium.launch({ executablePath: CHROMIUM }),
