@@ -269,6 +269,36 @@ describe('VectorStore conformance: LanceDB', () => {
     };
   });
 
+  it('group-commits concurrent upserts into few writes, latest wins across callers', async () => {
+    const tmp = await tempDir('lance-group');
+    const store = new LanceDbStore({ dataDir: tmp.dir });
+    await store.init(DIM);
+    try {
+      const points = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => point('acme', 'g', `s${i}`, [1, i / 40], i + 1)),
+      );
+      // The same segment twice in two concurrent calls: the higher seq must win.
+      const older = await point('acme', 'g', 'dup', [0, 1], 100);
+      const newer = { ...(await point('acme', 'g', 'dup', [1, 0], 101)), id: older.id };
+      const before = store.mergeCount;
+      const results = await Promise.all([
+        ...points.map((p) => store.upsert([p])),
+        store.upsert([older]),
+        store.upsert([newer]),
+      ]);
+      expect(results.slice(0, 40)).toEqual(points.map(() => [true]));
+      expect(results.slice(40)).toEqual([[false], [true]]);
+      // 42 concurrent calls, far fewer writes (the first goes alone, the rest wait together).
+      expect(store.mergeCount - before).toBeLessThanOrEqual(3);
+      expect(await store.count({ orgId: 'acme' })).toBe(41);
+      const [top] = await search(store, 'acme', [1, 0], { segmentId: 'dup' });
+      expect(top?.payload.seq).toBe(101);
+    } finally {
+      await store.close();
+      await tmp.remove();
+    }
+  });
+
   it('builds an ANN index once the table is large, and search stays correct', async () => {
     const tmp = await tempDir('lance-index');
     const store = new LanceDbStore({

@@ -80,6 +80,15 @@ function tableSchema(dim: number): Schema {
   ]);
 }
 
+/** Points per group-committed write, at most (bounds the id lookup and the merge). */
+const MAX_GROUP_POINTS = 4096;
+
+interface PendingUpsert {
+  points: readonly VectorPoint[];
+  resolve(applied: boolean[]): void;
+  reject(err: unknown): void;
+}
+
 /**
  * The embedded vector store: a LanceDB table on local disk (VECTOR_DATA_DIR). Writes are
  * serialised through an in-process mutex (one embedder process owns a data dir). Search is exact
@@ -92,6 +101,9 @@ export class LanceDbStore implements VectorStore {
   private tbl: Table | null = null;
   private dim = 0;
   private readonly writes = new Mutex();
+  private readonly pendingUpserts: PendingUpsert[] = [];
+  private flushQueued = false;
+  private writeCount = 0;
   private readonly tableName: string;
   private readonly vectorIndexThreshold: number;
   private readonly optimizeEveryWrites: number;
@@ -142,49 +154,103 @@ export class LanceDbStore implements VectorStore {
     }
   }
 
-  async upsert(points: readonly VectorPoint[]): Promise<boolean[]> {
-    const table = this.table();
-    for (const p of points) {
-      if (p.vector.length !== this.dim) {
-        throw new StoreError(`vector has ${p.vector.length} dimensions, the table has ${this.dim}`);
+  /**
+   * Group commit: every LanceDB write is a new table version (a manifest and a data fragment), so
+   * its cost barely depends on how many rows it carries. Upserts that arrive while a write runs
+   * wait together, and the next write takes them all (up to MAX_GROUP_POINTS) in one merge, with
+   * latest-wins decided across the whole group. Each caller gets its own points' outcomes.
+   */
+  upsert(points: readonly VectorPoint[]): Promise<boolean[]> {
+    let table: Table;
+    try {
+      table = this.table();
+      for (const p of points) {
+        if (p.vector.length !== this.dim) {
+          throw new StoreError(
+            `vector has ${p.vector.length} dimensions, the table has ${this.dim}`,
+          );
+        }
       }
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (points.length === 0) return [];
-    const { candidates, candidateOf } = latestPerId(points);
-    const written = await this.writes.run(async () => {
-      try {
-        const stored = new Map<string, number>();
-        const ids = candidates.map((c) => sqlString(c.id)).join(', ');
-        const rows = await table
-          .query()
-          .where(`id IN (${ids})`)
-          .select(['id', 'seq'])
-          .limit(candidates.length)
-          .toArray();
-        for (const row of rows as { id: string; seq: bigint | number }[]) {
-          stored.set(row.id, Number(row.seq));
-        }
-        const wins = candidates.map((c) => {
-          const seq = stored.get(c.id);
-          return seq === undefined || seq <= c.payload.seq;
-        });
-        const winners = candidates.filter((_, i) => wins[i]);
-        if (winners.length > 0) {
-          await table
-            .mergeInsert('id')
-            // The guard repeats the check in the engine, for a writer outside this process.
-            .whenMatchedUpdateAll({ where: 'target.seq <= source.seq' })
-            .whenNotMatchedInsertAll()
-            .execute(winners.map(toRow));
-          this.writesSinceOptimize++;
-        }
-        return wins;
-      } catch (err) {
-        throw toStoreError('write points to LanceDB', err);
-      }
+    if (points.length === 0) return Promise.resolve([]);
+    return new Promise<boolean[]>((resolve, reject) => {
+      this.pendingUpserts.push({ points, resolve, reject });
+      this.scheduleFlush(table);
     });
+  }
+
+  private scheduleFlush(table: Table): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    void this.writes.run(() => this.flush(table));
+  }
+
+  private async flush(table: Table): Promise<void> {
+    this.flushQueued = false;
+    const group: PendingUpsert[] = [];
+    let size = 0;
+    while (this.pendingUpserts.length > 0) {
+      const next = this.pendingUpserts[0] as PendingUpsert;
+      if (group.length > 0 && size + next.points.length > MAX_GROUP_POINTS) break;
+      group.push(next);
+      size += next.points.length;
+      this.pendingUpserts.shift();
+    }
+    // Whatever did not fit goes in the next write.
+    if (this.pendingUpserts.length > 0) this.scheduleFlush(table);
+    if (group.length === 0) return;
+    const all = group.flatMap((g) => g.points);
+    try {
+      const applied = await this.write(table, all);
+      let offset = 0;
+      for (const g of group) {
+        g.resolve(applied.slice(offset, offset + g.points.length));
+        offset += g.points.length;
+      }
+    } catch (err) {
+      const error = toStoreError('write points to LanceDB', err);
+      for (const g of group) g.reject(error);
+    }
     this.scheduleMaintenance();
-    return appliedPerPoint(points, candidates, candidateOf, written);
+  }
+
+  /** One merge of `points` (latest wins by seq, also against what is stored). */
+  private async write(table: Table, points: readonly VectorPoint[]): Promise<boolean[]> {
+    const { candidates, candidateOf } = latestPerId(points);
+    const stored = new Map<string, number>();
+    const ids = candidates.map((c) => sqlString(c.id)).join(', ');
+    const rows = await table
+      .query()
+      .where(`id IN (${ids})`)
+      .select(['id', 'seq'])
+      .limit(candidates.length)
+      .toArray();
+    for (const row of rows as { id: string; seq: bigint | number }[]) {
+      stored.set(row.id, Number(row.seq));
+    }
+    const wins = candidates.map((c) => {
+      const seq = stored.get(c.id);
+      return seq === undefined || seq <= c.payload.seq;
+    });
+    const winners = candidates.filter((_, i) => wins[i]);
+    if (winners.length > 0) {
+      await table
+        .mergeInsert('id')
+        // The guard repeats the check in the engine, for a writer outside this process.
+        .whenMatchedUpdateAll({ where: 'target.seq <= source.seq' })
+        .whenNotMatchedInsertAll()
+        .execute(winners.map(toRow));
+      this.writesSinceOptimize++;
+      this.writeCount++;
+    }
+    return appliedPerPoint(points, candidates, candidateOf, wins);
+  }
+
+  /** Merges written so far: a group commit of many upserts counts once. */
+  get mergeCount(): number {
+    return this.writeCount;
   }
 
   async search(params: SearchParams): Promise<SearchHit[]> {
