@@ -31,13 +31,18 @@ export interface LanceDbStoreOptions {
   vectorIndexThreshold?: number;
   /** Compact small fragments and fold new rows into the indexes after this many writes. */
   optimizeEveryWrites?: number;
+  /** Upper bound of LanceDB's in-memory index cache (default 512 MiB; LanceDB's own is 6 GiB). */
+  indexCacheBytes?: number;
+  /** Upper bound of LanceDB's file-metadata cache (default 64 MiB; LanceDB's own is 1 GiB). */
+  metadataCacheBytes?: number;
   logger?: Logger;
 }
 
 const DEFAULT_TABLE = 'points';
+const DEFAULT_INDEX_CACHE_BYTES = 512 * 2 ** 20;
+const DEFAULT_METADATA_CACHE_BYTES = 64 * 2 ** 20;
 const SELECT_COLUMNS = ['id', ...PAYLOAD_FIELDS, '_distance'];
 
-/** A SQL string literal for LanceDB filters (DataFusion): quotes doubled, nothing else special. */
 /** SQL conditions for the optional payload filters (values always quoted, never interpolated). */
 function payloadConditions(f: PayloadFilters | undefined): string[] {
   if (!f) return [];
@@ -54,6 +59,7 @@ function payloadConditions(f: PayloadFilters | undefined): string[] {
   return out;
 }
 
+/** A SQL string literal for LanceDB filters (DataFusion): quotes doubled, nothing else special. */
 export function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
@@ -122,7 +128,13 @@ export class LanceDbStore implements VectorStore {
   async init(dim: number): Promise<StoreInitResult> {
     try {
       await mkdir(this.options.dataDir, { recursive: true });
-      this.db = await lancedb.connect(this.options.dataDir);
+      // LanceDB's defaults (6 GiB index cache, 1 GiB metadata cache) let a long ingest grow the
+      // process by hundreds of MiB: every write adds manifests and fragment metadata to the cache.
+      const session = new lancedb.Session(
+        BigInt(this.options.indexCacheBytes ?? DEFAULT_INDEX_CACHE_BYTES),
+        BigInt(this.options.metadataCacheBytes ?? DEFAULT_METADATA_CACHE_BYTES),
+      );
+      this.db = await lancedb.connect(this.options.dataDir, {}, session);
       const names = await this.db.tableNames();
       let created = false;
       if (names.includes(this.tableName)) {

@@ -1,0 +1,327 @@
+/**
+ * Unit tests for the bench's own machinery: the ONNX writer and BERT graph (checked against a
+ * plain JavaScript forward pass through onnxruntime), int8 quantisation, FLOP counting, the
+ * synthetic texts' token counts, the Prometheus reader and the throughput estimator.
+ * Part of `npm run test:unit`.
+ */
+import path from 'node:path';
+import { AutoTokenizer, env } from '@huggingface/transformers';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import {
+  MINILM_L6_SHAPE,
+  buildBertModel,
+  encoderMatmulParams,
+  forwardFlops,
+  quantizeInt8,
+  randomBertWeights,
+} from './lib/bert.js';
+import type { BertShape, BertWeights, Linear, Norm } from './lib/bert.js';
+import { slope } from './lib/load.js';
+import { matmulModel } from './lib/matmul.js';
+import { decodeModel, encodeModel } from './lib/onnx.js';
+import { POTION, SHARED_MODELS_DIR } from './lib/paths.js';
+import { countAbove, histogram, histogramDelta, maxBucket, parsePrometheus } from './lib/prom.js';
+import { percentile, summarize } from './lib/stats.js';
+import { TextSource } from './lib/texts.js';
+import { cosine } from './make-model.js';
+
+const TINY: BertShape = {
+  layers: 2,
+  hidden: 8,
+  heads: 2,
+  ffn: 16,
+  vocab: 40,
+  positions: 16,
+  typeVocab: 2,
+  layerNormEps: 1e-12,
+};
+
+// --- a plain JavaScript BERT forward pass (one unpadded sequence) -------------------------------
+
+function erf(x: number): number {
+  // Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
+  const s = Math.sign(x);
+  const a = Math.abs(x);
+  const t = 1 / (1 + 0.3275911 * a);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-a * a);
+  return s * y;
+}
+
+function linear(x: number[][], l: Linear): number[][] {
+  return x.map((row) =>
+    Array.from({ length: l.out }, (_, o) => {
+      let acc = l.b[o] as number;
+      for (let i = 0; i < l.in; i++) acc += (row[i] as number) * (l.w[i * l.out + o] as number);
+      return acc;
+    }),
+  );
+}
+
+function layerNorm(x: number[][], n: Norm, eps: number): number[][] {
+  return x.map((row) => {
+    const mean = row.reduce((a, b) => a + b, 0) / row.length;
+    const variance = row.reduce((a, b) => a + (b - mean) ** 2, 0) / row.length;
+    return row.map(
+      (v, i) => ((v - mean) / Math.sqrt(variance + eps)) * (n.g[i] as number) + (n.b[i] as number),
+    );
+  });
+}
+
+const add = (a: number[][], b: number[][]) =>
+  a.map((row, i) => row.map((v, j) => v + (b[i]?.[j] as number)));
+
+function referenceForward(w: BertWeights, ids: number[], types: number[]): number[][] {
+  const { shape } = w;
+  const h = shape.hidden;
+  const dh = h / shape.heads;
+  let x = ids.map((id, s) =>
+    Array.from(
+      { length: h },
+      (_, k) =>
+        (w.word[id * h + k] as number) +
+        (w.tokenType[(types[s] as number) * h + k] as number) +
+        (w.position[s * h + k] as number),
+    ),
+  );
+  x = layerNorm(x, w.embNorm, shape.layerNormEps);
+  for (const layer of w.layers) {
+    const q = linear(x, layer.q);
+    const k = linear(x, layer.k);
+    const v = linear(x, layer.v);
+    const ctx = x.map(() => new Array<number>(h).fill(0));
+    for (let head = 0; head < shape.heads; head++) {
+      const off = head * dh;
+      for (let i = 0; i < ids.length; i++) {
+        const scores = ids.map((_, j) => {
+          let dot = 0;
+          for (let d = 0; d < dh; d++)
+            dot += (q[i]?.[off + d] as number) * (k[j]?.[off + d] as number);
+          return dot / Math.sqrt(dh);
+        });
+        const max = Math.max(...scores);
+        const e = scores.map((s) => Math.exp(s - max));
+        const sum = e.reduce((a, b) => a + b, 0);
+        const row = ctx[i] as number[];
+        for (let j = 0; j < ids.length; j++) {
+          for (let d = 0; d < dh; d++) {
+            row[off + d] =
+              (row[off + d] as number) + ((e[j] as number) / sum) * (v[j]?.[off + d] as number);
+          }
+        }
+      }
+    }
+    const x1 = layerNorm(add(linear(ctx, layer.o), x), layer.ln1, shape.layerNormEps);
+    const inner = linear(x1, layer.ffn1).map((row) =>
+      row.map((u) => u * 0.5 * (1 + erf(u / Math.SQRT2))),
+    );
+    x = layerNorm(add(linear(inner, layer.ffn2), x1), layer.ln2, shape.layerNormEps);
+  }
+  return x;
+}
+
+async function runOnnx(
+  bytes: Uint8Array,
+  batch: { ids: number[]; types: number[] }[],
+): Promise<{ data: Float32Array; dims: readonly number[] }> {
+  const session = await ort.InferenceSession.create(bytes);
+  try {
+    const rows = batch.length;
+    const width = Math.max(...batch.map((b) => b.ids.length));
+    const ids = new BigInt64Array(rows * width);
+    const mask = new BigInt64Array(rows * width);
+    const types = new BigInt64Array(rows * width);
+    batch.forEach((b, r) =>
+      b.ids.forEach((id, j) => {
+        ids[r * width + j] = BigInt(id);
+        mask[r * width + j] = 1n;
+        types[r * width + j] = BigInt(b.types[j] as number);
+      }),
+    );
+    const out = await session.run({
+      input_ids: new ort.Tensor('int64', ids, [rows, width]),
+      attention_mask: new ort.Tensor('int64', mask, [rows, width]),
+      token_type_ids: new ort.Tensor('int64', types, [rows, width]),
+    });
+    const hidden = out.last_hidden_state as ort.Tensor;
+    return { data: hidden.data as Float32Array, dims: hidden.dims };
+  } finally {
+    await session.release();
+  }
+}
+
+describe('the BERT ONNX graph', () => {
+  const weights = randomBertWeights(TINY, 42);
+  const long = { ids: [2, 7, 11, 19, 23, 5, 3], types: [0, 0, 0, 0, 1, 1, 1] };
+  const short = { ids: [2, 9, 3], types: [0, 0, 0] };
+
+  it('fp32 matches a plain JavaScript forward pass, padding included', async () => {
+    const { data, dims } = await runOnnx(encodeModel(buildBertModel(weights, 'fp32')), [
+      long,
+      short,
+    ]);
+    expect(dims).toEqual([2, 7, TINY.hidden]);
+    for (const [row, seq] of [long, short].entries()) {
+      const expected = referenceForward(weights, seq.ids, seq.types);
+      let maxDiff = 0;
+      expected.forEach((vec, s) =>
+        vec.forEach((v, k) => {
+          const got = data[(row * 7 + s) * TINY.hidden + k] as number;
+          maxDiff = Math.max(maxDiff, Math.abs(got - v));
+        }),
+      );
+      expect(maxDiff).toBeLessThan(1e-4);
+    }
+  });
+
+  it('int8 (DynamicQuantizeLinear → MatMulInteger) stays close to fp32', async () => {
+    const fp32 = await runOnnx(encodeModel(buildBertModel(weights, 'fp32')), [long]);
+    for (const perChannel of [true, false]) {
+      const model = buildBertModel(weights, 'q8', { perChannel });
+      const ops = new Set(model.graph.node.map((n) => n.op_type));
+      expect(ops).toContain('MatMulInteger');
+      expect(ops).toContain('DynamicQuantizeLinear');
+      expect(ops).toContain('DequantizeLinear');
+      // Only the attention products (activation × activation) stay float MatMuls.
+      expect(model.graph.node.filter((n) => n.op_type === 'MatMul')).toHaveLength(2 * TINY.layers);
+      const q8 = await runOnnx(encodeModel(model), [long]);
+      expect(cosine(q8.data, fp32.data)).toBeGreaterThan(0.99);
+      expect(q8.data).not.toEqual(fp32.data);
+    }
+  });
+
+  it('round-trips through the protobuf encoding', () => {
+    const model = buildBertModel(weights, 'fp32');
+    const decoded = decodeModel(encodeModel(model));
+    expect(decoded.opset_import.map((o) => o.version)).toEqual([17]);
+    expect(decoded.ir_version).toBe(8);
+    expect(decoded.graph.input.map((i) => i.name)).toEqual([
+      'input_ids',
+      'attention_mask',
+      'token_type_ids',
+    ]);
+    expect(decoded.graph.output.map((o) => o.name)).toEqual(['last_hidden_state']);
+    expect(decoded.graph.node).toHaveLength(model.graph.node.length);
+    const word = decoded.graph.initializer.find((t) => t.name === 'embeddings.word_embeddings');
+    expect(word?.dims).toEqual([TINY.vocab, TINY.hidden]);
+  });
+
+  it('the MatMul peak model computes A·B', async () => {
+    const session = await ort.InferenceSession.create(matmulModel(4, 3, 2));
+    try {
+      const a = Float32Array.from({ length: 12 }, (_, i) => i + 1);
+      const out = (await session.run({ A: new ort.Tensor('float32', a, [4, 3]) })).Y as ort.Tensor;
+      expect(out.dims).toEqual([4, 2]);
+      const b = decodeModel(matmulModel(4, 3, 2)).graph.initializer[0];
+      const bv = new Float32Array(Uint8Array.from(b?.raw_data ?? []).buffer);
+      const expected = [0, 1, 2, 3].flatMap((r) =>
+        [0, 1].map((c) =>
+          [0, 1, 2].reduce((s, k) => s + (a[r * 3 + k] as number) * (bv[k * 2 + c] as number), 0),
+        ),
+      );
+      (out.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 4));
+    } finally {
+      await session.release();
+    }
+  });
+});
+
+describe('quantisation and FLOP counting', () => {
+  it('quantizes symmetrically per column within half a step', () => {
+    const w = Float32Array.from([0.5, -2, 0.25, 1, -0.125, 0.5]); // 3 rows × 2 columns
+    const { q, scales } = quantizeInt8(w, 3, 2, true);
+    expect(scales[0]).toBeCloseTo(0.5 / 127, 8);
+    expect(scales[1]).toBeCloseTo(2 / 127, 8);
+    w.forEach((v, i) => {
+      const s = scales[i % 2] as number;
+      expect(Math.abs((q[i] as number) * s - v)).toBeLessThanOrEqual(s / 2 + 1e-9);
+    });
+  });
+
+  it('counts all-MiniLM-L6-v2 encoder MatMuls and attention honestly', () => {
+    // 6 × (4 × 384² + 2 × 384 × 1536) parameters in the encoder's weight matrices.
+    expect(encoderMatmulParams(MINILM_L6_SHAPE)).toBe(10_616_832);
+    // Per token 2 × params, plus QKᵀ and A·V: 6 layers × 2 products × 2 FLOPs × seq × 384.
+    expect(forwardFlops(MINILM_L6_SHAPE, 1, 18)).toBe(18 * (2 * 10_616_832 + 6 * 4 * 18 * 384));
+    expect(forwardFlops(MINILM_L6_SHAPE, 3, 10)).toBe(3 * forwardFlops(MINILM_L6_SHAPE, 1, 10));
+  });
+});
+
+describe('synthetic texts', () => {
+  it('have exactly the requested number of tokens', async () => {
+    env.allowRemoteModels = false;
+    env.localModelPath = `${SHARED_MODELS_DIR}/`;
+    const tokenizer = await AutoTokenizer.from_pretrained(POTION);
+    for (const n of [16, 64]) {
+      for (const text of new TextSource(n, n).take(20)) {
+        expect(tokenizer.encode(text, { add_special_tokens: false })).toHaveLength(n);
+      }
+    }
+    expect(path.isAbsolute(SHARED_MODELS_DIR)).toBe(true);
+  });
+
+  it('are deterministic per seed and distinct', () => {
+    expect(new TextSource(8, 1).take(3)).toEqual(new TextSource(8, 1).take(3));
+    expect(new Set(new TextSource(8, 1).take(50)).size).toBe(50);
+  });
+});
+
+describe('measurement helpers', () => {
+  const text = [
+    '# HELP heimdex_batch_size Items per forward pass.',
+    '# TYPE heimdex_batch_size histogram',
+    'heimdex_batch_size_bucket{le="1",model="m"} 2',
+    'heimdex_batch_size_bucket{le="8",model="m"} 5',
+    'heimdex_batch_size_bucket{le="32",model="m"} 9',
+    'heimdex_batch_size_bucket{le="+Inf",model="m"} 10',
+    'heimdex_batch_size_sum{model="m"} 140',
+    'heimdex_batch_size_count{model="m"} 10',
+    'heimdex_batch_size_count{model="other"} 99',
+  ].join('\n');
+
+  it('reads Prometheus histograms and their deltas', () => {
+    const h = histogram(parsePrometheus(text), 'heimdex_batch_size', { model: 'm' });
+    expect(h.count).toBe(10);
+    expect(h.sum).toBe(140);
+    expect(countAbove(h, 8)).toBe(5);
+    expect(countAbove(h, 32)).toBe(1);
+    expect(maxBucket(h)).toBe(Infinity);
+    const d = histogramDelta(h, {
+      buckets: new Map([
+        [32, 9],
+        [Infinity, 9],
+      ]),
+      count: 9,
+      sum: 100,
+    });
+    expect(d.count).toBe(1);
+    expect(countAbove(d, 32)).toBe(1);
+  });
+
+  it('estimates a steady rate from bursty completions', () => {
+    // Batches of 4 requests × 32 items every 2 s, the requests of a batch 50 ms apart.
+    const t: number[] = [];
+    const items: number[] = [];
+    let total = 0;
+    for (let batch = 0; batch < 4; batch++) {
+      for (let r = 0; r < 4; r++) {
+        t.push(batch * 2 + r * 0.05);
+        items.push(total);
+        total += 32;
+      }
+    }
+    expect(slope(t, items)).toBeGreaterThan((128 / 2) * 0.9);
+    expect(slope(t, items)).toBeLessThan((128 / 2) * 1.1);
+  });
+
+  it('takes nearest-rank percentiles', () => {
+    const values = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(values, 50)).toBe(50);
+    expect(percentile(values, 99)).toBe(99);
+    expect(summarize(values).p95).toBe(95);
+  });
+});

@@ -1,0 +1,337 @@
+/**
+ * A BERT encoder as an ONNX graph, in the layout transformers.js expects of a Hub export
+ * (inputs `input_ids`, `attention_mask`, `token_type_ids` → `last_hidden_state`), with seeded
+ * random weights. In fp32, or int8 the way onnxruntime's `quantize_dynamic` writes it: every
+ * weight MatMul becomes DynamicQuantizeLinear → MatMulInteger → Cast → Mul(a_scale × b_scale),
+ * and embedding tables are int8 with a DequantizeLinear after the Gather.
+ */
+import {
+  DataType,
+  GraphBuilder,
+  buildModel,
+  floatTensor,
+  int64Tensor,
+  int8Tensor,
+  valueInfo,
+} from './onnx.js';
+import type { ModelProto } from './onnx.js';
+
+export interface BertShape {
+  layers: number;
+  hidden: number;
+  heads: number;
+  ffn: number;
+  vocab: number;
+  positions: number;
+  typeVocab: number;
+  layerNormEps: number;
+}
+
+/** sentence-transformers/all-MiniLM-L6-v2's encoder. */
+export const MINILM_L6_SHAPE: BertShape = Object.freeze({
+  layers: 6,
+  hidden: 384,
+  heads: 12,
+  ffn: 1536,
+  vocab: 30522,
+  positions: 512,
+  typeVocab: 2,
+  layerNormEps: 1e-12,
+});
+
+export interface LayerWeights {
+  q: Linear;
+  k: Linear;
+  v: Linear;
+  o: Linear;
+  ln1: Norm;
+  ffn1: Linear;
+  ffn2: Linear;
+  ln2: Norm;
+}
+/** `w` is [in, out] row-major (ONNX MatMul's B), `b` is [out]. */
+export interface Linear {
+  w: Float32Array;
+  b: Float32Array;
+  in: number;
+  out: number;
+}
+export interface Norm {
+  g: Float32Array;
+  b: Float32Array;
+}
+export interface BertWeights {
+  shape: BertShape;
+  word: Float32Array;
+  position: Float32Array;
+  tokenType: Float32Array;
+  embNorm: Norm;
+  layers: LayerWeights[];
+}
+
+/** Parameters in the encoder's weight matrices (the MatMuls), biases excluded. */
+export function encoderMatmulParams(shape: BertShape): number {
+  const h = shape.hidden;
+  return shape.layers * (4 * h * h + 2 * h * shape.ffn);
+}
+
+/**
+ * FLOPs of one forward pass over `rows` sequences padded to `seqLen` tokens: 2 × params of the
+ * encoder MatMuls per token, plus attention's QKᵀ and A·V (2 × seqLen × hidden each, per token
+ * and layer). Element-wise work (LayerNorm, softmax, GELU) and embedding gathers are not counted.
+ */
+export function forwardFlops(shape: BertShape, rows: number, seqLen: number): number {
+  const perToken = 2 * encoderMatmulParams(shape) + shape.layers * 4 * seqLen * shape.hidden;
+  return rows * seqLen * perToken;
+}
+
+/** mulberry32: a small, fast, seeded PRNG (uniform in [0, 1)). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A seeded N(mean, std) sampler (Box–Muller). */
+export function seededNormal(seed: number): (mean: number, std: number) => number {
+  const uniform = seededRandom(seed);
+  let spare: number | null = null;
+  return (mean, std) => {
+    if (spare !== null) {
+      const z = spare;
+      spare = null;
+      return mean + std * z;
+    }
+    const u = Math.max(uniform(), 1e-12);
+    const v = uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    spare = r * Math.sin(2 * Math.PI * v);
+    return mean + std * r * Math.cos(2 * Math.PI * v);
+  };
+}
+
+/** BERT's initialisation: N(0, 0.02) matrices and embeddings, small biases, LayerNorm ≈ 1/0. */
+export function randomBertWeights(shape: BertShape, seed: number): BertWeights {
+  const normal = seededNormal(seed);
+  const fill = (n: number, mean: number, std: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = normal(mean, std);
+    return a;
+  };
+  const linear = (inDim: number, outDim: number): Linear => ({
+    w: fill(inDim * outDim, 0, 0.02),
+    b: fill(outDim, 0, 0.02),
+    in: inDim,
+    out: outDim,
+  });
+  const norm = (): Norm => ({ g: fill(shape.hidden, 1, 0.02), b: fill(shape.hidden, 0, 0.02) });
+  const h = shape.hidden;
+  return {
+    shape,
+    word: fill(shape.vocab * h, 0, 0.02),
+    position: fill(shape.positions * h, 0, 0.02),
+    tokenType: fill(shape.typeVocab * h, 0, 0.02),
+    embNorm: norm(),
+    layers: Array.from({ length: shape.layers }, () => ({
+      q: linear(h, h),
+      k: linear(h, h),
+      v: linear(h, h),
+      o: linear(h, h),
+      ln1: norm(),
+      ffn1: linear(h, shape.ffn),
+      ffn2: linear(shape.ffn, h),
+      ln2: norm(),
+    })),
+  };
+}
+
+export type Precision = 'fp32' | 'q8';
+
+export interface QuantOptions {
+  /** One scale per output column (quantize_dynamic's per_channel=True) or one per tensor. */
+  perChannel: boolean;
+}
+
+/** Symmetric int8: q = round(w / scale), scale = max|w| / 127 per column (or per tensor). */
+export function quantizeInt8(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  perChannel: boolean,
+): { q: Int8Array; scales: Float32Array } {
+  const scales = new Float32Array(perChannel ? cols : 1);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const s = perChannel ? c : 0;
+      scales[s] = Math.max(scales[s] ?? 0, Math.abs(w[r * cols + c] ?? 0));
+    }
+  }
+  for (let s = 0; s < scales.length; s++) scales[s] = (scales[s] || 1) / 127;
+  const q = new Int8Array(w.length);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const scale = scales[perChannel ? c : 0] as number;
+      q[r * cols + c] = Math.max(-127, Math.min(127, Math.round((w[r * cols + c] ?? 0) / scale)));
+    }
+  }
+  return { q, scales };
+}
+
+const OPSET = 17;
+const MASK_NEG = -10000;
+
+/** The encoder as an ONNX model (opset 17). */
+export function buildBertModel(
+  weights: BertWeights,
+  precision: Precision,
+  quant: QuantOptions = { perChannel: true },
+): ModelProto {
+  const { shape } = weights;
+  const h = shape.hidden;
+  const headDim = h / shape.heads;
+  if (!Number.isInteger(headDim)) throw new Error('hidden must be a multiple of heads');
+  const g = new GraphBuilder();
+
+  const scalar = (name: string, v: number) => g.init(floatTensor(name, [], Float32Array.of(v)));
+  const one = scalar('const_one', 1);
+  const half = scalar('const_half', 0.5);
+  const sqrt2 = scalar('const_sqrt2', Math.SQRT2);
+  const attnScale = scalar('const_attn_scale', Math.sqrt(headDim));
+  const maskNeg = scalar('const_mask_neg', MASK_NEG);
+  const axisOne = g.init(int64Tensor('const_i64_one', [], [1]));
+  const zeroI = g.init(int64Tensor('const_i64_zero', [], [0]));
+  const splitShape = g.init(int64Tensor('shape_split_heads', [4], [0, 0, shape.heads, headDim]));
+  const mergeShape = g.init(int64Tensor('shape_merge_heads', [3], [0, 0, h]));
+  const maskAxes = g.init(int64Tensor('mask_axes', [2], [1, 2]));
+
+  // Embedding tables: Gather (int8 + DequantizeLinear in q8, as quantize_dynamic does).
+  const embedding = (name: string, table: Float32Array, rows: number, ids: string): string => {
+    if (precision === 'fp32') {
+      return g.op1('Gather', [g.init(floatTensor(name, [rows, h], table)), ids], {
+        axis: { int: 0 },
+      });
+    }
+    const { q, scales } = quantizeInt8(table, rows, h, false);
+    const gathered = g.op1('Gather', [g.init(int8Tensor(`${name}_quantized`, [rows, h], q)), ids], {
+      axis: { int: 0 },
+    });
+    return g.op1('DequantizeLinear', [
+      gathered,
+      g.init(floatTensor(`${name}_scale`, [], scales)),
+      g.init(int8Tensor(`${name}_zero_point`, [], Int8Array.of(0))),
+    ]);
+  };
+
+  // x → x·W + b; in q8, one DynamicQuantizeLinear per distinct input (shared by Q, K, V).
+  const quantizedInputs = new Map<string, string[]>();
+  const linear = (name: string, x: string, lin: Linear): string => {
+    const bias = g.init(floatTensor(`${name}.bias`, [lin.out], lin.b));
+    if (precision === 'fp32') {
+      const w = g.init(floatTensor(`${name}.weight`, [lin.in, lin.out], lin.w));
+      return g.op1('Add', [g.op1('MatMul', [x, w]), bias]);
+    }
+    let xq = quantizedInputs.get(x);
+    if (!xq) {
+      xq = g.op('DynamicQuantizeLinear', [x], {}, 3);
+      quantizedInputs.set(x, xq);
+    }
+    const [xQuant, xScale, xZero] = xq as [string, string, string];
+    const { q, scales } = quantizeInt8(lin.w, lin.in, lin.out, quant.perChannel);
+    const scaleDims = quant.perChannel ? [lin.out] : [];
+    const w = g.init(int8Tensor(`${name}.weight_quantized`, [lin.in, lin.out], q));
+    const wScale = g.init(floatTensor(`${name}.weight_scale`, scaleDims, scales));
+    const wZero = g.init(
+      int8Tensor(`${name}.weight_zero_point`, scaleDims, new Int8Array(scales.length)),
+    );
+    const product = g.op1('MatMulInteger', [xQuant, w, xZero, wZero]);
+    const asFloat = g.op1('Cast', [product], { to: { int: DataType.FLOAT } });
+    const scale = g.op1('Mul', [xScale, wScale]);
+    return g.op1('Add', [g.op1('Mul', [asFloat, scale]), bias]);
+  };
+
+  const layerNorm = (name: string, x: string, n: Norm): string =>
+    g.op1(
+      'LayerNormalization',
+      [
+        x,
+        g.init(floatTensor(`${name}.weight`, [h], n.g)),
+        g.init(floatTensor(`${name}.bias`, [h], n.b)),
+      ],
+      { axis: { int: -1 }, epsilon: { float: shape.layerNormEps } },
+    );
+
+  // Embeddings: word + token type + position, then LayerNorm.
+  const seqLen = g.op1('Gather', [g.op1('Shape', ['input_ids']), axisOne], { axis: { int: 0 } });
+  const positionIds = g.op1('Range', [zeroI, seqLen, axisOne]);
+  const words = embedding('embeddings.word_embeddings', weights.word, shape.vocab, 'input_ids');
+  const types = embedding(
+    'embeddings.token_type_embeddings',
+    weights.tokenType,
+    shape.typeVocab,
+    'token_type_ids',
+  );
+  const positions = embedding(
+    'embeddings.position_embeddings',
+    weights.position,
+    shape.positions,
+    positionIds,
+  );
+  let x = layerNorm(
+    'embeddings.LayerNorm',
+    g.op1('Add', [g.op1('Add', [words, types]), positions]),
+    weights.embNorm,
+  );
+
+  // Additive attention mask [batch, 1, 1, seq]: 0 for tokens, MASK_NEG for padding.
+  const maskFloat = g.op1('Cast', ['attention_mask'], { to: { int: DataType.FLOAT } });
+  const maskBias = g.op1('Unsqueeze', [
+    g.op1('Mul', [g.op1('Sub', [one, maskFloat]), maskNeg]),
+    maskAxes,
+  ]);
+
+  weights.layers.forEach((layer, i) => {
+    const p = `encoder.layer.${i}`;
+    const heads = (t: string, perm: number[]) =>
+      g.op1('Transpose', [g.op1('Reshape', [t, splitShape])], { perm: { ints: perm } });
+    const q = heads(linear(`${p}.attention.self.query`, x, layer.q), [0, 2, 1, 3]);
+    const k = heads(linear(`${p}.attention.self.key`, x, layer.k), [0, 2, 3, 1]);
+    const v = heads(linear(`${p}.attention.self.value`, x, layer.v), [0, 2, 1, 3]);
+    const scores = g.op1('Add', [g.op1('Div', [g.op1('MatMul', [q, k]), attnScale]), maskBias]);
+    const probs = g.op1('Softmax', [scores], { axis: { int: -1 } });
+    const context = g.op1('Reshape', [
+      g.op1('Transpose', [g.op1('MatMul', [probs, v])], { perm: { ints: [0, 2, 1, 3] } }),
+      mergeShape,
+    ]);
+    const attnOut = linear(`${p}.attention.output.dense`, context, layer.o);
+    const x1 = layerNorm(`${p}.attention.output.LayerNorm`, g.op1('Add', [attnOut, x]), layer.ln1);
+    const inner = linear(`${p}.intermediate.dense`, x1, layer.ffn1);
+    // GELU (erf form, as BERT exports it): x · 0.5 · (1 + erf(x / √2)).
+    const gelu = g.op1('Mul', [
+      g.op1('Mul', [inner, half]),
+      g.op1('Add', [one, g.op1('Erf', [g.op1('Div', [inner, sqrt2])])]),
+    ]);
+    const ffnOut = linear(`${p}.output.dense`, gelu, layer.ffn2);
+    x = layerNorm(`${p}.output.LayerNorm`, g.op1('Add', [ffnOut, x1]), layer.ln2);
+  });
+  g.op('Identity', [x]);
+  g.renameLastOutput('last_hidden_state');
+
+  const dyn = ['batch_size', 'sequence_length'];
+  return buildModel({
+    graphName: 'bert_encoder',
+    builder: g,
+    inputs: [
+      valueInfo('input_ids', DataType.INT64, dyn),
+      valueInfo('attention_mask', DataType.INT64, dyn),
+      valueInfo('token_type_ids', DataType.INT64, dyn),
+    ],
+    outputs: [valueInfo('last_hidden_state', DataType.FLOAT, [...dyn, h])],
+    opset: OPSET,
+    docString: `BERT encoder (${shape.layers} layers, hidden ${h}, ${shape.heads} heads, FFN ${shape.ffn}) with seeded random weights, ${precision}; written by heimdex bench/make-model.ts for benchmarking only.`,
+  });
+}

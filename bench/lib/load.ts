@@ -1,0 +1,300 @@
+/**
+ * Load generators. Embedding load is closed-loop: a fixed number of requests in flight, each
+ * replaced as soon as it completes, so the embedder's queue never runs dry and its dynamic
+ * batcher can merge concurrent requests. Search load is closed-loop per client.
+ */
+import { randomUUID } from 'node:crypto';
+import { median, summarize } from './stats.js';
+import type { Summary } from './stats.js';
+
+export interface EmbedLoadOptions {
+  url: string;
+  token: string;
+  /** The model name every item carries (the embedder's EMBEDDING_MODEL_NAME). */
+  model: string;
+  org: string;
+  /** Texts to cycle through. */
+  texts: readonly string[];
+  requestItems: number;
+  /** Requests in flight. */
+  concurrency: number;
+  /** The measurement window (after the first completion) lasts at least this long… */
+  minSeconds: number;
+  /** …and covers at least this many items. */
+  minItems: number;
+  /** Hard limit for the whole run (an error if fewer than 3 completions by then). */
+  maxSeconds: number;
+}
+
+export interface EmbedLoadResult {
+  /** Steady-state items per second: least-squares slope of items completed over time. */
+  itemsPerSecond: number;
+  /** Items completed after the first completion. */
+  items: number;
+  seconds: number;
+  requests: number;
+  latencyMs: Summary;
+  /** CPU seconds this (client) process used during the run. */
+  clientCpuSeconds: number;
+  rejected429: number;
+  /** Medians of the embedder's timing headers per request (ms); `other` = total − the rest. */
+  serverMs: {
+    tokenization: number;
+    queue: number;
+    inference: number;
+    other: number;
+    total: number;
+  };
+}
+
+let seq = 1;
+
+/** A fresh /internal/embed body of `n` items (new job and segment ids each time). */
+export function embedBody(
+  texts: readonly string[],
+  start: number,
+  n: number,
+  model: string,
+  org: string,
+): string {
+  const items = Array.from({ length: n }, (_, i) => ({
+    job_id: randomUUID(),
+    seq: seq++,
+    org_id: org,
+    asset_id: 'bench-asset',
+    segment_id: `seg-${seq}`,
+    text: texts[(start + i) % texts.length] as string,
+    model,
+    model_ver: '1',
+  }));
+  return JSON.stringify({ items });
+}
+
+function assertEmbedResponse(status: number, text: string, n: number): void {
+  if (status !== 200) {
+    throw new Error(`POST /internal/embed answered ${status}: ${text.slice(0, 400)}`);
+  }
+  const body = JSON.parse(text) as { results?: { status?: string; code?: string }[] };
+  const results = body.results ?? [];
+  const bad = results.filter((r) => r.status !== 'ok');
+  if (results.length !== n || bad.length > 0) {
+    throw new Error(
+      `POST /internal/embed returned ${results.length} results for ${n} items, ${bad.length} not ok (${[...new Set(bad.map((b) => b.code))].join(', ')})`,
+    );
+  }
+}
+
+/** Least-squares slope of y over x. */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = (xs[i] as number) - mx;
+    sxy += dx * ((ys[i] as number) - my);
+    sxx += dx * dx;
+  }
+  return sxx > 0 ? sxy / sxx : NaN;
+}
+
+export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult> {
+  const controller = new AbortController();
+  const headers = { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' };
+  const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  let next = 0;
+  let stop = false;
+  let rejected429 = 0;
+  let firstAt: number | null = null;
+  let itemsAfterFirst = 0;
+  const eventTimes: number[] = [];
+  const eventItems: number[] = [];
+  const latencies: number[] = [];
+  const timing = {
+    tokenization: [] as number[],
+    queue: [] as number[],
+    inference: [] as number[],
+    other: [] as number[],
+    total: [] as number[],
+  };
+
+  const client = async (): Promise<void> => {
+    while (!stop) {
+      const body = embedBody(o.texts, next, o.requestItems, o.model, o.org);
+      next += o.requestItems;
+      const t0 = performance.now();
+      let status: number;
+      let text: string;
+      let resHeaders: Headers | null = null;
+      try {
+        const res = await fetch(`${o.url}/internal/embed`, {
+          method: 'POST',
+          headers,
+          body,
+          signal: controller.signal,
+        });
+        status = res.status;
+        resHeaders = res.headers;
+        text = await res.text();
+        if (status === 429) {
+          rejected429++;
+          const wait = Number(res.headers.get('retry-after') ?? '1');
+          await new Promise((r) => setTimeout(r, Math.min(1000, wait * 1000)));
+          continue;
+        }
+      } catch (err) {
+        if (stop) return;
+        throw err;
+      }
+      if (stop) return;
+      assertEmbedResponse(status, text, o.requestItems);
+      const t1 = performance.now();
+      latencies.push(t1 - t0);
+      const h = (name: string) => Number(resHeaders?.get(name) ?? NaN);
+      const total = h('x-total-time');
+      if (Number.isFinite(total)) {
+        const parts = [h('x-tokenization-time'), h('x-queue-time'), h('x-inference-time')];
+        timing.total.push(total);
+        timing.tokenization.push(parts[0] as number);
+        timing.queue.push(parts[1] as number);
+        timing.inference.push(parts[2] as number);
+        timing.other.push(total - parts.reduce((a, b) => a + b, 0));
+      }
+      if (firstAt === null) {
+        firstAt = t1;
+      } else {
+        itemsAfterFirst += o.requestItems;
+      }
+      eventTimes.push((t1 - started) / 1000);
+      eventItems.push(itemsAfterFirst);
+      const windowS = (t1 - firstAt) / 1000;
+      if (
+        (windowS >= o.minSeconds && itemsAfterFirst >= o.minItems) ||
+        (t1 - started) / 1000 > o.maxSeconds
+      ) {
+        stop = true;
+        controller.abort();
+      }
+    }
+  };
+
+  const clients = Array.from({ length: o.concurrency }, () => client());
+  const settled = await Promise.allSettled(clients);
+  stop = true;
+  controller.abort();
+  const failure = settled.find((s) => s.status === 'rejected');
+  if (failure) throw (failure as PromiseRejectedResult).reason;
+  const cpu = process.cpuUsage(cpu0);
+  if (eventTimes.length < 3) {
+    throw new Error(
+      `only ${eventTimes.length} requests completed within ${o.maxSeconds} s: raise the time limit`,
+    );
+  }
+  const seconds = (eventTimes.at(-1) as number) - (eventTimes[0] as number);
+  return {
+    itemsPerSecond: slope(eventTimes, eventItems),
+    items: itemsAfterFirst,
+    seconds,
+    requests: latencies.length,
+    latencyMs: summarize(latencies),
+    clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
+    rejected429,
+    serverMs: {
+      tokenization: median(timing.tokenization),
+      queue: median(timing.queue),
+      inference: median(timing.inference),
+      other: median(timing.other),
+      total: median(timing.total),
+    },
+  };
+}
+
+/** Waits until the embedder has finished what it was doing (one small request goes through). */
+export async function settleEmbedder(url: string, token: string, model: string): Promise<void> {
+  const res = await fetch(`${url}/internal/embed`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: embedBody(['settle'], 0, 1, model, 'bench-settle'),
+  });
+  assertEmbedResponse(res.status, await res.text(), 1);
+}
+
+export interface SearchLoadOptions {
+  /** Full URL of the search route. */
+  url: string;
+  headers: Record<string, string>;
+  /** The JSON body of query number `i`. */
+  body: (i: number) => unknown;
+  concurrency: number;
+  queries: number;
+}
+
+export interface SearchLoadResult {
+  concurrency: number;
+  latencyMs: Summary;
+  /** Per query: the embedder's timing headers, when present (milliseconds). */
+  serverTiming: {
+    totalMs: number[];
+    tokenizationMs: number[];
+    queueMs: number[];
+    inferenceMs: number[];
+  };
+  queriesPerSecond: number;
+}
+
+export async function runSearchLoad(o: SearchLoadOptions): Promise<SearchLoadResult> {
+  let next = 0;
+  const latencies: number[] = [];
+  const serverTiming: SearchLoadResult['serverTiming'] = {
+    totalMs: [],
+    tokenizationMs: [],
+    queueMs: [],
+    inferenceMs: [],
+  };
+  const started = performance.now();
+  const client = async (): Promise<void> => {
+    for (;;) {
+      const i = next++;
+      if (i >= o.queries) return;
+      const t0 = performance.now();
+      const res = await fetch(o.url, {
+        method: 'POST',
+        headers: { ...o.headers, 'content-type': 'application/json' },
+        body: JSON.stringify(o.body(i)),
+      });
+      const text = await res.text();
+      const t1 = performance.now();
+      if (res.status !== 200) {
+        throw new Error(
+          `POST ${new URL(o.url).pathname} answered ${res.status}: ${text.slice(0, 400)}`,
+        );
+      }
+      const parsed = JSON.parse(text) as { results?: unknown[] };
+      if (!Array.isArray(parsed.results) || parsed.results.length === 0) {
+        throw new Error(`POST ${new URL(o.url).pathname} returned no results`);
+      }
+      latencies.push(t1 - t0);
+      const header = (name: string) => {
+        const v = res.headers.get(name);
+        return v === null ? NaN : Number(v);
+      };
+      const total = header('x-total-time');
+      if (Number.isFinite(total)) {
+        serverTiming.totalMs.push(total);
+        serverTiming.tokenizationMs.push(header('x-tokenization-time'));
+        serverTiming.queueMs.push(header('x-queue-time'));
+        serverTiming.inferenceMs.push(header('x-inference-time'));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency }, () => client()));
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    concurrency: o.concurrency,
+    latencyMs: summarize(latencies),
+    serverTiming,
+    queriesPerSecond: latencies.length / seconds,
+  };
+}

@@ -1,0 +1,369 @@
+/** The bench's JSON document and its human-readable rendering (Markdown tables). */
+import type { VerifyReport } from '../make-model.js';
+import type { MachineInfo } from './machine.js';
+import type { MatmulPeak } from './matmul.js';
+import type { SoakResult } from './soak.js';
+import type { IngestResult, SearchResult } from './stack-bench.js';
+import type { StoreCell } from './store-bench.js';
+import type { TargetResult } from './targets.js';
+import { LENGTH_CLASSES, LENGTH_TOKENS } from './texts.js';
+import type { NaiveCell, ThroughputCell } from './throughput.js';
+
+export interface BenchResult {
+  schema: 'heimdex-bench/1';
+  command: string;
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  machine: MachineInfo;
+  /** Machine load averages (1, 5, 15 min) at the start and end: other work adds noise. */
+  loadAverage: { start: number[]; end: number[] };
+  settings: Record<string, unknown>;
+  models: {
+    id: string;
+    label: string;
+    name: string;
+    dtype: string;
+    dir: string;
+    encoderMatmulParams: number | null;
+  }[];
+  benchModel: {
+    files: Record<string, { bytes: number; sha256: string }>;
+    verification: VerifyReport;
+  } | null;
+  matmulPeak: { used: MatmulPeak | null; runs: MatmulPeak[] };
+  naive: NaiveCell[];
+  throughput: ThroughputCell[];
+  singleItemRequests: ThroughputCell[];
+  ingest: IngestResult | null;
+  search: SearchResult | null;
+  stores: StoreCell[];
+  soak: SoakResult | null;
+  targets: TargetResult[];
+  warnings: string[];
+  notes: string[];
+}
+
+function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(3, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  return [
+    line(headers),
+    `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
+    ...cells.slice(1).map(line),
+  ].join('\n');
+}
+
+const n1 = (x: number | null | undefined) =>
+  x === null || x === undefined || !Number.isFinite(x)
+    ? '–'
+    : x >= 100
+      ? x.toFixed(0)
+      : x.toFixed(1);
+const gf = (x: number | null | undefined) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : (x / 1e9).toFixed(1);
+const pct = (x: number | null | undefined) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(0)}%`;
+
+export function renderReport(r: BenchResult): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`# Heimdex bench — ${r.startedAt.slice(0, 10)}`);
+  out.push('');
+  out.push(`Command: \`${r.command}\``);
+  out.push(
+    `Machine: ${m.cpuModel}, ${m.cores} cores (${m.cpuFlags.join(' ')}), ${m.memoryGiB} GiB, ${m.platform} ${m.kernel}; Node ${m.node}; ` +
+      `onnxruntime-node ${m.packages['onnxruntime-node']}, @huggingface/transformers ${m.packages['@huggingface/transformers']}, @lancedb/lancedb ${m.packages['@lancedb/lancedb']}`,
+  );
+  out.push(
+    `Load average at start ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')}, at end ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')}; run took ${(r.durationSeconds / 60).toFixed(1)} min.`,
+  );
+  out.push('');
+
+  const peak = r.matmulPeak.used;
+  if (peak) {
+    out.push(
+      `## fp32 MatMul peak\n\n[${peak.n}×${peak.k}]×[${peak.k}×${peak.m}] through onnxruntime (${peak.sessionOptions}): ` +
+        `**${gf(peak.bestFlopsPerSecond)} GFLOP/s** (fastest of ${peak.runs} runs; median ${gf(peak.flopsPerSecond)}). ` +
+        `Fastest run per measurement: ${r.matmulPeak.runs.map((p) => gf(p.bestFlopsPerSecond)).join(', ')} GFLOP/s; the highest is the peak that percentages below use.`,
+    );
+    out.push('');
+  }
+
+  if (r.throughput.length > 0 || r.naive.length > 0) {
+    const caps = [...new Set(r.throughput.map((c) => c.cap))].sort((a, b) => a - b);
+    const variants = [
+      ...new Set([...r.naive.map((c) => c.variant), ...r.throughput.map((c) => c.variant)]),
+    ];
+    const label = (id: string) => r.models.find((x) => x.id === id)?.label ?? id;
+    const reqItems = r.throughput[0]?.requestItems ?? '?';
+    out.push(
+      `## Embedder throughput (texts/s)\n\nPOST /internal/embed, ${reqItems}-item requests kept in flight (2 × cap items, at least 2 requests), one embedder process per batch cap ` +
+        '(EMBEDDER_MAX_BATCH_ITEMS). Naive per job = per text, one `extractor(text)` call and one single-point upsert ' +
+        'into the embedded store, in-process (the original per-job design; the embedder figures include their store writes too); ' +
+        'naive inference only = the `extractor(text)` calls alone (no store, no HTTP). ' +
+        'Tokens per text include [CLS]/[SEP] for the MiniLM shape.',
+    );
+    out.push('');
+    const rows: (string | number)[][] = [];
+    for (const v of variants) {
+      for (const length of LENGTH_CLASSES) {
+        const cells = r.throughput.filter((c) => c.variant === v && c.length === length);
+        const naive = r.naive.find((c) => c.variant === v && c.length === length);
+        if (cells.length === 0 && !naive) continue;
+        const bestCell = cells.reduce<ThroughputCell | null>(
+          (a, c) => (a === null || c.textsPerSecond > a.textsPerSecond ? c : a),
+          null,
+        );
+        rows.push([
+          label(v),
+          `${length} (${LENGTH_TOKENS[length]})`,
+          n1(naive?.textsPerSecond),
+          n1(naive?.inferenceOnlyTextsPerSecond),
+          ...caps.map((cap) => n1(cells.find((c) => c.cap === cap)?.textsPerSecond)),
+          bestCell && naive
+            ? `${(bestCell.textsPerSecond / naive.textsPerSecond).toFixed(2)}x`
+            : '–',
+          bestCell && naive
+            ? `${(bestCell.textsPerSecond / naive.inferenceOnlyTextsPerSecond).toFixed(2)}x`
+            : '–',
+          bestCell ? n1(bestCell.tokensPerSecond) : '–',
+        ]);
+      }
+    }
+    out.push(
+      table(
+        [
+          'model',
+          'length (tokens)',
+          'naive per job',
+          'naive inference only',
+          ...caps.map((c) => `cap ${c}`),
+          'best / naive per job',
+          'best / naive inference only',
+          'tokens/s at best',
+        ],
+        rows,
+      ),
+    );
+    out.push('');
+
+    // Percentages of the fp32 MatMul peak only mean something for fp32 models.
+    const ofPeak = (c: ThroughputCell, flops: number) =>
+      peak && r.models.find((x) => x.id === c.variant)?.dtype === 'fp32'
+        ? pct(flops / peak.bestFlopsPerSecond)
+        : 'int8 ops';
+    const detail = r.throughput.map((c) => [
+      label(c.variant),
+      c.length,
+      c.cap,
+      n1(c.textsPerSecond),
+      n1(c.meanBatchItems),
+      pct(c.inferenceBusy),
+      n1(c.inferenceTextsPerSecond),
+      c.flopsPerSecond === null ? '–' : `${gf(c.flopsPerSecond)} (${ofPeak(c, c.flopsPerSecond)})`,
+      c.inferenceFlopsPerSecond === null
+        ? '–'
+        : `${gf(c.inferenceFlopsPerSecond)} (${ofPeak(c, c.inferenceFlopsPerSecond)})`,
+      `${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}`,
+      `${c.embedderCpuPerSecond.main} / ${c.embedderCpuPerSecond.store} / ${c.embedderCpuPerSecond.inferenceAndOther}`,
+      c.otherLoadCores,
+    ]);
+    out.push(
+      'Per cell: mean batch (items per forward pass), inference busy (share of wall time in forward passes), texts/s of forward-pass time, ' +
+        'GFLOP/s end to end and during forward passes (% of the MatMul peak), per-request medians of the timing headers ' +
+        "(inference / queue / other = store write + HTTP + JSON), the embedder's CPU cores by thread (JS main / LanceDB / onnxruntime + rest), " +
+        'and cores used by other processes on the machine during the cell (noise).',
+    );
+    out.push('');
+    out.push(
+      table(
+        [
+          'model',
+          'length',
+          'cap',
+          'texts/s',
+          'mean batch',
+          'infer busy',
+          'infer texts/s',
+          'GFLOP/s e2e',
+          'GFLOP/s infer',
+          'ms infer/queue/other',
+          'cores main/store/ort',
+          'other load',
+        ],
+        detail,
+      ),
+    );
+    out.push('');
+  }
+
+  if (r.singleItemRequests.length > 0) {
+    out.push('## Single-item requests (short texts)\n');
+    out.push(
+      table(
+        ['model', 'cap', 'in flight', 'texts/s', 'mean batch', 'p50 ms', 'ms infer/queue/other'],
+        r.singleItemRequests.map((c) => [
+          r.models.find((x) => x.id === c.variant)?.label ?? c.variant,
+          c.cap,
+          c.concurrency,
+          n1(c.textsPerSecond),
+          n1(c.meanBatchItems),
+          n1(c.latencyMs.p50),
+          `${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}`,
+        ]),
+      ),
+    );
+    out.push('');
+  }
+
+  if (r.ingest) {
+    const i = r.ingest;
+    out.push('## End-to-end ingest\n');
+    out.push(
+      table(
+        [
+          'texts',
+          'length',
+          'cap',
+          'e2e texts/s',
+          'raw texts/s',
+          'e2e / raw',
+          'seconds',
+          'mean batch (e2e)',
+        ],
+        [
+          [
+            i.texts,
+            `${i.length} (${LENGTH_TOKENS[i.length]})`,
+            i.cap,
+            n1(i.textsPerSecond),
+            n1(i.raw.textsPerSecond),
+            pct(i.fraction),
+            n1(i.seconds),
+            n1(i.batches.meanItems),
+          ],
+        ],
+      ),
+    );
+    out.push('');
+  }
+
+  if (r.search) {
+    const s = r.search;
+    out.push(
+      `## Search latency (ms), ${s.points} points in the org, limit ${s.limit}, ${s.queryTokens}-token queries\n`,
+    );
+    out.push(
+      table(
+        [
+          'concurrency',
+          'Worker p50',
+          'p95',
+          'p99',
+          'embedder p50',
+          'p95',
+          'p99',
+          'embedder infer p50',
+          'embedder store+http p50',
+          'Worker q/s',
+        ],
+        s.levels.map((l) => [
+          l.concurrency,
+          n1(l.worker.p50),
+          n1(l.worker.p95),
+          n1(l.worker.p99),
+          n1(l.embedderOnly.p50),
+          n1(l.embedderOnly.p95),
+          n1(l.embedderOnly.p99),
+          n1(l.embedderInference.p50),
+          n1(l.embedderStoreAndHttp.p50),
+          n1(l.workerQps),
+        ]),
+      ),
+    );
+    out.push('');
+    out.push(
+      `Store only (LanceDB search in the bench process on the same table, sequential): p50 ${n1(s.storeOnly.p50)} ms, p95 ${n1(s.storeOnly.p95)} ms, p99 ${n1(s.storeOnly.p99)} ms. ` +
+        `Shares of the Worker p50 at concurrency 1: embedder ${pct(s.shares.embedderOfWorkerP50)}, store ${pct(s.shares.storeOfWorkerP50)}. ` +
+        `Round-trip floors (GET /healthz, sequential): Worker under wrangler dev ${n1(s.floors.worker.p50)} ms p50, embedder ${n1(s.floors.embedder.p50)} ms p50.`,
+    );
+    out.push('');
+  }
+
+  if (r.stores.length > 0) {
+    out.push(
+      `## Vector store (random unit ${r.stores[0]?.dim}-d vectors, one org holding all of them, limit 10, sequential)\n`,
+    );
+    out.push(
+      table(
+        [
+          'store',
+          'vectors',
+          'state',
+          'ANN index',
+          'search p50 ms',
+          'p95 ms',
+          'p99 ms',
+          '32-point write p50 ms',
+          'fill points/s',
+          'maintenance s',
+        ],
+        r.stores.map((c) => [
+          c.store,
+          c.vectors.toLocaleString('en'),
+          c.state,
+          c.annIndex === null ? '–' : c.annIndex ? 'yes' : 'no (exact)',
+          n1(c.latencyMs.p50),
+          n1(c.latencyMs.p95),
+          n1(c.latencyMs.p99),
+          n1(c.write32Ms?.p50),
+          n1(c.insertPointsPerSecond),
+          n1(c.maintenanceSeconds),
+        ]),
+      ),
+    );
+    out.push('');
+  }
+
+  if (r.soak) {
+    const s = r.soak;
+    out.push(
+      `## Soak: ${s.minutes} min ingest${s.minutes < 10 ? ' (SHORT: the target is 10 min, `--soak-minutes 10`)' : ''}\n\n` +
+        `${s.texts} texts at ${n1(s.textsPerSecond)} texts/s; RSS baseline ${n1(s.rssMiB.baseline)} MiB → end ${n1(s.rssMiB.end)} MiB ` +
+        `(drift ${pct(s.drift)}, largest deviation ${pct(s.maxDeviation)}, range ${n1(s.rssMiB.min)}–${n1(s.rssMiB.max)} MiB after ${s.warmupSeconds} s warm-up)` +
+        (s.heapUsedMiB
+          ? `; V8 heap used ${n1(s.heapUsedMiB.start)} → ${n1(s.heapUsedMiB.end)} MiB.`
+          : '.'),
+    );
+    out.push('');
+  }
+
+  out.push('## Targets\n');
+  out.push(
+    table(
+      ['target', 'measured', 'result', 'basis'],
+      r.targets.map((t) => [
+        t.target,
+        t.measured === null
+          ? '–'
+          : t.unit === 'ms'
+            ? `${t.measured.toFixed(1)} ms`
+            : t.unit === 'fraction'
+              ? `${(t.measured * 100).toFixed(1)}%`
+              : `${t.measured.toFixed(2)}x`,
+        t.status === 'MISS' ? `MISS: ${t.missedBy}` : t.status,
+        t.basis,
+      ]),
+    ),
+  );
+  out.push('');
+  if (r.warnings.length > 0) {
+    out.push('Warnings:');
+    for (const w of r.warnings) out.push(`- ${w}`);
+    out.push('');
+  }
+  for (const note of r.notes) out.push(`- ${note}`);
+  return out.join('\n');
+}

@@ -1,0 +1,397 @@
+/**
+ * (c) End-to-end ingest through the Worker API (POST /vectors/embed/batch → outbox → local Queue →
+ * consumer → embedder → store) until every job is SUCCEEDED, against the same embedder's raw
+ * throughput measured just before; (d) search latency through the Worker at several
+ * concurrencies, with the embedder-only and store-only shares. The whole local stack runs as
+ * `npm run dev` runs it (scripts/lib/stack.ts).
+ */
+import path from 'node:path';
+import pg from 'pg';
+import { startStack } from '../../scripts/lib/stack.js';
+import type { Stack } from '../../scripts/lib/stack.js';
+import { mintDevToken } from '../../scripts/lib/token.js';
+import { LanceDbStore } from '../../embedder/src/store/lancedb.js';
+import { fetchMetrics } from './embedder.js';
+import { runEmbedLoad, runSearchLoad, settleEmbedder } from './load.js';
+import type { SearchLoadResult } from './load.js';
+import { histogram, histogramDelta } from './prom.js';
+import { progress } from './progress.js';
+import { round, summarize } from './stats.js';
+import type { Summary } from './stats.js';
+import { randomUnitVectors } from './store-bench.js';
+import { LENGTH_TOKENS, TextSource } from './texts.js';
+import type { LengthClass } from './texts.js';
+import type { Variant } from './variants.js';
+
+export interface StackBenchOptions {
+  workDir: string;
+  cap: number;
+  maxBatchTokens: number;
+  ingestTexts: number;
+  length: LengthClass;
+  requestItems: number;
+  minSeconds: number;
+  maxSeconds: number;
+  searchQueries: number;
+  concurrencies: readonly number[];
+  /** Skip the search part (ingest only). */
+  search: boolean;
+}
+
+export interface IngestResult {
+  variant: string;
+  texts: number;
+  length: LengthClass;
+  tokens: number;
+  cap: number;
+  /** Seconds from the first POST until the last job completed (jobs.completed_at). */
+  seconds: number;
+  textsPerSecond: number;
+  /** The same embedder's /internal/embed throughput, measured just before (same texts, cap). */
+  raw: { textsPerSecond: number; requestItems: number; concurrency: number; seconds: number };
+  fraction: number;
+  /** Embedder forward passes during the ingest. */
+  batches: { count: number; meanItems: number };
+  /** Jobs read back through GET /jobs/{id} (a sample), all SUCCEEDED. */
+  verifiedJobs: number;
+}
+
+export interface LatencySet {
+  concurrency: number;
+  worker: Summary;
+  embedderOnly: Summary;
+  /** From the embedder's timing headers: x-total-time − tokenization − queue − inference. */
+  embedderStoreAndHttp: Summary;
+  embedderInference: Summary;
+  embedderQueue: Summary;
+  workerQps: number;
+}
+
+export interface SearchResult {
+  variant: string;
+  points: number;
+  limit: number;
+  queryTokens: number;
+  levels: LatencySet[];
+  /** The store alone (LanceDbStore.search in this process on the embedder's table), sequential. */
+  storeOnly: Summary;
+  /**
+   * Round trips that do no work, sequential: GET /healthz through wrangler dev (its local proxy
+   * and workerd) and on the embedder. The floor under every request's latency on this machine.
+   */
+  floors: { worker: Summary; embedder: Summary };
+  shares: { embedderOfWorkerP50: number; storeOfWorkerP50: number };
+}
+
+const ORG_INGEST = 'bench-ingest';
+const ORG_RAW = 'bench-raw';
+const SEGMENTS_PER_CALL = 256;
+
+export async function measureStack(
+  v: Variant,
+  o: StackBenchOptions,
+): Promise<{ ingest: IngestResult; search: SearchResult | null }> {
+  const dataDir = path.join(o.workDir, 'stack');
+  const vectorDir = path.join(dataDir, 'vectors');
+  progress(`starting the local stack (PostgreSQL, WS proxy, embedder ${v.label}, wrangler dev)`);
+  const stack = await startStack({
+    dataDir,
+    env: {
+      ...process.env,
+      DATABASE_URL: '',
+      EMBEDDER_URL: '',
+      QDRANT_URL: '',
+      VECTOR_STORE: 'lancedb',
+      VECTOR_DATA_DIR: vectorDir,
+      EMBEDDING_MODEL_DIR: v.modelDir,
+      EMBEDDING_MODEL_NAME: v.modelName,
+      EMBEDDING_MODEL_VER: '1',
+      EMBEDDING_DTYPE: v.dtype,
+    },
+    embedderEnv: {
+      EMBEDDER_MAX_BATCH_ITEMS: String(o.cap),
+      EMBEDDER_MAX_BATCH_TOKENS: String(o.maxBatchTokens),
+    },
+    cronIntervalMs: 0,
+    onStatus: (m) => progress(`  ${m}`),
+  });
+  try {
+    const ingest = await measureIngest(stack, v, o);
+    const search = o.search ? await measureSearch(stack, v, o, vectorDir) : null;
+    return { ingest, search };
+  } finally {
+    progress('stopping the local stack');
+    await stack.stop();
+  }
+}
+
+async function measureIngest(
+  stack: Stack,
+  v: Variant,
+  o: StackBenchOptions,
+): Promise<IngestResult> {
+  const tokens = LENGTH_TOKENS[o.length] + v.specialTokens;
+  const texts = new TextSource(LENGTH_TOKENS[o.length], 77).take(o.ingestTexts);
+  const concurrency = Math.max(2, Math.ceil((2 * o.cap) / o.requestItems));
+
+  progress(`raw embedder throughput on the stack's embedder (${o.length} texts, cap ${o.cap})`);
+  await settleEmbedder(stack.embedderUrl, stack.embedderToken, v.modelName);
+  const raw = await runEmbedLoad({
+    url: stack.embedderUrl,
+    token: stack.embedderToken,
+    model: v.modelName,
+    org: ORG_RAW,
+    texts,
+    requestItems: o.requestItems,
+    concurrency,
+    minSeconds: o.minSeconds,
+    minItems: Math.max(3 * Math.min(o.cap, concurrency * o.requestItems), 2 * o.requestItems),
+    maxSeconds: o.maxSeconds,
+  });
+  await settleEmbedder(stack.embedderUrl, stack.embedderToken, v.modelName);
+  progress(`  raw: ${raw.itemsPerSecond.toFixed(1)} texts/s`);
+
+  const api = await mintDevToken({ secret: stack.devJwtSecret, org: ORG_INGEST, ttlSeconds: 7200 });
+  const db = new pg.Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    const metricsBefore = await fetchMetrics(stack.embedderUrl, stack.embedderToken);
+    progress(
+      `end-to-end ingest: ${o.ingestTexts} ${o.length} texts through POST /vectors/embed/batch`,
+    );
+    const started = Date.now();
+    const jobIds: string[] = [];
+    for (let start = 0; start < texts.length; start += SEGMENTS_PER_CALL) {
+      const segments = texts.slice(start, start + SEGMENTS_PER_CALL).map((text, i) => ({
+        segment_id: `seg-${start + i}`,
+        text,
+      }));
+      const res = await fetch(`${stack.apiUrl}/vectors/embed/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${api}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ asset_id: 'bench-asset', segments }),
+      });
+      const body = (await res.json()) as { jobs?: { job_id: string }[] };
+      if (res.status !== 202 || !body.jobs) {
+        throw new Error(
+          `POST /vectors/embed/batch answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`,
+        );
+      }
+      jobIds.push(...body.jobs.map((j) => j.job_id));
+    }
+    const completedAt = await waitForJobs(db, stack, o.ingestTexts);
+    const seconds = (completedAt - started) / 1000;
+    const metricsAfter = await fetchMetrics(stack.embedderUrl, stack.embedderToken);
+    const batches = histogramDelta(
+      histogram(metricsAfter, 'heimdex_batch_size', { model: v.modelName }),
+      histogram(metricsBefore, 'heimdex_batch_size', { model: v.modelName }),
+    );
+    const verifiedJobs = await verifyJobs(stack.apiUrl, api, jobIds);
+    const textsPerSecond = o.ingestTexts / seconds;
+    progress(
+      `  end to end: ${textsPerSecond.toFixed(1)} texts/s (${((100 * textsPerSecond) / raw.itemsPerSecond).toFixed(0)}% of raw)`,
+    );
+    return {
+      variant: v.id,
+      texts: o.ingestTexts,
+      length: o.length,
+      tokens,
+      cap: o.cap,
+      seconds: round(seconds),
+      textsPerSecond: round(textsPerSecond),
+      raw: {
+        textsPerSecond: round(raw.itemsPerSecond),
+        requestItems: o.requestItems,
+        concurrency,
+        seconds: round(raw.seconds),
+      },
+      fraction: round(textsPerSecond / raw.itemsPerSecond, 3),
+      batches: {
+        count: batches.count,
+        meanItems: round(batches.count > 0 ? batches.sum / batches.count : 0, 3),
+      },
+      verifiedJobs,
+    };
+  } finally {
+    await db.end();
+  }
+}
+
+/** Polls the jobs table until `n` jobs of the org succeeded; returns the last completion time. */
+async function waitForJobs(db: pg.Client, stack: Stack, n: number): Promise<number> {
+  let lastProgress = Date.now();
+  let lastDone = -1;
+  let cronFired = false;
+  for (;;) {
+    const { rows } = await db.query<{ status: string; n: number; last: Date | null }>(
+      `SELECT status::text AS status, count(*)::int AS n, max(completed_at) AS last
+         FROM jobs WHERE org_id = $1 GROUP BY status`,
+      [ORG_INGEST],
+    );
+    const by = new Map(rows.map((r) => [r.status, r]));
+    const failed = by.get('FAILED')?.n ?? 0;
+    if (failed > 0)
+      throw new Error(`${failed} ingest jobs FAILED (see the stack logs under the bench work dir)`);
+    const done = by.get('SUCCEEDED');
+    if (done && done.n >= n && done.last) return done.last.getTime();
+    const count = done?.n ?? 0;
+    if (count !== lastDone) {
+      lastDone = count;
+      lastProgress = Date.now();
+    } else if (Date.now() - lastProgress > 30_000) {
+      if (cronFired) throw new Error(`ingest stalled at ${count}/${n} SUCCEEDED jobs for 60 s`);
+      // The outbox sweep re-sends anything the relay left behind.
+      await stack.triggerCron();
+      cronFired = true;
+      lastProgress = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function verifyJobs(apiUrl: string, token: string, ids: string[]): Promise<number> {
+  const sample = [ids[0], ids[Math.floor(ids.length / 2)], ids.at(-1)].filter(
+    (id): id is string => id !== undefined,
+  );
+  for (const id of sample) {
+    const res = await fetch(`${apiUrl}/jobs/${id}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const job = (await res.json()) as { status?: string; result?: { point_id?: string } | null };
+    if (res.status !== 200 || job.status !== 'SUCCEEDED' || !job.result?.point_id) {
+      throw new Error(`GET /jobs/${id} answered ${res.status} with status ${job.status}`);
+    }
+  }
+  return sample.length;
+}
+
+async function measureSearch(
+  stack: Stack,
+  v: Variant,
+  o: StackBenchOptions,
+  vectorDir: string,
+): Promise<SearchResult> {
+  const queryTokens = 8;
+  const queries = new TextSource(queryTokens, 4242).take(512);
+  const limit = 10;
+  const jwt = await mintDevToken({ secret: stack.devJwtSecret, org: ORG_INGEST, ttlSeconds: 7200 });
+  const worker = (c: number, n: number) =>
+    runSearchLoad({
+      url: `${stack.apiUrl}/vectors/search`,
+      headers: { authorization: `Bearer ${jwt}` },
+      body: (i) => ({ query_text: queries[i % queries.length], limit }),
+      concurrency: c,
+      queries: n,
+    });
+  const direct = (c: number, n: number) =>
+    runSearchLoad({
+      url: `${stack.embedderUrl}/internal/search`,
+      headers: { authorization: `Bearer ${stack.embedderToken}` },
+      body: (i) => ({ org_id: ORG_INGEST, query_text: queries[(i + 256) % queries.length], limit }),
+      concurrency: c,
+      queries: n,
+    });
+
+  progress('search latency: warm-up');
+  await worker(1, 10);
+  await direct(1, 10);
+  const levels: LatencySet[] = [];
+  for (const c of o.concurrencies) {
+    const n = Math.max(o.searchQueries, 4 * c);
+    progress(`  concurrency ${c}: ${n} queries to the embedder, then ${n} through the Worker`);
+    const e: SearchLoadResult = await direct(c, n);
+    const w: SearchLoadResult = await worker(c, n);
+    const t = e.serverTiming;
+    const storeAndHttp = t.totalMs.map(
+      (total, i) =>
+        total - (t.tokenizationMs[i] ?? 0) - (t.queueMs[i] ?? 0) - (t.inferenceMs[i] ?? 0),
+    );
+    levels.push({
+      concurrency: c,
+      worker: rounded(w.latencyMs),
+      embedderOnly: rounded(e.latencyMs),
+      embedderStoreAndHttp: rounded(summarize(storeAndHttp)),
+      embedderInference: rounded(summarize(t.inferenceMs)),
+      embedderQueue: rounded(summarize(t.queueMs)),
+      workerQps: round(w.queriesPerSecond),
+    });
+    progress(
+      `    worker p50 ${w.latencyMs.p50.toFixed(1)} ms, p99 ${w.latencyMs.p99.toFixed(1)} ms; embedder p50 ${e.latencyMs.p50.toFixed(1)} ms`,
+    );
+  }
+
+  const floor = async (url: string) => {
+    const times: number[] = [];
+    for (let i = 0; i < 105; i++) {
+      const t0 = performance.now();
+      const res = await fetch(url);
+      await res.text();
+      if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`);
+      if (i >= 5) times.push(performance.now() - t0);
+    }
+    return rounded(summarize(times));
+  };
+  const floors = {
+    worker: await floor(`${stack.apiUrl}/healthz`),
+    embedder: await floor(`${stack.embedderUrl}/healthz`),
+  };
+  progress(
+    `  GET /healthz p50: Worker ${floors.worker.p50} ms, embedder ${floors.embedder.p50} ms`,
+  );
+
+  progress('store-only search latency (LanceDB table of the stack, in this process)');
+  const storeOnly = await storeOnlySearch(vectorDir, v.modelName, o.searchQueries);
+  const c1 = levels.find((l) => l.concurrency === 1) ?? levels[0];
+  const points = o.ingestTexts;
+  return {
+    variant: v.id,
+    points,
+    limit,
+    queryTokens,
+    levels,
+    storeOnly,
+    floors,
+    shares: c1
+      ? {
+          embedderOfWorkerP50: round(c1.embedderOnly.p50 / c1.worker.p50, 3),
+          storeOfWorkerP50: round(storeOnly.p50 / c1.worker.p50, 3),
+        }
+      : { embedderOfWorkerP50: NaN, storeOfWorkerP50: NaN },
+  };
+}
+
+async function storeOnlySearch(dir: string, model: string, queries: number): Promise<Summary> {
+  const store = new LanceDbStore({ dataDir: dir });
+  const { dim } = await store.init(0);
+  try {
+    const vectors = randomUnitVectors(queries + 5, dim, 99);
+    const times: number[] = [];
+    for (const [i, vector] of vectors.entries()) {
+      const t0 = performance.now();
+      const hits = await store.search({
+        vector,
+        orgId: ORG_INGEST,
+        model,
+        modelVer: '1',
+        limit: 10,
+      });
+      if (i >= 5) times.push(performance.now() - t0);
+      if (hits.length === 0) throw new Error('the store-only search found nothing');
+    }
+    return rounded(summarize(times));
+  } finally {
+    await store.close();
+  }
+}
+
+function rounded(s: Summary): Summary {
+  return {
+    ...s,
+    min: round(s.min),
+    mean: round(s.mean),
+    p50: round(s.p50),
+    p95: round(s.p95),
+    p99: round(s.p99),
+    max: round(s.max),
+  };
+}

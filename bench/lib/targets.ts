@@ -1,0 +1,210 @@
+/** The issue's performance targets, each a ratio (or difference) of figures from one run. */
+import type { MatmulPeak } from './matmul.js';
+import type { SoakResult } from './soak.js';
+import type { IngestResult, SearchResult } from './stack-bench.js';
+import type { LengthClass } from './texts.js';
+import type { NaiveCell, ThroughputCell } from './throughput.js';
+
+export type TargetStatus = 'PASS' | 'MISS' | 'NOT MEASURED';
+
+export interface TargetResult {
+  id: string;
+  target: string;
+  measured: number | null;
+  threshold: number;
+  comparison: '>=' | '<=';
+  unit: 'x' | 'ms' | 'fraction';
+  status: TargetStatus;
+  /** How far from the threshold a MISS is, in words; null otherwise. */
+  missedBy: string | null;
+  /** The figures the value was computed from. */
+  basis: string;
+}
+
+export interface TargetInputs {
+  naive: NaiveCell[];
+  cells: ThroughputCell[];
+  peak: MatmulPeak | null;
+  ingest: IngestResult | null;
+  search: SearchResult | null;
+  soak: SoakResult | null;
+  /** The soak length a full run uses (the target's 10 minutes). */
+  fullSoakMinutes: number;
+}
+
+function best(cells: ThroughputCell[], variant: string, length: LengthClass) {
+  return cells
+    .filter((c) => c.variant === variant && c.length === length)
+    .reduce<ThroughputCell | null>(
+      (a, c) => (a === null || c.textsPerSecond > a.textsPerSecond ? c : a),
+      null,
+    );
+}
+
+function fmt(value: number, unit: TargetResult['unit']): string {
+  if (unit === 'ms') return `${value.toFixed(1)} ms`;
+  if (unit === 'fraction') return `${(value * 100).toFixed(1)}%`;
+  return `${value.toFixed(2)}x`;
+}
+
+function judge(
+  base: Omit<TargetResult, 'status' | 'missedBy' | 'measured' | 'basis'>,
+  measured: number | null,
+  basis: string,
+): TargetResult {
+  if (measured === null || !Number.isFinite(measured)) {
+    return { ...base, measured: null, status: 'NOT MEASURED', missedBy: null, basis };
+  }
+  const ok = base.comparison === '>=' ? measured >= base.threshold : measured <= base.threshold;
+  let missedBy: string | null = null;
+  if (!ok) {
+    const gap = Math.abs(measured - base.threshold);
+    const relative = base.threshold !== 0 ? Math.abs(measured / base.threshold - 1) : Infinity;
+    missedBy =
+      base.comparison === '>='
+        ? `${fmt(gap, base.unit)} short of ${fmt(base.threshold, base.unit)} (${(relative * 100).toFixed(0)}% below)`
+        : `${fmt(gap, base.unit)} over ${fmt(base.threshold, base.unit)} (${(relative * 100).toFixed(0)}% above)`;
+  }
+  return { ...base, measured, status: ok ? 'PASS' : 'MISS', missedBy, basis };
+}
+
+const perSecond = (n: number) => `${n} texts/s`;
+
+export function evaluateTargets(t: TargetInputs): TargetResult[] {
+  const out: TargetResult[] = [];
+  const naive = (variant: string, length: LengthClass) =>
+    t.naive.find((n) => n.variant === variant && n.length === length) ?? null;
+
+  for (const [variant, threshold, label] of [
+    ['minilm-fp32', 2, 'MiniLM-shaped fp32'],
+    ['potion-fp32', 5, 'potion-base-2M'],
+  ] as const) {
+    const b = best(t.cells, variant, 'short');
+    const n = naive(variant, 'short');
+    out.push(
+      judge(
+        {
+          id: `batching-${variant}`,
+          target: `${label}, short texts: dynamic batching >= ${threshold}x the naive baseline (texts/s, per job: one extractor call + one store upsert per text)`,
+          threshold,
+          comparison: '>=',
+          unit: 'x',
+        },
+        b && n ? b.textsPerSecond / n.textsPerSecond : null,
+        b && n
+          ? `embedder at its best cap (${b.cap}): ${perSecond(b.textsPerSecond)}; naive per job: ${perSecond(n.textsPerSecond)}; ` +
+              `naive inference only: ${perSecond(n.inferenceOnlyTextsPerSecond)} (${(b.textsPerSecond / n.inferenceOnlyTextsPerSecond).toFixed(2)}x)`
+          : 'not measured',
+      ),
+    );
+  }
+
+  const fp32Cells = t.cells.filter((c) => c.variant === 'minilm-fp32' && c.flopsPerSecond !== null);
+  const top = fp32Cells.reduce<ThroughputCell | null>(
+    (a, c) => (a === null || (c.flopsPerSecond ?? 0) > (a.flopsPerSecond ?? 0) ? c : a),
+    null,
+  );
+  out.push(
+    judge(
+      {
+        id: 'flops-minilm-fp32',
+        target: 'MiniLM-shaped fp32: achieved FLOP/s >= 40% of the measured fp32 MatMul peak',
+        threshold: 0.4,
+        comparison: '>=',
+        unit: 'fraction',
+      },
+      top && t.peak ? (top.flopsPerSecond ?? 0) / t.peak.bestFlopsPerSecond : null,
+      top && t.peak
+        ? `best cell (${top.length}, cap ${top.cap}): ${((top.flopsPerSecond ?? 0) / 1e9).toFixed(1)} GFLOP/s end to end ` +
+            `(${((top.inferenceFlopsPerSecond ?? 0) / 1e9).toFixed(1)} GFLOP/s of forward-pass time); peak ${(t.peak.bestFlopsPerSecond / 1e9).toFixed(1)} GFLOP/s (fastest MatMul run)`
+        : 'not measured',
+    ),
+  );
+
+  const q8 = best(t.cells, 'minilm-q8', 'medium');
+  const f32 = best(t.cells, 'minilm-fp32', 'medium');
+  out.push(
+    judge(
+      {
+        id: 'int8-speedup',
+        target: 'MiniLM-shaped int8 >= 1.8x fp32 texts/s (medium texts, each at its best cap)',
+        threshold: 1.8,
+        comparison: '>=',
+        unit: 'x',
+      },
+      q8 && f32 ? q8.textsPerSecond / f32.textsPerSecond : null,
+      q8 && f32
+        ? `int8 ${perSecond(q8.textsPerSecond)} (cap ${q8.cap}); fp32 ${perSecond(f32.textsPerSecond)} (cap ${f32.cap})`
+        : 'not measured',
+    ),
+  );
+
+  out.push(
+    judge(
+      {
+        id: 'ingest-fraction',
+        target: 'End-to-end ingest (MiniLM-shaped) >= 80% of the embedder raw throughput',
+        threshold: 0.8,
+        comparison: '>=',
+        unit: 'fraction',
+      },
+      t.ingest ? t.ingest.fraction : null,
+      t.ingest
+        ? `${t.ingest.texts} ${t.ingest.length} texts: ${perSecond(t.ingest.textsPerSecond)} through the Worker; raw ${perSecond(t.ingest.raw.textsPerSecond)}`
+        : 'not measured',
+    ),
+  );
+
+  const level = (c: number) => t.search?.levels.find((l) => l.concurrency === c) ?? null;
+  const c1 = level(1);
+  const c8 = level(8);
+  out.push(
+    judge(
+      {
+        id: 'search-c1-overhead',
+        target: 'Search through the Worker, concurrency 1: p50 <= embedder-only p50 + 10 ms',
+        threshold: 10,
+        comparison: '<=',
+        unit: 'ms',
+      },
+      c1 ? c1.worker.p50 - c1.embedderOnly.p50 : null,
+      c1
+        ? `Worker p50 ${c1.worker.p50} ms; embedder-only p50 ${c1.embedderOnly.p50} ms`
+        : 'not measured',
+    ),
+  );
+  out.push(
+    judge(
+      {
+        id: 'search-c8-tail',
+        target: 'Search through the Worker, concurrency 8: p99 <= 3x the concurrency-1 p50',
+        threshold: 3,
+        comparison: '<=',
+        unit: 'x',
+      },
+      c1 && c8 ? c8.worker.p99 / c1.worker.p50 : null,
+      c1 && c8 ? `c8 p99 ${c8.worker.p99} ms; c1 p50 ${c1.worker.p50} ms` : 'not measured',
+    ),
+  );
+
+  const soakNote =
+    t.soak && t.soak.minutes < t.fullSoakMinutes
+      ? ` — SHORT SOAK (${t.soak.minutes} min; the target is ${t.fullSoakMinutes} min: npm run bench -- --soak-minutes ${t.fullSoakMinutes})`
+      : '';
+  out.push(
+    judge(
+      {
+        id: 'rss-flat',
+        target: `Embedder RSS (MiniLM-shaped) stays within ±10% during a ${t.fullSoakMinutes}-minute ingest`,
+        threshold: 0.1,
+        comparison: '<=',
+        unit: 'fraction',
+      },
+      t.soak ? t.soak.maxDeviation : null,
+      t.soak
+        ? `baseline ${t.soak.rssMiB.baseline} MiB, end ${t.soak.rssMiB.end} MiB, range ${t.soak.rssMiB.min}–${t.soak.rssMiB.max} MiB after ${t.soak.warmupSeconds} s warm-up${soakNote}`
+        : 'not measured',
+    ),
+  );
+  return out;
+}

@@ -1,0 +1,379 @@
+/**
+ * `npm run bench [-- options]`: Heimdex's benchmark suite. Prints a Markdown report on stdout
+ * (progress on stderr) and writes the full results as JSON to bench/results/<date>-<machine>.json.
+ * See bench/PERFORMANCE.md for what each section measures and `--help` for the options.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureMinilmShaped, verifyMinilmShaped } from './make-model.js';
+import { machineInfo, machineSlug } from './lib/machine.js';
+import { measureMatmulPeak } from './lib/matmul.js';
+import type { MatmulPeak } from './lib/matmul.js';
+import { REPO_ROOT, RESULTS_DIR } from './lib/paths.js';
+import { progress } from './lib/progress.js';
+import { renderReport } from './lib/report.js';
+import type { BenchResult } from './lib/report.js';
+import { runSoak } from './lib/soak.js';
+import { measureStack } from './lib/stack-bench.js';
+import { measureStores } from './lib/store-bench.js';
+import { evaluateTargets } from './lib/targets.js';
+import { LENGTH_CLASSES } from './lib/texts.js';
+import type { LengthClass } from './lib/texts.js';
+import { measureVariant } from './lib/throughput.js';
+import { VARIANT_IDS, variant } from './lib/variants.js';
+
+const SECTIONS = ['peak', 'throughput', 'stack', 'store', 'soak'] as const;
+type Section = (typeof SECTIONS)[number];
+const FULL_SOAK_MINUTES = 10;
+
+const USAGE = `npm run bench [-- options]
+
+  --sections LIST        ${SECTIONS.join(',')} (default: all)
+  --models LIST          ${VARIANT_IDS.join(',')} (default: all)
+  --caps LIST            batch caps, EMBEDDER_MAX_BATCH_ITEMS (default 1,8,32,128)
+  --lengths LIST         short,medium,long (16/64/256 tokens; default all)
+  --request-items N      items per /internal/embed request (default 32, the queue consumer's batch)
+  --max-batch-tokens N   EMBEDDER_MAX_BATCH_TOKENS for every cap (default 65536, so the item cap binds)
+  --seconds S            minimum measurement window per throughput cell (default 3)
+  --max-seconds S        hard limit per cell (default 240)
+  --rounds N             interleaved rounds over the throughput cells, best round kept (default 1)
+  --ingest-texts N       texts through the Worker API (default 1000)
+  --ingest-length L      their length class (default medium)
+  --search-queries N     queries per concurrency level (default 200)
+  --store-sizes LIST     vectors in the store benchmark (default 10000,100000)
+  --soak-minutes M       ingest soak length (default 1; the RSS target is for 10)
+  --out FILE             results JSON (default bench/results/<date>-<machine>.json)
+  --work-dir DIR         scratch folder (default .data/bench/run-<time>, deleted unless --keep)
+  --keep                 keep the scratch folder (embedder logs, stores, profiles)
+  --cpu-prof             run each embedder with --cpu-prof (profiles under the work dir; implies --keep)
+  --help
+`;
+
+function list(value: string, name: string): string[] {
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new Error(`--${name} needs at least one value`);
+  return items;
+}
+
+function positive(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
+  return n;
+}
+
+function positiveInt(value: string, name: string): number {
+  const n = positive(value, name);
+  if (!Number.isInteger(n)) throw new Error(`--${name} must be a whole number`);
+  return n;
+}
+
+function oneOf<T extends string>(values: string[], allowed: readonly T[], name: string): T[] {
+  const bad = values.filter((v) => !allowed.includes(v as T));
+  if (bad.length > 0)
+    throw new Error(`--${name}: unknown ${bad.join(', ')} (use ${allowed.join(', ')})`);
+  return values as T[];
+}
+
+function parseOptions(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      sections: { type: 'string', default: SECTIONS.join(',') },
+      models: { type: 'string', default: VARIANT_IDS.join(',') },
+      caps: { type: 'string', default: '1,8,32,128' },
+      lengths: { type: 'string', default: LENGTH_CLASSES.join(',') },
+      'request-items': { type: 'string', default: '32' },
+      'max-batch-tokens': { type: 'string', default: '65536' },
+      seconds: { type: 'string', default: '3' },
+      'max-seconds': { type: 'string', default: '240' },
+      rounds: { type: 'string', default: '1' },
+      'ingest-texts': { type: 'string', default: '1000' },
+      'ingest-length': { type: 'string', default: 'medium' },
+      'search-queries': { type: 'string', default: '200' },
+      'store-sizes': { type: 'string', default: '10000,100000' },
+      'soak-minutes': { type: 'string', default: '1' },
+      out: { type: 'string' },
+      'work-dir': { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  const caps = list(values.caps, 'caps').map((c) => positiveInt(c, 'caps'));
+  const lengths = oneOf(list(values.lengths, 'lengths'), LENGTH_CLASSES, 'lengths');
+  const requestItems = positiveInt(values['request-items'], 'request-items');
+  if (requestItems > 512)
+    throw new Error('--request-items must be at most 512 (the embedder limit)');
+  const maxBatchTokens = positiveInt(values['max-batch-tokens'], 'max-batch-tokens');
+  const needed = Math.max(...caps) * 258;
+  if (maxBatchTokens < needed) {
+    throw new Error(
+      `--max-batch-tokens ${maxBatchTokens} would cut batches below the largest cap; use at least ${needed}`,
+    );
+  }
+  return {
+    help: values.help,
+    sections: new Set(oneOf(list(values.sections, 'sections'), SECTIONS, 'sections')),
+    models: oneOf(list(values.models, 'models'), VARIANT_IDS, 'models'),
+    caps,
+    lengths,
+    requestItems,
+    maxBatchTokens,
+    seconds: positive(values.seconds, 'seconds'),
+    maxSeconds: positive(values['max-seconds'], 'max-seconds'),
+    rounds: positiveInt(values.rounds, 'rounds'),
+    ingestTexts: positiveInt(values['ingest-texts'], 'ingest-texts'),
+    ingestLength: oneOf(
+      [values['ingest-length']],
+      LENGTH_CLASSES,
+      'ingest-length',
+    )[0] as LengthClass,
+    searchQueries: positiveInt(values['search-queries'], 'search-queries'),
+    storeSizes: list(values['store-sizes'], 'store-sizes').map((s) =>
+      positiveInt(s, 'store-sizes'),
+    ),
+    soakMinutes: positive(values['soak-minutes'], 'soak-minutes'),
+    out: values.out,
+    workDir: values['work-dir'],
+    keep: values.keep || values['cpu-prof'],
+    cpuProf: values['cpu-prof'],
+  };
+}
+
+function commandLine(argv: string[]): string {
+  const quoted = argv.map((a) => (/^[\w,.=/-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`));
+  const prefix = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'tsx bench/run.ts';
+  return quoted.length > 0 && prefix.startsWith('npm')
+    ? `${prefix} -- ${quoted.join(' ')}`
+    : [prefix, ...quoted].join(' ');
+}
+
+const loadAverage = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const o = parseOptions(argv);
+  if (o.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const startedAt = new Date();
+  const machine = machineInfo();
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const workDir = path.resolve(REPO_ROOT, o.workDir ?? path.join('.data/bench', `run-${stamp}`));
+  mkdirSync(workDir, { recursive: true });
+  const outFile = path.resolve(
+    REPO_ROOT,
+    o.out ??
+      path.join(
+        RESULTS_DIR,
+        `${startedAt.toISOString().slice(0, 10)}-${machineSlug(machine)}.json`,
+      ),
+  );
+  const has = (s: Section) => o.sections.has(s);
+  const usesMinilm = o.models.some((m) => m !== 'potion-fp32') || has('stack') || has('soak');
+  progress(`work dir ${workDir}`);
+
+  const result: BenchResult = {
+    schema: 'heimdex-bench/1',
+    command: commandLine(argv),
+    startedAt: startedAt.toISOString(),
+    finishedAt: '',
+    durationSeconds: 0,
+    machine,
+    loadAverage: { start: loadAverage(), end: [] },
+    settings: {
+      sections: [...o.sections],
+      models: o.models,
+      caps: o.caps,
+      lengths: o.lengths,
+      requestItems: o.requestItems,
+      maxBatchTokens: o.maxBatchTokens,
+      minSecondsPerCell: o.seconds,
+      maxSecondsPerCell: o.maxSeconds,
+      rounds: o.rounds,
+      ingestTexts: o.ingestTexts,
+      ingestLength: o.ingestLength,
+      searchQueries: o.searchQueries,
+      searchConcurrency: [1, 8, 32],
+      storeSizes: o.storeSizes,
+      soakMinutes: o.soakMinutes,
+      qdrant: process.env.QDRANT_URL ? 'QDRANT_URL set' : 'not set (LanceDB only)',
+    },
+    models: o.models.map((id) => {
+      const v = variant(id);
+      return {
+        id,
+        label: v.label,
+        name: v.modelName,
+        dtype: v.dtype,
+        dir: path.relative(REPO_ROOT, path.join(v.modelDir, v.modelName)),
+        encoderMatmulParams: v.matmulParams,
+      };
+    }),
+    benchModel: null,
+    matmulPeak: { used: null, runs: [] },
+    naive: [],
+    throughput: [],
+    singleItemRequests: [],
+    ingest: null,
+    search: null,
+    stores: [],
+    soak: null,
+    targets: [],
+    warnings: [],
+    notes: [
+      'Targets are ratios of figures from this one run; other work on the machine shows up as "other load" per cell and in the load averages.',
+      'FLOPs per text = tokens × (2 × 10,616,832 encoder MatMul parameters + 6 layers × 4 × tokens × 384 for QKᵀ and A·V); texts have exact token counts, so nothing is padded.',
+    ],
+  };
+
+  if (usesMinilm) {
+    const info = await ensureMinilmShaped({ log: progress });
+    progress('verifying the MiniLM-shaped model through transformers.js (fp32 and q8)');
+    const verification = await verifyMinilmShaped();
+    if (!verification.ok) {
+      throw new Error(`the bench model failed verification: ${verification.problems.join('; ')}`);
+    }
+    result.benchModel = { files: info.files, verification };
+  }
+
+  const peaks: MatmulPeak[] = [];
+  const peak = async () => {
+    progress('fp32 MatMul peak through onnxruntime');
+    const p = await measureMatmulPeak();
+    peaks.push(p);
+    progress(
+      `  ${(p.bestFlopsPerSecond / 1e9).toFixed(1)} GFLOP/s (fastest run), ${(p.flopsPerSecond / 1e9).toFixed(1)} median`,
+    );
+  };
+  if (has('peak')) await peak();
+
+  if (has('throughput')) {
+    for (const id of o.models) {
+      const v = variant(id);
+      const t = await measureVariant(v, {
+        caps: o.caps,
+        lengths: o.lengths,
+        requestItems: o.requestItems,
+        maxBatchTokens: o.maxBatchTokens,
+        minSeconds: o.seconds,
+        maxSeconds: o.maxSeconds,
+        rounds: o.rounds,
+        singleItemCap: o.caps.includes(32) ? 32 : (o.caps[0] ?? null),
+        workDir: workDir,
+        nodeFlags: (label) =>
+          o.cpuProf
+            ? ['--cpu-prof', `--cpu-prof-dir=${path.join(workDir, 'profiles', label)}`]
+            : [],
+      });
+      result.naive.push(...t.naive);
+      result.throughput.push(...t.cells);
+      result.singleItemRequests.push(...t.singleItem);
+      result.warnings.push(...t.warnings);
+    }
+  }
+  // A second peak measurement after the long throughput section: the higher of the two is used
+  // (a busy machine lowers the peak, which would flatter the FLOP/s percentages).
+  if (has('peak') && has('throughput')) await peak();
+  result.matmulPeak = {
+    runs: peaks,
+    used: peaks.reduce<MatmulPeak | null>(
+      (a, p) => (a === null || p.bestFlopsPerSecond > a.bestFlopsPerSecond ? p : a),
+      null,
+    ),
+  };
+
+  if (has('stack')) {
+    const v = variant('minilm-fp32');
+    const measured = result.throughput.filter(
+      (c) => c.variant === v.id && c.length === o.ingestLength,
+    );
+    const bestCap = measured.reduce<{ cap: number; tps: number } | null>(
+      (a, c) =>
+        a === null || c.textsPerSecond > a.tps ? { cap: c.cap, tps: c.textsPerSecond } : a,
+      null,
+    )?.cap;
+    const cap = bestCap ?? 32;
+    const r = await measureStack(v, {
+      workDir,
+      cap,
+      maxBatchTokens: o.maxBatchTokens,
+      ingestTexts: o.ingestTexts,
+      length: o.ingestLength,
+      requestItems: o.requestItems,
+      minSeconds: o.seconds,
+      maxSeconds: o.maxSeconds,
+      searchQueries: o.searchQueries,
+      concurrencies: [1, 8, 32],
+      search: true,
+    });
+    result.ingest = r.ingest;
+    result.search = r.search;
+  }
+
+  if (has('store')) {
+    progress('vector store search latency');
+    result.stores = await measureStores({
+      workDir,
+      dim: 384,
+      sizes: o.storeSizes,
+      queries: o.searchQueries,
+      insertBatch: 10_000,
+      qdrant: process.env.QDRANT_URL
+        ? { url: process.env.QDRANT_URL, apiKey: process.env.QDRANT_API_KEY ?? null }
+        : null,
+    });
+  }
+
+  if (has('soak')) {
+    result.soak = await runSoak(variant('minilm-fp32'), {
+      workDir,
+      minutes: o.soakMinutes,
+      length: 'medium',
+      requestItems: o.requestItems,
+      concurrency: 4,
+    });
+    if (o.soakMinutes < FULL_SOAK_MINUTES) {
+      result.notes.push(
+        `The soak ran ${o.soakMinutes} min (short default); the RSS target is for ${FULL_SOAK_MINUTES} min: npm run bench -- --soak-minutes ${FULL_SOAK_MINUTES}.`,
+      );
+    }
+  }
+
+  result.targets = evaluateTargets({
+    naive: result.naive,
+    cells: result.throughput,
+    peak: result.matmulPeak.used,
+    ingest: result.ingest,
+    search: result.search,
+    soak: result.soak,
+    fullSoakMinutes: FULL_SOAK_MINUTES,
+  });
+  const finishedAt = new Date();
+  result.finishedAt = finishedAt.toISOString();
+  result.durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
+  result.loadAverage.end = loadAverage();
+
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
+  const report = renderReport(result);
+  writeFileSync(outFile.replace(/\.json$/, '.md'), `${report}\n`);
+  process.stdout.write(`${report}\n`);
+  progress(`results: ${path.relative(REPO_ROOT, outFile)} (and .md)`);
+  if (!o.keep) rmSync(workDir, { recursive: true, force: true });
+  else progress(`kept the work dir ${workDir}`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(1);
+});
