@@ -254,7 +254,23 @@ function conformance(makeHarness: () => Promise<Harness>): void {
   });
 }
 
-describe('VectorStore conformance: LanceDB', () => {
+describe('VectorStore conformance: LanceDB, searches through LanceDB', () => {
+  conformance(async () => {
+    const tmp = await tempDir('lance-direct');
+    const store = new LanceDbStore({ dataDir: tmp.dir, memoryIndexMaxRows: 0 });
+    await store.init(DIM);
+    return {
+      store,
+      reopen: async () => new LanceDbStore({ dataDir: tmp.dir, memoryIndexMaxRows: 0 }),
+      cleanup: async () => {
+        await store.close();
+        await tmp.remove();
+      },
+    };
+  });
+});
+
+describe('VectorStore conformance: LanceDB (default: searches through the in-memory index)', () => {
   conformance(async () => {
     const tmp = await tempDir('lance');
     const store = new LanceDbStore({ dataDir: tmp.dir });
@@ -267,6 +283,132 @@ describe('VectorStore conformance: LanceDB', () => {
         await tmp.remove();
       },
     };
+  });
+
+  it('the in-memory index answers exactly as LanceDB does, across writes, overwrites, deletes and a reopen', async () => {
+    const tmp = await tempDir('lance-agree');
+    const memory = new LanceDbStore({ dataDir: tmp.dir });
+    await memory.init(DIM);
+    let direct: LanceDbStore | null = null;
+    let reopened: LanceDbStore | null = null;
+    try {
+      // Seeded pseudo-random vectors over 3 orgs, 2 model versions, 6 assets.
+      let seed = 7;
+      const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+      const points: VectorPoint[] = [];
+      for (let i = 0; i < 300; i++) {
+        points.push(
+          await point(
+            `org${i % 3}`,
+            `a${i % 6}`,
+            `s${i}`,
+            Array.from({ length: DIM }, rand),
+            i + 1,
+            { model_ver: i % 5 === 0 ? '2' : '1', truncated: i % 4 === 0 },
+          ),
+        );
+      }
+      await memory.upsert(points.slice(0, 150));
+      await memory.upsert(points.slice(150));
+      // New vectors for 20 segments (higher seq), one stale write (lower seq), and deletes.
+      const overwrites = points.slice(0, 20).map((p, i) => ({
+        ...p,
+        vector: unit(Array.from({ length: DIM }, rand)),
+        payload: { ...p.payload, seq: 1000 + i },
+      }));
+      expect(await memory.upsert(overwrites)).toEqual(overwrites.map(() => true));
+      const stale = { ...(points[30] as VectorPoint), vector: unit([1]) };
+      stale.payload = { ...stale.payload, seq: 0 };
+      expect(await memory.upsert([stale])).toEqual([false]);
+      expect(await memory.delete({ orgId: 'org1', assetId: 'a1' })).toBeGreaterThan(0);
+      expect(await memory.delete({ orgId: 'org2', pointId: (points[2] as VectorPoint).id })).toBe(
+        1,
+      );
+      // A delete naming another org's point deletes nothing, in both.
+      expect(await memory.delete({ orgId: 'org0', pointId: (points[5] as VectorPoint).id })).toBe(
+        0,
+      );
+
+      direct = new LanceDbStore({ dataDir: tmp.dir, memoryIndexMaxRows: 0 });
+      await direct.init(DIM);
+      const queries = [
+        { orgId: 'org0' },
+        { orgId: 'org1' },
+        { orgId: 'org2', limit: 3 },
+        { orgId: 'org0', modelVer: '2' },
+        { orgId: 'org1', assetId: 'a4' },
+        { orgId: 'org2', segmentId: 's8' },
+        { orgId: 'org0', filters: { assetIds: ['a0', 'a3'], truncated: true } },
+        { orgId: 'org1', filters: { embeddedAfter: new Date(1_700_000_000_100).toISOString() } },
+        {
+          orgId: 'org2',
+          filters: { embeddedBefore: '2023-11-14T22:13:20.100Z', segmentIds: ['s2', 's5', 's11'] },
+        },
+        { orgId: 'nobody' },
+      ];
+      const normalise = (hits: { id: string; score: number; payload: PointPayload }[]) =>
+        hits.map((h) => ({ ...h, score: Math.round(h.score * 1e4) / 1e4 }));
+      for (const q of queries) {
+        const params = {
+          vector: unit(Array.from({ length: DIM }, rand)),
+          model: MODEL,
+          modelVer: '1',
+          limit: 10,
+          ...q,
+        };
+        const fromMemory = await memory.search(params);
+        expect(normalise(fromMemory)).toEqual(normalise(await direct.search(params)));
+        if (q.orgId !== 'nobody') expect(fromMemory.length).toBeGreaterThan(0);
+      }
+      // A restart loads the copy from disk and still agrees.
+      await memory.close();
+      reopened = new LanceDbStore({ dataDir: tmp.dir });
+      await reopened.init(DIM);
+      for (const q of queries) {
+        const params = {
+          vector: unit(Array.from({ length: DIM }, rand)),
+          model: MODEL,
+          modelVer: '1',
+          limit: 10,
+          ...q,
+        };
+        expect(normalise(await reopened.search(params))).toEqual(
+          normalise(await direct.search(params)),
+        );
+      }
+    } finally {
+      await memory.close();
+      await direct?.close();
+      await reopened?.close();
+      await tmp.remove();
+    }
+  });
+
+  it('releases the in-memory index once the table outgrows it, and search stays correct', async () => {
+    const tmp = await tempDir('lance-release');
+    const store = new LanceDbStore({ dataDir: tmp.dir, memoryIndexMaxRows: 50 });
+    try {
+      await store.init(DIM);
+      const points = await Promise.all(
+        Array.from({ length: 80 }, (_, i) => point('acme', 'a', `s${i}`, [1, i / 10, 0.5], i + 1)),
+      );
+      await store.upsert(points.slice(0, 40));
+      expect(store.servesFromMemory).toBe(true);
+      await store.upsert(points.slice(40));
+      expect(store.servesFromMemory).toBe(false);
+      const target = points[77] as VectorPoint;
+      const [top] = await store.search({
+        vector: target.vector,
+        orgId: 'acme',
+        model: MODEL,
+        modelVer: '1',
+        limit: 1,
+      });
+      expect(top?.id).toBe(target.id);
+    } finally {
+      await store.close();
+      await tmp.remove();
+    }
   });
 
   it('group-commits concurrent upserts into few writes, latest wins across callers', async () => {

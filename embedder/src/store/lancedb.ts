@@ -4,6 +4,7 @@ import type { Connection, Table } from '@lancedb/lancedb';
 import { Bool, Field, FixedSizeList, Float32, Int32, Int64, Schema, Utf8 } from 'apache-arrow';
 import { Mutex } from '../core/mutex.js';
 import type { Logger } from '../log.js';
+import { MemoryIndex } from './memory-index.js';
 import {
   PAYLOAD_FIELDS,
   StoreError,
@@ -31,6 +32,12 @@ export interface LanceDbStoreOptions {
   vectorIndexThreshold?: number;
   /** Compact small fragments and fold new rows into the indexes after this many writes. */
   optimizeEveryWrites?: number;
+  /**
+   * Serve searches from an exact in-memory copy of the vectors (memory-index.ts) while the table
+   * holds at most this many rows; 0 disables it. Default: `vectorIndexThreshold`, where LanceDB's
+   * ANN index takes over.
+   */
+  memoryIndexMaxRows?: number;
   /** Upper bound of LanceDB's in-memory index cache (default 512 MiB; LanceDB's own is 6 GiB). */
   indexCacheBytes?: number;
   /** Upper bound of LanceDB's file-metadata cache (default 64 MiB; LanceDB's own is 1 GiB). */
@@ -97,9 +104,11 @@ interface PendingUpsert {
 
 /**
  * The embedded vector store: a LanceDB table on local disk (VECTOR_DATA_DIR). Writes are
- * serialised through an in-process mutex (one embedder process owns a data dir). Search is exact
- * until the table reaches `vectorIndexThreshold` rows, then an HNSW index is built in the
- * background; scalar indexes on `id` and `org_id` keep merges and tenant filters cheap.
+ * serialised through an in-process mutex (one embedder process owns a data dir). While the table
+ * is small, searches scan an exact in-memory copy of the caller's vectors (memory-index.ts: LanceDB
+ * costs ~20-30 ms a query here whatever the size); once it reaches `vectorIndexThreshold` rows an
+ * HNSW index is built in the background and LanceDB answers. Scalar indexes on `id` and `org_id`
+ * keep merges and tenant filters cheap.
  */
 export class LanceDbStore implements VectorStore {
   readonly kind = 'lancedb' as const;
@@ -114,6 +123,9 @@ export class LanceDbStore implements VectorStore {
   private readonly vectorIndexThreshold: number;
   private readonly optimizeEveryWrites: number;
   private hasVectorIndex = false;
+  private readonly memoryIndexMaxRows: number;
+  /** The exact in-memory copy searches use while the table is small, else null. */
+  private memory: MemoryIndex | null = null;
   private writesSinceOptimize = 0;
   private maintenance: Promise<void> = Promise.resolve();
   private maintenanceRunning = false;
@@ -123,6 +135,7 @@ export class LanceDbStore implements VectorStore {
     this.tableName = options.table ?? DEFAULT_TABLE;
     this.vectorIndexThreshold = options.vectorIndexThreshold ?? 50_000;
     this.optimizeEveryWrites = options.optimizeEveryWrites ?? 100;
+    this.memoryIndexMaxRows = options.memoryIndexMaxRows ?? this.vectorIndexThreshold;
   }
 
   async init(dim: number): Promise<StoreInitResult> {
@@ -160,10 +173,40 @@ export class LanceDbStore implements VectorStore {
         }
       }
       this.hasVectorIndex = indexed.has('vector');
+      await this.loadMemoryIndex(this.tbl);
       return { dim: this.dim, created };
     } catch (err) {
       throw toStoreError('open the LanceDB table', err);
     }
+  }
+
+  /** Copies the table into the in-memory index when it is small enough. */
+  private async loadMemoryIndex(table: Table): Promise<void> {
+    this.memory = null;
+    if (this.memoryIndexMaxRows <= 0) return;
+    const rows = await table.countRows();
+    if (rows > this.memoryIndexMaxRows) return;
+    const memory = new MemoryIndex(this.dim);
+    const data = await table
+      .query()
+      .select(['id', 'vector', ...PAYLOAD_FIELDS])
+      .toArrow();
+    for (const batch of data.batches) {
+      const ids = batch.getChild('id');
+      const vectors = batch.getChild('vector');
+      for (let i = 0; i < batch.numRows; i++) {
+        const record: Record<string, unknown> = {};
+        for (const field of PAYLOAD_FIELDS) record[field] = batch.getChild(field)?.get(i);
+        const vector = vectors?.get(i) as { toArray(): ArrayLike<number> } | null;
+        if (vector === null || vector === undefined) continue;
+        memory.put(
+          String(ids?.get(i)),
+          Float32Array.from(vector.toArray()),
+          payloadFromRecord(record),
+        );
+      }
+    }
+    this.memory = memory;
   }
 
   /**
@@ -256,8 +299,22 @@ export class LanceDbStore implements VectorStore {
         .execute(winners.map(toRow));
       this.writesSinceOptimize++;
       this.writeCount++;
+      const memory = this.memory;
+      if (memory) {
+        for (const w of winners) memory.put(w.id, w.vector, w.payload);
+        if (memory.size > this.memoryIndexMaxRows) {
+          // Large now: LanceDB's ANN index (built by maintenance) serves searches from here on.
+          this.memory = null;
+          this.options.logger?.info('in-memory search index released', { rows: memory.size });
+        }
+      }
     }
     return appliedPerPoint(points, candidates, candidateOf, wins);
+  }
+
+  /** Whether searches are answered from the in-memory index (the table is small). */
+  get servesFromMemory(): boolean {
+    return this.memory !== null;
   }
 
   /** Merges written so far: a group commit of many upserts counts once. */
@@ -275,6 +332,7 @@ export class LanceDbStore implements VectorStore {
     if (params.assetId !== undefined) filters.push(`asset_id = ${sqlString(params.assetId)}`);
     if (params.segmentId !== undefined) filters.push(`segment_id = ${sqlString(params.segmentId)}`);
     filters.push(...payloadConditions(params.filters));
+    if (this.memory) return this.memory.search(params);
     try {
       let query = table
         .vectorSearch(params.vector)
@@ -307,6 +365,9 @@ export class LanceDbStore implements VectorStore {
       try {
         const result = await table.delete(`org_id = ${sqlString(params.orgId)} AND ${target}`);
         if (result.numDeletedRows > 0) this.writesSinceOptimize++;
+        this.memory?.deleteWhere(params.orgId, (id, p) =>
+          params.pointId !== undefined ? id === params.pointId : p.asset_id === params.assetId,
+        );
         return result.numDeletedRows;
       } catch (err) {
         throw toStoreError('delete from LanceDB', err);
@@ -349,6 +410,7 @@ export class LanceDbStore implements VectorStore {
     this.db?.close();
     this.tbl = null;
     this.db = null;
+    this.memory = null;
   }
 
   /**

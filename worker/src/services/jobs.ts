@@ -2,7 +2,7 @@
  * Jobs and the transactional outbox. Everything here speaks in domain terms; routes and the queue
  * consumer map results to HTTP or to ack/retry.
  */
-import { and, eq, gt, inArray, lte, notInArray, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, notInArray, sql } from 'drizzle-orm';
 import { jobs, outbox, TERMINAL_STATUSES } from '../../../db/schema';
 import type { EmbedMessage, JobError, JobResult, JobRow } from '../../../db/schema';
 import type { Db } from '../lib/db';
@@ -270,33 +270,38 @@ export type Outcome =
  */
 export async function recordOutcomes(db: Db, outcomes: Outcome[]): Promise<void> {
   if (outcomes.length === 0) return;
+  // Set-based: one statement per kind for the whole batch (a consumer batch is up to 100 jobs;
+  // a statement per job would cost a round trip each). Rows travel as one JSON parameter.
+  const terminal = outcomes.filter((o) => o.kind !== 'retrying');
+  const retrying = outcomes.filter((o) => o.kind === 'retrying');
+  const notTerminal = sql.join(
+    TERMINAL_STATUSES.map((status) => sql`${status}`),
+    sql`, `,
+  );
   await db.transaction(async (tx) => {
-    for (const o of outcomes) {
-      const guard = and(
-        eq(jobs.id, o.jobId),
-        eq(jobs.seq, o.seq),
-        notInArray(jobs.status, [...TERMINAL_STATUSES]),
+    if (retrying.length > 0) {
+      const rows = retrying.map((o) => ({ id: o.jobId, seq: o.seq, error: o.error }));
+      await tx.execute(sql`
+        UPDATE jobs SET status = 'QUEUED', error = v.error, updated_at = now()
+        FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS v(id uuid, seq bigint, error jsonb)
+        WHERE jobs.id = v.id AND jobs.seq = v.seq AND jobs.status::text NOT IN (${notTerminal})`);
+    }
+    if (terminal.length > 0) {
+      const rows = terminal.map((o) =>
+        o.kind === 'succeeded'
+          ? { id: o.jobId, seq: o.seq, status: 'SUCCEEDED', result: o.result, error: null }
+          : { id: o.jobId, seq: o.seq, status: 'FAILED', result: null, error: o.error },
       );
-      if (o.kind === 'retrying') {
-        await tx
-          .update(jobs)
-          .set({ status: 'QUEUED', error: o.error, updatedAt: sql`now()` })
-          .where(guard);
-        continue;
-      }
-      await tx
-        .update(jobs)
-        .set(
-          o.kind === 'succeeded'
-            ? { status: 'SUCCEEDED', result: o.result, error: null }
-            : { status: 'FAILED', error: o.error, result: null },
-        )
-        .where(guard);
-      await tx
-        .update(jobs)
-        .set({ updatedAt: sql`now()`, completedAt: sql`now()` })
-        .where(and(eq(jobs.id, o.jobId), eq(jobs.seq, o.seq)));
-      await tx.delete(outbox).where(and(eq(outbox.jobId, o.jobId), lte(outbox.jobSeq, o.seq)));
+      const json = JSON.stringify(rows);
+      await tx.execute(sql`
+        UPDATE jobs SET status = v.status::job_status, result = v.result, error = v.error,
+          updated_at = now(), completed_at = now()
+        FROM jsonb_to_recordset(${json}::jsonb)
+          AS v(id uuid, seq bigint, status text, result jsonb, error jsonb)
+        WHERE jobs.id = v.id AND jobs.seq = v.seq AND jobs.status::text NOT IN (${notTerminal})`);
+      await tx.execute(sql`
+        DELETE FROM outbox USING jsonb_to_recordset(${json}::jsonb) AS v(id uuid, seq bigint)
+        WHERE outbox.job_id = v.id AND outbox.job_seq <= v.seq`);
     }
   });
 }

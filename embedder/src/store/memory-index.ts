@@ -1,0 +1,229 @@
+/**
+ * An exact, in-memory copy of a vector table's search data, for the embedded store while its
+ * table is small enough to hold in memory. LanceDB pays a fixed ~20-30 ms per vector query on
+ * 2 cores (query planning, reading and decoding the fragments) however few rows the tenant has;
+ * a scan of the tenant's own contiguous vectors costs ~0.8 ms per 1,000 384-d points.
+ *
+ * Points are partitioned by (org, model, model version), the scope every search has, so a scan
+ * reads only the caller's vectors. The copy holds vectors and the non-sensitive payload, never
+ * text. Its owner keeps it in step with the table: it applies exactly the writes and deletes the
+ * table committed, after they commit.
+ */
+import type { PayloadFilters, PointPayload, SearchHit, SearchParams } from './types.js';
+import { isoInstant } from './types.js';
+
+/** Rows scanned between yields to the event loop, so a large tenant never blocks other work. */
+const SCAN_CHUNK = 8192;
+
+class Partition {
+  ids: string[] = [];
+  payloads: PointPayload[] = [];
+  vectors: Float32Array;
+  /** 1 / |v| per slot (0 for a zero vector), so scores are exact cosines. */
+  inverseNorms: Float32Array;
+
+  constructor(private readonly dim: number) {
+    this.vectors = new Float32Array(dim * 16);
+    this.inverseNorms = new Float32Array(16);
+  }
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  /** Appends a point; returns its slot. */
+  add(id: string, vector: Float32Array, payload: PointPayload): number {
+    const slot = this.ids.length;
+    if (slot >= this.inverseNorms.length) this.grow(slot * 2);
+    this.ids.push(id);
+    this.payloads.push(payload);
+    this.set(slot, vector, payload);
+    return slot;
+  }
+
+  set(slot: number, vector: Float32Array, payload: PointPayload): void {
+    this.vectors.set(vector, slot * this.dim);
+    let sum = 0;
+    for (let k = 0; k < this.dim; k++) sum += (vector[k] as number) ** 2;
+    this.inverseNorms[slot] = sum > 0 ? 1 / Math.sqrt(sum) : 0;
+    this.payloads[slot] = payload;
+  }
+
+  /** Removes a slot by moving the last point into it; returns the id that moved, if any. */
+  remove(slot: number): string | null {
+    const last = this.ids.length - 1;
+    let moved: string | null = null;
+    if (slot !== last) {
+      moved = this.ids[last] as string;
+      this.ids[slot] = moved;
+      this.payloads[slot] = this.payloads[last] as PointPayload;
+      this.vectors.copyWithin(slot * this.dim, last * this.dim, (last + 1) * this.dim);
+      this.inverseNorms[slot] = this.inverseNorms[last] as number;
+    }
+    this.ids.pop();
+    this.payloads.pop();
+    return moved;
+  }
+
+  private grow(capacity: number): void {
+    const vectors = new Float32Array(capacity * this.dim);
+    vectors.set(this.vectors);
+    this.vectors = vectors;
+    const norms = new Float32Array(capacity);
+    norms.set(this.inverseNorms);
+    this.inverseNorms = norms;
+  }
+}
+
+interface Location {
+  partition: Partition;
+  key: string;
+  slot: number;
+}
+
+function partitionKey(org: string, model: string, modelVer: string): string {
+  return JSON.stringify([org, model, modelVer]);
+}
+
+/** A predicate for the optional filters of a search, equal to the stores' server-side ones. */
+function matcher(params: SearchParams): (p: PointPayload) => boolean {
+  const tests: ((p: PointPayload) => boolean)[] = [];
+  const { assetId, segmentId, filters } = params;
+  if (assetId !== undefined) tests.push((p) => p.asset_id === assetId);
+  if (segmentId !== undefined) tests.push((p) => p.segment_id === segmentId);
+  const f: PayloadFilters = filters ?? {};
+  if (f.assetIds && f.assetIds.length > 0) {
+    const set = new Set(f.assetIds);
+    tests.push((p) => set.has(p.asset_id));
+  }
+  if (f.segmentIds && f.segmentIds.length > 0) {
+    const set = new Set(f.segmentIds);
+    tests.push((p) => set.has(p.segment_id));
+  }
+  if (f.truncated !== undefined) {
+    const want = f.truncated;
+    tests.push((p) => p.truncated === want);
+  }
+  // embedded_at is stored in Date.toISOString() form, so string order is time order.
+  if (f.embeddedAfter !== undefined) {
+    const after = isoInstant(f.embeddedAfter);
+    tests.push((p) => p.embedded_at >= after);
+  }
+  if (f.embeddedBefore !== undefined) {
+    const before = isoInstant(f.embeddedBefore);
+    tests.push((p) => p.embedded_at < before);
+  }
+  return (p) => tests.every((t) => t(p));
+}
+
+export class MemoryIndex {
+  private readonly partitions = new Map<string, Partition>();
+  private readonly byId = new Map<string, Location>();
+
+  constructor(private readonly dim: number) {}
+
+  /** Points held. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Inserts or replaces a point (the caller has already decided latest-wins). */
+  put(id: string, vector: Float32Array, payload: PointPayload): void {
+    const key = partitionKey(payload.org_id, payload.model, payload.model_ver);
+    const at = this.byId.get(id);
+    if (at && at.key === key) {
+      at.partition.set(at.slot, vector, payload);
+      return;
+    }
+    if (at) this.removeAt(id, at);
+    let partition = this.partitions.get(key);
+    if (!partition) {
+      partition = new Partition(this.dim);
+      this.partitions.set(key, partition);
+    }
+    const slot = partition.add(id, vector, payload);
+    this.byId.set(id, { partition, key, slot });
+  }
+
+  /** Removes the points of `orgId` that `match` selects; returns how many. */
+  deleteWhere(orgId: string, match: (id: string, p: PointPayload) => boolean): number {
+    const doomed: string[] = [];
+    for (const [id, at] of this.byId) {
+      const payload = at.partition.payloads[at.slot] as PointPayload;
+      if (payload.org_id === orgId && match(id, payload)) doomed.push(id);
+    }
+    for (const id of doomed) this.removeAt(id, this.byId.get(id) as Location);
+    return doomed.length;
+  }
+
+  /** Exact cosine top-k within the caller's (org, model, version), best first. */
+  async search(params: SearchParams): Promise<SearchHit[]> {
+    const key = partitionKey(params.orgId, params.model, params.modelVer);
+    const partition = this.partitions.get(key);
+    if (!partition || partition.size === 0 || params.limit <= 0) return [];
+    const dim = this.dim;
+    const q = params.vector;
+    let qSum = 0;
+    for (let k = 0; k < dim; k++) qSum += (q[k] as number) ** 2;
+    const qInverse = qSum > 0 ? 1 / Math.sqrt(qSum) : 0;
+    const accept = matcher(params);
+    // The best `limit` so far, kept sorted by score (descending); limit is at most 100. Hits are
+    // captured as found: a write during a yield may move slots, never a captured hit.
+    const topHits: { id: string; payload: PointPayload }[] = [];
+    const topScores: number[] = [];
+    const rows = partition.size;
+    for (let start = 0; start < rows; start += SCAN_CHUNK) {
+      if (start > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        // Writes during the yield may have emptied the partition or regrown its arrays.
+        if (partition !== this.partitions.get(key)) break;
+      }
+      const { vectors, inverseNorms, payloads } = partition;
+      const end = Math.min(rows, start + SCAN_CHUNK, partition.size);
+      for (let slot = start; slot < end; slot++) {
+        if (!accept(payloads[slot] as PointPayload)) continue;
+        const o = slot * dim;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let k = 0;
+        for (; k + 3 < dim; k += 4) {
+          s0 += (vectors[o + k] as number) * (q[k] as number);
+          s1 += (vectors[o + k + 1] as number) * (q[k + 1] as number);
+          s2 += (vectors[o + k + 2] as number) * (q[k + 2] as number);
+          s3 += (vectors[o + k + 3] as number) * (q[k + 3] as number);
+        }
+        for (; k < dim; k++) s0 += (vectors[o + k] as number) * (q[k] as number);
+        const score = (s0 + s1 + s2 + s3) * (inverseNorms[slot] as number) * qInverse;
+        if (topScores.length === params.limit && score <= (topScores.at(-1) as number)) continue;
+        let i = topScores.length;
+        while (i > 0 && (topScores[i - 1] as number) < score) i--;
+        topScores.splice(i, 0, score);
+        topHits.splice(i, 0, {
+          id: partition.ids[slot] as string,
+          payload: payloads[slot] as PointPayload,
+        });
+        if (topScores.length > params.limit) {
+          topScores.pop();
+          topHits.pop();
+        }
+      }
+    }
+    return topHits.map((hit, i) => ({
+      id: hit.id,
+      score: Math.max(-1, Math.min(1, topScores[i] as number)),
+      payload: hit.payload,
+    }));
+  }
+
+  private removeAt(id: string, at: Location): void {
+    const moved = at.partition.remove(at.slot);
+    if (moved !== null) {
+      const movedAt = this.byId.get(moved) as Location;
+      movedAt.slot = at.slot;
+    }
+    this.byId.delete(id);
+    if (at.partition.size === 0) this.partitions.delete(at.key);
+  }
+}

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryIndex } from '../src/store/memory-index.js';
+import type { PointPayload } from '../src/store/types.js';
+
+const DIM = 16;
+
+function payload(org: string, i: number): PointPayload {
+  return {
+    org_id: org,
+    asset_id: `a${i % 10}`,
+    segment_id: `s${i}`,
+    modality: 'text',
+    model: 'm',
+    model_ver: '1',
+    text_len: 1,
+    token_count: 1,
+    truncated: false,
+    truncated_len: 1,
+    job_id: `j${i}`,
+    seq: i,
+    embedded_at: new Date(1_700_000_000_000 + i).toISOString(),
+  };
+}
+
+function vectors(n: number, seed: number): Float32Array[] {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  return Array.from({ length: n }, () => Float32Array.from({ length: DIM }, rand));
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let k = 0; k < DIM; k++) {
+    dot += (a[k] as number) * (b[k] as number);
+    na += (a[k] as number) ** 2;
+    nb += (b[k] as number) ** 2;
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+describe('MemoryIndex', () => {
+  it('returns the exact top-k by cosine over a partition larger than one scan chunk', async () => {
+    const index = new MemoryIndex(DIM);
+    const vs = vectors(20_000, 3);
+    vs.forEach((v, i) => index.put(`p${i}`, v, payload(i % 2 ? 'acme' : 'globex', i)));
+    const [q] = vectors(1, 99) as [Float32Array];
+    const hits = await index.search({
+      vector: q,
+      orgId: 'acme',
+      model: 'm',
+      modelVer: '1',
+      limit: 25,
+    });
+    const expected = vs
+      .map((v, i) => ({ id: `p${i}`, score: cosine(v, q), org: i % 2 ? 'acme' : 'globex' }))
+      .filter((x) => x.org === 'acme')
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 25);
+    expect(hits.map((h) => h.id)).toEqual(expected.map((x) => x.id));
+    hits.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i]?.score as number, 5));
+  });
+
+  it('stays consistent when writes and deletes land while a scan yields', async () => {
+    const index = new MemoryIndex(DIM);
+    const vs = vectors(30_000, 5);
+    vs.forEach((v, i) => index.put(`p${i}`, v, payload('acme', i)));
+    const [q] = vectors(1, 7) as [Float32Array];
+    const pending = index.search({
+      vector: q,
+      orgId: 'acme',
+      model: 'm',
+      modelVer: '1',
+      limit: 10,
+    });
+    // During the scan's first yield: delete half, overwrite some, add more (regrows the arrays).
+    expect(index.deleteWhere('acme', (_id, p) => p.seq % 2 === 0)).toBe(15_000);
+    for (const [i, v] of vectors(40_000, 11).entries()) index.put(`n${i}`, v, payload('acme', i));
+    const hits = await pending;
+    expect(hits.length).toBe(10);
+    for (const h of hits) expect(h.payload.org_id).toBe('acme');
+    expect(index.size).toBe(55_000);
+    // Once quiet, a new search sees exactly the current points.
+    const after = await index.search({
+      vector: q,
+      orgId: 'acme',
+      model: 'm',
+      modelVer: '1',
+      limit: 100,
+    });
+    for (const h of after)
+      expect(h.id.startsWith('n') || Number(h.id.slice(1)) % 2 === 1).toBe(true);
+  });
+
+  it('moves a point between partitions when its model version changes, and deletes per org', async () => {
+    const index = new MemoryIndex(DIM);
+    const [v] = vectors(1, 1) as [Float32Array];
+    index.put('x', v, payload('acme', 1));
+    index.put('x', v, { ...payload('acme', 2), model_ver: '2' });
+    const base = { vector: v, orgId: 'acme', model: 'm', limit: 5 };
+    expect(await index.search({ ...base, modelVer: '1' })).toEqual([]);
+    expect((await index.search({ ...base, modelVer: '2' }))[0]?.score).toBeCloseTo(1, 6);
+    expect(index.deleteWhere('globex', () => true)).toBe(0);
+    expect(index.deleteWhere('acme', (id) => id === 'x')).toBe(1);
+    expect(index.size).toBe(0);
+  });
+});
