@@ -86,7 +86,7 @@ function partitionKey(org: string, model: string, modelVer: string): string {
 }
 
 /** A predicate for the optional filters of a search, equal to the stores' server-side ones. */
-function matcher(params: SearchParams): (p: PointPayload) => boolean {
+function matcher(params: SearchParams): ((p: PointPayload) => boolean) | null {
   const tests: ((p: PointPayload) => boolean)[] = [];
   const { assetId, segmentId, filters } = params;
   if (assetId !== undefined) tests.push((p) => p.asset_id === assetId);
@@ -113,6 +113,8 @@ function matcher(params: SearchParams): (p: PointPayload) => boolean {
     const before = isoInstant(f.embeddedBefore);
     tests.push((p) => p.embedded_at < before);
   }
+  if (tests.length === 0) return null;
+  if (tests.length === 1) return tests[0] as (p: PointPayload) => boolean;
   return (p) => tests.every((t) => t(p));
 }
 
@@ -181,7 +183,7 @@ export class MemoryIndex {
       const { vectors, inverseNorms, payloads } = partition;
       const end = Math.min(rows, start + SCAN_CHUNK, partition.size);
       for (let slot = start; slot < end; slot++) {
-        if (!accept(payloads[slot] as PointPayload)) continue;
+        if (accept !== null && !accept(payloads[slot] as PointPayload)) continue;
         const o = slot * dim;
         let s0 = 0;
         let s1 = 0;
