@@ -1,0 +1,98 @@
+/**
+ * `npx tsx bench/lancedb-rss.ts [options]`: LanceDB alone, no embedder — does the process's
+ * resident memory grow with every write? Writes `--rows`-row batches of 384-d vectors into a
+ * fresh table and prints RSS every `--every` writes. Ids cycle over `--keyspace` rows, so the
+ * table does not grow (set it to 0 for ever-new ids). Allocator experiments go through the
+ * environment: `MALLOC_ARENA_MAX=2 npx tsx …`, `LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 npx tsx …`.
+ *
+ *   --writes N      writes in all (default 3000)
+ *   --rows N        rows per write (default 32)
+ *   --keyspace N    distinct ids (default 4096; 0 = every row new)
+ *   --mode M        merge (mergeInsert upsert, as the embedder) or add (default merge)
+ *   --cache-mib N   bound LanceDB's index and metadata caches to N MiB each (default: LanceDB's)
+ *   --reopen N      close and reopen the table every N writes (default never)
+ *   --optimize N    optimize (compact, clean up old versions) every N writes (default 100)
+ *   --every N       print every N writes (default 500)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as lancedb from '@lancedb/lancedb';
+
+const { values } = parseArgs({
+  options: {
+    writes: { type: 'string', default: '3000' },
+    rows: { type: 'string', default: '32' },
+    keyspace: { type: 'string', default: '4096' },
+    mode: { type: 'string', default: 'merge' },
+    'cache-mib': { type: 'string' },
+    reopen: { type: 'string', default: '0' },
+    optimize: { type: 'string', default: '100' },
+    every: { type: 'string', default: '500' },
+  },
+});
+const writes = Number(values.writes);
+const rowsPerWrite = Number(values.rows);
+const keyspace = Number(values.keyspace);
+const reopenEvery = Number(values.reopen);
+const optimizeEvery = Number(values.optimize);
+const every = Number(values.every);
+if (values.mode !== 'merge' && values.mode !== 'add') throw new Error('--mode is merge or add');
+const DIM = 384;
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'lancedb-rss-'));
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+const row = (i: number) => ({
+  id: `p${i}`,
+  org_id: 'org',
+  seq: BigInt(i),
+  vector: Array.from({ length: DIM }, (_, k) => Math.sin(i * 0.37 + k)),
+});
+
+async function main(): Promise<void> {
+  const session =
+    values['cache-mib'] === undefined
+      ? undefined
+      : new lancedb.Session(
+          BigInt(Number(values['cache-mib']) * 2 ** 20),
+          BigInt(Number(values['cache-mib']) * 2 ** 20),
+        );
+  const db = await lancedb.connect(dir, {}, session);
+  let table = await db.createTable('t', [row(-1)]);
+  console.log(
+    `lancedb ${values.mode}, ${rowsPerWrite} rows/write, keyspace ${keyspace || 'unbounded'}, ` +
+      `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}, LD_PRELOAD=${process.env.LD_PRELOAD ?? 'unset'}`,
+  );
+  console.log(`writes\trss_mib\theap_mib`);
+  console.log(`0\t${mib(process.memoryUsage().rss)}\t${mib(process.memoryUsage().heapUsed)}`);
+  let next = 0;
+  for (let w = 1; w <= writes; w++) {
+    const rows = Array.from({ length: rowsPerWrite }, () =>
+      row(keyspace > 0 ? next++ % keyspace : next++),
+    );
+    if (values.mode === 'add') await table.add(rows);
+    else {
+      await table.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows);
+    }
+    if (optimizeEvery > 0 && w % optimizeEvery === 0) {
+      await table.optimize({ cleanupOlderThan: new Date(Date.now() - 1000) });
+    }
+    if (reopenEvery > 0 && w % reopenEvery === 0) {
+      table.close();
+      table = await db.openTable('t');
+    }
+    if (w % every === 0) {
+      const m = process.memoryUsage();
+      console.log(`${w}\t${mib(m.rss)}\t${mib(m.heapUsed)}`);
+    }
+  }
+  table.close();
+  db.close();
+}
+
+try {
+  await main();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
