@@ -268,6 +268,7 @@ export function renderReport(r: BenchResult): string {
           'embedder infer p50',
           'embedder store+http p50',
           'Worker q/s',
+          'cores: embedder / Worker+rest / client (machine)',
         ],
         s.levels.map((l) => [
           l.concurrency,
@@ -280,6 +281,9 @@ export function renderReport(r: BenchResult): string {
           n1(l.embedderInference.p50),
           n1(l.embedderStoreAndHttp.p50),
           n1(l.workerQps),
+          l.workerRunCores
+            ? `${l.workerRunCores.embedder} / ${l.workerRunCores.workerAndRest} / ${l.workerRunCores.client} (${l.workerRunCores.machine})`
+            : '–',
         ]),
       ),
     );

@@ -21,6 +21,7 @@ import type { Summary } from './stats.js';
 import { randomUnitVectors } from './store-bench.js';
 import { LENGTH_TOKENS, TextSource } from './texts.js';
 import type { LengthClass } from './texts.js';
+import { machineBusy, threadCpu } from './threads.js';
 import type { Variant } from './variants.js';
 
 export interface StackBenchOptions {
@@ -65,6 +66,12 @@ export interface LatencySet {
   embedderInference: Summary;
   embedderQueue: Summary;
   workerQps: number;
+  /**
+   * Cores busy during the run through the Worker, by process: the embedder, this bench client,
+   * and the rest of the machine (wrangler dev and workerd: search does not touch Postgres).
+   * `machine` is the sum, out of the machine's cores.
+   */
+  workerRunCores: { embedder: number; client: number; workerAndRest: number; machine: number };
 }
 
 export interface SearchResult {
@@ -145,7 +152,8 @@ async function measureIngest(
     requestItems: o.requestItems,
     concurrency,
     minSeconds: o.minSeconds,
-    minItems: Math.max(3 * Math.min(o.cap, concurrency * o.requestItems), 2 * o.requestItems),
+    // As many texts as the ingest: both windows are ~10 s, so one noisy second weighs the same.
+    minItems: Math.max(o.ingestTexts, 2 * o.requestItems),
     maxSeconds: o.maxSeconds,
   });
   await settleEmbedder(stack.embedderUrl, stack.embedderToken, v.modelName);
@@ -300,7 +308,18 @@ async function measureSearch(
     const n = Math.max(o.searchQueries, 4 * c);
     progress(`  concurrency ${c}: ${n} queries to the embedder, then ${n} through the Worker`);
     const e: SearchLoadResult = await direct(c, n);
+    const pid = stack.embedderPid();
+    const embedderCpu = () => (pid === undefined ? 0 : threadCpu(pid).total);
+    const before = { embedder: embedderCpu(), machine: machineBusy(), client: process.cpuUsage() };
+    const started = performance.now();
     const w: SearchLoadResult = await worker(c, n);
+    const seconds = (performance.now() - started) / 1000;
+    const clientCpu = process.cpuUsage(before.client);
+    const cores = {
+      embedder: (embedderCpu() - before.embedder) / seconds,
+      client: (clientCpu.user + clientCpu.system) / 1e6 / seconds,
+      machine: (machineBusy() - before.machine) / seconds,
+    };
     const t = e.serverTiming;
     const storeAndHttp = t.totalMs.map(
       (total, i) =>
@@ -314,6 +333,12 @@ async function measureSearch(
       embedderInference: rounded(summarize(t.inferenceMs)),
       embedderQueue: rounded(summarize(t.queueMs)),
       workerQps: round(w.queriesPerSecond),
+      workerRunCores: {
+        embedder: round(cores.embedder, 2),
+        client: round(cores.client, 2),
+        workerAndRest: round(Math.max(0, cores.machine - cores.embedder - cores.client), 2),
+        machine: round(cores.machine, 2),
+      },
     });
     progress(
       `    worker p50 ${w.latencyMs.p50.toFixed(1)} ms, p99 ${w.latencyMs.p99.toFixed(1)} ms; embedder p50 ${e.latencyMs.p50.toFixed(1)} ms`,

@@ -34,6 +34,12 @@ export interface ModelConfig {
   dir: string | null;
   device: ModelDevice;
   dtype: ModelDtype;
+  /**
+   * EMBEDDING_CPU_SPINNING: let onnxruntime's CPU threads busy-wait between parallel sections
+   * (onnxruntime's default, right for a host of its own: faster small passes). Turn it off when
+   * the embedder shares cores (npm run dev does): idle spinning burns most of a core per thread.
+   */
+  cpuSpinning?: boolean;
 }
 
 /** Dynamic batching limits (see core/batcher.ts). */
@@ -70,15 +76,17 @@ const blankToUndefined = (value: unknown): unknown =>
 
 const optionalString = z.preprocess(blankToUndefined, z.string().optional());
 
-const booleanFlag = z.preprocess(
-  blankToUndefined,
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], {
-      error: 'must be true or false',
-    })
-    .default('true')
-    .transform((value) => value === 'true' || value === '1' || value === 'yes'),
-);
+const flag = (fallback: 'true' | 'false') =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+        error: 'must be true or false',
+      })
+      .default(fallback)
+      .transform((value) => value === 'true' || value === '1' || value === 'yes'),
+  );
+const booleanFlag = flag('true');
 
 const positiveInt = (fallback: number, max: number) =>
   z.preprocess(
@@ -152,6 +160,7 @@ const envSchema = z.object({
     z.enum(['fp32', 'fp16', 'q8'], { error: 'must be fp32, fp16 or q8' }).default('fp32'),
   ),
   EMBEDDING_VALIDATE_ON_STARTUP: booleanFlag,
+  EMBEDDING_CPU_SPINNING: booleanFlag,
   EMBEDDER_MAX_BATCH_TOKENS: positiveInt(16_384, 16_777_216),
   EMBEDDER_MAX_BATCH_ITEMS: positiveInt(64, 65_536),
   EMBEDDER_MAX_QUEUED_ITEMS: positiveInt(4096, 16_777_216),
@@ -254,6 +263,7 @@ export function parseEmbedderConfig(
       dir: e.EMBEDDING_MODEL_DIR ? path.resolve(cwd, e.EMBEDDING_MODEL_DIR) : null,
       device: e.EMBEDDING_DEVICE as ModelDevice,
       dtype: e.EMBEDDING_DTYPE,
+      cpuSpinning: e.EMBEDDING_CPU_SPINNING,
     },
     extraModels: [...new Set(e.EMBEDDING_MODELS ?? [])].filter(
       (name) => name !== e.EMBEDDING_MODEL_NAME,

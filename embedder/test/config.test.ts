@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseEmbedderConfig } from '../src/config.js';
+import { sessionOptions } from '../src/core/model.js';
 
 const TOKEN = 'a-service-token-of-32-characters';
 
@@ -11,7 +12,14 @@ describe('parseEmbedderConfig', () => {
       host: '127.0.0.1',
       port: 8788,
       token: TOKEN,
-      model: { name: 'minilm-l6-v2', version: '1', dir: null, device: 'cpu', dtype: 'fp32' },
+      model: {
+        name: 'minilm-l6-v2',
+        version: '1',
+        dir: null,
+        device: 'cpu',
+        dtype: 'fp32',
+        cpuSpinning: true,
+      },
       extraModels: [],
       batching: { maxBatchTokens: 16_384, maxBatchItems: 64, maxQueuedItems: 4096 },
       faultsFile: null,
@@ -48,6 +56,7 @@ describe('parseEmbedderConfig', () => {
         EMBEDDING_DEVICE: 'cuda:1',
         EMBEDDING_DTYPE: 'q8',
         EMBEDDING_VALIDATE_ON_STARTUP: 'false',
+        EMBEDDING_CPU_SPINNING: 'false',
         VECTOR_DATA_DIR: 'vectors',
         VECTOR_SIZE: '64',
         EMBEDDER_LOG_LEVEL: 'warn',
@@ -62,6 +71,7 @@ describe('parseEmbedderConfig', () => {
       dir: '/srv/shared/models',
       device: 'cuda:1',
       dtype: 'q8',
+      cpuSpinning: false,
     });
     expect(config.store).toEqual({ kind: 'lancedb', dataDir: '/srv/app/vectors', vectorSize: 64 });
     expect(config.validateOnStartup).toBe(false);
@@ -166,5 +176,19 @@ describe('parseEmbedderConfig', () => {
       expect(message).toContain(`- ${name} `);
     }
     expect(message).not.toContain(TOKEN);
+  });
+
+  it('builds onnxruntime session options: spinning as configured, the CUDA device when named', () => {
+    expect(sessionOptions({ device: 'cpu', cpuSpinning: false }, null)).toEqual({
+      extra: {
+        session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+      },
+    });
+    expect(sessionOptions({ device: 'cuda:1', cpuSpinning: true }, 1)).toEqual({
+      executionProviders: [{ name: 'cuda', deviceId: 1 }],
+      extra: {
+        session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } },
+      },
+    });
   });
 });

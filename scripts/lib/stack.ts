@@ -151,6 +151,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           EMBEDDER_PORT: String(embedderPort),
           EMBEDDER_TOKEN: secrets.embedderToken,
           VECTOR_DATA_DIR: vectorDataDir,
+          // Every process of the stack shares this machine's cores: onnxruntime's threads must
+          // not busy-wait between passes (they would take the Worker's and Postgres's CPU).
+          EMBEDDING_CPU_SPINNING: env.EMBEDDING_CPU_SPINNING ?? 'false',
           ...(opts.embedderFaults ? { EMBEDDER_FAULTS_FILE: faultsFile } : {}),
           ...opts.embedderEnv,
         },

@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { jobs, outbox } from '../../db/schema';
 import type { EmbedMessage } from '../../db/schema';
 import { TextCipher } from '../src/lib/text-cipher';
+import { recordOutcomes } from '../src/services/jobs';
 import worker from '../src/index';
 import { call, envWith, queueMessage, token, uniqueOrg, withDb } from './helpers';
 
@@ -209,6 +210,84 @@ describe('embed queue consumer', () => {
     await deliver('heimdex-embed', [rows[0]!.payload]);
     const found = await search(org, A.text, { asset_id: 'doc' });
     expect(found.results[0]!.score).toBeGreaterThan(0.99);
+  });
+});
+
+describe('recordOutcomes (one statement per batch)', () => {
+  it('applies each kind, guards by seq and terminal state, and lets terminal beat retrying', async () => {
+    const org = uniqueOrg('outcomes');
+    const msgs = await createJobs(
+      org,
+      ['ok', 'bad', 'again', 'both', 'stale', 'done'].map((s) => ({
+        asset_id: 'a',
+        segment_id: s,
+        text: `outcome text ${s}`,
+      })),
+    );
+    const [ok, bad, again, both, stale, done] = msgs as [
+      EmbedMessage,
+      EmbedMessage,
+      EmbedMessage,
+      EmbedMessage,
+      EmbedMessage,
+      EmbedMessage,
+    ];
+    const result = (m: EmbedMessage) => ({
+      point_id: crypto.randomUUID(),
+      model: m.model,
+      model_ver: m.model_ver,
+      text_len: 1,
+      token_count: 1,
+      truncated: false,
+      truncated_len: 1,
+      applied: true,
+    });
+    const error = { code: 'x', message: 'y' };
+    await withDb(async (db) => {
+      await recordOutcomes(db, [
+        { kind: 'succeeded', jobId: done.job_id, seq: done.seq, result: result(done) },
+      ]);
+      await recordOutcomes(db, [
+        { kind: 'succeeded', jobId: ok.job_id, seq: ok.seq, result: result(ok) },
+        { kind: 'failed', jobId: bad.job_id, seq: bad.seq, error },
+        { kind: 'retrying', jobId: again.job_id, seq: again.seq, error },
+        { kind: 'retrying', jobId: both.job_id, seq: both.seq, error },
+        { kind: 'succeeded', jobId: both.job_id, seq: both.seq, result: result(both) },
+        { kind: 'failed', jobId: stale.job_id, seq: stale.seq - 1, error },
+        { kind: 'failed', jobId: done.job_id, seq: done.seq, error },
+      ]);
+      const rows = await db
+        .select({
+          id: jobs.id,
+          status: jobs.status,
+          error: jobs.error,
+          completedAt: jobs.completedAt,
+        })
+        .from(jobs)
+        .where(eq(jobs.orgId, org));
+      const status = new Map(rows.map((r) => [r.id, r]));
+      expect(status.get(ok.job_id)?.status).toBe('SUCCEEDED');
+      expect(status.get(bad.job_id)).toMatchObject({ status: 'FAILED', error });
+      expect(status.get(again.job_id)).toMatchObject({
+        status: 'QUEUED',
+        error,
+        completedAt: null,
+      });
+      expect(status.get(both.job_id)?.status).toBe('SUCCEEDED');
+      expect(status.get(stale.job_id)?.status).toBe('QUEUED'); // an older seq changes nothing
+      expect(status.get(done.job_id)?.status).toBe('SUCCEEDED'); // terminal stays terminal
+      // Terminal jobs' texts left the outbox; the others' are still there.
+      const left = await db
+        .select({ jobId: outbox.jobId })
+        .from(outbox)
+        .where(
+          sql`${outbox.jobId} IN (${sql.join(
+            msgs.map((m) => sql`${m.job_id}::uuid`),
+            sql`, `,
+          )})`,
+        );
+      expect(new Set(left.map((r) => r.jobId))).toEqual(new Set([again.job_id, stale.job_id]));
+    });
   });
 });
 

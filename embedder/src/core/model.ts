@@ -129,9 +129,7 @@ export class EmbeddingModel {
       extractor = (await pipeline('feature-extraction', source.id, {
         dtype: config.dtype,
         device,
-        ...(deviceId === null
-          ? {}
-          : { session_options: { executionProviders: [{ name: 'cuda', deviceId }] } }),
+        session_options: sessionOptions(config, deviceId),
       })) as unknown as Extractor;
     } catch (err) {
       throw new StartupError(loadFailureMessage(spec, source, config, shortReason(err)));
@@ -398,6 +396,26 @@ function loadFailureMessage(
     'or unset EMBEDDING_MODEL_DIR to download the model from the Hugging Face Hub.' +
     gpuHint
   );
+}
+
+/**
+ * onnxruntime session options for a model: the CUDA device when one is named, and (on CPU)
+ * whether the intra/inter-op threads may spin (`session.*.allow_spinning` config entries).
+ */
+export function sessionOptions(
+  config: Pick<ModelConfig, 'device' | 'cpuSpinning'>,
+  deviceId: number | null,
+): Record<string, unknown> {
+  const spinning = config.cpuSpinning === false ? '0' : '1';
+  return {
+    ...(deviceId === null ? {} : { executionProviders: [{ name: 'cuda', deviceId }] }),
+    extra: {
+      session: {
+        intra_op: { allow_spinning: spinning },
+        inter_op: { allow_spinning: spinning },
+      },
+    },
+  };
 }
 
 function dtypeSuffix(dtype: ModelConfig['dtype']): string {

@@ -82,10 +82,13 @@ export async function handleEmbedBatch(
     }
     if (work.length === 0) return;
 
-    await markProcessing(
+    // Recorded while the batch is decrypted and embedded (one round trip off the critical path);
+    // awaited before any outcome is recorded, so a failure still retries the whole batch.
+    const marking = markProcessing(
       db,
       work.map((w) => w.body.job_id),
     );
+    marking.catch(() => undefined);
     const client = new EmbedderClient(
       config.embedder,
       work[0]!.body.request_id || crypto.randomUUID(),
@@ -189,6 +192,7 @@ export async function handleEmbedBatch(
       }
     }
 
+    await marking;
     try {
       await recordOutcomes(db, outcomes);
     } catch (err) {

@@ -264,44 +264,54 @@ export type Outcome =
   | { kind: 'retrying'; jobId: string; seq: number; error: JobError };
 
 /**
- * Records the outcomes of one delivery in one transaction. Each update is guarded by the job's seq,
+ * Records the outcomes of one delivery in one statement. Each update is guarded by the job's seq,
  * so an outcome for a superseded delivery changes nothing. A terminal outcome deletes the outbox
  * rows up to that seq: the raw text leaves Postgres when the job is terminal.
  */
 export async function recordOutcomes(db: Db, outcomes: Outcome[]): Promise<void> {
   if (outcomes.length === 0) return;
-  // Set-based: one statement per kind for the whole batch (a consumer batch is up to 100 jobs;
-  // a statement per job would cost a round trip each). Rows travel as one JSON parameter.
-  const terminal = outcomes.filter((o) => o.kind !== 'retrying');
-  const retrying = outcomes.filter((o) => o.kind === 'retrying');
+  // One statement for the whole batch (atomic on its own, one round trip): the rows travel as
+  // one JSON parameter. A job with both a terminal and a retrying outcome in one batch (two
+  // deliveries of it) ends terminal.
+  const rows = outcomes.map((o) => ({
+    id: o.jobId,
+    seq: o.seq,
+    kind: o.kind,
+    result: o.kind === 'succeeded' ? o.result : null,
+    error: o.kind === 'succeeded' ? null : o.error,
+  }));
   const notTerminal = sql.join(
     TERMINAL_STATUSES.map((status) => sql`${status}`),
     sql`, `,
   );
-  await db.transaction(async (tx) => {
-    if (retrying.length > 0) {
-      const rows = retrying.map((o) => ({ id: o.jobId, seq: o.seq, error: o.error }));
-      await tx.execute(sql`
-        UPDATE jobs SET status = 'QUEUED', error = v.error, updated_at = now()
-        FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS v(id uuid, seq bigint, error jsonb)
-        WHERE jobs.id = v.id AND jobs.seq = v.seq AND jobs.status::text NOT IN (${notTerminal})`);
-    }
-    if (terminal.length > 0) {
-      const rows = terminal.map((o) =>
-        o.kind === 'succeeded'
-          ? { id: o.jobId, seq: o.seq, status: 'SUCCEEDED', result: o.result, error: null }
-          : { id: o.jobId, seq: o.seq, status: 'FAILED', result: null, error: o.error },
-      );
-      const json = JSON.stringify(rows);
-      await tx.execute(sql`
-        UPDATE jobs SET status = v.status::job_status, result = v.result, error = v.error,
-          updated_at = now(), completed_at = now()
-        FROM jsonb_to_recordset(${json}::jsonb)
-          AS v(id uuid, seq bigint, status text, result jsonb, error jsonb)
-        WHERE jobs.id = v.id AND jobs.seq = v.seq AND jobs.status::text NOT IN (${notTerminal})`);
-      await tx.execute(sql`
-        DELETE FROM outbox USING jsonb_to_recordset(${json}::jsonb) AS v(id uuid, seq bigint)
-        WHERE outbox.job_id = v.id AND outbox.job_seq <= v.seq`);
-    }
-  });
+  await db.execute(sql`
+    WITH v AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+        AS x(id uuid, seq bigint, kind text, result jsonb, error jsonb)
+    ),
+    terminal AS (
+      UPDATE jobs SET
+        status = (CASE v.kind WHEN 'succeeded' THEN 'SUCCEEDED' ELSE 'FAILED' END)::job_status,
+        result = v.result, error = v.error, updated_at = now(), completed_at = now()
+      FROM v
+      WHERE v.kind <> 'retrying' AND jobs.id = v.id AND jobs.seq = v.seq
+        AND jobs.status::text NOT IN (${notTerminal})
+      RETURNING jobs.id
+    ),
+    retrying AS (
+      UPDATE jobs SET status = 'QUEUED', error = v.error, updated_at = now()
+      FROM v
+      WHERE v.kind = 'retrying' AND jobs.id = v.id AND jobs.seq = v.seq
+        AND jobs.status::text NOT IN (${notTerminal})
+        AND NOT EXISTS (SELECT 1 FROM v t WHERE t.id = v.id AND t.kind <> 'retrying')
+      RETURNING jobs.id
+    ),
+    gone AS (
+      DELETE FROM outbox USING v
+      WHERE v.kind <> 'retrying' AND outbox.job_id = v.id AND outbox.job_seq <= v.seq
+      RETURNING outbox.id
+    )
+    SELECT (SELECT count(*) FROM terminal) AS terminal,
+      (SELECT count(*) FROM retrying) AS retrying,
+      (SELECT count(*) FROM gone) AS gone`);
 }
