@@ -38,13 +38,16 @@ export interface EmbedLoadResult {
   clientCpuSeconds: number;
   rejected429: number;
   /** Medians of the embedder's timing headers per request (ms); `other` = total − the rest. */
-  serverMs: {
-    tokenization: number;
-    queue: number;
-    inference: number;
-    other: number;
-    total: number;
-  };
+  serverMs: ServerMs;
+}
+
+/** Per-request medians of the embedder's timing headers (ms). */
+export interface ServerMs {
+  tokenization: number;
+  queue: number;
+  inference: number;
+  other: number;
+  total: number;
 }
 
 let seq = 1;

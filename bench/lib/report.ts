@@ -281,9 +281,7 @@ export function renderReport(r: BenchResult): string {
           n1(l.embedderInference.p50),
           n1(l.embedderStoreAndHttp.p50),
           n1(l.workerQps),
-          l.workerRunCores
-            ? `${l.workerRunCores.embedder} / ${l.workerRunCores.workerAndRest} / ${l.workerRunCores.client} (${l.workerRunCores.machine})`
-            : '–',
+          `${l.workerRunCores.embedder} / ${l.workerRunCores.workerAndRest} / ${l.workerRunCores.client} (${l.workerRunCores.machine})`,
         ]),
       ),
     );

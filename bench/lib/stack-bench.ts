@@ -16,7 +16,7 @@ import { runEmbedLoad, runSearchLoad, settleEmbedder } from './load.js';
 import type { SearchLoadResult } from './load.js';
 import { histogram, histogramDelta } from './prom.js';
 import { progress } from './progress.js';
-import { round, summarize } from './stats.js';
+import { round, roundSummary, summarize } from './stats.js';
 import type { Summary } from './stats.js';
 import { randomUnitVectors } from './store-bench.js';
 import { LENGTH_TOKENS, TextSource } from './texts.js';
@@ -327,11 +327,11 @@ async function measureSearch(
     );
     levels.push({
       concurrency: c,
-      worker: rounded(w.latencyMs),
-      embedderOnly: rounded(e.latencyMs),
-      embedderStoreAndHttp: rounded(summarize(storeAndHttp)),
-      embedderInference: rounded(summarize(t.inferenceMs)),
-      embedderQueue: rounded(summarize(t.queueMs)),
+      worker: roundSummary(w.latencyMs),
+      embedderOnly: roundSummary(e.latencyMs),
+      embedderStoreAndHttp: roundSummary(summarize(storeAndHttp)),
+      embedderInference: roundSummary(summarize(t.inferenceMs)),
+      embedderQueue: roundSummary(summarize(t.queueMs)),
       workerQps: round(w.queriesPerSecond),
       workerRunCores: {
         embedder: round(cores.embedder, 2),
@@ -354,7 +354,7 @@ async function measureSearch(
       if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`);
       if (i >= 5) times.push(performance.now() - t0);
     }
-    return rounded(summarize(times));
+    return roundSummary(summarize(times));
   };
   const floors = {
     worker: await floor(`${stack.apiUrl}/healthz`),
@@ -403,20 +403,8 @@ async function storeOnlySearch(dir: string, model: string, queries: number): Pro
       if (i >= 5) times.push(performance.now() - t0);
       if (hits.length === 0) throw new Error('the store-only search found nothing');
     }
-    return rounded(summarize(times));
+    return roundSummary(summarize(times));
   } finally {
     await store.close();
   }
-}
-
-function rounded(s: Summary): Summary {
-  return {
-    ...s,
-    min: round(s.min),
-    mean: round(s.mean),
-    p50: round(s.p50),
-    p95: round(s.p95),
-    p99: round(s.p99),
-    max: round(s.max),
-  };
 }

@@ -43,3 +43,16 @@ export function round(value: number, digits = 4): number {
   if (!Number.isFinite(value) || value === 0) return value;
   return Number(value.toPrecision(digits));
 }
+
+/** A summary with every statistic rounded by `round` (for readable JSON). */
+export function roundSummary(s: Summary): Summary {
+  return {
+    ...s,
+    min: round(s.min),
+    mean: round(s.mean),
+    p50: round(s.p50),
+    p95: round(s.p95),
+    p99: round(s.p99),
+    max: round(s.max),
+  };
+}

@@ -12,7 +12,7 @@ import { QdrantStore } from '../../embedder/src/store/qdrant.js';
 import type { VectorPoint, VectorStore } from '../../embedder/src/store/types.js';
 import { seededNormal } from './bert.js';
 import { progress } from './progress.js';
-import { median, round, summarize } from './stats.js';
+import { median, round, roundSummary, summarize } from './stats.js';
 import type { Summary } from './stats.js';
 
 export interface StoreBenchOptions {
@@ -89,18 +89,6 @@ function points(from: number, n: number, dim: number): VectorPoint[] {
 }
 
 const WRITE_SAMPLES = 20;
-
-function roundSummary(s: Summary): Summary {
-  return {
-    ...s,
-    min: round(s.min),
-    mean: round(s.mean),
-    p50: round(s.p50),
-    p95: round(s.p95),
-    p99: round(s.p99),
-    max: round(s.max),
-  };
-}
 
 async function searchLatency(
   store: VectorStore,

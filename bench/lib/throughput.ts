@@ -8,12 +8,13 @@ import path from 'node:path';
 import { BENCH_TOKEN, startEmbedderProcess } from './embedder.js';
 import type { EmbedderProcess } from './embedder.js';
 import { runEmbedLoad, settleEmbedder } from './load.js';
+import type { ServerMs } from './load.js';
 import { loadNaive } from './naive.js';
 import type { NaiveModel } from './naive.js';
 import { countAbove, histogram, histogramDelta, maxBucket, sumOf } from './prom.js';
 import type { Sample } from './prom.js';
 import { progress } from './progress.js';
-import { round } from './stats.js';
+import { round, roundSummary } from './stats.js';
 import type { Summary } from './stats.js';
 import { LENGTH_TOKENS, TextSource } from './texts.js';
 import { machineBusy, threadCpu, threadCpuDelta } from './threads.js';
@@ -93,13 +94,7 @@ export interface ThroughputCell {
    * (waiting for a forward pass), inference, and `other` = total − those three (JSON, validation
    * and, above all, the vector-store write).
    */
-  serverMs: {
-    tokenization: number;
-    queue: number;
-    inference: number;
-    other: number;
-    total: number;
-  };
+  serverMs: ServerMs;
   /** Cores busy with other processes on the machine during the cell (noise indicator). */
   otherLoadCores: number;
   window: { items: number; seconds: number };
@@ -189,19 +184,17 @@ async function measureCell(
     clientCpuPerSecond: round(load.clientCpuSeconds / wall, 3),
     embedderCpuPerSecond: cpu,
     rejected429: load.rejected429,
-    serverMs: Object.fromEntries(
-      Object.entries(load.serverMs).map(([k, v]) => [k, round(v, 3)]),
-    ) as ThroughputCell['serverMs'],
+    serverMs: {
+      tokenization: round(load.serverMs.tokenization, 3),
+      queue: round(load.serverMs.queue, 3),
+      inference: round(load.serverMs.inference, 3),
+      other: round(load.serverMs.other, 3),
+      total: round(load.serverMs.total, 3),
+    },
     otherLoadCores: round(Math.max(0, busy - cpu.total - load.clientCpuSeconds / wall), 3),
     window: { items: load.items, seconds: round(load.seconds) },
     roundsTextsPerSecond: [],
   };
-}
-
-function roundSummary(s: Summary): Summary {
-  return Object.fromEntries(
-    Object.entries(s).map(([k, v]) => [k, k === 'n' ? v : round(v)]),
-  ) as unknown as Summary;
 }
 
 function batchStats(before: Sample[], after: Sample[], model: string, cap: number) {

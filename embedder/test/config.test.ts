@@ -179,12 +179,12 @@ describe('parseEmbedderConfig', () => {
   });
 
   it('builds onnxruntime session options: spinning as configured, the CUDA device when named', () => {
-    expect(sessionOptions({ device: 'cpu', cpuSpinning: false }, null)).toEqual({
+    expect(sessionOptions({ device: 'cpu', cpuSpinning: false })).toEqual({
       extra: {
         session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
       },
     });
-    expect(sessionOptions({ device: 'cuda:1', cpuSpinning: true }, 1)).toEqual({
+    expect(sessionOptions({ device: 'cuda:1', cpuSpinning: true })).toEqual({
       executionProviders: [{ name: 'cuda', deviceId: 1 }],
       extra: {
         session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryIndex } from '../src/store/memory-index.js';
 import type { PointPayload } from '../src/store/types.js';
+import { cosine } from './helpers.js';
 
 const DIM = 16;
 
@@ -26,18 +27,6 @@ function vectors(n: number, seed: number): Float32Array[] {
   let s = seed;
   const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
   return Array.from({ length: n }, () => Float32Array.from({ length: DIM }, rand));
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let k = 0; k < DIM; k++) {
-    dot += (a[k] as number) * (b[k] as number);
-    na += (a[k] as number) ** 2;
-    nb += (b[k] as number) ** 2;
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 describe('MemoryIndex', () => {

@@ -348,14 +348,15 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
       ];
       const normalise = (hits: { id: string; score: number; payload: PointPayload }[]) =>
         hits.map((h) => ({ ...h, score: Math.round(h.score * 1e4) / 1e4 }));
+      const paramsFor = (q: (typeof queries)[number]) => ({
+        vector: unit(Array.from({ length: DIM }, rand)),
+        model: MODEL,
+        modelVer: '1',
+        limit: 10,
+        ...q,
+      });
       for (const q of queries) {
-        const params = {
-          vector: unit(Array.from({ length: DIM }, rand)),
-          model: MODEL,
-          modelVer: '1',
-          limit: 10,
-          ...q,
-        };
+        const params = paramsFor(q);
         const fromMemory = await memory.search(params);
         expect(normalise(fromMemory)).toEqual(normalise(await direct.search(params)));
         if (q.orgId !== 'nobody') expect(fromMemory.length).toBeGreaterThan(0);
@@ -365,13 +366,7 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
       reopened = new LanceDbStore({ dataDir: tmp.dir });
       await reopened.init(DIM);
       for (const q of queries) {
-        const params = {
-          vector: unit(Array.from({ length: DIM }, rand)),
-          model: MODEL,
-          modelVer: '1',
-          limit: 10,
-          ...q,
-        };
+        const params = paramsFor(q);
         expect(normalise(await reopened.search(params))).toEqual(
           normalise(await direct.search(params)),
         );

@@ -124,12 +124,10 @@ export class EmbeddingModel {
 
     let extractor: Extractor;
     try {
-      const device = config.device.startsWith('cuda') ? 'cuda' : 'cpu';
-      const deviceId = config.device.startsWith('cuda:') ? Number(config.device.slice(5)) : null;
       extractor = (await pipeline('feature-extraction', source.id, {
         dtype: config.dtype,
-        device,
-        session_options: sessionOptions(config, deviceId),
+        device: config.device.startsWith('cuda') ? 'cuda' : 'cpu',
+        session_options: sessionOptions(config),
       })) as unknown as Extractor;
     } catch (err) {
       throw new StartupError(loadFailureMessage(spec, source, config, shortReason(err)));
@@ -404,8 +402,8 @@ function loadFailureMessage(
  */
 export function sessionOptions(
   config: Pick<ModelConfig, 'device' | 'cpuSpinning'>,
-  deviceId: number | null,
 ): Record<string, unknown> {
+  const deviceId = config.device.startsWith('cuda:') ? Number(config.device.slice(5)) : null;
   const spinning = config.cpuSpinning === false ? '0' : '1';
   return {
     ...(deviceId === null ? {} : { executionProviders: [{ name: 'cuda', deviceId }] }),

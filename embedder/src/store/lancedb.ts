@@ -38,16 +38,13 @@ export interface LanceDbStoreOptions {
    * ANN index takes over.
    */
   memoryIndexMaxRows?: number;
-  /** Upper bound of LanceDB's in-memory index cache (default 512 MiB; LanceDB's own is 6 GiB). */
-  indexCacheBytes?: number;
-  /** Upper bound of LanceDB's file-metadata cache (default 64 MiB; LanceDB's own is 1 GiB). */
-  metadataCacheBytes?: number;
   logger?: Logger;
 }
 
 const DEFAULT_TABLE = 'points';
-const DEFAULT_INDEX_CACHE_BYTES = 512 * 2 ** 20;
-const DEFAULT_METADATA_CACHE_BYTES = 64 * 2 ** 20;
+/** Bounds of LanceDB's index and file-metadata caches (its own defaults: 6 GiB and 1 GiB). */
+const INDEX_CACHE_BYTES = 512 * 2 ** 20;
+const METADATA_CACHE_BYTES = 64 * 2 ** 20;
 const SELECT_COLUMNS = ['id', ...PAYLOAD_FIELDS, '_distance'];
 
 /** SQL conditions for the optional payload filters (values always quoted, never interpolated). */
@@ -143,10 +140,7 @@ export class LanceDbStore implements VectorStore {
       await mkdir(this.options.dataDir, { recursive: true });
       // LanceDB's defaults (6 GiB index cache, 1 GiB metadata cache) let a long ingest grow the
       // process by hundreds of MiB: every write adds manifests and fragment metadata to the cache.
-      const session = new lancedb.Session(
-        BigInt(this.options.indexCacheBytes ?? DEFAULT_INDEX_CACHE_BYTES),
-        BigInt(this.options.metadataCacheBytes ?? DEFAULT_METADATA_CACHE_BYTES),
-      );
+      const session = new lancedb.Session(BigInt(INDEX_CACHE_BYTES), BigInt(METADATA_CACHE_BYTES));
       this.db = await lancedb.connect(this.options.dataDir, {}, session);
       const names = await this.db.tableNames();
       let created = false;
@@ -194,9 +188,10 @@ export class LanceDbStore implements VectorStore {
     for (const batch of data.batches) {
       const ids = batch.getChild('id');
       const vectors = batch.getChild('vector');
+      const columns = PAYLOAD_FIELDS.map((field) => [field, batch.getChild(field)] as const);
       for (let i = 0; i < batch.numRows; i++) {
         const record: Record<string, unknown> = {};
-        for (const field of PAYLOAD_FIELDS) record[field] = batch.getChild(field)?.get(i);
+        for (const [field, column] of columns) record[field] = column?.get(i);
         const vector = vectors?.get(i) as { toArray(): ArrayLike<number> } | null;
         if (vector === null || vector === undefined) continue;
         memory.put(
@@ -324,6 +319,7 @@ export class LanceDbStore implements VectorStore {
 
   async search(params: SearchParams): Promise<SearchHit[]> {
     const table = this.table();
+    if (this.memory) return this.memory.search(params);
     const filters = [
       `org_id = ${sqlString(params.orgId)}`,
       `model = ${sqlString(params.model)}`,
@@ -332,7 +328,6 @@ export class LanceDbStore implements VectorStore {
     if (params.assetId !== undefined) filters.push(`asset_id = ${sqlString(params.assetId)}`);
     if (params.segmentId !== undefined) filters.push(`segment_id = ${sqlString(params.segmentId)}`);
     filters.push(...payloadConditions(params.filters));
-    if (this.memory) return this.memory.search(params);
     try {
       let query = table
         .vectorSearch(params.vector)
