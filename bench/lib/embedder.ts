@@ -56,7 +56,12 @@ export function embedderEnv(spec: EmbedderSpec, port: number): Record<string, st
     EMBEDDING_DTYPE: spec.dtype,
     VECTOR_STORE: 'lancedb',
     VECTOR_DATA_DIR: spec.dataDir,
+    // As the embedder's images and `npm run dev` run it (glibc heap arenas; bench/PERFORMANCE.md).
+    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
   };
+  // Passed through for experiments (e.g. a soak without the in-memory search index).
+  if (process.env.VECTOR_MEMORY_INDEX_MAX_ROWS !== undefined)
+    env.VECTOR_MEMORY_INDEX_MAX_ROWS = process.env.VECTOR_MEMORY_INDEX_MAX_ROWS;
   if (spec.maxBatchItems !== undefined) env.EMBEDDER_MAX_BATCH_ITEMS = String(spec.maxBatchItems);
   if (spec.maxBatchTokens !== undefined)
     env.EMBEDDER_MAX_BATCH_TOKENS = String(spec.maxBatchTokens);

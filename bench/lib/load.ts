@@ -243,8 +243,21 @@ export interface SearchLoadResult {
     tokenizationMs: number[];
     queueMs: number[];
     inferenceMs: number[];
+    /** The Worker's Server-Timing `app` (its own handling time, embedder call included). */
+    workerAppMs: number[];
   };
   queriesPerSecond: number;
+}
+
+/** The `dur` of one metric in a Server-Timing header (`app;dur=7, embedder;dur=5`), or NaN. */
+export function serverTimingDuration(header: string | null, metric: string): number {
+  for (const entry of (header ?? '').split(',')) {
+    const [name, ...params] = entry.trim().split(';');
+    if (name !== metric) continue;
+    const dur = params.map((p) => p.trim()).find((p) => p.startsWith('dur='));
+    return dur === undefined ? NaN : Number(dur.slice(4));
+  }
+  return NaN;
 }
 
 export async function runSearchLoad(o: SearchLoadOptions): Promise<SearchLoadResult> {
@@ -255,6 +268,7 @@ export async function runSearchLoad(o: SearchLoadOptions): Promise<SearchLoadRes
     tokenizationMs: [],
     queueMs: [],
     inferenceMs: [],
+    workerAppMs: [],
   };
   const started = performance.now();
   const client = async (): Promise<void> => {
@@ -290,6 +304,8 @@ export async function runSearchLoad(o: SearchLoadOptions): Promise<SearchLoadRes
         serverTiming.queueMs.push(header('x-queue-time'));
         serverTiming.inferenceMs.push(header('x-inference-time'));
       }
+      const app = serverTimingDuration(res.headers.get('server-timing'), 'app');
+      if (Number.isFinite(app)) serverTiming.workerAppMs.push(app);
     }
   };
   await Promise.all(Array.from({ length: o.concurrency }, () => client()));

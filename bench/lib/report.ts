@@ -3,7 +3,7 @@ import type { VerifyReport } from '../make-model.js';
 import type { MachineInfo } from './machine.js';
 import type { MatmulPeak } from './matmul.js';
 import type { SoakResult } from './soak.js';
-import type { IngestResult, SearchResult } from './stack-bench.js';
+import type { IngestResult, ProcessCores, SearchResult } from './stack-bench.js';
 import type { StoreCell } from './store-bench.js';
 import type { TargetResult } from './targets.js';
 import { LENGTH_CLASSES, LENGTH_TOKENS } from './texts.js';
@@ -65,6 +65,11 @@ const gf = (x: number | null | undefined) =>
   x === null || x === undefined || !Number.isFinite(x) ? '–' : (x / 1e9).toFixed(1);
 const pct = (x: number | null | undefined) =>
   x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(0)}%`;
+
+/** Cores by process, as "embedder / rest / client (machine)"; results before 2026-12-01 lack them. */
+function coresCell(c: ProcessCores | undefined): string {
+  return c ? `${c.embedder} / ${c.rest} / ${c.client} (${c.machine})` : '–';
+}
 
 export function renderReport(r: BenchResult): string {
   const out: string[] = [];
@@ -228,10 +233,12 @@ export function renderReport(r: BenchResult): string {
           'length',
           'cap',
           'e2e texts/s',
-          'raw texts/s',
+          'raw texts/s (the better window)',
           'e2e / raw',
           'seconds',
           'mean batch (e2e)',
+          'cores raw: embedder / rest / client (machine)',
+          'cores e2e',
         ],
         [
           [
@@ -239,10 +246,14 @@ export function renderReport(r: BenchResult): string {
             `${i.length} (${LENGTH_TOKENS[i.length]})`,
             i.cap,
             n1(i.textsPerSecond),
-            n1(i.raw.textsPerSecond),
+            i.raw.windows
+              ? `${n1(i.raw.textsPerSecond)} (${n1(i.raw.windows[0])} before, ${n1(i.raw.windows[1])} after)`
+              : n1(i.raw.textsPerSecond),
             pct(i.fraction),
             n1(i.seconds),
             n1(i.batches.meanItems),
+            coresCell(i.cores.raw),
+            coresCell(i.cores.e2e),
           ],
         ],
       ),
@@ -262,6 +273,7 @@ export function renderReport(r: BenchResult): string {
           'Worker p50',
           'p95',
           'p99',
+          'Worker app p50 / p99',
           'embedder p50',
           'p95',
           'p99',
@@ -275,6 +287,7 @@ export function renderReport(r: BenchResult): string {
           n1(l.worker.p50),
           n1(l.worker.p95),
           n1(l.worker.p99),
+          l.workerApp ? `${n1(l.workerApp.p50)} / ${n1(l.workerApp.p99)}` : '–',
           n1(l.embedderOnly.p50),
           n1(l.embedderOnly.p95),
           n1(l.embedderOnly.p99),
@@ -286,6 +299,20 @@ export function renderReport(r: BenchResult): string {
       ),
     );
     out.push('');
+    const split = s.levels.filter((l) => l.workerRunCores.stack);
+    if (split.length > 0) {
+      out.push(
+        'Worker side by process (cores): ' +
+          split
+            .map(
+              (l) =>
+                `c${l.concurrency} workerd ${l.workerRunCores.stack!.workerd}, wrangler ${l.workerRunCores.stack!.wrangler}, postgres ${l.workerRunCores.stack!.postgres}`,
+            )
+            .join('; ') +
+          ' (wrangler dev runs two workerd processes: its local proxy and the Worker).',
+      );
+      out.push('');
+    }
     out.push(
       `Store only (LanceDB search in the bench process on the same table, sequential): p50 ${n1(s.storeOnly.p50)} ms, p95 ${n1(s.storeOnly.p95)} ms, p99 ${n1(s.storeOnly.p99)} ms. ` +
         `Shares of the Worker p50 at concurrency 1: embedder ${pct(s.shares.embedderOfWorkerP50)}, store ${pct(s.shares.storeOfWorkerP50)}. ` +
@@ -337,7 +364,10 @@ export function renderReport(r: BenchResult): string {
         `(drift ${pct(s.drift)}, largest deviation ${pct(s.maxDeviation)}, range ${n1(s.rssMiB.min)}–${n1(s.rssMiB.max)} MiB after ${s.warmupSeconds} s warm-up)` +
         (s.heapUsedMiB
           ? `; V8 heap used ${n1(s.heapUsedMiB.start)} → ${n1(s.heapUsedMiB.end)} MiB.`
-          : '.'),
+          : '.') +
+        (s.memoryIndexEnd
+          ? ` At the end the in-memory search index held ${s.memoryIndexEnd.points} points in ${n1(s.memoryIndexEnd.vectorMiB)} MiB of vector arrays (0 once it is released above VECTOR_MEMORY_INDEX_MAX_ROWS).`
+          : ''),
     );
     out.push('');
   }

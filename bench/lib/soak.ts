@@ -7,7 +7,8 @@
 import path from 'node:path';
 import { BENCH_TOKEN, startEmbedderProcess } from './embedder.js';
 import { runEmbedLoad } from './load.js';
-import { sumOf } from './prom.js';
+import { has, sumOf } from './prom.js';
+import type { Sample } from './prom.js';
 import { progress } from './progress.js';
 import { median, round } from './stats.js';
 import { LENGTH_TOKENS, TextSource } from './texts.js';
@@ -35,6 +36,12 @@ export interface SoakResult {
   /** Largest |sample / baseline − 1| after the warm-up. */
   maxDeviation: number;
   heapUsedMiB: { start: number; end: number } | null;
+  /**
+   * The embedded store's in-memory search index at the end (its vector arrays; the payload
+   * objects are in the V8 heap): data the process holds by design, up to
+   * VECTOR_MEMORY_INDEX_MAX_ROWS points. Null when the embedder does not report it.
+   */
+  memoryIndexEnd: { points: number; vectorMiB: number } | null;
   /** [seconds since start, RSS MiB] every few seconds, for plotting. */
   samples: [number, number][];
 }
@@ -52,9 +59,9 @@ export async function runSoak(v: Variant, o: SoakOptions): Promise<SoakResult> {
     logFile: path.join(dir, 'embedder.log'),
   });
   try {
-    const heap = async () =>
-      sumOf(await emb.metrics(), 'nodejs_heap_size_used_bytes') / 2 ** 20 || null;
-    const heapStart = await heap();
+    const heapMiB = (samples: Sample[]) =>
+      sumOf(samples, 'nodejs_heap_size_used_bytes') / 2 ** 20 || null;
+    const heapStart = heapMiB(await emb.metrics());
     const samples: [number, number][] = [];
     const started = performance.now();
     const timer = setInterval(() => {
@@ -82,7 +89,15 @@ export async function runSoak(v: Variant, o: SoakOptions): Promise<SoakResult> {
     } finally {
       clearInterval(timer);
     }
-    const heapEnd = await heap();
+    const metricsEnd = await emb.metrics();
+    const heapEnd = heapMiB(metricsEnd);
+    const indexReported = has(metricsEnd, 'heimdex_store_memory_index_points');
+    const memoryIndexEnd = indexReported
+      ? {
+          points: sumOf(metricsEnd, 'heimdex_store_memory_index_points'),
+          vectorMiB: round(sumOf(metricsEnd, 'heimdex_store_memory_index_bytes') / 2 ** 20),
+        }
+      : null;
     const warmupSeconds = Math.min(60, Math.max(10, seconds * 0.2));
     const after = samples.filter(([t]) => t >= warmupSeconds).map(([, rss]) => rss);
     if (after.length < 10)
@@ -110,6 +125,7 @@ export async function runSoak(v: Variant, o: SoakOptions): Promise<SoakResult> {
         heapStart !== null && heapEnd !== null
           ? { start: round(heapStart), end: round(heapEnd) }
           : null,
+      memoryIndexEnd,
       samples: samples
         .filter((_, i) => i % step === 0)
         .map(([t, rss]) => [Math.round(t), Math.round(rss)] as [number, number]),

@@ -169,7 +169,10 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
       },
       c1 ? c1.worker.p50 - c1.embedderOnly.p50 : null,
       c1
-        ? `Worker p50 ${c1.worker.p50} ms; embedder-only p50 ${c1.embedderOnly.p50} ms`
+        ? `Worker p50 ${c1.worker.p50} ms; embedder-only p50 ${c1.embedderOnly.p50} ms` +
+            (c1.workerApp
+              ? `; the Worker's own time (Server-Timing app) p50 ${c1.workerApp.p50} ms`
+              : '')
         : 'not measured',
     ),
   );

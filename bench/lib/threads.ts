@@ -62,3 +62,44 @@ export function machineBusy(): number {
   const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
   return (total - idle) / TICKS_PER_SECOND;
 }
+
+/** The local stack's processes that are not the embedder, told apart by their command line. */
+export type StackProcess = 'workerd' | 'wrangler' | 'postgres';
+
+/** Exported for tests: which stack process a /proc cmdline (NULs as spaces) belongs to. */
+export function stackProcessOf(cmdline: string): StackProcess | null {
+  if ((cmdline.split(' ')[0] ?? '').endsWith('/workerd')) return 'workerd';
+  if (cmdline.includes('wrangler/bin/wrangler.js') || cmdline.includes('wrangler-dist'))
+    return 'wrangler';
+  const exe = cmdline.split(' ')[0] ?? '';
+  if (exe.endsWith('/postgres') || exe === 'postgres' || cmdline.startsWith('postgres:'))
+    return 'postgres';
+  return null;
+}
+
+/**
+ * CPU seconds used so far by the stack's workerd processes (wrangler dev runs two: its proxy
+ * worker's and the user worker's), wrangler's Node process and PostgreSQL's processes.
+ */
+export function stackProcessCpu(): Record<StackProcess, number> {
+  const out: Record<StackProcess, number> = { workerd: 0, wrangler: 0, postgres: 0 };
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      const kind = stackProcessOf(cmdline);
+      if (kind === null) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[kind] += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}

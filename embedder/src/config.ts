@@ -57,7 +57,16 @@ export type ModelDtype = 'fp32' | 'fp16' | 'q8';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 export type StoreConfig =
-  | { kind: 'lancedb'; dataDir: string; vectorSize: number | null }
+  | {
+      kind: 'lancedb';
+      dataDir: string;
+      vectorSize: number | null;
+      /**
+       * VECTOR_MEMORY_INDEX_MAX_ROWS: searches scan an exact in-memory copy of the table while it
+       * holds at most this many rows (~2 KiB of memory each at 384 dimensions); 0 turns it off.
+       */
+      memoryIndexMaxRows: number;
+    }
   | {
       kind: 'qdrant';
       url: string;
@@ -88,30 +97,26 @@ const flag = (fallback: 'true' | 'false') =>
   );
 const booleanFlag = flag('true');
 
-const positiveInt = (fallback: number, max: number) =>
+/** A whole number in [min, max] (blank → `fallback`); every failure says the same thing. */
+const wholeNumber = (min: number, max: number, fallback: number, error: string) =>
   z.preprocess(
     blankToUndefined,
     z.coerce
-      .number({ error: `must be a whole number from 1 to ${max}` })
-      .int({ error: `must be a whole number from 1 to ${max}` })
-      .min(1, { error: `must be a whole number from 1 to ${max}` })
-      .max(max, { error: `must be a whole number from 1 to ${max}` })
+      .number({ error })
+      .int({ error })
+      .min(min, { error })
+      .max(max, { error })
       .default(fallback),
   );
+
+const positiveInt = (fallback: number, max: number) =>
+  wholeNumber(1, max, fallback, `must be a whole number from 1 to ${max}`);
 
 const MODEL_NAME = /^[\x21-\x7e]{1,256}$/;
 
 const envSchema = z.object({
   EMBEDDER_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
-  EMBEDDER_PORT: z.preprocess(
-    blankToUndefined,
-    z.coerce
-      .number({ error: 'must be a port number (0-65535)' })
-      .int({ error: 'must be a port number (0-65535)' })
-      .min(0, { error: 'must be a port number (0-65535)' })
-      .max(65535, { error: 'must be a port number (0-65535)' })
-      .default(8788),
-  ),
+  EMBEDDER_PORT: wholeNumber(0, 65535, 8788, 'must be a port number (0-65535)'),
   EMBEDDER_TOKEN: z.preprocess(
     blankToUndefined,
     z
@@ -181,6 +186,12 @@ const envSchema = z.object({
       .default('auto'),
   ),
   VECTOR_DATA_DIR: z.preprocess(blankToUndefined, z.string().default('.data/vectors')),
+  VECTOR_MEMORY_INDEX_MAX_ROWS: wholeNumber(
+    0,
+    1_000_000,
+    50_000,
+    'must be a whole number from 0 to 1000000 (0 turns it off)',
+  ),
   VECTOR_SIZE: z.preprocess(
     blankToUndefined,
     z.coerce
@@ -250,6 +261,7 @@ export function parseEmbedderConfig(
       kind: 'lancedb',
       dataDir: path.resolve(cwd, e.VECTOR_DATA_DIR),
       vectorSize: e.VECTOR_SIZE ?? null,
+      memoryIndexMaxRows: e.VECTOR_MEMORY_INDEX_MAX_ROWS,
     };
   }
 

@@ -73,6 +73,8 @@ export async function startEmbedder(
     checkVectorSize(config, model);
     store = createVectorStore(config.store, logger);
     models.setStoreDimension(await openStore(config, store, model));
+    const opened = store;
+    if (opened.memoryIndexStats) metrics.watchMemoryIndex(() => opened.memoryIndexStats!());
 
     const servedStore = faults ? withStoreFaults(store, faults) : store;
 

@@ -27,6 +27,7 @@ describe('parseEmbedderConfig', () => {
         kind: 'lancedb',
         dataDir: path.resolve('/srv/app', '.data/vectors'),
         vectorSize: null,
+        memoryIndexMaxRows: 50_000,
       },
       validateOnStartup: true,
       logLevel: 'info',
@@ -59,6 +60,7 @@ describe('parseEmbedderConfig', () => {
         EMBEDDING_CPU_SPINNING: 'false',
         VECTOR_DATA_DIR: 'vectors',
         VECTOR_SIZE: '64',
+        VECTOR_MEMORY_INDEX_MAX_ROWS: '0',
         EMBEDDER_LOG_LEVEL: 'warn',
       },
       '/srv/app',
@@ -73,7 +75,12 @@ describe('parseEmbedderConfig', () => {
       dtype: 'q8',
       cpuSpinning: false,
     });
-    expect(config.store).toEqual({ kind: 'lancedb', dataDir: '/srv/app/vectors', vectorSize: 64 });
+    expect(config.store).toEqual({
+      kind: 'lancedb',
+      dataDir: '/srv/app/vectors',
+      vectorSize: 64,
+      memoryIndexMaxRows: 0,
+    });
     expect(config.validateOnStartup).toBe(false);
     expect(config.logLevel).toBe('warn');
   });
@@ -149,6 +156,7 @@ describe('parseEmbedderConfig', () => {
         EMBEDDING_DEVICE: 'tpu',
         EMBEDDING_DTYPE: 'int4',
         VECTOR_SIZE: '-3',
+        VECTOR_MEMORY_INDEX_MAX_ROWS: '-1',
         VECTOR_STORE: 'milvus',
         QDRANT_URL: 'not a url',
         EMBEDDING_VALIDATE_ON_STARTUP: 'maybe',
@@ -165,6 +173,7 @@ describe('parseEmbedderConfig', () => {
       'EMBEDDING_DEVICE',
       'EMBEDDING_DTYPE',
       'VECTOR_SIZE',
+      'VECTOR_MEMORY_INDEX_MAX_ROWS',
       'VECTOR_STORE',
       'QDRANT_URL',
       'EMBEDDING_VALIDATE_ON_STARTUP',

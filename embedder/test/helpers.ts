@@ -22,7 +22,7 @@ export function testConfig(
     extraModels: [],
     batching: { maxBatchTokens: 16_384, maxBatchItems: 64, maxQueuedItems: 4096 },
     faultsFile: null,
-    store: { kind: 'lancedb', dataDir, vectorSize: null },
+    store: { kind: 'lancedb', dataDir, vectorSize: null, memoryIndexMaxRows: 50_000 },
     validateOnStartup: true,
     logLevel: 'info',
     ...rest,

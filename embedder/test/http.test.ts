@@ -631,7 +631,7 @@ describe('start-up failures', () => {
       const config = testConfig({ dataDir: dir.dir });
       const err = await startupFailure({
         ...config,
-        store: { kind: 'lancedb', dataDir: dir.dir, vectorSize: 384 },
+        store: { kind: 'lancedb', dataDir: dir.dir, vectorSize: 384, memoryIndexMaxRows: 50_000 },
       });
       expect(err.message).toContain(
         'VECTOR_SIZE=384 does not match embedding model "potion-base-2M"',

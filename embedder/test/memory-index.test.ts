@@ -94,4 +94,15 @@ describe('MemoryIndex', () => {
     expect(index.deleteWhere('acme', (id) => id === 'x')).toBe(1);
     expect(index.size).toBe(0);
   });
+
+  it('reports the bytes its vector and norm arrays hold, spare capacity included', () => {
+    const index = new MemoryIndex(DIM);
+    expect(index.vectorBytes).toBe(0);
+    const vs = vectors(20, 3);
+    vs.forEach((v, i) => index.put(`p${i}`, v, payload('acme', 1)));
+    // One partition grown 16 → 32 slots: 32 × (DIM floats + 1 norm) × 4 bytes.
+    expect(index.vectorBytes).toBe(32 * (DIM + 1) * 4);
+    index.put('other', vs[0]!, payload('globex', 1));
+    expect(index.vectorBytes).toBe((32 + 16) * (DIM + 1) * 4);
+  });
 });

@@ -159,6 +159,8 @@ describe('metrics and timing headers', () => {
       'heimdex_inference_duration_seconds_bucket',
       'heimdex_cancelled_items_total',
       'heimdex_queue_admitted_items',
+      'heimdex_store_memory_index_points',
+      'heimdex_store_memory_index_bytes',
     ]) {
       expect(text, name).toContain(`\n${name}`);
     }
@@ -175,6 +177,12 @@ describe('metrics and timing headers', () => {
     // 2 + 1 + 1 (the unknown-token-only query is inferred, then refused) + 2 + 1 items inferred.
     expect(sample(text, 'heimdex_batch_size_sum', { model: POTION })).toBe(7);
     expect(sample(text, 'heimdex_queue_depth', { model: POTION, priority: 'query' })).toBe(0);
+    // The embedded store's in-memory index holds the stored points (and at least their vectors).
+    const points = sample(text, 'heimdex_store_memory_index_points');
+    expect(points).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'heimdex_store_memory_index_bytes')).toBeGreaterThanOrEqual(
+      points * 64 * 4,
+    );
     // Neither the text, nor ids, nor the unknown model names ever reach a label.
     expect(text).not.toContain(canary);
     const labelValues = new Set(

@@ -154,6 +154,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           // Every process of the stack shares this machine's cores: onnxruntime's threads must
           // not busy-wait between passes (they would take the Worker's and Postgres's CPU).
           EMBEDDING_CPU_SPINNING: env.EMBEDDING_CPU_SPINNING ?? 'false',
+          // As the images set it: glibc's default arenas let LanceDB's writes grow RSS.
+          MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '2',
           ...(opts.embedderFaults ? { EMBEDDER_FAULTS_FILE: faultsFile } : {}),
           ...opts.embedderEnv,
         },

@@ -35,6 +35,7 @@ const ConfigSchema = z
     EMBEDDER_URL: z.url(),
     EMBEDDER_TOKEN: z.string().min(16, 'must be at least 16 characters'),
     EMBEDDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    EMBEDDER_CALL_ITEMS: z.coerce.number().int().min(1).max(256).default(32),
     AUTH_PROVIDER: z.enum(['dev', 'jwks']).default('dev'),
     DEV_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     AUTH_JWKS_URL: z.url().optional(),
@@ -96,7 +97,8 @@ export interface Config {
   environment: RawConfig['ENVIRONMENT'];
   databaseUrl: string;
   neonWsProxy: string | undefined;
-  embedder: { url: string; token: string; timeoutMs: number };
+  /** `callItems`: most items in one /internal/embed call; a queue batch's calls run together. */
+  embedder: { url: string; token: string; timeoutMs: number; callItems: number };
   auth:
     | { provider: 'dev'; secret: string; tenantClaim: string }
     | {
@@ -149,6 +151,7 @@ export function parseConfig(env: Env): Config {
       url: c.EMBEDDER_URL.replace(/\/+$/, ''),
       token: c.EMBEDDER_TOKEN,
       timeoutMs: c.EMBEDDER_TIMEOUT_MS,
+      callItems: c.EMBEDDER_CALL_ITEMS,
     },
     auth:
       c.AUTH_PROVIDER === 'dev'

@@ -85,7 +85,7 @@ async function search(org: string, query_text: string, extra: Record<string, unk
 }
 
 describe('embed queue consumer', () => {
-  it('embeds a batch in one call, acks each message, marks jobs SUCCEEDED and drops the text', async () => {
+  it('embeds a batch, acks each message, marks jobs SUCCEEDED and drops the text', async () => {
     const org = uniqueOrg();
     const msgs = await createJobs(org, [
       { asset_id: 'a', segment_id: '1', text: 'Mountains covered in fresh snow' },
@@ -166,6 +166,73 @@ describe('embed queue consumer', () => {
     expect(row.status).toBe('QUEUED');
     expect(row.error?.code).toBe('embedder_unavailable');
     expect(await outboxRows(msgs[0]!.job_id)).toHaveLength(1);
+  });
+
+  it('splits a batch into concurrent embedder calls; a refused call retries only its own jobs', async () => {
+    const org = uniqueOrg();
+    const msgs = await createJobs(
+      org,
+      ['Red apples in a basket', 'A rusty bicycle', 'Waves on a beach', 'A paper kite'].map(
+        (text, i) => ({ asset_id: 'a', segment_id: `s${i}`, text }),
+      ),
+    );
+    // The message's segment id is not covered by the text's ciphertext binding: a control
+    // character in it passes the queue schema but makes the embedder refuse the whole call (400).
+    const tampered = msgs.map((m, i) => (i === 1 ? { ...m, segment_id: 'bad\u0007id' } : m));
+    const twoPerCall = envWith({ QUEUE_SEND_DISABLED: 'true', EMBEDDER_CALL_ITEMS: '2' });
+    const { batch, result } = await deliver('heimdex-embed', tampered, twoPerCall);
+    // Calls of two: [0, 1] is refused, [2, 3] succeeds.
+    const retried = new Set(result.retryMessages.map((r) => r.msgId));
+    const ids = batch.messages.map((m) => m.id);
+    expect([...retried].sort()).toEqual([ids[0], ids[1]].sort());
+    expect(result.explicitAcks.sort()).toEqual([ids[2], ids[3]].sort());
+    for (const i of [0, 1]) {
+      const row = await jobRow(msgs[i]!.job_id);
+      expect(row.status).toBe('QUEUED');
+      expect(row.error?.code).toBe('embedder_rejected');
+    }
+    for (const i of [2, 3]) expect((await jobRow(msgs[i]!.job_id)).status).toBe('SUCCEEDED');
+
+    // Delivered again untampered, the refused call's jobs succeed too.
+    const again = await deliver('heimdex-embed', msgs.slice(0, 2), twoPerCall, 2);
+    expect(again.result.explicitAcks).toHaveLength(2);
+    for (const i of [0, 1]) expect((await jobRow(msgs[i]!.job_id)).status).toBe('SUCCEEDED');
+    const found = await search(org, 'a red apple');
+    expect(found.results[0]!.payload).toMatchObject({ segment_id: 's0' });
+  });
+
+  it('embeds a full batch of 100 (the consumer maximum) in calls of 32', async () => {
+    const org = uniqueOrg();
+    const t = await token(org);
+    const segments = Array.from({ length: 100 }, (_, i) => ({
+      segment_id: `s${i}`,
+      text: `Catalogue entry number ${i} describes item ${i * 7} in the warehouse`,
+    }));
+    const res = await call('POST', '/vectors/embed/batch', {
+      token: t,
+      body: { asset_id: 'catalogue', segments },
+      env: quiet,
+    });
+    expect(res.status).toBe(202);
+    const jobIds = ((await res.json()) as { jobs: { job_id: string }[] }).jobs.map((j) => j.job_id);
+    const msgs = await withDb(async (db) => {
+      const out: EmbedMessage[] = [];
+      for (const id of jobIds) {
+        const rows = await db.select().from(outbox).where(eq(outbox.jobId, id));
+        out.push(rows.at(-1)!.payload);
+      }
+      return out;
+    });
+    const { result } = await deliver('heimdex-embed', msgs);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks).toHaveLength(100);
+    const done = await withDb((db) =>
+      db
+        .select({ n: sql<number>`count(*)::int` })
+        .from(jobs)
+        .where(and(eq(jobs.orgId, org), eq(jobs.status, 'SUCCEEDED'))),
+    );
+    expect(done[0]!.n).toBe(100);
   });
 
   it('latest wins: an older job delivered after a newer one does not overwrite its vector', async () => {

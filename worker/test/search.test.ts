@@ -75,6 +75,22 @@ describe('POST /vectors/search', () => {
     ).toEqual(['pets/dog']);
   });
 
+  it('reports its own time and the embedder call in Server-Timing', async () => {
+    const res = await call('POST', '/vectors/search', {
+      token: t,
+      body: { query_text: 'a sleeping cat' },
+    });
+    expect(res.status).toBe(200);
+    const timing = res.headers.get('server-timing') ?? '';
+    const dur = (name: string) => Number(new RegExp(`${name};dur=(\\d+)`).exec(timing)?.[1]);
+    expect(dur('app')).toBeGreaterThanOrEqual(dur('embedder'));
+    expect(dur('embedder')).toBeGreaterThanOrEqual(0);
+    // Errors carry the Worker's own time too.
+    const denied = await call('POST', '/vectors/search', { body: { query_text: 'x' } });
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('server-timing')).toMatch(/^app;dur=\d+$/);
+  });
+
   it('limits the result count', async () => {
     expect(await search({ query_text: 'animals', limit: 2 })).toHaveLength(2);
   });

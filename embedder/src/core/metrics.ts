@@ -124,6 +124,29 @@ export class Metrics {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * Gauges of the embedded store's in-memory search index: points held and the bytes of their
+   * vectors and norms (capacity included). Both 0 while the index is off or released.
+   */
+  watchMemoryIndex(stats: () => { points: number; vectorBytes: number } | null): void {
+    new Gauge({
+      name: 'heimdex_store_memory_index_points',
+      help: 'Points in the embedded store in-memory search index (0 when it is off or released).',
+      registers: [this.registry],
+      collect() {
+        this.set(stats()?.points ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'heimdex_store_memory_index_bytes',
+      help: 'Bytes of vectors and norms held by the in-memory search index, spare capacity included.',
+      registers: [this.registry],
+      collect() {
+        this.set(stats()?.vectorBytes ?? 0);
+      },
+    });
+  }
+
   /** The batcher hooks of one model. */
   batchObserver(model: string): BatchObserver {
     this.cancelledItems.inc({ model }, 0);

@@ -15,5 +15,9 @@ export function createVectorStore(config: StoreConfig, logger?: Logger): VectorS
       collection: config.collection,
     });
   }
-  return new LanceDbStore({ dataDir: config.dataDir, ...(logger ? { logger } : {}) });
+  return new LanceDbStore({
+    dataDir: config.dataDir,
+    memoryIndexMaxRows: config.memoryIndexMaxRows,
+    ...(logger ? { logger } : {}),
+  });
 }

@@ -307,6 +307,11 @@ export class LanceDbStore implements VectorStore {
     return appliedPerPoint(points, candidates, candidateOf, wins);
   }
 
+  memoryIndexStats(): { points: number; vectorBytes: number } | null {
+    const memory = this.memory;
+    return memory ? { points: memory.size, vectorBytes: memory.vectorBytes } : null;
+  }
+
   /** Whether searches are answered from the in-memory index (the table is small). */
   get servesFromMemory(): boolean {
     return this.memory !== null;

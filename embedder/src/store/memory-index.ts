@@ -129,6 +129,15 @@ export class MemoryIndex {
     return this.byId.size;
   }
 
+  /** Bytes of the vector and norm arrays, spare capacity included. */
+  get vectorBytes(): number {
+    let bytes = 0;
+    for (const p of this.partitions.values()) {
+      bytes += p.vectors.byteLength + p.inverseNorms.byteLength;
+    }
+    return bytes;
+  }
+
   /** Inserts or replaces a point (the caller has already decided latest-wins). */
   put(id: string, vector: Float32Array, payload: PointPayload): void {
     const key = partitionKey(payload.org_id, payload.model, payload.model_ver);

@@ -111,6 +111,8 @@ export interface VectorStore {
   /** Resolves when the store answers; rejects with the reason otherwise. */
   health(): Promise<void>;
   close(): Promise<void>;
+  /** The in-memory search index's size, for stores that keep one (null while it is off). */
+  memoryIndexStats?(): { points: number; vectorBytes: number } | null;
 }
 
 /** The store answered with an error or could not be reached. */

@@ -1,6 +1,8 @@
 /**
  * One init middleware builds the per-request context: request id (echoed as a header), parsed
- * config, logger, and a lazily opened database handle closed after the response.
+ * config, logger, and a lazily opened database handle closed after the response. Every response
+ * carries `Server-Timing: app;dur=<ms>` (the Worker's own handling time, embedder calls included;
+ * routes add their dependencies' shares), so a client can tell the API's time from the network's.
  */
 import { createMiddleware } from 'hono/factory';
 import type { Config, Env } from '../env';
@@ -52,11 +54,17 @@ export const initContext = createMiddleware<AppBindings>(async function initCont
         await closing;
       }
     }
+    const durationMs = Date.now() - started;
+    try {
+      c.res.headers.append('server-timing', `app;dur=${durationMs}`);
+    } catch {
+      // a response with immutable headers (none of ours today) goes out without it
+    }
     log.info('request', {
       method: c.req.method,
       route: c.req.routePath,
       status: c.res.status,
-      duration_ms: Date.now() - started,
+      duration_ms: durationMs,
       org_id: c.get('auth')?.orgId,
     });
   }

@@ -115,6 +115,7 @@ export function registerSearch(app: OpenAPIHono<AppBindings>): void {
     const { config, auth, requestId } = c.var;
     checkTextLength(body.query_text, config.maxTextChars, 'query_text');
     const client = new EmbedderClient(config.embedder, requestId);
+    const started = Date.now();
     try {
       const res = await client.search({
         org_id: auth.orgId,
@@ -125,6 +126,7 @@ export function registerSearch(app: OpenAPIHono<AppBindings>): void {
         model: body.model ?? config.model.name,
         ...(body.filters === undefined ? {} : { filters: body.filters }),
       });
+      c.header('server-timing', `embedder;dur=${Date.now() - started}`, { append: true });
       // Parse the embedder's answer with the public schema: unknown payload fields are stripped,
       // so nothing the contract does not name reaches a client.
       return c.json(SearchResponse.parse(res), 200);

@@ -3,6 +3,7 @@
  * Domain errors only: the HTTP route and the queue consumer decide what they mean at their edge.
  */
 import type { Config } from '../env';
+import { chunkBySize, jsonBytes } from '../lib/chunk';
 
 export interface EmbedItem {
   job_id: string;
@@ -61,6 +62,27 @@ export interface SearchResponse {
   query_model: string;
   query_model_ver: string;
   total: number;
+}
+
+/**
+ * Most JSON bytes in one /internal/embed call: half the embedder's body limit (8 MiB), so a queue
+ * batch of long multi-byte texts is split rather than refused.
+ */
+export const EMBED_CALL_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Splits a queue batch's items into embedder calls of at most `maxItems` items and `maxBytes` of
+ * JSON each, in order. An item larger than `maxBytes` on its own travels alone (the embedder
+ * answers for it). Calls that run together keep the embedder's batcher fed: while one call's
+ * vectors are written and its response travels back, the next call's texts are in the model.
+ */
+export function chunkEmbedItems(
+  items: EmbedItem[],
+  maxItems: number,
+  maxBytes = EMBED_CALL_MAX_BYTES,
+): EmbedItem[][] {
+  // +1 for the comma between items; the envelope ({"items":[]}) is far below the margin.
+  return chunkBySize(items, maxItems, maxBytes, (item) => jsonBytes(item) + 1);
 }
 
 /** The embedder could not be reached, timed out, or answered 5xx/429: try again later. */

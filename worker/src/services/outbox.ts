@@ -8,6 +8,7 @@ import { and, asc, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { outbox } from '../../../db/schema';
 import type { EmbedMessage } from '../../../db/schema';
 import type { Config } from '../env';
+import { chunkBySize, jsonBytes } from '../lib/chunk';
 import type { Db } from '../lib/db';
 import type { Logger } from '../lib/log';
 import { errorKind } from '../lib/log';
@@ -16,22 +17,9 @@ import type { PendingMessage } from './jobs';
 const MAX_BATCH_MESSAGES = 100;
 const MAX_BATCH_BYTES = 200 * 1024;
 
+/** One sendBatch takes at most 100 messages and 256 KB: chunks stay under 200 KiB, 64 bytes of overhead counted per message. */
 function chunks(items: PendingMessage[]): PendingMessage[][] {
-  const out: PendingMessage[][] = [];
-  let cur: PendingMessage[] = [];
-  let bytes = 0;
-  for (const p of items) {
-    const size = new TextEncoder().encode(JSON.stringify(p.message)).byteLength + 64;
-    if (cur.length > 0 && (cur.length >= MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(p);
-    bytes += size;
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
+  return chunkBySize(items, MAX_BATCH_MESSAGES, MAX_BATCH_BYTES, (p) => jsonBytes(p.message) + 64);
 }
 
 async function send(
