@@ -29,24 +29,27 @@ function vectors(n: number, seed: number): Float32Array[] {
   return Array.from({ length: n }, () => Float32Array.from({ length: DIM }, rand));
 }
 
+/** Search parameters in the org the tests fill ('acme', model 'm', version '1'). */
+const inAcme = (vector: Float32Array, limit: number) =>
+  ({ vector, orgId: 'acme', model: 'm', modelVer: '1', limit }) as const;
+
+/** The exact top-k ids and scores over the points `keep` selects, by brute force. */
+function bruteForce(vs: Float32Array[], q: Float32Array, keep: (i: number) => boolean, k: number) {
+  return vs
+    .map((v, i) => ({ id: `p${i}`, score: cosine(v, q), i }))
+    .filter((x) => keep(x.i))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k);
+}
+
 describe('MemoryIndex', () => {
   it('returns the exact top-k by cosine over a partition larger than one scan chunk', async () => {
     const index = new MemoryIndex(DIM);
     const vs = vectors(20_000, 3);
     vs.forEach((v, i) => index.put(`p${i}`, v, payload(i % 2 ? 'acme' : 'globex', i)));
     const [q] = vectors(1, 99) as [Float32Array];
-    const hits = await index.search({
-      vector: q,
-      orgId: 'acme',
-      model: 'm',
-      modelVer: '1',
-      limit: 25,
-    });
-    const expected = vs
-      .map((v, i) => ({ id: `p${i}`, score: cosine(v, q), org: i % 2 ? 'acme' : 'globex' }))
-      .filter((x) => x.org === 'acme')
-      .sort((a, b) => b.score - a.score)
-      .slice(0, 25);
+    const hits = await index.search(inAcme(q, 25));
+    const expected = bruteForce(vs, q, (i) => i % 2 === 1, 25);
     expect(hits.map((h) => h.id)).toEqual(expected.map((x) => x.id));
     hits.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i]?.score as number, 5));
   });
@@ -56,13 +59,7 @@ describe('MemoryIndex', () => {
     const vs = vectors(30_000, 5);
     vs.forEach((v, i) => index.put(`p${i}`, v, payload('acme', i)));
     const [q] = vectors(1, 7) as [Float32Array];
-    const pending = index.search({
-      vector: q,
-      orgId: 'acme',
-      model: 'm',
-      modelVer: '1',
-      limit: 10,
-    });
+    const pending = index.search(inAcme(q, 10));
     // During the scan's first yield: delete half, overwrite some, add more (regrows the arrays).
     expect(index.deleteWhere('acme', (_id, p) => p.seq % 2 === 0)).toBe(15_000);
     for (const [i, v] of vectors(40_000, 11).entries()) index.put(`n${i}`, v, payload('acme', i));
@@ -71,13 +68,7 @@ describe('MemoryIndex', () => {
     for (const h of hits) expect(h.payload.org_id).toBe('acme');
     expect(index.size).toBe(55_000);
     // Once quiet, a new search sees exactly the current points.
-    const after = await index.search({
-      vector: q,
-      orgId: 'acme',
-      model: 'm',
-      modelVer: '1',
-      limit: 100,
-    });
+    const after = await index.search(inAcme(q, 100));
     for (const h of after)
       expect(h.id.startsWith('n') || Number(h.id.slice(1)) % 2 === 1).toBe(true);
   });
@@ -93,6 +84,33 @@ describe('MemoryIndex', () => {
     expect(index.deleteWhere('globex', () => true)).toBe(0);
     expect(index.deleteWhere('acme', (id) => id === 'x')).toBe(1);
     expect(index.size).toBe(0);
+  });
+
+  it('holds a large partition in 8,192-row blocks, moves points across them on delete and releases an emptied block', async () => {
+    const index = new MemoryIndex(DIM);
+    const n = 8192 + 5;
+    const vs = vectors(n, 11);
+    vs.forEach((v, i) => index.put(`p${i}`, v, payload('acme', i)));
+    const row = (DIM + 1) * 4;
+    // One full block and a second one of 16 rows (its first allocation).
+    expect(index.vectorBytes).toBe((8192 + 16) * row);
+    // Delete from the first block: the last points (in the second block) move into the holes.
+    const gone = new Set(['p0', 'p100', 'p8191', 'p8193', 'p8196']);
+    expect(index.deleteWhere('acme', (id) => gone.has(id))).toBe(5);
+    expect(index.size).toBe(n - 5);
+    // 8,192 rows left: the second block emptied and was released.
+    expect(index.vectorBytes).toBe(8192 * row);
+    const [q] = vectors(1, 12) as [Float32Array];
+    const hits = await index.search(inAcme(q, 50));
+    const expected = bruteForce(vs, q, (i) => !gone.has(`p${i}`), 50);
+    expect(hits.map((h) => h.id)).toEqual(expected.map((x) => x.id));
+    hits.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i]?.score as number, 5));
+    // The moved points kept their own vectors: each finds itself with a cosine of 1.
+    for (const id of ['p8192', 'p8194', 'p8195']) {
+      const self = vs[Number(id.slice(1))] as Float32Array;
+      const found = await index.search(inAcme(self, 5));
+      expect(found.find((h) => h.id === id)?.score).toBeCloseTo(1, 5);
+    }
   });
 
   it('reports the bytes its vector and norm arrays hold, spare capacity included', () => {
