@@ -25,7 +25,7 @@ import { POTION, SHARED_MODELS_DIR } from './lib/paths.js';
 import { countAbove, histogram, histogramDelta, maxBucket, parsePrometheus } from './lib/prom.js';
 import { percentile, summarize } from './lib/stats.js';
 import { TextSource } from './lib/texts.js';
-import { cosine } from './make-model.js';
+import { cosine } from '../embedder/src/core/vector.js';
 
 const TINY: BertShape = {
   layers: 2,

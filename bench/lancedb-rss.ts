@@ -63,23 +63,21 @@ const row = (i: number) => ({
 });
 
 async function main(): Promise<void> {
-  const session =
-    values['cache-mib'] === undefined
-      ? undefined
-      : new lancedb.Session(
-          BigInt(Number(values['cache-mib']) * 2 ** 20),
-          BigInt(Number(values['cache-mib']) * 2 ** 20),
-        );
+  const cacheBytes =
+    values['cache-mib'] === undefined ? null : BigInt(Number(values['cache-mib']) * 2 ** 20);
+  const session = cacheBytes === null ? undefined : new lancedb.Session(cacheBytes, cacheBytes);
   const db = await lancedb.connect(dir, {}, session);
   let table = await db.createTable('t', [row(-1)]);
   console.log(
     `lancedb ${values.mode}, ${rowsPerWrite} rows/write, keyspace ${keyspace || 'unbounded'}, ` +
       `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}, LD_PRELOAD=${process.env.LD_PRELOAD ?? 'unset'}`,
   );
+  const report = (writesSoFar: number) => {
+    const m = process.memoryUsage();
+    console.log(`${writesSoFar}\t${mib(m.rss)}\t${mib(m.heapUsed)}\t${rssParts()}`);
+  };
   console.log(`writes\trss_mib\theap_mib\tanon_mib\tfile_mib`);
-  console.log(
-    `0\t${mib(process.memoryUsage().rss)}\t${mib(process.memoryUsage().heapUsed)}\t${rssParts()}`,
-  );
+  report(0);
   let next = 0;
   for (let w = 1; w <= writes; w++) {
     const rows = Array.from({ length: rowsPerWrite }, () =>
@@ -96,10 +94,7 @@ async function main(): Promise<void> {
       table.close();
       table = await db.openTable('t');
     }
-    if (w % every === 0) {
-      const m = process.memoryUsage();
-      console.log(`${w}\t${mib(m.rss)}\t${mib(m.heapUsed)}\t${rssParts()}`);
-    }
+    if (w % every === 0) report(w);
   }
   table.close();
   db.close();

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MINILM_L6_SHAPE, buildBertModel, randomBertWeights } from './lib/bert.js';
 import type { BertShape } from './lib/bert.js';
+import { cosine } from '../embedder/src/core/vector.js';
 import { encodeModel } from './lib/onnx.js';
 import { BENCH_MODELS_DIR, MINILM_SHAPED, POTION, SHARED_MODELS_DIR } from './lib/paths.js';
 
@@ -29,16 +30,12 @@ export interface BenchModelInfo {
   files: Record<string, { bytes: number; sha256: string }>;
 }
 
-/** Where the MiniLM-shaped model lives (EMBEDDING_MODEL_DIR is its parent). */
-export function minilmShapedDir(root = BENCH_MODELS_DIR): string {
-  return path.join(root, MINILM_SHAPED);
-}
-
 /** Builds the model unless an up-to-date build is already there; returns its description. */
 export async function ensureMinilmShaped(
-  options: { root?: string; force?: boolean; log?: (msg: string) => void } = {},
+  options: { force?: boolean; log?: (msg: string) => void } = {},
 ): Promise<BenchModelInfo> {
-  const dir = minilmShapedDir(options.root);
+  // Where the MiniLM-shaped model lives (EMBEDDING_MODEL_DIR is its parent).
+  const dir = path.join(BENCH_MODELS_DIR, MINILM_SHAPED);
   const log = options.log ?? (() => undefined);
   const meta = path.join(dir, META_FILE);
   if (!options.force && existsSync(meta)) {
@@ -158,7 +155,7 @@ interface TokenizerJson {
  * potion-base-2M's WordPiece tokenizer (uncased BERT vocabulary), padded with `[unusedN]` entries
  * to `vocabSize`, with BERT's [CLS] … [SEP] template as post-processor.
  */
-export function bertTokenizer(vocabSize: number): TokenizerJson {
+function bertTokenizer(vocabSize: number): TokenizerJson {
   const source = JSON.parse(
     readFileSync(path.join(SHARED_MODELS_DIR, POTION, 'tokenizer.json'), 'utf8'),
   ) as TokenizerJson;
@@ -221,11 +218,11 @@ const VERIFY_TEXTS = [
  * and checks: [n, hidden] outputs, finite values, distinct vectors for distinct texts, and
  * fp32 vs q8 cosine > 0.9 per text.
  */
-export async function verifyMinilmShaped(root = BENCH_MODELS_DIR): Promise<VerifyReport> {
+export async function verifyMinilmShaped(): Promise<VerifyReport> {
   const { env, pipeline } = await import('@huggingface/transformers');
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
-  env.localModelPath = root.endsWith('/') ? root : `${root}/`;
+  env.localModelPath = `${BENCH_MODELS_DIR}/`;
   const problems: string[] = [];
   const vectors: Record<'fp32' | 'q8', Float32Array[]> = { fp32: [], q8: [] };
   let dims: number[] = [];
@@ -260,20 +257,6 @@ export async function verifyMinilmShaped(root = BENCH_MODELS_DIR): Promise<Verif
     ok: problems.length === 0,
     problems,
   };
-}
-
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ?? 0;
-    const y = b[i] ?? 0;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 async function main(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { REPO_ROOT } from './lib/paths.js';
 
 interface ProfileNode {
   id: number;
@@ -28,7 +29,7 @@ const COMPONENTS: [RegExp, string][] = [
   [/^node:/, 'Node internals (HTTP, streams, JSON)'],
 ];
 
-export function componentOf(frame: ProfileNode['callFrame']): string {
+function componentOf(frame: ProfileNode['callFrame']): string {
   if (frame.functionName === '(idle)') return '(idle)';
   if (frame.functionName === '(garbage collector)') return '(garbage collector)';
   if (frame.functionName === '(program)') return '(program: native, not attributed)';
@@ -36,7 +37,7 @@ export function componentOf(frame: ProfileNode['callFrame']): string {
   return frame.url === '' ? '(native / builtins)' : 'other';
 }
 
-export function summarizeProfile(profile: CpuProfile): {
+function summarizeProfile(profile: CpuProfile): {
   totalMs: number;
   components: [string, number][];
   functions: [string, number][];
@@ -56,7 +57,10 @@ export function summarizeProfile(profile: CpuProfile): {
     const component = componentOf(frame);
     components.set(component, (components.get(component) ?? 0) + ms);
     if (!frame.functionName.startsWith('(')) {
-      const file = frame.url.replace(/^.*node_modules\//, '').replace(/^.*\/work\/[^/]+\//, '');
+      const file = frame.url
+        .replace(/^.*node_modules\//, '')
+        .replace(`${pathToFileURL(REPO_ROOT).href}/`, '')
+        .replace(`${REPO_ROOT}/`, '');
       const key = `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
       functions.set(key, (functions.get(key) ?? 0) + ms);
     }

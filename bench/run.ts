@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureMinilmShaped, verifyMinilmShaped } from './make-model.js';
+import { PASSED_ENV } from './lib/embedder.js';
 import { machineInfo, machineSlug } from './lib/machine.js';
 import { measureMatmulPeak } from './lib/matmul.js';
 import type { MatmulPeak } from './lib/matmul.js';
@@ -16,9 +17,10 @@ import { progress } from './lib/progress.js';
 import { renderReport } from './lib/report.js';
 import type { BenchResult } from './lib/report.js';
 import { runSoak } from './lib/soak.js';
+import { maxBy } from './lib/stats.js';
 import { measureStack } from './lib/stack-bench.js';
 import { measureStores } from './lib/store-bench.js';
-import { evaluateTargets } from './lib/targets.js';
+import { best, evaluateTargets } from './lib/targets.js';
 import { LENGTH_CLASSES } from './lib/texts.js';
 import type { LengthClass } from './lib/texts.js';
 import { measureVariant } from './lib/throughput.js';
@@ -146,8 +148,11 @@ function parseOptions(argv: string[]) {
   };
 }
 
-/** Environment variables that change what the bench's embedders do, recorded with the command. */
-const RECORDED_ENV = ['MALLOC_ARENA_MAX', 'VECTOR_MEMORY_INDEX_MAX_ROWS', 'EMBEDDING_CPU_SPINNING'];
+/**
+ * Environment variables that change what the bench's embedders do, recorded with the command:
+ * those its own embedders take, and EMBEDDING_CPU_SPINNING, which the stack's embedder takes.
+ */
+const RECORDED_ENV = [...PASSED_ENV, 'EMBEDDING_CPU_SPINNING'];
 
 function commandLine(argv: string[]): string {
   const quote = (a: string) => (/^[\w,.=/:-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
@@ -162,6 +167,9 @@ function commandLine(argv: string[]): string {
       : [prefix, ...quoted].join(' ');
   return [...env, command].join(' ');
 }
+
+/** Search concurrency levels of the stack section (the targets read 1 and 8). */
+const SEARCH_CONCURRENCY = [1, 8, 32] as const;
 
 const loadAverage = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
@@ -210,7 +218,7 @@ async function main(): Promise<void> {
       ingestTexts: o.ingestTexts,
       ingestLength: o.ingestLength,
       searchQueries: o.searchQueries,
-      searchConcurrency: [1, 8, 32],
+      searchConcurrency: [...SEARCH_CONCURRENCY],
       storeSizes: o.storeSizes,
       soakMinutes: o.soakMinutes,
       qdrant: process.env.QDRANT_URL ? 'QDRANT_URL set' : 'not set (LanceDB only)',
@@ -293,23 +301,12 @@ async function main(): Promise<void> {
   if (has('peak') && has('throughput')) await peak();
   result.matmulPeak = {
     runs: peaks,
-    used: peaks.reduce<MatmulPeak | null>(
-      (a, p) => (a === null || p.bestFlopsPerSecond > a.bestFlopsPerSecond ? p : a),
-      null,
-    ),
+    used: maxBy(peaks, (p) => p.bestFlopsPerSecond),
   };
 
   if (has('stack')) {
     const v = variant('minilm-fp32');
-    const measured = result.throughput.filter(
-      (c) => c.variant === v.id && c.length === o.ingestLength,
-    );
-    const bestCap = measured.reduce<{ cap: number; tps: number } | null>(
-      (a, c) =>
-        a === null || c.textsPerSecond > a.tps ? { cap: c.cap, tps: c.textsPerSecond } : a,
-      null,
-    )?.cap;
-    const cap = bestCap ?? 32;
+    const cap = best(result.throughput, v.id, o.ingestLength)?.cap ?? 32;
     const r = await measureStack(v, {
       workDir,
       cap,
@@ -320,8 +317,7 @@ async function main(): Promise<void> {
       minSeconds: o.seconds,
       maxSeconds: o.maxSeconds,
       searchQueries: o.searchQueries,
-      concurrencies: [1, 8, 32],
-      search: true,
+      concurrencies: SEARCH_CONCURRENCY,
     });
     result.ingest = r.ingest;
     result.search = r.search;

@@ -34,12 +34,17 @@ export interface EmbedderSpec {
 export interface EmbedderProcess {
   url: string;
   pid: number;
-  spec: EmbedderSpec;
   metrics(): Promise<Sample[]>;
   /** Resident set size of the embedder process, in bytes (from /proc). */
   rssBytes(): number;
   stop(): Promise<void>;
 }
+
+/**
+ * Settings the bench's own embedders take from the caller's environment (for experiments, e.g. a
+ * soak without the in-memory search index); `MALLOC_ARENA_MAX` defaults to the images' 2.
+ */
+export const PASSED_ENV = ['MALLOC_ARENA_MAX', 'VECTOR_MEMORY_INDEX_MAX_ROWS'] as const;
 
 /** The environment the child gets: only what it needs, so the caller's shell cannot leak in. */
 export function embedderEnv(spec: EmbedderSpec, port: number): Record<string, string> {
@@ -57,11 +62,12 @@ export function embedderEnv(spec: EmbedderSpec, port: number): Record<string, st
     VECTOR_STORE: 'lancedb',
     VECTOR_DATA_DIR: spec.dataDir,
     // As the embedder's images and `npm run dev` run it (glibc heap arenas; bench/PERFORMANCE.md).
-    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+    MALLOC_ARENA_MAX: '2',
   };
-  // Passed through for experiments (e.g. a soak without the in-memory search index).
-  if (process.env.VECTOR_MEMORY_INDEX_MAX_ROWS !== undefined)
-    env.VECTOR_MEMORY_INDEX_MAX_ROWS = process.env.VECTOR_MEMORY_INDEX_MAX_ROWS;
+  for (const key of PASSED_ENV) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
   if (spec.maxBatchItems !== undefined) env.EMBEDDER_MAX_BATCH_ITEMS = String(spec.maxBatchItems);
   if (spec.maxBatchTokens !== undefined)
     env.EMBEDDER_MAX_BATCH_TOKENS = String(spec.maxBatchTokens);
@@ -120,7 +126,6 @@ export async function startEmbedderProcess(spec: EmbedderSpec): Promise<Embedder
   return {
     url,
     pid,
-    spec,
     metrics: () => fetchMetrics(url),
     rssBytes: () => processRss(pid),
     stop: () => proc.stop('SIGTERM', 30_000),

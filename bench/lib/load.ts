@@ -32,7 +32,6 @@ export interface EmbedLoadResult {
   /** Items completed after the first completion. */
   items: number;
   seconds: number;
-  requests: number;
   latencyMs: Summary;
   /** CPU seconds this (client) process used during the run. */
   clientCpuSeconds: number;
@@ -155,15 +154,13 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
       assertEmbedResponse(status, text, o.requestItems);
       const t1 = performance.now();
       latencies.push(t1 - t0);
-      const h = (name: string) => Number(resHeaders?.get(name) ?? NaN);
-      const total = h('x-total-time');
-      if (Number.isFinite(total)) {
-        const parts = [h('x-tokenization-time'), h('x-queue-time'), h('x-inference-time')];
-        timing.total.push(total);
-        timing.tokenization.push(parts[0] as number);
-        timing.queue.push(parts[1] as number);
-        timing.inference.push(parts[2] as number);
-        timing.other.push(total - parts.reduce((a, b) => a + b, 0));
+      const server = embedderTiming(resHeaders);
+      if (server) {
+        timing.total.push(server.total);
+        timing.tokenization.push(server.tokenization);
+        timing.queue.push(server.queue);
+        timing.inference.push(server.inference);
+        timing.other.push(server.other);
       }
       if (firstAt === null) {
         firstAt = t1;
@@ -200,7 +197,6 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
     itemsPerSecond: slope(eventTimes, eventItems),
     items: itemsAfterFirst,
     seconds,
-    requests: latencies.length,
     latencyMs: summarize(latencies),
     clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
     rejected429,
@@ -237,16 +233,40 @@ export interface SearchLoadOptions {
 export interface SearchLoadResult {
   concurrency: number;
   latencyMs: Summary;
-  /** Per query: the embedder's timing headers, when present (milliseconds). */
+  /**
+   * Per query, from the embedder's timing headers when present (milliseconds): queue, inference,
+   * and the rest of its time (store search, HTTP, JSON).
+   */
   serverTiming: {
-    totalMs: number[];
-    tokenizationMs: number[];
     queueMs: number[];
     inferenceMs: number[];
+    otherMs: number[];
     /** The Worker's Server-Timing `app` (its own handling time, embedder call included). */
     workerAppMs: number[];
   };
   queriesPerSecond: number;
+}
+
+/**
+ * The embedder's TEI-style timing headers of one response (`x-total-time` and its parts), with the
+ * time outside them (`other`: store, HTTP, JSON); null when the response has none.
+ */
+function embedderTiming(headers: Headers | null) {
+  const h = (name: string) => Number(headers?.get(name) ?? NaN);
+  const total = h('x-total-time');
+  if (!Number.isFinite(total)) return null;
+  const tokenization = h('x-tokenization-time');
+  const queue = h('x-queue-time');
+  const inference = h('x-inference-time');
+  return { total, tokenization, queue, inference, other: total - tokenization - queue - inference };
+}
+
+/**
+ * Requests kept in flight for an embedding load at batch cap `cap`: enough for two full passes'
+ * worth of items, and never fewer than two (so one request's I/O overlaps another's inference).
+ */
+export function embedConcurrency(cap: number, requestItems: number): number {
+  return Math.max(2, Math.ceil((2 * cap) / requestItems));
 }
 
 /** The `dur` of one metric in a Server-Timing header (`app;dur=7, embedder;dur=5`), or NaN. */
@@ -264,10 +284,9 @@ export async function runSearchLoad(o: SearchLoadOptions): Promise<SearchLoadRes
   let next = 0;
   const latencies: number[] = [];
   const serverTiming: SearchLoadResult['serverTiming'] = {
-    totalMs: [],
-    tokenizationMs: [],
     queueMs: [],
     inferenceMs: [],
+    otherMs: [],
     workerAppMs: [],
   };
   const started = performance.now();
@@ -293,16 +312,11 @@ export async function runSearchLoad(o: SearchLoadOptions): Promise<SearchLoadRes
         throw new Error(`POST ${new URL(o.url).pathname} returned no results`);
       }
       latencies.push(t1 - t0);
-      const header = (name: string) => {
-        const v = res.headers.get(name);
-        return v === null ? NaN : Number(v);
-      };
-      const total = header('x-total-time');
-      if (Number.isFinite(total)) {
-        serverTiming.totalMs.push(total);
-        serverTiming.tokenizationMs.push(header('x-tokenization-time'));
-        serverTiming.queueMs.push(header('x-queue-time'));
-        serverTiming.inferenceMs.push(header('x-inference-time'));
+      const server = embedderTiming(res.headers);
+      if (server) {
+        serverTiming.queueMs.push(server.queue);
+        serverTiming.inferenceMs.push(server.inference);
+        serverTiming.otherMs.push(server.other);
       }
       const app = serverTimingDuration(res.headers.get('server-timing'), 'app');
       if (Number.isFinite(app)) serverTiming.workerAppMs.push(app);

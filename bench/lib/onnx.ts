@@ -16,14 +16,12 @@ const PROTO_FILE = path.join(
 /** TensorProto.DataType values used here. */
 export const DataType = {
   FLOAT: 1,
-  UINT8: 2,
   INT8: 3,
-  INT32: 6,
   INT64: 7,
 } as const;
 export type DataTypeId = (typeof DataType)[keyof typeof DataType];
 
-const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
+const AttributeType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
 
 export interface TensorProto {
   name: string;
@@ -46,7 +44,6 @@ export interface AttributeProto {
 export interface NodeProto {
   name: string;
   op_type: string;
-  domain?: string;
   input: string[];
   output: string[];
   attribute: AttributeProto[];
@@ -122,11 +119,6 @@ export function int8Tensor(name: string, dims: number[], data: Int8Array): Tenso
   return { name, dims, data_type: DataType.INT8, raw_data: bytesOf(data) };
 }
 
-export function uint8Tensor(name: string, dims: number[], data: Uint8Array): TensorProto {
-  checkSize(name, dims, data.length);
-  return { name, dims, data_type: DataType.UINT8, raw_data: bytesOf(data) };
-}
-
 export function int64Tensor(name: string, dims: number[], values: readonly number[]): TensorProto {
   checkSize(name, dims, values.length);
   return {
@@ -146,23 +138,12 @@ function checkSize(name: string, dims: number[], length: number): void {
   }
 }
 
-export type AttrValue =
-  | { int: number }
-  | { float: number }
-  | { ints: number[] }
-  | { floats: number[] }
-  | { string: string }
-  | { tensor: TensorProto };
+export type AttrValue = { int: number } | { float: number } | { ints: number[] };
 
 function attribute(name: string, value: AttrValue): AttributeProto {
   if ('int' in value) return { name, type: AttributeType.INT, i: value.int };
   if ('float' in value) return { name, type: AttributeType.FLOAT, f: value.float };
-  if ('ints' in value) return { name, type: AttributeType.INTS, ints: value.ints };
-  if ('floats' in value) return { name, type: AttributeType.FLOATS, floats: value.floats };
-  if ('string' in value) {
-    return { name, type: AttributeType.STRING, s: new TextEncoder().encode(value.string) };
-  }
-  return { name, type: AttributeType.TENSOR, t: value.tensor };
+  return { name, type: AttributeType.INTS, ints: value.ints };
 }
 
 /** Graph-building helper: nodes get unique names; initializers are collected in one place. */
@@ -177,14 +158,12 @@ export class GraphBuilder {
     inputs: string[],
     attrs: Record<string, AttrValue> = {},
     outputs = 1,
-    domain = '',
   ): string[] {
     const id = `${opType}_${this.counter++}`;
     const out = Array.from({ length: outputs }, (_, i) => `${id}_out${i}`);
     this.nodes.push({
       name: id,
       op_type: opType,
-      ...(domain ? { domain } : {}),
       input: inputs,
       output: out,
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
@@ -204,11 +183,10 @@ export class GraphBuilder {
   }
 
   /** Renames the output of the last node (to give a graph output its public name). */
-  renameLastOutput(name: string): string {
+  renameLastOutput(name: string): void {
     const last = this.nodes.at(-1);
     if (!last) throw new Error('no node to rename');
     last.output[0] = name;
-    return name;
   }
 }
 

@@ -4,7 +4,9 @@ import type { MachineInfo } from './machine.js';
 import type { MatmulPeak } from './matmul.js';
 import type { SoakResult } from './soak.js';
 import type { IngestResult, ProcessCores, SearchResult } from './stack-bench.js';
+import { maxBy } from './stats.js';
 import type { StoreCell } from './store-bench.js';
+import { fmt } from './targets.js';
 import type { TargetResult } from './targets.js';
 import { LENGTH_CLASSES, LENGTH_TOKENS } from './texts.js';
 import type { NaiveCell, ThroughputCell } from './throughput.js';
@@ -66,9 +68,9 @@ const gf = (x: number | null | undefined) =>
 const pct = (x: number | null | undefined) =>
   x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(0)}%`;
 
-/** Cores by process, as "embedder / rest / client (machine)"; results before 2026-12-01 lack them. */
-function coresCell(c: ProcessCores | undefined): string {
-  return c ? `${c.embedder} / ${c.rest} / ${c.client} (${c.machine})` : '–';
+/** Cores by process, as "embedder / rest / client (machine)". */
+function coresCell(c: ProcessCores): string {
+  return `${c.embedder} / ${c.rest} / ${c.client} (${c.machine})`;
 }
 
 export function renderReport(r: BenchResult): string {
@@ -117,10 +119,7 @@ export function renderReport(r: BenchResult): string {
         const cells = r.throughput.filter((c) => c.variant === v && c.length === length);
         const naive = r.naive.find((c) => c.variant === v && c.length === length);
         if (cells.length === 0 && !naive) continue;
-        const bestCell = cells.reduce<ThroughputCell | null>(
-          (a, c) => (a === null || c.textsPerSecond > a.textsPerSecond ? c : a),
-          null,
-        );
+        const bestCell = maxBy(cells, (c) => c.textsPerSecond);
         rows.push([
           label(v),
           `${length} (${LENGTH_TOKENS[length]})`,
@@ -246,9 +245,7 @@ export function renderReport(r: BenchResult): string {
             `${i.length} (${LENGTH_TOKENS[i.length]})`,
             i.cap,
             n1(i.textsPerSecond),
-            i.raw.windows
-              ? `${n1(i.raw.textsPerSecond)} (${n1(i.raw.windows[0])} before, ${n1(i.raw.windows[1])} after)`
-              : n1(i.raw.textsPerSecond),
+            `${n1(i.raw.textsPerSecond)} (${n1(i.raw.windows[0])} before, ${n1(i.raw.windows[1])} after)`,
             pct(i.fraction),
             n1(i.seconds),
             n1(i.batches.meanItems),
@@ -299,20 +296,16 @@ export function renderReport(r: BenchResult): string {
       ),
     );
     out.push('');
-    const split = s.levels.filter((l) => l.workerRunCores.stack);
-    if (split.length > 0) {
-      out.push(
-        'Worker side by process (cores): ' +
-          split
-            .map(
-              (l) =>
-                `c${l.concurrency} workerd ${l.workerRunCores.stack!.workerd}, wrangler ${l.workerRunCores.stack!.wrangler}, postgres ${l.workerRunCores.stack!.postgres}`,
-            )
-            .join('; ') +
-          ' (wrangler dev runs two workerd processes: its local proxy and the Worker).',
-      );
-      out.push('');
-    }
+    out.push(
+      'Worker side by process (cores): ' +
+        s.levels
+          .map(({ concurrency, workerRunCores: { stack } }) => {
+            return `c${concurrency} workerd ${stack.workerd}, wrangler ${stack.wrangler}, postgres ${stack.postgres}`;
+          })
+          .join('; ') +
+        ' (wrangler dev runs two workerd processes: its local proxy and the Worker).',
+    );
+    out.push('');
     out.push(
       `Store only (LanceDB search in the bench process on the same table, sequential): p50 ${n1(s.storeOnly.p50)} ms, p95 ${n1(s.storeOnly.p95)} ms, p99 ${n1(s.storeOnly.p99)} ms. ` +
         `Shares of the Worker p50 at concurrency 1: embedder ${pct(s.shares.embedderOfWorkerP50)}, store ${pct(s.shares.storeOfWorkerP50)}. ` +
@@ -378,13 +371,7 @@ export function renderReport(r: BenchResult): string {
       ['target', 'measured', 'result', 'basis'],
       r.targets.map((t) => [
         t.target,
-        t.measured === null
-          ? '–'
-          : t.unit === 'ms'
-            ? `${t.measured.toFixed(1)} ms`
-            : t.unit === 'fraction'
-              ? `${(t.measured * 100).toFixed(1)}%`
-              : `${t.measured.toFixed(2)}x`,
+        t.measured === null ? '–' : fmt(t.measured, t.unit),
         t.status === 'MISS' ? `MISS: ${t.missedBy}` : t.status,
         t.basis,
       ]),

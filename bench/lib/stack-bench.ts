@@ -12,7 +12,7 @@ import type { Stack } from '../../scripts/lib/stack.js';
 import { mintDevToken } from '../../scripts/lib/token.js';
 import { LanceDbStore } from '../../embedder/src/store/lancedb.js';
 import { fetchMetrics } from './embedder.js';
-import { runEmbedLoad, runSearchLoad, settleEmbedder } from './load.js';
+import { embedConcurrency, runEmbedLoad, runSearchLoad, settleEmbedder } from './load.js';
 import type { SearchLoadResult } from './load.js';
 import { histogram, histogramDelta } from './prom.js';
 import { progress } from './progress.js';
@@ -36,8 +36,6 @@ export interface StackBenchOptions {
   maxSeconds: number;
   searchQueries: number;
   concurrencies: readonly number[];
-  /** Skip the search part (ingest only). */
-  search: boolean;
 }
 
 export interface IngestResult {
@@ -58,7 +56,7 @@ export interface IngestResult {
     requestItems: number;
     concurrency: number;
     seconds: number;
-    windows?: [number, number];
+    windows: [number, number];
   };
   fraction: number;
   /** Embedder forward passes during the ingest. */
@@ -79,7 +77,7 @@ export interface ProcessCores {
   rest: number;
   machine: number;
   /** The part of `rest` that the stack's own processes used, by process. */
-  stack?: Record<StackProcess, number>;
+  stack: Record<StackProcess, number>;
 }
 
 /** Starts counting CPU by process; the returned function stops and reports cores busy. */
@@ -138,7 +136,7 @@ export interface LatencySet {
     workerAndRest: number;
     machine: number;
     /** The part of `workerAndRest` that the stack's own processes used, by process. */
-    stack?: Record<StackProcess, number>;
+    stack: Record<StackProcess, number>;
   };
 }
 
@@ -165,7 +163,7 @@ const SEGMENTS_PER_CALL = 256;
 export async function measureStack(
   v: Variant,
   o: StackBenchOptions,
-): Promise<{ ingest: IngestResult; search: SearchResult | null }> {
+): Promise<{ ingest: IngestResult; search: SearchResult }> {
   const dataDir = path.join(o.workDir, 'stack');
   const vectorDir = path.join(dataDir, 'vectors');
   progress(`starting the local stack (PostgreSQL, WS proxy, embedder ${v.label}, wrangler dev)`);
@@ -191,8 +189,13 @@ export async function measureStack(
     onStatus: (m) => progress(`  ${m}`),
   });
   try {
-    const ingest = await measureIngest(stack, v, o);
-    const search = o.search ? await measureSearch(stack, v, o, vectorDir) : null;
+    const jwt = await mintDevToken({
+      secret: stack.devJwtSecret,
+      org: ORG_INGEST,
+      ttlSeconds: 7200,
+    });
+    const ingest = await measureIngest(stack, v, o, jwt);
+    const search = await measureSearch(stack, v, o, vectorDir, jwt);
     return { ingest, search };
   } finally {
     progress('stopping the local stack');
@@ -204,10 +207,11 @@ async function measureIngest(
   stack: Stack,
   v: Variant,
   o: StackBenchOptions,
+  api: string,
 ): Promise<IngestResult> {
   const tokens = LENGTH_TOKENS[o.length] + v.specialTokens;
   const texts = new TextSource(LENGTH_TOKENS[o.length], 77).take(o.ingestTexts);
-  const concurrency = Math.max(2, Math.ceil((2 * o.cap) / o.requestItems));
+  const concurrency = embedConcurrency(o.cap, o.requestItems);
 
   // The raw rate is measured before and after the ingest, and the better window is the one the
   // ingest is held to: one window slowed by other work on the machine must not flatter the ratio.
@@ -235,7 +239,6 @@ async function measureIngest(
   };
   const rawBefore = await measureRaw('before the ingest');
 
-  const api = await mintDevToken({ secret: stack.devJwtSecret, org: ORG_INGEST, ttlSeconds: 7200 });
   const db = new pg.Client({ connectionString: stack.databaseUrl });
   await db.connect();
   try {
@@ -363,11 +366,11 @@ async function measureSearch(
   v: Variant,
   o: StackBenchOptions,
   vectorDir: string,
+  jwt: string,
 ): Promise<SearchResult> {
   const queryTokens = 8;
   const queries = new TextSource(queryTokens, 4242).take(512);
   const limit = 10;
-  const jwt = await mintDevToken({ secret: stack.devJwtSecret, org: ORG_INGEST, ttlSeconds: 7200 });
   const worker = (c: number, n: number) =>
     runSearchLoad({
       url: `${stack.apiUrl}/vectors/search`,
@@ -397,10 +400,6 @@ async function measureSearch(
     const w: SearchLoadResult = await worker(c, n);
     const cores = meter();
     const t = e.serverTiming;
-    const storeAndHttp = t.totalMs.map(
-      (total, i) =>
-        total - (t.tokenizationMs[i] ?? 0) - (t.queueMs[i] ?? 0) - (t.inferenceMs[i] ?? 0),
-    );
     levels.push({
       concurrency: c,
       worker: roundSummary(w.latencyMs),
@@ -409,7 +408,7 @@ async function measureSearch(
           ? roundSummary(summarize(w.serverTiming.workerAppMs))
           : null,
       embedderOnly: roundSummary(e.latencyMs),
-      embedderStoreAndHttp: roundSummary(summarize(storeAndHttp)),
+      embedderStoreAndHttp: roundSummary(summarize(t.otherMs)),
       embedderInference: roundSummary(summarize(t.inferenceMs)),
       embedderQueue: roundSummary(summarize(t.queueMs)),
       workerQps: round(w.queriesPerSecond),
@@ -418,7 +417,7 @@ async function measureSearch(
         client: cores.client,
         workerAndRest: cores.rest,
         machine: cores.machine,
-        ...(cores.stack ? { stack: cores.stack } : {}),
+        stack: cores.stack,
       },
     });
     progress(

@@ -10,6 +10,13 @@ export interface Summary {
   max: number;
 }
 
+/** The item with the largest `key` (the first of equals), or null for no items. */
+export function maxBy<T>(items: readonly T[], key: (item: T) => number): T | null {
+  let top: T | null = null;
+  for (const item of items) if (top === null || key(item) > key(top)) top = item;
+  return top;
+}
+
 /** Nearest-rank percentile of sorted values (p in 0..100). */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -1,6 +1,7 @@
 /** The issue's performance targets, each a ratio (or difference) of figures from one run. */
 import type { MatmulPeak } from './matmul.js';
 import type { SoakResult } from './soak.js';
+import { maxBy } from './stats.js';
 import type { IngestResult, SearchResult } from './stack-bench.js';
 import type { LengthClass } from './texts.js';
 import type { NaiveCell, ThroughputCell } from './throughput.js';
@@ -32,16 +33,19 @@ export interface TargetInputs {
   fullSoakMinutes: number;
 }
 
-function best(cells: ThroughputCell[], variant: string, length: LengthClass) {
-  return cells
-    .filter((c) => c.variant === variant && c.length === length)
-    .reduce<ThroughputCell | null>(
-      (a, c) => (a === null || c.textsPerSecond > a.textsPerSecond ? c : a),
-      null,
-    );
+/** The fastest cell (texts/s) of a variant and length, or null when none was measured. */
+export function best(
+  cells: readonly ThroughputCell[],
+  variant: string,
+  length: LengthClass,
+): ThroughputCell | null {
+  return maxBy(
+    cells.filter((c) => c.variant === variant && c.length === length),
+    (c) => c.textsPerSecond,
+  );
 }
 
-function fmt(value: number, unit: TargetResult['unit']): string {
+export function fmt(value: number, unit: TargetResult['unit']): string {
   if (unit === 'ms') return `${value.toFixed(1)} ms`;
   if (unit === 'fraction') return `${(value * 100).toFixed(1)}%`;
   return `${value.toFixed(2)}x`;
@@ -100,10 +104,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
   }
 
   const fp32Cells = t.cells.filter((c) => c.variant === 'minilm-fp32' && c.flopsPerSecond !== null);
-  const top = fp32Cells.reduce<ThroughputCell | null>(
-    (a, c) => (a === null || (c.flopsPerSecond ?? 0) > (a.flopsPerSecond ?? 0) ? c : a),
-    null,
-  );
+  const top = maxBy(fp32Cells, (c) => c.flopsPerSecond ?? 0);
   out.push(
     judge(
       {

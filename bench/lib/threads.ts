@@ -15,6 +15,13 @@ export interface ThreadCpu {
 
 const TICKS_PER_SECOND = 100;
 
+/** CPU seconds (user + system) in a /proc/<pid>[/task/<tid>]/stat line. */
+function statCpuSeconds(stat: string): number {
+  // Fields after the parenthesised name: state is field 3; utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
 /** CPU seconds used so far by each thread role of process `pid`. */
 export function threadCpu(pid: number): ThreadCpu {
   const out: ThreadCpu = { main: 0, store: 0, inferenceAndOther: 0, total: 0 };
@@ -33,9 +40,7 @@ export function threadCpu(pid: number): ThreadCpu {
     } catch {
       continue; // the thread ended meanwhile
     }
-    // Fields after the parenthesised name: state is field 3; utime and stime are 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    const seconds = statCpuSeconds(stat);
     if (tid === String(pid)) out.main += seconds;
     else if (comm.startsWith('tokio')) out.store += seconds;
     else out.inferenceAndOther += seconds;
@@ -68,10 +73,10 @@ export type StackProcess = 'workerd' | 'wrangler' | 'postgres';
 
 /** Exported for tests: which stack process a /proc cmdline (NULs as spaces) belongs to. */
 export function stackProcessOf(cmdline: string): StackProcess | null {
-  if ((cmdline.split(' ')[0] ?? '').endsWith('/workerd')) return 'workerd';
+  const exe = cmdline.split(' ')[0] ?? '';
+  if (exe.endsWith('/workerd')) return 'workerd';
   if (cmdline.includes('wrangler/bin/wrangler.js') || cmdline.includes('wrangler-dist'))
     return 'wrangler';
-  const exe = cmdline.split(' ')[0] ?? '';
   if (exe.endsWith('/postgres') || exe === 'postgres' || cmdline.startsWith('postgres:'))
     return 'postgres';
   return null;
@@ -94,9 +99,7 @@ export function stackProcessCpu(): Record<StackProcess, number> {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
       const kind = stackProcessOf(cmdline);
       if (kind === null) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[kind] += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+      out[kind] += statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     } catch {
       // the process ended meanwhile
     }

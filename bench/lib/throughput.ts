@@ -7,14 +7,14 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { BENCH_TOKEN, startEmbedderProcess } from './embedder.js';
 import type { EmbedderProcess } from './embedder.js';
-import { runEmbedLoad, settleEmbedder } from './load.js';
+import { embedConcurrency, runEmbedLoad, settleEmbedder } from './load.js';
 import type { ServerMs } from './load.js';
 import { loadNaive } from './naive.js';
 import type { NaiveModel } from './naive.js';
 import { countAbove, histogram, histogramDelta, maxBucket, sumOf } from './prom.js';
 import type { Sample } from './prom.js';
 import { progress } from './progress.js';
-import { round, roundSummary } from './stats.js';
+import { maxBy, round, roundSummary } from './stats.js';
 import type { Summary } from './stats.js';
 import { LENGTH_TOKENS, TextSource } from './texts.js';
 import { machineBusy, threadCpu, threadCpuDelta } from './threads.js';
@@ -125,7 +125,7 @@ async function measureCell(
   warnings: string[],
 ): Promise<ThroughputCell> {
   const tokens = LENGTH_TOKENS[length] + v.specialTokens;
-  const concurrency = Math.max(2, Math.ceil((2 * cap) / requestItems));
+  const concurrency = embedConcurrency(cap, requestItems);
   const period = Math.min(cap, concurrency * requestItems);
   const before = await emb.metrics();
   const cpuBefore = threadCpu(emb.pid);
@@ -310,7 +310,7 @@ export async function measureVariant(v: Variant, o: ThroughputOptions): Promise<
     const bestOf = <T extends { textsPerSecond: number }>(
       rounds: T[],
     ): T & { roundsTextsPerSecond: number[] } => {
-      const top = rounds.reduce((a, c) => (c.textsPerSecond > a.textsPerSecond ? c : a));
+      const top = maxBy(rounds, (c) => c.textsPerSecond) as T;
       return { ...top, roundsTextsPerSecond: rounds.map((r) => r.textsPerSecond) };
     };
     return {

@@ -47,18 +47,12 @@ export async function readTree(dir: string): Promise<{ file: string; bytes: Buff
   return out;
 }
 
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ?? 0;
-    const y = b[i] ?? 0;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  return dot / Math.sqrt(na * nb);
+export { cosine } from '../src/core/vector.js';
+
+/** A seeded pseudo-random generator of numbers in [-1, 1) (a fixed LCG: the same seed, the same data). */
+export function seededRand(seed: number): () => number {
+  let s = seed;
+  return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryIndex } from '../src/store/memory-index.js';
 import type { PointPayload } from '../src/store/types.js';
-import { cosine } from './helpers.js';
+import { cosine, seededRand } from './helpers.js';
 
 const DIM = 16;
 
@@ -24,8 +24,7 @@ function payload(org: string, i: number): PointPayload {
 }
 
 function vectors(n: number, seed: number): Float32Array[] {
-  let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const rand = seededRand(seed);
   return Array.from({ length: n }, () => Float32Array.from({ length: DIM }, rand));
 }
 

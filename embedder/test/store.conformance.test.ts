@@ -5,7 +5,7 @@ import { pointId } from '../src/core/ids.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
 import { QdrantStore } from '../src/store/qdrant.js';
 import type { PointPayload, VectorPoint, VectorStore } from '../src/store/types.js';
-import { tempDir } from './helpers.js';
+import { seededRand, tempDir } from './helpers.js';
 
 const DIM = 8;
 const MODEL = 'test-model';
@@ -90,13 +90,7 @@ function conformance(makeHarness: () => Promise<Harness>): void {
     expect(hits[0]?.payload).toEqual(a.payload);
     expect(await store.count({ orgId: 'acme' })).toBe(3);
 
-    const limited = await store.search({
-      vector: unit([1, 0, 0]),
-      orgId: 'acme',
-      model: MODEL,
-      modelVer: '1',
-      limit: 1,
-    });
+    const limited = await search(store, 'acme', [1, 0, 0], { limit: 1 });
     expect(limited.map((x) => x.id)).toEqual([a.id]);
   });
 
@@ -120,13 +114,7 @@ function conformance(makeHarness: () => Promise<Harness>): void {
     expect(ids(await search(store, 'acme', [1, 0], { segmentId: 's1' }))).toEqual(
       ids(points.slice(0, 2)),
     );
-    const v2 = await store.search({
-      vector: unit([1, 0]),
-      orgId: 'acme',
-      model: MODEL,
-      modelVer: '2',
-      limit: 10,
-    });
+    const v2 = await search(store, 'acme', [1, 0], { modelVer: '2' });
     expect(v2.map((x) => x.id)).toEqual([points[4]?.id]);
   });
 
@@ -254,36 +242,29 @@ function conformance(makeHarness: () => Promise<Harness>): void {
   });
 }
 
-describe('VectorStore conformance: LanceDB, searches through LanceDB', () => {
-  conformance(async () => {
-    const tmp = await tempDir('lance-direct');
-    const store = new LanceDbStore({ dataDir: tmp.dir, memoryIndexMaxRows: 0 });
+/** A LanceDB store in a fresh folder; `reopen` opens the same folder with the same options. */
+function lanceHarness(prefix: string, options: { memoryIndexMaxRows?: number } = {}) {
+  return async (): Promise<Harness> => {
+    const tmp = await tempDir(prefix);
+    const store = new LanceDbStore({ dataDir: tmp.dir, ...options });
     await store.init(DIM);
     return {
       store,
-      reopen: async () => new LanceDbStore({ dataDir: tmp.dir, memoryIndexMaxRows: 0 }),
+      reopen: async () => new LanceDbStore({ dataDir: tmp.dir, ...options }),
       cleanup: async () => {
         await store.close();
         await tmp.remove();
       },
     };
-  });
+  };
+}
+
+describe('VectorStore conformance: LanceDB, searches through LanceDB', () => {
+  conformance(lanceHarness('lance-direct', { memoryIndexMaxRows: 0 }));
 });
 
 describe('VectorStore conformance: LanceDB (default: searches through the in-memory index)', () => {
-  conformance(async () => {
-    const tmp = await tempDir('lance');
-    const store = new LanceDbStore({ dataDir: tmp.dir });
-    await store.init(DIM);
-    return {
-      store,
-      reopen: async () => new LanceDbStore({ dataDir: tmp.dir }),
-      cleanup: async () => {
-        await store.close();
-        await tmp.remove();
-      },
-    };
-  });
+  conformance(lanceHarness('lance'));
 
   it('the in-memory index answers exactly as LanceDB does, across writes, overwrites, deletes and a reopen', async () => {
     const tmp = await tempDir('lance-agree');
@@ -293,8 +274,7 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
     let reopened: LanceDbStore | null = null;
     try {
       // Seeded pseudo-random vectors over 3 orgs, 2 model versions, 6 assets.
-      let seed = 7;
-      const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+      const rand = seededRand(7);
       const points: VectorPoint[] = [];
       for (let i = 0; i < 300; i++) {
         points.push(
@@ -392,13 +372,7 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
       await store.upsert(points.slice(40));
       expect(store.servesFromMemory).toBe(false);
       const target = points[77] as VectorPoint;
-      const [top] = await store.search({
-        vector: target.vector,
-        orgId: 'acme',
-        model: MODEL,
-        modelVer: '1',
-        limit: 1,
-      });
+      const [top] = await search(store, 'acme', [...target.vector], { limit: 1 });
       expect(top?.id).toBe(target.id);
     } finally {
       await store.close();
@@ -463,13 +437,7 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
       await store.idle();
       expect(await store.hasAnnIndex()).toBe(true);
       const target = points[201] as VectorPoint;
-      const hits = await store.search({
-        vector: target.vector,
-        orgId: 'acme',
-        model: MODEL,
-        modelVer: '1',
-        limit: 5,
-      });
+      const hits = await search(store, 'acme', [...target.vector], { limit: 5 });
       expect(hits[0]?.id).toBe(target.id);
       expect(hits[0]?.score).toBeGreaterThan(0.999);
       expect(hits.every((x) => x.payload.org_id === 'acme')).toBe(true);

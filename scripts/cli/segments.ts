@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { chunkBySize } from '../../worker/src/lib/chunk.js';
 import { CliError } from './errors.js';
 
 export const EXTENSIONS = ['.txt', '.md', '.jsonl'] as const;
@@ -200,19 +201,5 @@ export function chunkSegments(
   segments: Segment[],
   opts: { maxItems: number; maxBytes: number },
 ): Segment[][] {
-  const chunks: Segment[][] = [];
-  let cur: Segment[] = [];
-  let bytes = 0;
-  for (const s of segments) {
-    const size = segmentBytes(s);
-    if (cur.length > 0 && (cur.length >= opts.maxItems || bytes + size > opts.maxBytes)) {
-      chunks.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(s);
-    bytes += size;
-  }
-  if (cur.length > 0) chunks.push(cur);
-  return chunks;
+  return chunkBySize(segments, opts.maxItems, opts.maxBytes, segmentBytes);
 }

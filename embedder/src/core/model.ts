@@ -6,6 +6,7 @@ import { ServiceError, StartupError, shortReason } from './errors.js';
 import { modelSpec } from './registry.js';
 import type { ModelSpec, Pooling } from './registry.js';
 import { fitToWindow } from './truncate.js';
+import { sumOfSquares } from './vector.js';
 import type { TextStats } from './truncate.js';
 
 /** Items per forward pass of the direct (unbatched) `embed` path. */
@@ -328,9 +329,7 @@ export function emptyEmbedding(stats: TextStats): EmbedOutcome {
  */
 export function toOutcome(raw: Float32Array | undefined, stats: TextStats): EmbedOutcome {
   if (!raw) throw new Error('embedding output does not match its inputs');
-  let sum = 0;
-  for (const x of raw) sum += x * x;
-  const norm = Math.sqrt(sum);
+  const norm = Math.sqrt(sumOfSquares(raw));
   if (!Number.isFinite(norm)) {
     return {
       ok: false,

@@ -12,6 +12,7 @@
  */
 import type { PayloadFilters, PointPayload, SearchHit, SearchParams } from './types.js';
 import { isoInstant } from './types.js';
+import { sumOfSquares } from '../core/vector.js';
 
 /**
  * Rows per block of a partition's vectors, and rows scanned between yields to the event loop (so
@@ -66,8 +67,7 @@ class Partition {
     const block = this.blocks[slot >> BLOCK_SHIFT] as Block;
     const row = slot & (BLOCK_ROWS - 1);
     block.vectors.set(vector, row * this.dim);
-    let sum = 0;
-    for (let k = 0; k < this.dim; k++) sum += (vector[k] as number) ** 2;
+    const sum = sumOfSquares(vector);
     block.inverseNorms[row] = sum > 0 ? 1 / Math.sqrt(sum) : 0;
     this.payloads[slot] = payload;
   }
@@ -210,8 +210,7 @@ export class MemoryIndex {
     if (!partition || partition.size === 0 || params.limit <= 0) return [];
     const dim = this.dim;
     const q = params.vector;
-    let qSum = 0;
-    for (let k = 0; k < dim; k++) qSum += (q[k] as number) ** 2;
+    const qSum = sumOfSquares(q);
     const qInverse = qSum > 0 ? 1 / Math.sqrt(qSum) : 0;
     const accept = matcher(params);
     // The best `limit` so far, kept sorted by score (descending); limit is at most 100. Hits are

@@ -271,7 +271,8 @@ export type Outcome =
 export async function recordOutcomes(db: Db, outcomes: Outcome[]): Promise<void> {
   if (outcomes.length === 0) return;
   // One statement for the whole batch (atomic on its own, one round trip): the rows travel as
-  // one JSON parameter. A job with both a terminal and a retrying outcome in one batch (two
+  // one JSON parameter. Postgres runs every data-modifying CTE to completion whether or not the
+  // final SELECT reads it. A job with both a terminal and a retrying outcome in one batch (two
   // deliveries of it) ends terminal.
   const rows = outcomes.map((o) => ({
     id: o.jobId,
@@ -280,7 +281,7 @@ export async function recordOutcomes(db: Db, outcomes: Outcome[]): Promise<void>
     result: o.kind === 'succeeded' ? o.result : null,
     error: o.kind === 'succeeded' ? null : o.error,
   }));
-  const notTerminal = sql.join(
+  const terminalStatuses = sql.join(
     TERMINAL_STATUSES.map((status) => sql`${status}`),
     sql`, `,
   );
@@ -295,23 +296,18 @@ export async function recordOutcomes(db: Db, outcomes: Outcome[]): Promise<void>
         result = v.result, error = v.error, updated_at = now(), completed_at = now()
       FROM v
       WHERE v.kind <> 'retrying' AND jobs.id = v.id AND jobs.seq = v.seq
-        AND jobs.status::text NOT IN (${notTerminal})
-      RETURNING jobs.id
+        AND jobs.status::text NOT IN (${terminalStatuses})
     ),
     retrying AS (
       UPDATE jobs SET status = 'QUEUED', error = v.error, updated_at = now()
       FROM v
       WHERE v.kind = 'retrying' AND jobs.id = v.id AND jobs.seq = v.seq
-        AND jobs.status::text NOT IN (${notTerminal})
+        AND jobs.status::text NOT IN (${terminalStatuses})
         AND NOT EXISTS (SELECT 1 FROM v t WHERE t.id = v.id AND t.kind <> 'retrying')
-      RETURNING jobs.id
     ),
     gone AS (
       DELETE FROM outbox USING v
       WHERE v.kind <> 'retrying' AND outbox.job_id = v.id AND outbox.job_seq <= v.seq
-      RETURNING outbox.id
     )
-    SELECT (SELECT count(*) FROM terminal) AS terminal,
-      (SELECT count(*) FROM retrying) AS retrying,
-      (SELECT count(*) FROM gone) AS gone`);
+    SELECT 1`);
 }

@@ -17,7 +17,10 @@ import type { PendingMessage } from './jobs';
 const MAX_BATCH_MESSAGES = 100;
 const MAX_BATCH_BYTES = 200 * 1024;
 
-/** One sendBatch takes at most 100 messages and 256 KB: chunks stay under 200 KiB, 64 bytes of overhead counted per message. */
+/**
+ * One sendBatch takes at most 100 messages and 256 KB: chunks stay under 200 KiB, counting 64
+ * bytes of overhead per message.
+ */
 function chunks(items: PendingMessage[]): PendingMessage[][] {
   return chunkBySize(items, MAX_BATCH_MESSAGES, MAX_BATCH_BYTES, (p) => jsonBytes(p.message) + 64);
 }
