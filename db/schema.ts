@@ -74,6 +74,12 @@ export const jobs = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
     completedAt: timestamp('completed_at', { withTimezone: true }),
+    /**
+     * When the vector(s) this job wrote were deleted (DELETE by point or asset). A deleted job's
+     * `job_key` is retired (made unique to the job), so the same text submitted again makes a
+     * new job instead of answering with this one.
+     */
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
   },
   (t) => [
     uniqueIndex('jobs_job_key_uq').on(t.jobKey),
@@ -125,6 +131,21 @@ export const outbox = pgTable(
       .on(t.sentAt)
       .where(sql`${t.sentAt} IS NOT NULL`),
   ],
+);
+
+/**
+ * A batch submission (`POST /vectors/embed/batch`): its job ids, in request order, so that one
+ * request (`GET /batches/{id}`) reports the progress of the whole batch.
+ */
+export const batches = pgTable(
+  'batches',
+  {
+    id: uuid('id').primaryKey(),
+    orgId: text('org_id').notNull(),
+    jobIds: uuid('job_ids').array().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('batches_org_created_idx').on(t.orgId, t.createdAt)],
 );
 
 export type JobRow = typeof jobs.$inferSelect;

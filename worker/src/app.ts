@@ -8,10 +8,11 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
 import { ConfigError } from './env';
-import { AppError, problemResponse } from './errors';
+import { AppError, invalidRequestDetail, problemResponse } from './errors';
 import { requestIdFrom, initContext } from './middleware/context';
 import type { AppBindings } from './middleware/context';
 import { fieldErrors } from './routes/common';
+import { registerBatches } from './routes/batches';
 import { registerDelete } from './routes/delete';
 import { registerDevToken } from './routes/dev-token';
 import { registerDocs } from './routes/docs';
@@ -59,11 +60,7 @@ export function createApp(): OpenAPIHono<AppBindings> {
     defaultHook: (result) => {
       if (!result.success) {
         const errors = fieldErrors(result.error);
-        throw new AppError(
-          'validation_failed',
-          `invalid request: ${errors.map((e) => e.field).join(', ')}`,
-          { errors },
-        );
+        throw new AppError('validation_failed', invalidRequestDetail(errors), { errors });
       }
     },
   });
@@ -84,6 +81,7 @@ export function createApp(): OpenAPIHono<AppBindings> {
   registerEmbed(app);
   registerEmbedBatch(app);
   registerJobs(app);
+  registerBatches(app);
   registerSearch(app);
   registerDelete(app);
   registerDevToken(app);

@@ -34,7 +34,12 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly options: { errors?: FieldError[]; retryAfterSeconds?: number } = {},
+    readonly options: {
+      errors?: FieldError[];
+      retryAfterSeconds?: number;
+      /** Extra response headers, e.g. the WWW-Authenticate challenge of a 401. */
+      headers?: Record<string, string>;
+    } = {},
   ) {
     super(message);
     this.name = 'AppError';
@@ -43,6 +48,21 @@ export class AppError extends Error {
 }
 
 export const PROBLEM_BASE = 'https://heimdex.dev/problems/';
+
+/**
+ * At most this many field errors are listed in a problem body (and field names in its detail);
+ * `errors_omitted` says how many more there were. A body of 100,000 unknown keys must not
+ * produce a response many times its size.
+ */
+export const MAX_LISTED_ERRORS = 50;
+export const MAX_DETAIL_FIELDS = 10;
+
+/** "invalid request: a, b, c and 17 more" — the detail line for a list of field errors. */
+export function invalidRequestDetail(errors: readonly FieldError[]): string {
+  const named = errors.slice(0, MAX_DETAIL_FIELDS).map((e) => e.field);
+  const more = errors.length - named.length;
+  return `invalid request: ${named.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+}
 
 export interface Problem {
   type: string;
@@ -53,6 +73,8 @@ export interface Problem {
   instance?: string;
   request_id: string;
   errors?: FieldError[];
+  /** How many field errors were left out of `errors` (at most MAX_LISTED_ERRORS are listed). */
+  errors_omitted?: number;
 }
 
 export function problemBody(err: AppError, requestId: string, instance?: string): Problem {
@@ -65,7 +87,9 @@ export function problemBody(err: AppError, requestId: string, instance?: string)
     request_id: requestId,
   };
   if (instance) body.instance = instance;
-  if (err.options.errors?.length) body.errors = err.options.errors;
+  const errors = err.options.errors ?? [];
+  if (errors.length > 0) body.errors = errors.slice(0, MAX_LISTED_ERRORS);
+  if (errors.length > MAX_LISTED_ERRORS) body.errors_omitted = errors.length - MAX_LISTED_ERRORS;
   return body;
 }
 
@@ -74,6 +98,7 @@ export function problemResponse(err: AppError, requestId: string, instance?: str
     'content-type': 'application/problem+json',
     'x-request-id': requestId,
   });
+  for (const [name, value] of Object.entries(err.options.headers ?? {})) headers.set(name, value);
   if (err.options.retryAfterSeconds !== undefined) {
     headers.set('retry-after', String(err.options.retryAfterSeconds));
   }

@@ -1,12 +1,18 @@
 /** The public HTTP contract inside workerd: validation, errors, idempotency, tenant scoping. */
 import { describe, expect, it } from 'vitest';
 import type { JobRow } from '../../db/schema';
+import { MAX_LISTED_ERRORS } from '../src/errors';
 import { isDatabaseUnavailable } from '../src/lib/db';
-import { call, envWith, expectProblem, token, uniqueOrg } from './helpers';
+import { recordOutcomes } from '../src/services/jobs';
+import { unservedModels } from '../src/services/models';
+import type { ServedModels } from '../src/services/embedder';
+import { call, envWith, expectProblem, token, uniqueOrg, withDb } from './helpers';
 
 // Jobs are created with the Queue send switched off so that these tests observe only the HTTP
 // path; delivery is covered by queue.test.ts and the end-to-end suite.
 const quiet = envWith({ QUEUE_SEND_DISABLED: 'true' });
+/** Jobs sent through the real local Queue, consumer and embedder. */
+const baseEnvForQueue = envWith();
 
 async function embed(org: string, body: unknown, env = quiet) {
   return call('POST', '/vectors/embed', { token: await token(org), body, env });
@@ -38,7 +44,9 @@ describe('POST /vectors/embed', () => {
     expect(responses.filter((r) => r.status === 202)).toHaveLength(1);
   });
 
-  it('treats another org, segment, model version or text as a different job', async () => {
+  // A different model_ver is a different job too (job_key covers it), but the embedder here serves
+  // one version and another is refused up front (see "models the embedder does not serve").
+  it('treats another org, segment, model or text as a different job', async () => {
     const org = uniqueOrg();
     const base = { asset_id: 'a1', segment_id: 's1', text: 'Distinct keys' };
     const ids = new Set<string>();
@@ -46,14 +54,15 @@ describe('POST /vectors/embed', () => {
       [org, base],
       [uniqueOrg(), base],
       [org, { ...base, segment_id: 's2' }],
-      [org, { ...base, model_ver: '2' }],
+      [org, { ...base, model: 'potion-base-2M' }],
       [org, { ...base, text: 'Distinct keys!' }],
     ] as const) {
       const res = await embed(o, body);
-      expect(res.status).toBe(202);
       ids.add(((await res.json()) as { job_id: string }).job_id);
+      // Naming the default model explicitly is the same job as leaving it out.
+      expect(res.status).toBe('model' in body ? 200 : 202);
     }
-    expect(ids.size).toBe(5);
+    expect(ids.size).toBe(4);
   });
 
   it.each([
@@ -223,6 +232,243 @@ describe('POST /vectors/embed/batch', () => {
   });
 });
 
+describe('concurrent batches over the same segments (issue 12.2)', () => {
+  // Regression: two batches over the same 150-200 segments, one in reverse order, sent together,
+  // made one of them a 500 in most rounds (Postgres "deadlock detected").
+  it('both answer 2xx with one job per segment, in every round', async () => {
+    const org = uniqueOrg();
+    const t = await token(org);
+    const send = (segments: Array<{ segment_id: string; text: string }>) =>
+      call('POST', '/vectors/embed/batch', {
+        token: t,
+        body: { asset_id: 'race', segments },
+        env: quiet,
+      });
+    for (let round = 0; round < 12; round++) {
+      // Even rounds: new segments; odd rounds: the previous round's segments again.
+      const base = Math.floor(round / 2);
+      const n = 150 + ((round * 17) % 51);
+      const segments = Array.from({ length: n }, (_, i) => ({
+        segment_id: `r${base}-s${i}`,
+        text: `Round ${base} segment ${i} text`,
+      }));
+      const [a, b] = await Promise.all([send(segments), send([...segments].reverse())]);
+      expect([a.status, b.status].every((s) => s === 200 || s === 202)).toBe(true);
+      const ja = ((await a.json()) as { jobs: Array<{ job_id: string; segment_id: string }> }).jobs;
+      const jb = ((await b.json()) as { jobs: Array<{ job_id: string; segment_id: string }> }).jobs;
+      const bySegment = new Map(jb.map((j) => [j.segment_id, j.job_id]));
+      expect(ja.map((j) => j.job_id)).toEqual(ja.map((j) => bySegment.get(j.segment_id)));
+      expect(new Set(ja.map((j) => j.job_id)).size).toBe(n);
+    }
+  }, 120_000);
+});
+
+describe('ids that a URL path cannot address (issue 12.3)', () => {
+  it.each(['.', '..'])('refuses %j as asset_id and segment_id, naming the field', async (id) => {
+    const org = uniqueOrg();
+    for (const body of [
+      { asset_id: id, segment_id: 's', text: 'Dot ids' },
+      { asset_id: 'a', segment_id: id, text: 'Dot ids' },
+    ]) {
+      const problem = await expectProblem(await embed(org, body), 400, 'validation_failed');
+      expect(problem.errors?.[0]?.field).toBe(body.asset_id === id ? 'asset_id' : 'segment_id');
+    }
+    const batch = await call('POST', '/vectors/embed/batch', {
+      token: await token(org),
+      body: { segments: [{ asset_id: id, segment_id: 's', text: 'Dot ids' }] },
+      env: quiet,
+    });
+    const problem = await expectProblem(batch, 400, 'validation_failed');
+    expect(problem.errors?.[0]?.field).toBe('segments.0.asset_id');
+  });
+
+  it('every accepted asset id round-trips through DELETE /vectors/assets/{asset_id}', async () => {
+    const org = uniqueOrg();
+    const t = await token(org);
+    const ids = [
+      'a/b',
+      'q?x=1',
+      'frag#1',
+      '100%',
+      'sp ace',
+      '...',
+      '.hidden',
+      'x..',
+      'é',
+      '%2E%2E',
+    ];
+    for (const id of ids) {
+      expect(
+        (await embed(org, { asset_id: id, segment_id: 's', text: `Asset ${id}` })).status,
+      ).toBe(202);
+    }
+    for (const id of ids) {
+      // The queued job of exactly this asset is cancelled: the path reached the right asset.
+      const res = await call('DELETE', `/vectors/assets/${encodeURIComponent(id)}`, {
+        token: t,
+        env: quiet,
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ deleted: 0, cancelled_jobs: 1 });
+    }
+  });
+
+  it('states the rule in the OpenAPI schema', async () => {
+    const doc = (await (await call('GET', '/openapi.json')).json()) as {
+      components: { schemas: Record<string, { properties: Record<string, { pattern?: string }> }> };
+    };
+    const assetId = doc.components.schemas.EmbedRequest!.properties.asset_id!;
+    expect(new RegExp(assetId.pattern!).test('..')).toBe(false);
+    expect(new RegExp(assetId.pattern!).test('...')).toBe(true);
+  });
+});
+
+describe('problem bodies are bounded (issue 12.5)', () => {
+  it('lists at most MAX_LISTED_ERRORS field errors and says how many were left out', async () => {
+    const body: Record<string, unknown> = { asset_id: 'a', segment_id: 's', text: 'x' };
+    for (let i = 0; i < 20_000; i++) body[`k${i}`] = 1;
+    const res = await embed(uniqueOrg(), body);
+    const raw = await res.clone().text();
+    const problem = (await expectProblem(res, 400, 'validation_failed')) as {
+      errors?: unknown[];
+      errors_omitted?: number;
+      detail: string;
+    };
+    expect(problem.errors).toHaveLength(MAX_LISTED_ERRORS);
+    expect(problem.errors_omitted).toBe(20_000 - MAX_LISTED_ERRORS);
+    expect(problem.detail).toMatch(/and 19990 more$/);
+    expect(raw.length).toBeLessThan(16 * 1024);
+  });
+});
+
+describe('models the embedder does not serve (issue 12.6)', () => {
+  it('refuses an unknown model or model_ver up front, naming the field and what is served', async () => {
+    const org = uniqueOrg();
+    const unknown = await expectProblem(
+      await embed(org, { asset_id: 'a', segment_id: 's', text: 'x', model: 'minilm-l6-v2' }),
+      400,
+      'validation_failed',
+    );
+    expect(unknown.errors?.[0]?.field).toBe('model');
+    expect(unknown.errors?.[0]?.message).toContain('potion-base-2M (model_ver "1")');
+
+    const ver = await expectProblem(
+      await embed(org, { asset_id: 'a', segment_id: 's', text: 'x', model_ver: '2' }),
+      400,
+      'validation_failed',
+    );
+    expect(ver.errors?.[0]?.field).toBe('model_ver');
+
+    const batch = await call('POST', '/vectors/embed/batch', {
+      token: await token(org),
+      body: {
+        asset_id: 'a',
+        segments: [
+          { segment_id: 's0', text: 'x' },
+          { segment_id: 's1', text: 'y', model: 'nope' },
+        ],
+      },
+      env: quiet,
+    });
+    const problem = await expectProblem(batch, 400, 'validation_failed');
+    expect(problem.errors?.map((e) => e.field)).toEqual(['segments.1.model']);
+
+    // The served model, named explicitly, is accepted.
+    const ok = await embed(org, {
+      asset_id: 'a',
+      segment_id: 's',
+      text: 'x',
+      model: 'potion-base-2M',
+      model_ver: '1',
+    });
+    expect(ok.status).toBe(202);
+  });
+
+  it('never refuses a served model from a stale view, and refuses nothing when unsure', async () => {
+    let view: ServedModels = { default_model: 'a', models: [{ name: 'a', model_ver: '1' }] };
+    let calls = 0;
+    const client = {
+      models: async () => {
+        calls++;
+        if (!view) throw new Error('down');
+        return view;
+      },
+    };
+    const url = `http://fake-${crypto.randomUUID()}`;
+    const want = (model: string) => [{ model, modelVer: '1', given: { model }, path: '' }];
+    expect(await unservedModels(client, url, want('a'))).toEqual([]);
+    expect(calls).toBe(1);
+    expect(await unservedModels(client, url, want('a'))).toEqual([]);
+    expect(calls).toBe(1); // cached
+    // The embedder starts serving "b": the cached view lacks it, so it is asked again first.
+    view = { default_model: 'a', models: [...view.models, { name: 'b', model_ver: '1' }] };
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await unservedModels(client, url, want('b'))).toEqual([]);
+    expect(calls).toBe(2);
+    const refused = await unservedModels(client, url, want('c'));
+    expect(refused.map((e) => e.field)).toEqual(['model']);
+    // The embedder cannot be asked: nothing is refused.
+    const downUrl = `http://fake-${crypto.randomUUID()}`;
+    view = undefined as unknown as ServedModels;
+    expect(await unservedModels(client, downUrl, want('c'))).toEqual([]);
+  });
+});
+
+describe('GET /batches/{batch_id} (issue 12.9)', () => {
+  it('reports counts by status and the failed jobs of a batch in one request', async () => {
+    const org = uniqueOrg();
+    const t = await token(org);
+    const res = await call('POST', '/vectors/embed/batch', {
+      token: t,
+      body: {
+        asset_id: 'b',
+        segments: [
+          { segment_id: 's1', text: 'First of three' },
+          { segment_id: 's2', text: 'Second of three' },
+          { asset_id: 'gone', segment_id: 's3', text: 'Third of three' },
+        ],
+      },
+      env: quiet,
+    });
+    expect(res.status).toBe(202);
+    const { batch_id, jobs } = (await res.json()) as {
+      batch_id: string;
+      jobs: Array<{ job_id: string }>;
+    };
+    // Cancelling the third (its asset is deleted) makes it FAILED.
+    await call('DELETE', '/vectors/assets/gone', { token: t, env: quiet });
+    const status = await call('GET', `/batches/${batch_id}`, { token: t });
+    expect(status.status).toBe(200);
+    const body = (await status.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      batch_id,
+      total: 3,
+      counts: { queued: 2, processing: 0, succeeded: 0, failed: 1 },
+      done: false,
+      failed_jobs: [
+        {
+          job_id: jobs[2]!.job_id,
+          asset_id: 'gone',
+          segment_id: 's3',
+          error: { code: 'cancelled' },
+        },
+      ],
+    });
+    expect(JSON.stringify(body)).not.toContain('of three');
+
+    await expectProblem(
+      await call('GET', `/batches/${batch_id}`, { token: await token(uniqueOrg()) }),
+      404,
+      'not_found',
+    );
+    await expectProblem(
+      await call('GET', `/batches/${crypto.randomUUID()}`, { token: t }),
+      404,
+      'not_found',
+    );
+  });
+});
+
 describe('GET /jobs/{job_id}', () => {
   it("returns the caller's job and 404s another org's", async () => {
     const org = uniqueOrg();
@@ -238,6 +484,8 @@ describe('GET /jobs/{job_id}', () => {
         'asset_id',
         'attempts',
         'created_at',
+        'current',
+        'deleted_at',
         'error',
         'job_id',
         'model',
@@ -252,6 +500,66 @@ describe('GET /jobs/{job_id}', () => {
 
     const theirs = await call('GET', `/jobs/${job_id}`, { token: await token(uniqueOrg()) });
     await expectProblem(theirs, 404, 'not_found');
+  });
+
+  // Issue 12.7: latest *successful* submission wins. A newest job that fails for good leaves the
+  // previous vector searchable, and `current` says which job the segment's vector is.
+  it('keeps the last successful vector when the newest job fails, and says so', async () => {
+    const org = uniqueOrg();
+    const t = await token(org);
+    const submit = async (text: string, env = baseEnvForQueue) =>
+      (await (
+        await call('POST', '/vectors/embed', {
+          token: t,
+          body: { asset_id: 'doc', segment_id: 'p', text },
+          env,
+        })
+      ).json()) as { job_id: string };
+    const job = async (id: string) =>
+      (await (await call('GET', `/jobs/${id}`, { token: t })).json()) as {
+        status: string;
+        current: boolean;
+        seq?: number;
+      };
+    const a = await submit('Volcanic islands rise from the ocean floor');
+    for (let i = 0; (await job(a.job_id)).status !== 'SUCCEEDED'; i++) {
+      if (i > 300) throw new Error('job A did not succeed');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await job(a.job_id)).current).toBe(true);
+
+    // B is the newest submission; it fails for good (as the consumer records a permanent error).
+    const b = await submit('A recipe for lemon cake', quiet);
+    await withDb(async (db) => {
+      const { rows } = await db.execute(`SELECT seq FROM jobs WHERE id = '${b.job_id}'`);
+      const seq = (rows as Array<{ seq: string }>)[0]!.seq;
+      await recordOutcomes(db, [
+        {
+          kind: 'failed',
+          jobId: b.job_id,
+          seq: Number(seq),
+          error: { code: 'embed_failed', message: 'permanent failure' },
+        },
+      ]);
+    });
+    expect(await job(b.job_id)).toMatchObject({ status: 'FAILED', current: false });
+    expect(await job(a.job_id)).toMatchObject({ status: 'SUCCEEDED', current: true });
+    const hits = (await (
+      await call('POST', '/vectors/search', {
+        token: t,
+        body: { query_text: 'volcanic islands', limit: 5 },
+      })
+    ).json()) as { results: Array<{ payload: { job_id: string } }> };
+    expect(hits.results.map((r) => r.payload.job_id)).toEqual([a.job_id]);
+
+    // Resubmitting B retries it (same job, queued again).
+    const retried = await call('POST', '/vectors/embed', {
+      token: t,
+      body: { asset_id: 'doc', segment_id: 'p', text: 'A recipe for lemon cake' },
+      env: quiet,
+    });
+    expect(retried.status).toBe(202);
+    expect(((await retried.json()) as { job_id: string }).job_id).toBe(b.job_id);
   });
 
   it('400 naming job_id for a malformed id', async () => {
@@ -400,6 +708,7 @@ describe('errors and plumbing', () => {
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
         '/',
+        '/batches/{batch_id}',
         '/dev/token',
         '/docs',
         '/healthz',

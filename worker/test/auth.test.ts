@@ -16,6 +16,7 @@ const nobody: OwnerFixture = {
   text: 'hello',
   jobId: crypto.randomUUID(),
   pointId: crypto.randomUUID(),
+  batchId: crypto.randomUUID(),
 };
 
 function b64url(obj: unknown): string {
@@ -65,9 +66,18 @@ const CASES: Array<{ name: string; header: () => Promise<string | undefined> }> 
   },
 ];
 
+/** Cases in which no bearer token was presented: their challenge carries no error code. */
+const NO_TOKEN = new Set(['no Authorization header', 'not a Bearer scheme']);
+
 describe.each(ROUTES)('auth on $method $template', (route) => {
-  it.each(CASES)('401 problem+json: $name', async ({ header }) => {
-    await expectProblem(await callRoute(route, nobody, await header()), 401, 'unauthorized');
+  it.each(CASES)('401 problem+json with a Bearer challenge: $name', async ({ name, header }) => {
+    const res = await callRoute(route, nobody, await header());
+    await expectProblem(res, 401, 'unauthorized');
+    // RFC 6750 §3: every 401 challenges; error="invalid_token" where a token was sent.
+    const challenge = res.headers.get('www-authenticate') ?? '';
+    expect(challenge).toMatch(/^Bearer realm="heimdex"/);
+    if (NO_TOKEN.has(name)) expect(challenge).toBe('Bearer realm="heimdex"');
+    else expect(challenge).toMatch(/^Bearer realm="heimdex", error="invalid_token"/);
   });
 });
 

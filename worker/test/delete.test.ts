@@ -32,6 +32,19 @@ async function ingest(org: string, asset: string, segments: Record<string, strin
   return points;
 }
 
+async function waitSucceeded(t: string, jobId: string) {
+  for (let i = 0; i < 300; i++) {
+    const job = (await (await call('GET', `/jobs/${jobId}`, { token: t })).json()) as {
+      status: string;
+      result: { point_id: string } | null;
+    };
+    if (job.status === 'SUCCEEDED') return job;
+    if (job.status === 'FAILED') throw new Error(`job ${jobId} failed`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`job ${jobId} did not finish`);
+}
+
 async function searchCount(org: string, query_text: string, asset_id?: string) {
   const res = await call('POST', '/vectors/search', {
     token: await token(org),
@@ -97,6 +110,63 @@ describe('DELETE /vectors/points/{point_id} and /vectors/assets/{asset_id}', () 
     };
     expect(job.status).toBe('FAILED');
     expect(job.error.code).toBe('cancelled');
+  });
+
+  // Regression (issue 12.1): the identical text sent again after a delete answered 200 with the
+  // old SUCCEEDED job and nothing was embedded again, so the content stayed unsearchable.
+  it.each([
+    { by: 'asset', route: 'embed' },
+    { by: 'point', route: 'embed' },
+    { by: 'asset', route: 'batch' },
+    { by: 'point', route: 'batch' },
+  ])('the same text after a delete by $by ($route) makes a new, searchable job', async (c) => {
+    const org = uniqueOrg();
+    const t = await token(org);
+    const text = 'Glaciers carve deep valleys over many centuries';
+    const submit = async () => {
+      const res =
+        c.route === 'embed'
+          ? await call('POST', '/vectors/embed', {
+              token: t,
+              body: { asset_id: 'geo', segment_id: 'g1', text },
+            })
+          : await call('POST', '/vectors/embed/batch', {
+              token: t,
+              body: { asset_id: 'geo', segments: [{ segment_id: 'g1', text }] },
+            });
+      const body = (await res.json()) as { job_id?: string; jobs?: Array<{ job_id: string }> };
+      return { status: res.status, jobId: body.job_id ?? body.jobs![0]!.job_id };
+    };
+    const first = await submit();
+    expect(first.status).toBe(202);
+    const point = (await waitSucceeded(t, first.jobId)).result!.point_id;
+    // Idempotent while the vector exists.
+    expect(await submit()).toEqual({ status: 200, jobId: first.jobId });
+    expect(await searchCount(org, 'glaciers and valleys')).toBe(1);
+
+    const del = await call(
+      'DELETE',
+      c.by === 'asset' ? '/vectors/assets/geo' : `/vectors/points/${point}`,
+      { token: t },
+    );
+    expect(await del.json()).toEqual({ deleted: 1, cancelled_jobs: 0 });
+    expect(await searchCount(org, 'glaciers and valleys')).toBe(0);
+    const old = (await (await call('GET', `/jobs/${first.jobId}`, { token: t })).json()) as {
+      status: string;
+      current: boolean;
+      deleted_at: string | null;
+    };
+    expect(old).toMatchObject({ status: 'SUCCEEDED', current: false });
+    expect(old.deleted_at).not.toBeNull();
+
+    const again = await submit();
+    expect(again.status).toBe(202);
+    expect(again.jobId).not.toBe(first.jobId);
+    const redone = await waitSucceeded(t, again.jobId);
+    expect(redone.result!.point_id).toBe(point);
+    expect(await searchCount(org, 'glaciers and valleys')).toBe(1);
+    // And idempotent again while the new vector exists.
+    expect(await submit()).toEqual({ status: 200, jobId: again.jobId });
   });
 
   it('503 with Retry-After when the embedder is down', async () => {

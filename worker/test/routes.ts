@@ -16,6 +16,8 @@ export interface OwnerFixture {
   text: string;
   jobId: string;
   pointId: string;
+  /** The batch that submitted the owner's job. */
+  batchId: string;
 }
 
 export interface RouteCase {
@@ -72,6 +74,12 @@ export const ROUTES: RouteCase[] = [
     method: 'GET',
     template: '/jobs/{job_id}',
     request: (o) => ({ path: `/jobs/${o.jobId}` }),
+    expectIsolated: async (res) => void (await expectProblem(res, 404, 'not_found')),
+  },
+  {
+    method: 'GET',
+    template: '/batches/{batch_id}',
+    request: (o) => ({ path: `/batches/${o.batchId}` }),
     expectIsolated: async (res) => void (await expectProblem(res, 404, 'not_found')),
   },
   {

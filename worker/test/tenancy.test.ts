@@ -34,12 +34,16 @@ beforeAll(async () => {
   const org = uniqueOrg('owner');
   const t = await token(org);
   const text = `Quarterly revenue of the northern region ${crypto.randomUUID()}`;
-  const res = await call('POST', '/vectors/embed', {
+  const res = await call('POST', '/vectors/embed/batch', {
     token: t,
-    body: { asset_id: 'report', segment_id: 'p1', text },
+    body: { asset_id: 'report', segments: [{ segment_id: 'p1', text }] },
   });
   expect(res.status).toBe(202);
-  const { job_id } = (await res.json()) as { job_id: string };
+  const { batch_id, jobs } = (await res.json()) as {
+    batch_id: string;
+    jobs: Array<{ job_id: string }>;
+  };
+  const job_id = jobs[0]!.job_id;
   const job = await waitForJob(t, job_id);
   expect(job.status).toBe('SUCCEEDED');
   owner = {
@@ -50,6 +54,7 @@ beforeAll(async () => {
     text,
     jobId: job_id,
     pointId: job.result!.point_id,
+    batchId: batch_id,
   };
 });
 

@@ -138,6 +138,11 @@ export class EmbedderService {
     return this.models.version;
   }
 
+  /** Every model this embedder serves (default first), all under EMBEDDING_MODEL_VER. */
+  get servedModels(): string[] {
+    return this.models.names;
+  }
+
   async embed(
     items: readonly EmbedItem[],
     options: CallOptions = {},

@@ -11,6 +11,7 @@ import { registerDelete } from './routes/delete.js';
 import { registerEmbed } from './routes/embed.js';
 import { registerHealth } from './routes/health.js';
 import { registerMetrics } from './routes/metrics.js';
+import { registerModels } from './routes/models.js';
 import { registerSearch } from './routes/search.js';
 import { observeRoute } from './timing.js';
 
@@ -64,6 +65,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   registerHealth(app, deps.service, deps.isDraining ?? (() => false));
   registerEmbed(app, deps.service);
   registerSearch(app, deps.service);
+  registerModels(app, deps.service);
   registerDelete(app, deps.service);
   registerMetrics(app, metrics.registry);
 

@@ -30,8 +30,23 @@ export function claimAt(payload: JWTPayload, path: string): unknown {
   return cur;
 }
 
+/** The RFC 6750 challenge of every 401: `error="invalid_token"` when a token was presented. */
+export function challenge(tokenSent: boolean, description?: string): Record<string, string> {
+  let value = 'Bearer realm="heimdex"';
+  if (tokenSent) {
+    value += ', error="invalid_token"';
+    if (description) value += `, error_description="${description.replace(/["\\]/g, "'")}"`;
+  }
+  return { 'www-authenticate': value };
+}
+
+/** 401 for a presented token that is not acceptable. */
+function invalidToken(message: string): AppError {
+  return new AppError('unauthorized', message, { headers: challenge(true, message) });
+}
+
 export async function verifyToken(token: string, auth: Config['auth']): Promise<AuthContext> {
-  if (token.length > MAX_TOKEN_LENGTH) throw new AppError('unauthorized', 'token too large');
+  if (token.length > MAX_TOKEN_LENGTH) throw invalidToken('token too large');
   let payload: JWTPayload;
   try {
     if (auth.provider === 'dev') {
@@ -63,11 +78,11 @@ export async function verifyToken(token: string, auth: Config['auth']): Promise<
         retryAfterSeconds: 5,
       });
     }
-    throw new AppError('unauthorized', 'invalid or expired token');
+    throw invalidToken('invalid or expired token');
   }
   const org = claimAt(payload, auth.tenantClaim);
   if (typeof org !== 'string' || !TENANT_ID.test(org)) {
-    throw new AppError('unauthorized', `token has no valid tenant claim "${auth.tenantClaim}"`);
+    throw invalidToken(`token has no valid tenant claim "${auth.tenantClaim}"`);
   }
   return { orgId: org, subject: payload.sub };
 }
@@ -88,7 +103,13 @@ function isJwksUnavailable(err: unknown): boolean {
 export const requireAuth = createMiddleware<AppBindings>(async function requireAuth(c, next) {
   const header = c.req.header('authorization') ?? '';
   const m = /^Bearer ([^\s]+)$/i.exec(header);
-  if (!m) throw new AppError('unauthorized', 'missing bearer token');
+  if (!m) {
+    // No Authorization header, or another scheme: no token was presented, so the challenge
+    // carries no error code (RFC 6750 §3.1). A malformed Bearer header is an invalid token.
+    throw new AppError('unauthorized', 'missing bearer token', {
+      headers: challenge(header !== '' && /^Bearer\b/i.test(header)),
+    });
+  }
   c.set('auth', await verifyToken(m[1]!, c.var.config.auth));
   await next();
 });

@@ -1,18 +1,39 @@
 /** Schemas shared by several routes, and the OpenAPI error responses generated from ERROR_CODES. */
 import { z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
-import { AppError, ERROR_CODES, toPointer } from '../errors';
+import {
+  AppError,
+  ERROR_CODES,
+  MAX_LISTED_ERRORS,
+  invalidRequestDetail,
+  toPointer,
+} from '../errors';
+import type { AppVariables } from '../middleware/context';
+import { EmbedderClient } from '../services/embedder';
+import { unservedModels } from '../services/models';
+import type { RequestedModel } from '../services/models';
 import type { ErrorCode, FieldError } from '../errors';
 
 const CONTROL = /[\p{Cc}]/u;
 
-/** Client-chosen identifiers: 1..256 characters, no control characters. */
+/**
+ * Client-chosen identifiers: 1..256 characters, no control characters, and not `.` or `..`: an
+ * asset id travels in a URL path (`DELETE /vectors/assets/{asset_id}`, percent-encoded), where
+ * URL parsers remove dot segments even when percent-encoded (`%2E%2E`), so such an id could be
+ * stored but never deleted. Every other id round-trips through encodeURIComponent.
+ */
 export const Id = z
   .string()
   .min(1)
   .max(256)
+  .regex(/^(?!\.\.?$)/, 'must not be "." or ".." (a URL path cannot address them)')
   .refine((s) => !CONTROL.test(s), 'must not contain control characters')
-  .refine((s) => s.isWellFormed(), 'must be well-formed Unicode');
+  .refine((s) => s.isWellFormed(), 'must be well-formed Unicode')
+  .openapi({
+    description:
+      '1–256 characters of well-formed Unicode, no control characters, not "." or "..". ' +
+      'In a URL path, percent-encode it (encodeURIComponent).',
+  });
 
 export const ModelName = z
   .string()
@@ -54,6 +75,19 @@ export function checkTextLength(text: string, max: number, field: string): void 
   }
 }
 
+/** 400 naming each item whose model (or model_ver) the embedder does not serve. */
+export async function refuseUnservedModels(
+  vars: Pick<AppVariables, 'config' | 'requestId'>,
+  requested: RequestedModel[],
+): Promise<void> {
+  const { config, requestId } = vars;
+  const client = new EmbedderClient(config.embedder, requestId);
+  const errors = await unservedModels(client, config.embedder.url, requested);
+  if (errors.length > 0) {
+    throw new AppError('validation_failed', invalidRequestDetail(errors), { errors });
+  }
+}
+
 export const ProblemSchema = z
   .object({
     type: z.string(),
@@ -65,7 +99,14 @@ export const ProblemSchema = z
     request_id: z.string(),
     errors: z
       .array(z.object({ field: z.string(), pointer: z.string(), message: z.string() }))
+      .max(MAX_LISTED_ERRORS)
       .optional(),
+    errors_omitted: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .openapi({ description: `field errors left out: at most ${MAX_LISTED_ERRORS} are listed` }),
   })
   .openapi('Problem');
 

@@ -4,7 +4,7 @@ import { AppError } from '../errors';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
 import { EmbedderClient, EmbedderUnavailableError } from '../services/embedder';
-import { cancelJobs, pointKnown } from '../services/jobs';
+import { pointKnown, retireJobs } from '../services/jobs';
 import { AUTH_ERRORS, Id, errorResponses } from './common';
 
 export const DeleteResponse = z
@@ -65,19 +65,24 @@ function unavailable(err: unknown): never {
 }
 
 /**
- * Deletion first cancels the target's unfinished jobs (their text leaves Postgres), then deletes
- * the vectors; a job that was mid-embedding when it was cancelled is cleaned up by the consumer.
- * A retry after an embedder outage is safe: both steps are idempotent.
+ * Deletion first cancels the target's unfinished jobs (their text leaves Postgres) and retires its
+ * jobs' idempotency keys, then deletes the vectors, then retires again what finished meanwhile
+ * (services/jobs.ts retireJobs); a job that was mid-embedding when it was cancelled is cleaned up
+ * by the consumer. The same text submitted after a delete makes a new job. A retry after an
+ * embedder outage is safe: every step is idempotent.
  */
 export function registerDelete(app: OpenAPIHono<AppBindings>): void {
   app.openapi(deletePointRoute, async (c) => {
     const { point_id } = c.req.valid('param');
     const { auth, config, requestId } = c.var;
     const db = c.var.db();
-    const cancelled = await cancelJobs(db, auth.orgId, { pointId: point_id });
+    const target = { pointId: point_id };
+    const before = await retireJobs(db, auth.orgId, target);
     const { deleted } = await new EmbedderClient(config.embedder, requestId)
       .delete({ org_id: auth.orgId, point_id })
       .catch(unavailable);
+    const after = await retireJobs(db, auth.orgId, target);
+    const cancelled = before.cancelled + after.cancelled;
     if (deleted === 0 && cancelled === 0 && !(await pointKnown(db, auth.orgId, point_id))) {
       throw new AppError('not_found', 'point not found');
     }
@@ -87,10 +92,13 @@ export function registerDelete(app: OpenAPIHono<AppBindings>): void {
   app.openapi(deleteAssetRoute, async (c) => {
     const { asset_id } = c.req.valid('param');
     const { auth, config, requestId } = c.var;
-    const cancelled = await cancelJobs(c.var.db(), auth.orgId, { assetId: asset_id });
+    const db = c.var.db();
+    const target = { assetId: asset_id };
+    const before = await retireJobs(db, auth.orgId, target);
     const { deleted } = await new EmbedderClient(config.embedder, requestId)
       .delete({ org_id: auth.orgId, asset_id })
       .catch(unavailable);
-    return c.json({ deleted, cancelled_jobs: cancelled }, 200);
+    const after = await retireJobs(db, auth.orgId, target);
+    return c.json({ deleted, cancelled_jobs: before.cancelled + after.cancelled }, 200);
   });
 }

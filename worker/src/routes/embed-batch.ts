@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { AppError } from '../errors';
+import { AppError, invalidRequestDetail } from '../errors';
 import type { FieldError } from '../errors';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
@@ -16,6 +16,7 @@ import {
   Text,
   checkTextLength,
   errorResponses,
+  refuseUnservedModels,
 } from './common';
 
 export const MAX_BATCH_SEGMENTS = 256;
@@ -41,6 +42,9 @@ export const EmbedBatchRequest = z
 
 export const EmbedBatchResponse = z
   .object({
+    batch_id: z.uuid().openapi({
+      description: 'Follow every job of this batch in one request: GET /batches/{batch_id}',
+    }),
     jobs: z.array(
       z.object({
         job_id: z.uuid(),
@@ -92,13 +96,19 @@ export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {
       }
     });
     if (missing.length > 0) {
-      throw new AppError(
-        'validation_failed',
-        `invalid request: ${missing.map((m) => m.field).join(', ')}`,
-        { errors: missing },
-      );
+      throw new AppError('validation_failed', invalidRequestDetail(missing), { errors: missing });
     }
+    await refuseUnservedModels(
+      c.var,
+      body.segments.map((s, i) => ({
+        model: s.model ?? config.model.name,
+        modelVer: s.model_ver ?? config.model.ver,
+        given: s,
+        path: `segments.${i}`,
+      })),
+    );
     const db = c.var.db();
+    const batchId = crypto.randomUUID();
     const { jobs, pending } = await submitJobs(
       db,
       await textCipher(config.textKeys.current, config.textKeys.previous),
@@ -111,10 +121,12 @@ export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {
         text: s.text,
       })),
       requestId,
+      { batchId },
     );
     await relay(db, c.env.EMBED_QUEUE, config, log, pending);
     return c.json(
       {
+        batch_id: batchId,
         jobs: jobs.map((j) => ({
           job_id: j.jobId,
           asset_id: j.assetId,

@@ -14,6 +14,7 @@ import {
   Text,
   checkTextLength,
   errorResponses,
+  refuseUnservedModels,
 } from './common';
 
 export const EmbedRequest = z
@@ -60,6 +61,14 @@ export function registerEmbed(app: OpenAPIHono<AppBindings>): void {
     const body = c.req.valid('json');
     const { config, auth, requestId, log } = c.var;
     checkTextLength(body.text, config.maxTextChars, 'text');
+    await refuseUnservedModels(c.var, [
+      {
+        model: body.model ?? config.model.name,
+        modelVer: body.model_ver ?? config.model.ver,
+        given: body,
+        path: '',
+      },
+    ]);
     const db = c.var.db();
     const { jobs, pending } = await submitJobs(
       db,

@@ -33,6 +33,22 @@ export const JobResponse = z
       })
       .nullable(),
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    current: z.boolean().openapi({
+      description:
+        "true when the segment's stored vector is this job's: it SUCCEEDED, was not deleted, and " +
+        'no later job for the segment has succeeded. Latest successful submission wins: when the ' +
+        'newest job for a segment FAILS for good, the vector of the last job that succeeded stays ' +
+        'searchable (that job stays `current`) until a later submission succeeds or the segment ' +
+        'is deleted.',
+    }),
+    deleted_at: z.iso
+      .datetime()
+      .nullable()
+      .openapi({
+        description:
+          "When this job's vector was deleted (DELETE of its point or asset). The same text " +
+          'submitted after a delete makes a new job.',
+      }),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
   })
@@ -69,6 +85,8 @@ export function registerJobs(app: OpenAPIHono<AppBindings>): void {
         model_ver: job.modelVer,
         result: job.result ?? null,
         error: job.error ?? null,
+        current: job.current,
+        deleted_at: job.deletedAt?.toISOString() ?? null,
         created_at: job.createdAt.toISOString(),
         updated_at: job.updatedAt.toISOString(),
       },

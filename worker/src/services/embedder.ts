@@ -51,6 +51,11 @@ export interface SearchRequest {
   };
 }
 
+export interface ServedModels {
+  default_model: string;
+  models: Array<{ name: string; model_ver: string }>;
+}
+
 export interface SearchHit {
   point_id: string;
   score: number;
@@ -127,6 +132,11 @@ export class EmbedderClient {
     return this.call<{ deleted: number }>('POST', '/internal/delete', req);
   }
 
+  /** The models the embedder serves (GET /internal/models). */
+  models(): Promise<ServedModels> {
+    return this.call<ServedModels>('GET', '/internal/models');
+  }
+
   async ready(): Promise<boolean> {
     try {
       const res = await fetch(this.cfg.url + '/readyz', {
@@ -139,17 +149,17 @@ export class EmbedderClient {
     }
   }
 
-  private async call<T>(method: string, path: string, body: unknown): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await fetch(this.cfg.url + path, {
         method,
         headers: {
           authorization: `Bearer ${this.cfg.token}`,
-          'content-type': 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           'x-request-id': this.requestId,
         },
-        body: JSON.stringify(body),
+        body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.cfg.timeoutMs),
       });
     } catch (err) {

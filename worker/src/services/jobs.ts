@@ -2,8 +2,9 @@
  * Jobs and the transactional outbox. Everything here speaks in domain terms; routes and the queue
  * consumer map results to HTTP or to ack/retry.
  */
-import { and, eq, gt, inArray, notInArray, sql } from 'drizzle-orm';
-import { jobs, outbox, TERMINAL_STATUSES } from '../../../db/schema';
+import { and, eq, exists, gt, inArray, isNull, notInArray, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
+import { batches, jobs, outbox, TERMINAL_STATUSES } from '../../../db/schema';
 import type { EmbedMessage, JobError, JobResult, JobRow } from '../../../db/schema';
 import type { Db } from '../lib/db';
 import type { TextCipher } from '../lib/text-cipher';
@@ -33,13 +34,56 @@ export interface PendingMessage {
   message: EmbedMessage;
 }
 
+/** Another job of the same point, in "is there a later job" subqueries. */
+const later = alias(jobs, 'later');
+
+/** SQLSTATEs of a transaction that lost a lock or serialization conflict: safe to run again. */
+const RETRYABLE_SQLSTATE = new Set(['40P01', '40001']);
+const TX_ATTEMPTS = 5;
+
+function isRetryableConflict(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && RETRYABLE_SQLSTATE.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /**
- * Records one job per item and its outbox row in ONE transaction.
+ * Runs `fn` in a transaction, again (up to TX_ATTEMPTS times, with a short jittered pause) when
+ * Postgres aborts it for a deadlock or a serialization failure: those are the database choosing a
+ * victim among concurrent writers, not a problem with the request.
+ */
+export async function transactionWithRetry<T>(
+  db: Db,
+  fn: (tx: Parameters<Parameters<Db['transaction']>[0]>[0]) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(fn);
+    } catch (err) {
+      if (attempt >= TX_ATTEMPTS || !isRetryableConflict(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 20));
+    }
+  }
+}
+
+/**
+ * Records one job per item and its outbox row in ONE transaction (and, for a batch, the batch row
+ * that `GET /batches/{id}` reads).
  *
  * Idempotency: an identical item (same job_key) returns the existing job instead of a second one,
  * also under concurrent duplicates (unique index + ON CONFLICT DO NOTHING; the loser reads the
  * winner's row after it commits). The existing job is queued again, with a new seq, only when it
  * FAILED or when a newer job for the same point has been submitted since (A → B → A must end as A).
+ * A job whose vector was deleted no longer holds its key (see retireJobs): the same text then
+ * makes a new job.
+ *
+ * Rows are written and locked in job_key order, so two requests over the same segments in
+ * different orders wait for each other instead of deadlocking; a conflict Postgres still aborts
+ * is retried (transactionWithRetry), never answered as a 500.
  *
  * The common case (all new) costs two statements whatever the batch size.
  */
@@ -48,6 +92,7 @@ export async function submitJobs(
   cipher: TextCipher,
   items: NewJob[],
   requestId: string,
+  options: { batchId?: string } = {},
 ): Promise<{ jobs: SubmittedJob[]; pending: PendingMessage[] }> {
   const rows = await Promise.all(
     items.map(async (item) => ({
@@ -67,64 +112,114 @@ export async function submitJobs(
       jobKey: await jobKey(item),
     })),
   );
-  return db.transaction(async (tx) => {
+  // Lock order: every transaction touches the unique index and the rows in job_key order.
+  const order = items.map((_, i) => i).sort((a, b) => compare(rows[a]!.jobKey, rows[b]!.jobKey));
+  const sorted = order.map((i) => rows[i]!);
+  return transactionWithRetry(db, async (tx) => {
     const inserted = await tx
       .insert(jobs)
-      .values(rows)
+      .values(sorted)
       .onConflictDoNothing({ target: jobs.jobKey })
       .returning({ id: jobs.id, seq: jobs.seq });
     const insertedSeq = new Map(inserted.map((r) => [r.id, r.seq]));
 
-    const submitted: SubmittedJob[] = [];
+    const submitted: SubmittedJob[] = new Array<SubmittedJob>(items.length);
     const toSend: Array<{ jobId: string; seq: number; item: NewJob }> = [];
-    for (const [i, item] of items.entries()) {
-      const row = rows[i]!;
-      const seq = insertedSeq.get(row.id);
-      const base = { assetId: item.assetId, segmentId: item.segmentId };
-      if (seq !== undefined) {
-        submitted.push({ ...base, jobId: row.id, outcome: 'created' });
-        toSend.push({ jobId: row.id, seq, item });
+    const clashes: number[] = [];
+    for (const i of order) {
+      const seq = insertedSeq.get(rows[i]!.id);
+      if (seq === undefined) {
+        clashes.push(i);
         continue;
       }
-      const [existing] = await tx
-        .select({ id: jobs.id, seq: jobs.seq, status: jobs.status })
+      const item = items[i]!;
+      submitted[i] = {
+        assetId: item.assetId,
+        segmentId: item.segmentId,
+        jobId: rows[i]!.id,
+        outcome: 'created',
+      };
+      toSend.push({ jobId: rows[i]!.id, seq, item });
+    }
+    if (clashes.length > 0) {
+      // The jobs that already hold these keys, locked in key order, and which of them have a
+      // newer job for the same point: three statements whatever the number of resubmissions.
+      const keys = [...new Set(clashes.map((i) => rows[i]!.jobKey))];
+      const existing = await tx
+        .select({ id: jobs.id, seq: jobs.seq, status: jobs.status, jobKey: jobs.jobKey })
         .from(jobs)
-        .where(eq(jobs.jobKey, row.jobKey))
+        .where(inArray(jobs.jobKey, keys))
+        .orderBy(jobs.jobKey)
         .for('update');
-      if (!existing) throw new Error('job vanished during idempotent insert');
-      const newer = await tx
-        .select({ id: jobs.id })
-        .from(jobs)
-        .where(
-          and(
-            eq(jobs.orgId, item.orgId),
-            eq(jobs.pointId, row.pointId),
-            gt(jobs.seq, existing.seq),
-          ),
-        )
-        .limit(1);
-      const alreadyQueued = toSend.some((t) => t.jobId === existing.id);
-      if (alreadyQueued || (existing.status !== 'FAILED' && newer.length === 0)) {
-        submitted.push({ ...base, jobId: existing.id, outcome: 'existing' });
-        continue;
+      const byKey = new Map(existing.map((e) => [e.jobKey, e]));
+      const superseded = new Set(
+        (
+          await tx
+            .select({ id: jobs.id })
+            .from(jobs)
+            .where(
+              and(
+                inArray(
+                  jobs.id,
+                  existing.map((e) => e.id),
+                ),
+                exists(
+                  tx
+                    .select({ one: sql`1` })
+                    .from(later)
+                    .where(
+                      and(
+                        eq(later.orgId, jobs.orgId),
+                        eq(later.pointId, jobs.pointId),
+                        gt(later.seq, jobs.seq),
+                      ),
+                    ),
+                ),
+              ),
+            )
+        ).map((r) => r.id),
+      );
+      const requeue = new Set<string>();
+      for (const i of clashes) {
+        const item = items[i]!;
+        const found = byKey.get(rows[i]!.jobKey);
+        if (!found) throw new Error('job vanished during idempotent insert');
+        const base = { assetId: item.assetId, segmentId: item.segmentId, jobId: found.id };
+        const ours = insertedSeq.has(found.id) || requeue.has(found.id);
+        if (ours || (found.status !== 'FAILED' && !superseded.has(found.id))) {
+          submitted[i] = { ...base, outcome: 'existing' };
+          continue;
+        }
+        submitted[i] = { ...base, outcome: 'requeued' };
+        requeue.add(found.id);
+        toSend.push({ jobId: found.id, seq: 0, item });
       }
-      const [bumped] = await tx
-        .update(jobs)
-        .set({
-          seq: sql`nextval('job_seq')`,
-          status: 'QUEUED',
-          attempts: 0,
-          result: null,
-          error: null,
-          completedAt: null,
-          updatedAt: sql`now()`,
-        })
-        .where(eq(jobs.id, existing.id))
-        .returning({ seq: jobs.seq });
-      submitted.push({ ...base, jobId: existing.id, outcome: 'requeued' });
-      toSend.push({ jobId: existing.id, seq: bumped!.seq, item });
+      if (requeue.size > 0) {
+        const bumped = await tx
+          .update(jobs)
+          .set({
+            seq: sql`nextval('job_seq')`,
+            status: 'QUEUED',
+            attempts: 0,
+            result: null,
+            error: null,
+            completedAt: null,
+            updatedAt: sql`now()`,
+          })
+          .where(inArray(jobs.id, [...requeue]))
+          .returning({ id: jobs.id, seq: jobs.seq });
+        const newSeq = new Map(bumped.map((b) => [b.id, b.seq]));
+        for (const t of toSend) if (t.seq === 0) t.seq = newSeq.get(t.jobId)!;
+      }
     }
 
+    if (options.batchId !== undefined) {
+      await tx.insert(batches).values({
+        id: options.batchId,
+        orgId: items[0]!.orgId,
+        jobIds: submitted.map((j) => j.jobId),
+      });
+    }
     if (toSend.length === 0) return { jobs: submitted, pending: [] };
     const messages = await Promise.all(
       toSend.map(async ({ jobId, seq, item }): Promise<EmbedMessage> => ({
@@ -149,18 +244,32 @@ export async function submitJobs(
   });
 }
 
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export const CANCELLED = 'cancelled';
 
 /**
- * Cancels the unfinished jobs of an asset or a point (before its vectors are deleted): they become
- * FAILED with code `cancelled` and their outbox rows, and with them the text, are deleted.
+ * Before and after the vectors of an asset or a point are deleted: its unfinished jobs become
+ * FAILED with code `cancelled` (their outbox rows, and with them the text, are deleted), and every
+ * job of the target is marked deleted and gives up its idempotency key, so that the same text
+ * submitted again makes a new job whose vector is stored (not the old job, whose vector is gone).
+ *
+ * The delete route runs this before the store delete (nothing in flight can write the vector back
+ * afterwards) and once more after it (a job submitted while the delete ran is either cancelled or,
+ * if it already finished, retired too: at worst one redundant re-embedding, never a lost vector).
  */
-export async function cancelJobs(
+export async function retireJobs(
   db: Db,
   orgId: string,
   target: { assetId: string } | { pointId: string },
-): Promise<number> {
-  return db.transaction(async (tx) => {
+): Promise<{ cancelled: number }> {
+  const scope = and(
+    eq(jobs.orgId, orgId),
+    'assetId' in target ? eq(jobs.assetId, target.assetId) : eq(jobs.pointId, target.pointId),
+  );
+  return transactionWithRetry(db, async (tx) => {
     const cancelled = await tx
       .update(jobs)
       .set({
@@ -169,13 +278,7 @@ export async function cancelJobs(
         completedAt: sql`now()`,
         updatedAt: sql`now()`,
       })
-      .where(
-        and(
-          eq(jobs.orgId, orgId),
-          'assetId' in target ? eq(jobs.assetId, target.assetId) : eq(jobs.pointId, target.pointId),
-          notInArray(jobs.status, [...TERMINAL_STATUSES]),
-        ),
-      )
+      .where(and(scope, notInArray(jobs.status, [...TERMINAL_STATUSES])))
       .returning({ id: jobs.id });
     if (cancelled.length > 0) {
       await tx.delete(outbox).where(
@@ -185,7 +288,11 @@ export async function cancelJobs(
         ),
       );
     }
-    return cancelled.length;
+    await tx
+      .update(jobs)
+      .set({ deletedAt: sql`now()`, jobKey: sql`'deleted:' || ${jobs.id}::text` })
+      .where(and(scope, isNull(jobs.deletedAt)));
+    return { cancelled: cancelled.length };
   });
 }
 
@@ -217,13 +324,81 @@ export async function cancelledAmong(
     );
 }
 
-export async function getJob(db: Db, orgId: string, jobId: string): Promise<JobRow | undefined> {
+export interface JobView extends JobRow {
+  /**
+   * Whether the segment's stored vector is this job's: it SUCCEEDED, its vector was not deleted,
+   * and no later job for the same point has succeeded. A newer job that FAILED does not take the
+   * place of the last one that succeeded.
+   */
+  current: boolean;
+}
+
+export async function getJob(db: Db, orgId: string, jobId: string): Promise<JobView | undefined> {
+  const newer = db
+    .select({ one: sql`1` })
+    .from(later)
+    .where(
+      and(
+        eq(later.orgId, jobs.orgId),
+        eq(later.pointId, jobs.pointId),
+        eq(later.status, 'SUCCEEDED'),
+        isNull(later.deletedAt),
+        gt(later.seq, jobs.seq),
+      ),
+    );
   const [row] = await db
-    .select()
+    .select({
+      job: jobs,
+      current: sql<boolean>`(${jobs.status} = 'SUCCEEDED' AND ${jobs.deletedAt} IS NULL AND NOT ${exists(newer)})`,
+    })
     .from(jobs)
     .where(and(eq(jobs.id, jobId), eq(jobs.orgId, orgId)))
     .limit(1);
-  return row;
+  return row ? { ...row.job, current: row.current } : undefined;
+}
+
+export interface BatchStatus {
+  id: string;
+  createdAt: Date;
+  total: number;
+  counts: Record<JobRow['status'], number>;
+  /** The batch's FAILED jobs, in request order. */
+  failed: Array<{ id: string; assetId: string; segmentId: string; error: JobError | null }>;
+}
+
+/** A batch's progress in one query: counts by status and its failed jobs. */
+export async function getBatchStatus(
+  db: Db,
+  orgId: string,
+  batchId: string,
+): Promise<BatchStatus | undefined> {
+  const rows = await db
+    .select({
+      createdAt: batches.createdAt,
+      ord: sql<number>`m.ord`.mapWith(Number),
+      id: jobs.id,
+      assetId: jobs.assetId,
+      segmentId: jobs.segmentId,
+      status: jobs.status,
+      error: jobs.error,
+    })
+    .from(batches)
+    .innerJoin(sql`unnest(${batches.jobIds}) WITH ORDINALITY AS m(job_id, ord)`, sql`true`)
+    .innerJoin(jobs, sql`${jobs.id} = m.job_id`)
+    .where(and(eq(batches.id, batchId), eq(batches.orgId, orgId)))
+    .orderBy(sql`m.ord`);
+  if (rows.length === 0) return undefined;
+  const counts: BatchStatus['counts'] = { QUEUED: 0, PROCESSING: 0, SUCCEEDED: 0, FAILED: 0 };
+  for (const r of rows) counts[r.status]++;
+  return {
+    id: batchId,
+    createdAt: rows[0]!.createdAt,
+    total: rows.length,
+    counts,
+    failed: rows
+      .filter((r) => r.status === 'FAILED')
+      .map((r) => ({ id: r.id, assetId: r.assetId, segmentId: r.segmentId, error: r.error })),
+  };
 }
 
 export interface JobState {
