@@ -63,6 +63,11 @@ export interface IngestResult {
   batches: { count: number; meanItems: number };
   /** Jobs read back through GET /jobs/{id} (a sample), all SUCCEEDED. */
   verifiedJobs: number;
+  /**
+   * Following the ingest while it runs, one request at a time (ms): `GET /jobs/{id}` of a random
+   * submitted job, and `GET /batches/{id}` of a random batch (the whole batch's progress).
+   */
+  follow: { job: Summary; batch: Summary };
   /** Cores busy by process during each window: what the rest of the stack takes from the model. */
   cores: { raw: ProcessCores; e2e: ProcessCores };
 }
@@ -249,6 +254,8 @@ async function measureIngest(
     const started = Date.now();
     const e2eMeter = coresMeter(stack.embedderPid());
     const jobIds: string[] = [];
+    const batchIds: string[] = [];
+    const follower = followIngest(stack.apiUrl, api, jobIds, batchIds);
     for (let start = 0; start < texts.length; start += SEGMENTS_PER_CALL) {
       const segments = texts.slice(start, start + SEGMENTS_PER_CALL).map((text, i) => ({
         segment_id: `seg-${start + i}`,
@@ -259,15 +266,21 @@ async function measureIngest(
         headers: { authorization: `Bearer ${api}`, 'content-type': 'application/json' },
         body: JSON.stringify({ asset_id: 'bench-asset', segments }),
       });
-      const body = (await res.json()) as { jobs?: { job_id: string }[] };
-      if (res.status !== 202 || !body.jobs) {
+      const body = (await res.json()) as { batch_id?: string; jobs?: { job_id: string }[] };
+      if (res.status !== 202 || !body.jobs || !body.batch_id) {
         throw new Error(
           `POST /vectors/embed/batch answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`,
         );
       }
       jobIds.push(...body.jobs.map((j) => j.job_id));
+      batchIds.push(body.batch_id);
     }
     const completedAt = await waitForJobs(db, stack, o.ingestTexts);
+    const follow = await follower.stop();
+    progress(
+      `  following it: GET /jobs/{id} p50 ${follow.job.p50.toFixed(1)} ms (n=${follow.job.n}), ` +
+        `GET /batches/{id} p50 ${follow.batch.p50.toFixed(1)} ms (n=${follow.batch.n}, ${SEGMENTS_PER_CALL} jobs each)`,
+    );
     const e2eCores = e2eMeter();
     const seconds = (completedAt - started) / 1000;
     const metricsAfter = await fetchMetrics(stack.embedderUrl, stack.embedderToken);
@@ -306,11 +319,54 @@ async function measureIngest(
         meanItems: round(batches.count > 0 ? batches.sum / batches.count : 0, 3),
       },
       verifiedJobs,
+      follow: { job: roundSummary(follow.job), batch: roundSummary(follow.batch) },
       cores: { raw: rawCores, e2e: e2eCores },
     };
   } finally {
     await db.end();
   }
+}
+
+/**
+ * What a client following an ingest does, while it runs: alternately reads one random job and one
+ * random batch, one request at a time, and times each. Stops when asked; returns the latencies.
+ */
+function followIngest(
+  apiUrl: string,
+  token: string,
+  jobIds: readonly string[],
+  batchIds: readonly string[],
+): { stop(): Promise<{ job: Summary; batch: Summary }> } {
+  const job: number[] = [];
+  const batch: number[] = [];
+  let running = true;
+  const pick = (ids: readonly string[]) => ids[Math.floor(Math.random() * ids.length)];
+  const timed = async (path: string, into: number[]) => {
+    const t0 = performance.now();
+    const res = await fetch(`${apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}`);
+    into.push(performance.now() - t0);
+  };
+  const loop = (async () => {
+    while (running) {
+      const j = pick(jobIds);
+      const b = pick(batchIds);
+      if (j === undefined || b === undefined) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      await timed(`/jobs/${j}`, job);
+      await timed(`/batches/${b}`, batch);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { job: summarize(job), batch: summarize(batch) };
+    },
+  };
 }
 
 /** Polls the jobs table until `n` jobs of the org succeeded; returns the last completion time. */

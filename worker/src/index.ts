@@ -7,6 +7,7 @@ import { parseConfig } from './env';
 import { openDb } from './lib/db';
 import { createLogger } from './lib/log';
 import { handleDeadLetters, handleEmbedBatch } from './queue/consumer';
+import { pruneBatches } from './services/jobs';
 import { sweep } from './services/outbox';
 
 export const app = createApp();
@@ -18,6 +19,8 @@ export async function runScheduled(env: Env): Promise<number> {
   try {
     const sent = await sweep(db, env.EMBED_QUEUE, config, log);
     if (sent > 0) log.info('outbox sweep re-sent rows', { rows: sent });
+    const pruned = await pruneBatches(db);
+    if (pruned > 0) log.info('batch handles expired', { rows: pruned });
     return sent;
   } finally {
     await close().catch(() => undefined);

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { JobRow } from '../../db/schema';
 import { MAX_LISTED_ERRORS } from '../src/errors';
 import { isDatabaseUnavailable } from '../src/lib/db';
-import { recordOutcomes } from '../src/services/jobs';
+import { runScheduled } from '../src/index';
+import { BATCH_RETENTION_DAYS, recordOutcomes } from '../src/services/jobs';
 import { unservedModels } from '../src/services/models';
 import type { ServedModels } from '../src/services/embedder';
 import { call, envWith, expectProblem, token, uniqueOrg, withDb } from './helpers';
@@ -466,6 +467,16 @@ describe('GET /batches/{batch_id} (issue 12.9)', () => {
       404,
       'not_found',
     );
+
+    // The cron sweep expires handles older than BATCH_RETENTION_DAYS; the jobs stay.
+    await withDb((db) =>
+      db.execute(
+        `UPDATE batches SET created_at = now() - interval '${BATCH_RETENTION_DAYS + 1} days' WHERE id = '${batch_id}'`,
+      ),
+    );
+    await runScheduled(quiet);
+    await expectProblem(await call('GET', `/batches/${batch_id}`, { token: t }), 404, 'not_found');
+    expect((await call('GET', `/jobs/${jobs[0]!.job_id}`, { token: t })).status).toBe(200);
   });
 });
 

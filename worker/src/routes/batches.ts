@@ -3,7 +3,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../errors';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
-import { getBatchStatus } from '../services/jobs';
+import { BATCH_RETENTION_DAYS, getBatchStatus } from '../services/jobs';
 import { AUTH_ERRORS, errorResponses } from './common';
 
 export const BatchParams = z.object({
@@ -38,6 +38,7 @@ export const getBatchRoute = createRoute({
   operationId: 'getBatch',
   tags: ['jobs'],
   summary: 'Progress of a batch submission: job counts by status and the failed jobs',
+  description: `A batch handle answers for ${BATCH_RETENTION_DAYS} days; its jobs stay readable by id.`,
   security: [{ bearerAuth: [] }],
   middleware: [requireAuth] as const,
   request: { params: BatchParams },

@@ -2,7 +2,7 @@
  * Jobs and the transactional outbox. Everything here speaks in domain terms; routes and the queue
  * consumer map results to HTTP or to ack/retry.
  */
-import { and, eq, exists, gt, inArray, isNull, notInArray, sql } from 'drizzle-orm';
+import { and, eq, exists, gt, inArray, isNull, lt, notInArray, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { batches, jobs, outbox, TERMINAL_STATUSES } from '../../../db/schema';
 import type { EmbedMessage, JobError, JobResult, JobRow } from '../../../db/schema';
@@ -364,6 +364,18 @@ export interface BatchStatus {
   counts: Record<JobRow['status'], number>;
   /** The batch's FAILED jobs, in request order. */
   failed: Array<{ id: string; assetId: string; segmentId: string; error: JobError | null }>;
+}
+
+/** How long a batch handle answers (`GET /batches/{id}`); its jobs stay readable by id. */
+export const BATCH_RETENTION_DAYS = 7;
+
+/** Deletes batch handles older than BATCH_RETENTION_DAYS (the cron sweep calls it). */
+export async function pruneBatches(db: Db): Promise<number> {
+  const gone = await db
+    .delete(batches)
+    .where(lt(batches.createdAt, sql`now() - make_interval(days => ${BATCH_RETENTION_DAYS})`))
+    .returning({ id: batches.id });
+  return gone.length;
 }
 
 /** A batch's progress in one query: counts by status and its failed jobs. */
