@@ -1,11 +1,14 @@
 /**
- * Postgres schema: jobs and the transactional outbox.
+ * Postgres schema: jobs, the transactional outbox and batch handles.
  *
- * PII rule: no column ever holds raw text except `outbox.payload`, and an outbox row lives only
- * until its job is terminal (SUCCEEDED or FAILED), when it is deleted in the same statement that
- * records the outcome.
+ * PII rule: no column ever holds a text in the clear. The text travels only in `outbox.payload`,
+ * encrypted (AES-256-GCM, bound to its job: worker/src/lib/text-cipher.ts), and an outbox row
+ * lives only until its job is terminal (SUCCEEDED or FAILED): it is deleted in the same statement
+ * that records the outcome.
  */
 import { sql } from 'drizzle-orm';
+import type { EmbedSuccess } from '../contract/internal.js';
+import type { EmbedMessage } from '../worker/src/queue/message.js';
 import {
   bigint,
   bigserial,
@@ -33,17 +36,8 @@ export const jobStatus = pgEnum('job_status', JOB_STATUSES);
  */
 export const jobSeq = pgSequence('job_seq', { startWith: 1, increment: 1 });
 
-/** What a successful job reports; mirrors the embedder's per-item result. No text. */
-export interface JobResult {
-  point_id: string;
-  model: string;
-  model_ver: string;
-  text_len: number;
-  token_count: number;
-  truncated: boolean;
-  truncated_len: number;
-  applied: boolean;
-}
+/** What a successful job reports: the embedder's per-item result (the wire contract). No text. */
+export type JobResult = EmbedSuccess;
 
 /** Why a job failed: a stable code and a message that never contains the text. */
 export interface JobError {
@@ -63,7 +57,7 @@ export const jobs = pgTable(
     segmentId: text('segment_id').notNull(),
     model: text('model').notNull(),
     modelVer: text('model_ver').notNull(),
-    /** Deterministic id of the segment's vector (see embedder/src/core/ids.ts). */
+    /** Deterministic id of the segment's vector (see contract/ids.ts). */
     pointId: uuid('point_id').notNull(),
     /** sha256 over (org, asset, segment, model, model_ver, sha256(text)): the idempotency key. */
     jobKey: text('job_key').notNull(),
@@ -88,22 +82,6 @@ export const jobs = pgTable(
     index('jobs_segment_seq_idx').on(t.orgId, t.assetId, t.segmentId, t.model, t.modelVer, t.seq),
   ],
 );
-
-/** The queue message, as stored in the outbox and sent to the Queue. */
-export interface EmbedMessage {
-  /** 2: the text travels encrypted (worker/src/lib/text-cipher.ts). */
-  v: 2;
-  job_id: string;
-  seq: number;
-  org_id: string;
-  asset_id: string;
-  segment_id: string;
-  model: string;
-  model_ver: string;
-  /** The text, AES-256-GCM encrypted and bound to (org_id, job_id, seq). Never in the clear. */
-  text_enc: { kid: string; data: string };
-  request_id: string;
-}
 
 export const outbox = pgTable(
   'outbox',

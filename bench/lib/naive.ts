@@ -9,7 +9,7 @@
  *   for unbatched work.
  */
 import { env, pipeline } from '@huggingface/transformers';
-import { pointId } from '../../embedder/src/core/ids.js';
+import { pointId } from '../../contract/ids.js';
 import { LanceDbStore } from '../../embedder/src/store/lancedb.js';
 import type { VectorPoint } from '../../embedder/src/store/types.js';
 

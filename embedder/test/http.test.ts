@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pointId } from '../src/core/ids.js';
+import { pointId } from '../../contract/ids.js';
 import type { EmbedderConfig } from '../src/config.js';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
@@ -135,7 +135,7 @@ describe('request validation', () => {
     const res = await call('POST', '/internal/embed', { items: [item(), item({ seq: -4 })] });
     expectProblem(res, 400, 'validation_failed');
     expect(res.json.errors).toEqual([
-      { path: 'items.1.seq', pointer: '/items/1/seq', message: expect.any(String) },
+      { field: 'items.1.seq', pointer: '/items/1/seq', message: expect.any(String) },
     ]);
     expect(res.json.detail).toContain('items.1.seq');
   });
@@ -153,7 +153,7 @@ describe('request validation', () => {
   ])('rejects %s', async (_what, body, path) => {
     const res = await call('POST', '/internal/embed', body);
     expectProblem(res, 400, 'validation_failed');
-    expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(path);
+    expect(res.json.errors.map((e: { field: string }) => e.field)).toContain(path);
   });
 
   it('validates search and delete bodies', async () => {
@@ -167,7 +167,7 @@ describe('request validation', () => {
     ] as const) {
       const res = await call('POST', route, body);
       expectProblem(res, 400, 'validation_failed');
-      expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(path);
+      expect(res.json.errors.map((e: { field: string }) => e.field)).toContain(path);
     }
   });
 
@@ -451,7 +451,7 @@ describe('embed and search', () => {
         filters,
       });
       expectProblem(res, 400, 'validation_failed');
-      expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(path);
+      expect(res.json.errors.map((e: { field: string }) => e.field)).toContain(path);
     }
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HEIMDEX_POINT_NAMESPACE, pointId, uuidV5 } from '../src/core/ids.js';
+import { HEIMDEX_POINT_NAMESPACE, pointId, uuidV5 } from '../../contract/ids.js';
 
 const key = {
   org_id: 'acme',

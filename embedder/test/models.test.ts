@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pointId } from '../src/core/ids.js';
+import { pointId } from '../../contract/ids.js';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
 import { LanceDbStore } from '../src/store/lancedb.js';

@@ -4,7 +4,7 @@
  * read `env` themselves.
  */
 import { z } from 'zod';
-import type { EmbedMessage } from '../../db/schema';
+import type { EmbedMessage } from './queue/message';
 import { decodeKey } from './lib/text-cipher';
 
 export interface Env {

@@ -21,13 +21,8 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-export interface FieldError {
-  /** Dotted path of the offending field, e.g. `segments.3.text`. */
-  field: string;
-  /** JSON Pointer (RFC 6901) to the field. */
-  pointer: string;
-  message: string;
-}
+export type { FieldError } from '../../contract/rules';
+import type { FieldError } from '../../contract/rules';
 
 export class AppError extends Error {
   readonly status: number;
@@ -108,6 +103,4 @@ export function problemResponse(err: AppError, requestId: string, instance?: str
   });
 }
 
-export function toPointer(path: readonly PropertyKey[]): string {
-  return path.map((p) => '/' + String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
-}
+export { toPointer } from '../../contract/rules';

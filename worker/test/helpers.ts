@@ -3,7 +3,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:
 import type { createMessageBatch } from 'cloudflare:test';
 import { SignJWT } from 'jose';
 import { expect } from 'vitest';
-import type { EmbedMessage } from '../../db/schema';
+import type { EmbedMessage } from '../src/queue/message';
 import type { Env } from '../src/env';
 import worker from '../src/index';
 import { parseConfig } from '../src/env';

@@ -11,9 +11,9 @@ import {
   waitOnExecutionContext,
 } from 'cloudflare:test';
 import { and, eq, isNull, sql } from 'drizzle-orm';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { jobs, outbox } from '../../db/schema';
-import type { EmbedMessage } from '../../db/schema';
+import type { EmbedMessage } from '../src/queue/message';
 import { TextCipher } from '../src/lib/text-cipher';
 import { recordOutcomes } from '../src/services/jobs';
 import worker from '../src/index';
@@ -152,12 +152,29 @@ describe('embed queue consumer', () => {
     const msgs = await createJobs(org, [
       { asset_id: 'a', segment_id: '1', text: 'Try again later' },
     ]);
-    const down = envWith({ QUEUE_SEND_DISABLED: 'true', EMBEDDER_URL: 'http://127.0.0.1:9' });
-    const first = await deliver('heimdex-embed', msgs, down, 1);
+    // The embedder's address refuses connections: its fetch rejects as workerd's does then
+    // (TypeError), without a real connection attempt whose failure workerd would log.
+    const unreachable = 'http://embedder.unreachable.test';
+    const realFetch = globalThis.fetch;
+    const attempts: string[] = [];
+    const fetchSpy = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (!url.startsWith(unreachable)) return realFetch(input, init);
+      attempts.push(url);
+      return Promise.reject(new TypeError('Network connection lost.'));
+    });
+    const down = envWith({ QUEUE_SEND_DISABLED: 'true', EMBEDDER_URL: unreachable });
+    let first, third;
+    try {
+      first = await deliver('heimdex-embed', msgs, down, 1);
+      third = await deliver('heimdex-embed', msgs, down, 4);
+    } finally {
+      fetchSpy.mockRestore();
+    }
+    expect(attempts).toEqual([`${unreachable}/internal/embed`, `${unreachable}/internal/embed`]);
     expect(first.result.explicitAcks).toEqual([]);
     expect(first.result.retryMessages).toHaveLength(1);
     const d1 = [...first.delays.values()][0]!;
-    const third = await deliver('heimdex-embed', msgs, down, 4);
     expect(third.result.retryMessages).toHaveLength(1);
     const d3 = [...third.delays.values()][0]!;
     expect(d1).toBeGreaterThanOrEqual(1);

@@ -1,53 +1,51 @@
+import type { ItemErrorCode } from '../../../contract/internal.js';
 import type { PayloadFilters, PointPayload, VectorPoint, VectorStore } from '../store/types.js';
 import { ServiceError } from './errors.js';
 import { NO_FAULTS } from './faults.js';
 import type { Faults } from './faults.js';
-import { pointId } from './ids.js';
+import { pointId } from '../../../contract/ids.js';
 import type { Metrics } from './metrics.js';
 import { emptyEmbedding, toOutcome } from './model.js';
 import type { EmbedOutcome, Encoding } from './model.js';
 import type { ModelPool, ServedModel } from './models.js';
 
-export interface EmbedItem {
-  job_id: string;
+/** One job's text to embed and store (the HTTP edge maps the wire's EmbedItem to this). */
+export interface EmbedJob {
+  jobId: string;
+  /** The job's sequence number: the highest seq of a point wins. */
   seq: number;
-  org_id: string;
-  asset_id: string;
-  segment_id: string;
+  orgId: string;
+  assetId: string;
+  segmentId: string;
   text: string;
   model: string;
-  model_ver: string;
+  modelVer: string;
 }
 
-export type ItemErrorCode =
-  | 'unknown_model'
-  | 'model_unavailable'
-  | 'empty_embedding'
-  | 'invalid_embedding'
-  | 'injected_fault';
+export type { ItemErrorCode };
 
-export type EmbedItemResult =
+export type EmbedJobResult =
   | {
-      job_id: string;
+      jobId: string;
       status: 'ok';
-      point_id: string;
+      pointId: string;
       /** False when a newer seq is already stored for the point (latest wins; not an error). */
       applied: boolean;
-      text_len: number;
-      token_count: number;
+      textLen: number;
+      tokenCount: number;
       truncated: boolean;
-      truncated_len: number;
+      truncatedLen: number;
       /** The model and version that made the vector (a batch may mix models). */
       model: string;
-      model_ver: string;
+      modelVer: string;
     }
-  | { job_id: string; status: 'error'; code: ItemErrorCode; retryable: boolean; message: string };
+  | { jobId: string; status: 'error'; code: ItemErrorCode; retryable: boolean; message: string };
 
 export interface EmbedResult {
-  results: EmbedItemResult[];
+  results: EmbedJobResult[];
   /** The items' model when they all name one; else the default model. */
   model: string;
-  model_ver: string;
+  modelVer: string;
 }
 
 /** Where a request's time went, in milliseconds (TEI-style `x-*-time` headers). */
@@ -64,31 +62,26 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export interface SearchRequest {
-  org_id: string;
-  query_text: string;
+export interface SearchQuery {
+  orgId: string;
+  queryText: string;
   limit: number;
-  asset_id?: string;
-  segment_id?: string;
+  assetId?: string;
+  segmentId?: string;
+  /** Default: the default model (EMBEDDING_MODEL_NAME). */
   model?: string;
-  filters?: {
-    asset_ids?: string[];
-    segment_ids?: string[];
-    truncated?: boolean;
-    embedded_after?: string;
-    embedded_before?: string;
-  };
+  filters?: PayloadFilters;
 }
 
 export interface SearchResult {
-  results: { point_id: string; score: number; payload: PointPayload }[];
-  query_model: string;
-  query_model_ver: string;
+  results: Array<{ pointId: string; score: number; payload: PointPayload }>;
+  queryModel: string;
+  queryModelVer: string;
   total: number;
 }
 
-export type DeleteRequest = { org_id: string } & (
-  { point_id: string; asset_id?: undefined } | { asset_id: string; point_id?: undefined }
+export type DeleteTarget = { orgId: string } & (
+  { pointId: string; assetId?: undefined } | { assetId: string; pointId?: undefined }
 );
 
 export interface Readiness {
@@ -144,20 +137,20 @@ export class EmbedderService {
   }
 
   async embed(
-    items: readonly EmbedItem[],
+    items: readonly EmbedJob[],
     options: CallOptions = {},
   ): Promise<{ result: EmbedResult; timing: Timing }> {
     const faults = this.faults?.current() ?? NO_FAULTS;
     const version = this.models.version;
-    const results = new Array<EmbedItemResult>(items.length);
+    const results = new Array<EmbedJobResult>(items.length);
     const groups = new Map<string, number[]>();
     items.forEach((item, i) => {
       if (
         faults.rejectSegmentPrefix !== '' &&
-        item.segment_id.startsWith(faults.rejectSegmentPrefix)
+        item.segmentId.startsWith(faults.rejectSegmentPrefix)
       ) {
         results[i] = itemError(item, 'injected_fault', true, 'fault injection: item rejected');
-      } else if (!this.models.serves(item.model) || item.model_ver !== version) {
+      } else if (!this.models.serves(item.model) || item.modelVer !== version) {
         results[i] = itemError(
           item,
           'unknown_model',
@@ -187,7 +180,7 @@ export class EmbedderService {
             reservation.release(indices.length);
             for (const i of indices) {
               results[i] = itemError(
-                items[i] as EmbedItem,
+                items[i] as EmbedJob,
                 'model_unavailable',
                 err.options.retryable ?? true,
                 err.message,
@@ -197,7 +190,7 @@ export class EmbedderService {
           }
           const encodings = await this.tokenizeAll(
             served,
-            indices.map((i) => (items[i] as EmbedItem).text),
+            indices.map((i) => (items[i] as EmbedJob).text),
             'passage',
             timing,
             options.signal,
@@ -235,27 +228,24 @@ export class EmbedderService {
     const pointItems: number[] = [];
     for (const [i, outcome] of outcomes.entries()) {
       if (!outcome) continue;
-      const item = items[i] as EmbedItem;
+      const item = items[i] as EmbedJob;
       if (!outcome.ok) {
         results[i] = itemError(item, outcome.code, false, outcome.message);
         continue;
       }
-      points.push({
-        id: await pointId(item),
-        vector: outcome.vector,
-        payload: {
-          org_id: item.org_id,
-          asset_id: item.asset_id,
-          segment_id: item.segment_id,
-          modality: 'text',
-          model: item.model,
-          model_ver: item.model_ver,
-          ...outcome.stats,
-          job_id: item.job_id,
-          seq: item.seq,
-          embedded_at: embeddedAt,
-        },
-      });
+      const payload: PointPayload = {
+        org_id: item.orgId,
+        asset_id: item.assetId,
+        segment_id: item.segmentId,
+        modality: 'text',
+        model: item.model,
+        model_ver: item.modelVer,
+        ...outcome.stats,
+        job_id: item.jobId,
+        seq: item.seq,
+        embedded_at: embeddedAt,
+      };
+      points.push({ id: await pointId(payload), vector: outcome.vector, payload });
       pointItems.push(i);
     }
     const applied = points.length > 0 ? await this.storeCall(() => this.store.upsert(points)) : [];
@@ -263,16 +253,16 @@ export class EmbedderService {
       const point = points[k] as VectorPoint;
       const { text_len, token_count, truncated, truncated_len, model, model_ver } = point.payload;
       results[i] = {
-        job_id: point.payload.job_id,
+        jobId: point.payload.job_id,
         status: 'ok',
-        point_id: point.id,
+        pointId: point.id,
         applied: applied[k] === true,
-        text_len,
-        token_count,
+        textLen: text_len,
+        tokenCount: token_count,
         truncated,
-        truncated_len,
+        truncatedLen: truncated_len,
         model,
-        model_ver,
+        modelVer: model_ver,
       };
       this.metrics.embeddedItems.inc({ model });
     });
@@ -281,11 +271,11 @@ export class EmbedderService {
 
     const names = new Set(items.filter((it) => this.models.serves(it.model)).map((it) => it.model));
     const model = names.size === 1 ? ([...names][0] as string) : this.models.defaultName;
-    return { result: { results, model, model_ver: version }, timing };
+    return { result: { results, model, modelVer: version }, timing };
   }
 
   async search(
-    request: SearchRequest,
+    request: SearchQuery,
     options: CallOptions = {},
   ): Promise<{ result: SearchResult; timing: Timing }> {
     const name = request.model ?? this.models.defaultName;
@@ -300,7 +290,7 @@ export class EmbedderService {
     let vector: Float32Array;
     try {
       const served = await this.models.get(name);
-      const [encoding] = await this.tokenizeAll(served, [request.query_text], 'query', timing);
+      const [encoding] = await this.tokenizeAll(served, [request.queryText], 'query', timing);
       const outcome =
         encoding && encoding.stats.token_count > 0
           ? await (async () => {
@@ -323,33 +313,29 @@ export class EmbedderService {
     const hits = await this.storeCall(() =>
       this.store.search({
         vector,
-        orgId: request.org_id,
+        orgId: request.orgId,
         model: name,
         modelVer: this.models.version,
         limit: request.limit,
-        ...(request.asset_id === undefined ? {} : { assetId: request.asset_id }),
-        ...(request.segment_id === undefined ? {} : { segmentId: request.segment_id }),
-        ...(request.filters === undefined ? {} : { filters: payloadFilters(request.filters) }),
+        ...(request.assetId === undefined ? {} : { assetId: request.assetId }),
+        ...(request.segmentId === undefined ? {} : { segmentId: request.segmentId }),
+        ...(request.filters === undefined ? {} : { filters: request.filters }),
       }),
     );
     this.metrics.searchResults.observe(hits.length);
     return {
       result: {
-        results: hits.map((h) => ({ point_id: h.id, score: h.score, payload: h.payload })),
-        query_model: name,
-        query_model_ver: this.models.version,
+        results: hits.map((h) => ({ pointId: h.id, score: h.score, payload: h.payload })),
+        queryModel: name,
+        queryModelVer: this.models.version,
         total: hits.length,
       },
       timing,
     };
   }
 
-  async delete(request: DeleteRequest): Promise<{ deleted: number }> {
-    const deleted = await this.storeCall(() =>
-      request.point_id !== undefined
-        ? this.store.delete({ orgId: request.org_id, pointId: request.point_id })
-        : this.store.delete({ orgId: request.org_id, assetId: request.asset_id }),
-    );
+  async delete(target: DeleteTarget): Promise<{ deleted: number }> {
+    const deleted = await this.storeCall(() => this.store.delete(target));
     return { deleted };
   }
 
@@ -413,21 +399,10 @@ export class EmbedderService {
 }
 
 function itemError(
-  item: EmbedItem,
+  item: EmbedJob,
   code: ItemErrorCode,
   retryable: boolean,
   message: string,
-): EmbedItemResult {
-  return { job_id: item.job_id, status: 'error', code, retryable, message };
-}
-
-/** The wire form of search filters (snake_case) as the store's PayloadFilters. */
-function payloadFilters(f: NonNullable<SearchRequest['filters']>): PayloadFilters {
-  return {
-    ...(f.asset_ids === undefined ? {} : { assetIds: f.asset_ids }),
-    ...(f.segment_ids === undefined ? {} : { segmentIds: f.segment_ids }),
-    ...(f.truncated === undefined ? {} : { truncated: f.truncated }),
-    ...(f.embedded_after === undefined ? {} : { embeddedAfter: f.embedded_after }),
-    ...(f.embedded_before === undefined ? {} : { embeddedBefore: f.embedded_before }),
-  };
+): EmbedJobResult {
+  return { jobId: item.jobId, status: 'error', code, retryable, message };
 }

@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { fieldErrors } from '../../../contract/rules.js';
+import type { FieldError } from '../../../contract/rules.js';
 import { ServiceError } from '../core/errors.js';
 import { StoreError } from '../store/types.js';
 import type { AppEnv } from './context.js';
@@ -33,13 +35,7 @@ export type ProblemCode = keyof typeof PROBLEMS;
 
 export const PROBLEM_BASE = 'https://heimdex.dev/problems/';
 
-export interface FieldError {
-  /** Dotted path of the offending field, e.g. `items.3.seq`. */
-  path: string;
-  /** JSON Pointer (RFC 6901) to the field, e.g. `/items/3/seq`. */
-  pointer: string;
-  message: string;
-}
+export type { FieldError };
 
 export interface Problem {
   type: string;
@@ -116,19 +112,11 @@ export function handleError(err: Error, c: Context<AppEnv>): Response {
 }
 
 export function validationError(error: ZodError, where: string): ApiError {
-  const errors = error.issues.flatMap((issue) => {
-    const at = issue.path.map(String);
-    // An unknown key is reported at the key itself, so the caller sees which field to drop.
-    const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...at, k]) : [at];
-    return paths.map((segments) => ({
-      path: segments.join('.') || '(body)',
-      pointer: '/' + segments.map((s) => s.replaceAll('~', '~0').replaceAll('/', '~1')).join('/'),
-      message: issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message,
-    }));
-  });
+  // An unknown key is reported at the key itself, so the caller sees which field to drop.
+  const errors = fieldErrors(error);
   const first = errors[0];
   const detail = first
-    ? `${where} is invalid: ${first.path}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`
+    ? `${where} is invalid: ${first.field}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`
     : `${where} is invalid`;
   return new ApiError('validation_failed', detail, { errors });
 }

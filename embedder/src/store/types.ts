@@ -3,43 +3,13 @@
  * organisation, never stores text, and applies writes latest-wins by `seq`.
  */
 
-/** Stored with every vector; exactly these fields, never the text. */
-export interface PointPayload {
-  org_id: string;
-  asset_id: string;
-  segment_id: string;
-  modality: 'text';
-  model: string;
-  model_ver: string;
-  text_len: number;
-  token_count: number;
-  truncated: boolean;
-  truncated_len: number;
-  job_id: string;
-  /** The job's sequence number: a write only lands when no newer seq is stored for the id. */
-  seq: number;
-  /** ISO 8601 time the vector was computed. */
-  embedded_at: string;
-}
-
-export const PAYLOAD_FIELDS = [
-  'org_id',
-  'asset_id',
-  'segment_id',
-  'modality',
-  'model',
-  'model_ver',
-  'text_len',
-  'token_count',
-  'truncated',
-  'truncated_len',
-  'job_id',
-  'seq',
-  'embedded_at',
-] as const satisfies readonly (keyof PointPayload)[];
+/** Stored with every vector; exactly these fields, never the text (the wire contract). */
+export { PAYLOAD_FIELDS } from '../../../contract/internal.js';
+export type { PointPayload } from '../../../contract/internal.js';
+import type { PointPayload } from '../../../contract/internal.js';
 
 export interface VectorPoint {
-  /** A UUID (see core/ids.ts). */
+  /** A UUID (see contract/ids.ts). */
   id: string;
   /** Unit-length vector of the store's dimension. */
   vector: Float32Array;

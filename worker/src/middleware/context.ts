@@ -10,6 +10,7 @@ import { parseConfig } from '../env';
 import type { DbHandle } from '../lib/db';
 import { openDb } from '../lib/db';
 import { createLogger } from '../lib/log';
+import { EmbedderClient } from '../services/embedder';
 import type { Logger } from '../lib/log';
 import type { AuthContext } from './auth';
 
@@ -18,6 +19,8 @@ export interface AppVariables {
   config: Config;
   log: Logger;
   db: () => DbHandle['db'];
+  /** The embedder's /internal API, for this request (built on first use). */
+  embedder: () => EmbedderClient;
   auth: AuthContext;
 }
 
@@ -42,6 +45,8 @@ export const initContext = createMiddleware<AppBindings>(async function initCont
   c.set('log', log);
   let handle: DbHandle | undefined;
   c.set('db', () => (handle ??= openDb(config)).db);
+  let embedder: EmbedderClient | undefined;
+  c.set('embedder', () => (embedder ??= new EmbedderClient(config.embedder, requestId)));
   const started = Date.now();
   try {
     await next();

@@ -1,68 +1,40 @@
 /** Schemas shared by several routes, and the OpenAPI error responses generated from ERROR_CODES. */
 import { z } from '@hono/zod-openapi';
-import type { ZodError } from 'zod';
-import {
-  AppError,
-  ERROR_CODES,
-  MAX_LISTED_ERRORS,
-  invalidRequestDetail,
-  toPointer,
-} from '../errors';
-import type { AppVariables } from '../middleware/context';
-import { EmbedderClient } from '../services/embedder';
-import { unservedModels } from '../services/models';
-import type { RequestedModel } from '../services/models';
-import type { ErrorCode, FieldError } from '../errors';
-
-const CONTROL = /[\p{Cc}]/u;
+import * as rules from '../../../contract/rules';
+import { AppError, ERROR_CODES, MAX_LISTED_ERRORS } from '../errors';
+import { EmbedderRejectedError, EmbedderUnavailableError } from '../services/embedder';
+import type { ErrorCode } from '../errors';
 
 /**
- * Client-chosen identifiers: 1..256 characters, no control characters, and not `.` or `..`: an
- * asset id travels in a URL path (`DELETE /vectors/assets/{asset_id}`, percent-encoded), where
- * URL parsers remove dot segments even when percent-encoded (`%2E%2E`), so such an id could be
- * stored but never deleted. Every other id round-trips through encodeURIComponent.
+ * A contract schema (contract/rules.ts, plain zod) with OpenAPI metadata. zod copies prototype
+ * methods onto each schema when it is created, so a schema made before @hono/zod-openapi extended
+ * zod has no `.openapi` of its own: this calls the extension on it, which returns a new schema
+ * that has one (and carries `meta`).
  */
-export const Id = z
-  .string()
-  .min(1)
-  .max(256)
-  .regex(/^(?!\.\.?$)/, 'must not be "." or ".." (a URL path cannot address them)')
-  .refine((s) => !CONTROL.test(s), 'must not contain control characters')
-  .refine((s) => s.isWellFormed(), 'must be well-formed Unicode')
-  .openapi({
-    description:
-      '1–256 characters of well-formed Unicode, no control characters, not "." or "..". ' +
-      'In a URL path, percent-encode it (encodeURIComponent).',
-  });
+export function documented<T extends z.ZodType>(
+  schema: T,
+  meta: string | { description?: string; example?: unknown } = {},
+): T {
+  return (z.ZodType.prototype.openapi as (this: T, m: typeof meta) => T).call(schema, meta);
+}
 
-export const ModelName = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'letters, digits, and . _ / - only');
+/** Client-chosen identifiers (contract/rules.ts), documented. */
+export const Id = documented(rules.Id, {
+  description:
+    '1–256 characters of well-formed Unicode, no control characters, not "." or "..". ' +
+    'In a URL path, percent-encode it (encodeURIComponent).',
+});
 
-export const ModelVer = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, and . _ - only');
+export const ModelName = documented(rules.ModelName);
+export const ModelVer = documented(rules.ModelVer);
 
 /**
  * Text to embed. Its length limit (MAX_TEXT_CHARS, in characters) is configuration, so routes check
  * it after parsing and answer 413; the body limit bounds it before that.
  */
-export const Text = z
-  .string()
-  .min(1)
-  .refine((s) => s.trim().length > 0, 'must not be blank')
-  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
-  .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)');
+export const Text = documented(rules.Text);
 
-export const charLength = (s: string): number => {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-};
+export const charLength = rules.charLength;
 
 /** 413 naming the field when a text is longer than MAX_TEXT_CHARS characters. */
 export function checkTextLength(text: string, max: number, field: string): void {
@@ -75,16 +47,38 @@ export function checkTextLength(text: string, max: number, field: string): void 
   }
 }
 
-/** 400 naming each item whose model (or model_ver) the embedder does not serve. */
-export async function refuseUnservedModels(
-  vars: Pick<AppVariables, 'config' | 'requestId'>,
-  requested: RequestedModel[],
-): Promise<void> {
-  const { config, requestId } = vars;
-  const client = new EmbedderClient(config.embedder, requestId);
-  const errors = await unservedModels(client, config.embedder.url, requested);
-  if (errors.length > 0) {
-    throw new AppError('validation_failed', invalidRequestDetail(errors), { errors });
+/**
+ * The API error for a failed embedder call: unavailable (down, timed out, 5xx, 429) is 503 with
+ * Retry-After; a refusal the client can fix is 400/422 naming its field. Anything else is the
+ * Worker's own bug (500).
+ */
+export function embedderProblem(err: unknown): unknown {
+  if (err instanceof EmbedderUnavailableError) {
+    return new AppError('dependency_unavailable', 'the embedder is unavailable; retry later', {
+      retryAfterSeconds: err.retryAfterSeconds ?? 2,
+    });
+  }
+  if (err instanceof EmbedderRejectedError) {
+    if (err.code === 'unknown_model') {
+      return new AppError('validation_failed', 'unknown model', {
+        errors: [{ field: 'model', pointer: '/model', message: 'this model is not served' }],
+      });
+    }
+    if (err.code === 'empty_embedding') {
+      return new AppError('unprocessable', 'query_text contains no known tokens', {
+        errors: [{ field: 'query_text', pointer: '/query_text', message: 'no known tokens' }],
+      });
+    }
+  }
+  return err;
+}
+
+/** Awaits an embedder call, throwing its API error (embedderProblem) when it fails. */
+export async function fromEmbedder<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw embedderProblem(err);
   }
 }
 
@@ -139,20 +133,4 @@ export const BODY_ERRORS: ErrorCode[] = [
   'unsupported_media_type',
 ];
 
-export function fieldErrors(error: ZodError): FieldError[] {
-  return error.issues.flatMap((issue): FieldError[] => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => {
-        const path = [...issue.path, k];
-        return { field: path.join('.'), pointer: toPointer(path), message: 'unknown field' };
-      });
-    }
-    return [
-      {
-        field: issue.path.join('.') || '(body)',
-        pointer: toPointer(issue.path),
-        message: issue.message,
-      },
-    ];
-  });
-}
+export const fieldErrors = rules.fieldErrors;

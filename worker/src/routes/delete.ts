@@ -3,9 +3,8 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../errors';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
-import { EmbedderClient, EmbedderUnavailableError } from '../services/embedder';
 import { pointKnown, retireJobs } from '../services/jobs';
-import { AUTH_ERRORS, Id, errorResponses } from './common';
+import { AUTH_ERRORS, Id, errorResponses, fromEmbedder } from './common';
 
 export const DeleteResponse = z
   .object({
@@ -55,15 +54,6 @@ export const deleteAssetRoute = createRoute({
   },
 });
 
-function unavailable(err: unknown): never {
-  if (err instanceof EmbedderUnavailableError) {
-    throw new AppError('dependency_unavailable', 'the embedder is unavailable; retry later', {
-      retryAfterSeconds: err.retryAfterSeconds ?? 2,
-    });
-  }
-  throw err;
-}
-
 /**
  * Deletion first cancels the target's unfinished jobs (their text leaves Postgres) and retires its
  * jobs' idempotency keys, then deletes the vectors, then retires again what finished meanwhile
@@ -74,13 +64,13 @@ function unavailable(err: unknown): never {
 export function registerDelete(app: OpenAPIHono<AppBindings>): void {
   app.openapi(deletePointRoute, async (c) => {
     const { point_id } = c.req.valid('param');
-    const { auth, config, requestId } = c.var;
+    const { auth } = c.var;
     const db = c.var.db();
     const target = { pointId: point_id };
     const before = await retireJobs(db, auth.orgId, target);
-    const { deleted } = await new EmbedderClient(config.embedder, requestId)
-      .delete({ org_id: auth.orgId, point_id })
-      .catch(unavailable);
+    const { deleted } = await fromEmbedder(
+      c.var.embedder().delete({ org_id: auth.orgId, point_id }),
+    );
     const after = await retireJobs(db, auth.orgId, target);
     const cancelled = before.cancelled + after.cancelled;
     if (deleted === 0 && cancelled === 0 && !(await pointKnown(db, auth.orgId, point_id))) {
@@ -91,13 +81,13 @@ export function registerDelete(app: OpenAPIHono<AppBindings>): void {
 
   app.openapi(deleteAssetRoute, async (c) => {
     const { asset_id } = c.req.valid('param');
-    const { auth, config, requestId } = c.var;
+    const { auth } = c.var;
     const db = c.var.db();
     const target = { assetId: asset_id };
     const before = await retireJobs(db, auth.orgId, target);
-    const { deleted } = await new EmbedderClient(config.embedder, requestId)
-      .delete({ org_id: auth.orgId, asset_id })
-      .catch(unavailable);
+    const { deleted } = await fromEmbedder(
+      c.var.embedder().delete({ org_id: auth.orgId, asset_id }),
+    );
     const after = await retireJobs(db, auth.orgId, target);
     return c.json({ deleted, cancelled_jobs: before.cancelled + after.cancelled }, 200);
   });

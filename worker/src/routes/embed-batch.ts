@@ -4,9 +4,7 @@ import { AppError, invalidRequestDetail } from '../errors';
 import type { FieldError } from '../errors';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
-import { textCipher } from '../lib/text-cipher';
-import { submitJobs } from '../services/jobs';
-import { relay } from '../services/outbox';
+import { ingest } from '../services/ingest';
 import {
   AUTH_ERRORS,
   BODY_ERRORS,
@@ -16,7 +14,6 @@ import {
   Text,
   checkTextLength,
   errorResponses,
-  refuseUnservedModels,
 } from './common';
 
 export const MAX_BATCH_SEGMENTS = 256;
@@ -83,10 +80,9 @@ export const embedBatchRoute = createRoute({
 export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {
   app.openapi(embedBatchRoute, async (c) => {
     const body = c.req.valid('json');
-    const { config, auth, requestId, log } = c.var;
     const missing: FieldError[] = [];
     body.segments.forEach((s, i) => {
-      checkTextLength(s.text, config.maxTextChars, `segments.${i}.text`);
+      checkTextLength(s.text, c.var.config.maxTextChars, `segments.${i}.text`);
       if (!s.asset_id && !body.asset_id) {
         missing.push({
           field: `segments.${i}.asset_id`,
@@ -98,32 +94,20 @@ export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {
     if (missing.length > 0) {
       throw new AppError('validation_failed', invalidRequestDetail(missing), { errors: missing });
     }
-    await refuseUnservedModels(
-      c.var,
-      body.segments.map((s, i) => ({
-        model: s.model ?? config.model.name,
-        modelVer: s.model_ver ?? config.model.ver,
-        given: s,
-        path: `segments.${i}`,
-      })),
-    );
-    const db = c.var.db();
     const batchId = crypto.randomUUID();
-    const { jobs, pending } = await submitJobs(
-      db,
-      await textCipher(config.textKeys.current, config.textKeys.previous),
-      body.segments.map((s) => ({
-        orgId: auth.orgId,
+    const jobs = await ingest(
+      c.var,
+      c.env.EMBED_QUEUE,
+      body.segments.map((s, i) => ({
         assetId: (s.asset_id ?? body.asset_id)!,
         segmentId: s.segment_id,
-        model: s.model ?? config.model.name,
-        modelVer: s.model_ver ?? config.model.ver,
         text: s.text,
+        model: s.model,
+        modelVer: s.model_ver,
+        path: `segments.${i}`,
       })),
-      requestId,
       { batchId },
     );
-    await relay(db, c.env.EMBED_QUEUE, config, log, pending);
     return c.json(
       {
         batch_id: batchId,

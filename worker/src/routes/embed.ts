@@ -2,9 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
-import { textCipher } from '../lib/text-cipher';
-import { submitJobs } from '../services/jobs';
-import { relay } from '../services/outbox';
+import { ingest } from '../services/ingest';
 import {
   AUTH_ERRORS,
   BODY_ERRORS,
@@ -14,7 +12,6 @@ import {
   Text,
   checkTextLength,
   errorResponses,
-  refuseUnservedModels,
 } from './common';
 
 export const EmbedRequest = z
@@ -59,37 +56,20 @@ export const embedRoute = createRoute({
 export function registerEmbed(app: OpenAPIHono<AppBindings>): void {
   app.openapi(embedRoute, async (c) => {
     const body = c.req.valid('json');
-    const { config, auth, requestId, log } = c.var;
-    checkTextLength(body.text, config.maxTextChars, 'text');
-    await refuseUnservedModels(c.var, [
+    checkTextLength(body.text, c.var.config.maxTextChars, 'text');
+    const [job] = await ingest(c.var, c.env.EMBED_QUEUE, [
       {
-        model: body.model ?? config.model.name,
-        modelVer: body.model_ver ?? config.model.ver,
-        given: body,
+        assetId: body.asset_id,
+        segmentId: body.segment_id,
+        text: body.text,
+        model: body.model,
+        modelVer: body.model_ver,
         path: '',
       },
     ]);
-    const db = c.var.db();
-    const { jobs, pending } = await submitJobs(
-      db,
-      await textCipher(config.textKeys.current, config.textKeys.previous),
-      [
-        {
-          orgId: auth.orgId,
-          assetId: body.asset_id,
-          segmentId: body.segment_id,
-          model: body.model ?? config.model.name,
-          modelVer: body.model_ver ?? config.model.ver,
-          text: body.text,
-        },
-      ],
-      requestId,
-    );
-    await relay(db, c.env.EMBED_QUEUE, config, log, pending);
-    const job = jobs[0]!;
     return c.json(
-      { job_id: job.jobId, asset_id: job.assetId, segment_id: job.segmentId },
-      job.outcome === 'existing' ? 200 : 202,
+      { job_id: job!.jobId, asset_id: job!.assetId, segment_id: job!.segmentId },
+      job!.outcome === 'existing' ? 200 : 202,
     );
   });
 }

@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import type { AppBindings } from '../middleware/context';
-import { EmbedderClient } from '../services/embedder';
 import { errorResponses } from './common';
 
 const Health = z.object({ status: z.literal('ok') }).openapi('Health');
@@ -47,7 +46,8 @@ export function registerHealth(app: OpenAPIHono<AppBindings>): void {
         .execute(sql`select 1`)
         .then(() => 'ok' as const)
         .catch(() => 'error' as const),
-      new EmbedderClient(c.var.config.embedder, c.var.requestId)
+      c.var
+        .embedder()
         .ready()
         .then((ok) => (ok ? ('ok' as const) : ('error' as const))),
     ]);

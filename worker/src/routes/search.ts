@@ -1,13 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { PointPayload } from '../../../contract/internal';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { AppError } from '../errors';
 import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
-import {
-  EmbedderClient,
-  EmbedderRejectedError,
-  EmbedderUnavailableError,
-} from '../services/embedder';
 import {
   AUTH_ERRORS,
   BODY_ERRORS,
@@ -16,6 +11,8 @@ import {
   Text,
   checkTextLength,
   errorResponses,
+  documented,
+  fromEmbedder,
 } from './common';
 
 /** Conditions on the non-sensitive payload; all must hold. Applied by the store, server-side. */
@@ -61,22 +58,8 @@ export const SearchRequest = z
   .strict()
   .openapi('SearchRequest');
 
-export const SearchPayload = z
-  .object({
-    org_id: z.string(),
-    asset_id: z.string(),
-    segment_id: z.string(),
-    modality: z.string(),
-    model: z.string(),
-    model_ver: z.string(),
-    text_len: z.number().int(),
-    token_count: z.number().int(),
-    truncated: z.boolean(),
-    truncated_len: z.number().int(),
-    job_id: z.string(),
-    embedded_at: z.string(),
-  })
-  .openapi('PointPayload');
+/** The stored point payload as clients see it (contract/internal.ts, less the store's `seq`). */
+export const SearchPayload = documented(PointPayload.omit({ seq: true }), 'PointPayload');
 
 export const SearchResponse = z
   .object({
@@ -112,12 +95,11 @@ export const searchRoute = createRoute({
 export function registerSearch(app: OpenAPIHono<AppBindings>): void {
   app.openapi(searchRoute, async (c) => {
     const body = c.req.valid('json');
-    const { config, auth, requestId } = c.var;
+    const { config, auth } = c.var;
     checkTextLength(body.query_text, config.maxTextChars, 'query_text');
-    const client = new EmbedderClient(config.embedder, requestId);
     const started = Date.now();
-    try {
-      const res = await client.search({
+    const res = await fromEmbedder(
+      c.var.embedder().search({
         org_id: auth.orgId,
         query_text: body.query_text,
         limit: body.limit,
@@ -125,30 +107,11 @@ export function registerSearch(app: OpenAPIHono<AppBindings>): void {
         segment_id: body.segment_id,
         model: body.model ?? config.model.name,
         ...(body.filters === undefined ? {} : { filters: body.filters }),
-      });
-      c.header('server-timing', `embedder;dur=${Date.now() - started}`, { append: true });
-      // Parse the embedder's answer with the public schema: unknown payload fields are stripped,
-      // so nothing the contract does not name reaches a client.
-      return c.json(SearchResponse.parse(res), 200);
-    } catch (err) {
-      if (err instanceof EmbedderUnavailableError) {
-        throw new AppError('dependency_unavailable', 'the embedder is unavailable; retry later', {
-          retryAfterSeconds: err.retryAfterSeconds ?? 2,
-        });
-      }
-      if (err instanceof EmbedderRejectedError) {
-        if (err.code === 'unknown_model') {
-          throw new AppError('validation_failed', 'unknown model', {
-            errors: [{ field: 'model', pointer: '/model', message: 'this model is not served' }],
-          });
-        }
-        if (err.code === 'empty_embedding') {
-          throw new AppError('unprocessable', 'query_text contains no known tokens', {
-            errors: [{ field: 'query_text', pointer: '/query_text', message: 'no known tokens' }],
-          });
-        }
-      }
-      throw err;
-    }
+      }),
+    );
+    c.header('server-timing', `embedder;dur=${Date.now() - started}`, { append: true });
+    // Parse the embedder's answer with the public schema: unknown payload fields are stripped,
+    // so nothing the public contract does not name (the store's `seq`) reaches a client.
+    return c.json(SearchResponse.parse(res), 200);
   });
 }

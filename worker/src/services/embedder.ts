@@ -2,72 +2,26 @@
  * Client for the embedder's /internal API, authenticated with the Worker's service credential.
  * Domain errors only: the HTTP route and the queue consumer decide what they mean at their edge.
  */
+import type { z } from 'zod';
+import {
+  DeleteResponse,
+  EmbedResponse,
+  ModelsResponse,
+  SearchResponse,
+} from '../../../contract/internal';
+import type { DeleteRequest, EmbedItem, SearchRequest } from '../../../contract/internal';
 import type { Config } from '../env';
 import { chunkBySize, jsonBytes } from '../lib/chunk';
 
-export interface EmbedItem {
-  job_id: string;
-  seq: number;
-  org_id: string;
-  asset_id: string;
-  segment_id: string;
-  text: string;
-  model: string;
-  model_ver: string;
-}
-
-export type EmbedItemResult =
-  | {
-      job_id: string;
-      status: 'ok';
-      point_id: string;
-      applied: boolean;
-      text_len: number;
-      token_count: number;
-      truncated: boolean;
-      truncated_len: number;
-    }
-  | { job_id: string; status: 'error'; code: string; retryable: boolean; message: string };
-
-export interface EmbedResponse {
-  results: EmbedItemResult[];
-  model: string;
-  model_ver: string;
-}
-
-export interface SearchRequest {
-  org_id: string;
-  query_text: string;
-  limit: number;
-  asset_id?: string;
-  segment_id?: string;
-  model?: string;
-  filters?: {
-    asset_ids?: string[];
-    segment_ids?: string[];
-    truncated?: boolean;
-    embedded_after?: string;
-    embedded_before?: string;
-  };
-}
-
-export interface ServedModels {
-  default_model: string;
-  models: Array<{ name: string; model_ver: string }>;
-}
-
-export interface SearchHit {
-  point_id: string;
-  score: number;
-  payload: Record<string, unknown>;
-}
-
-export interface SearchResponse {
-  results: SearchHit[];
-  query_model: string;
-  query_model_ver: string;
-  total: number;
-}
+export type {
+  EmbedItem,
+  EmbedItemResult,
+  EmbedResponse,
+  ModelsResponse as ServedModels,
+  SearchHit,
+  SearchRequest,
+  SearchResponse,
+} from '../../../contract/internal';
 
 /**
  * Most JSON bytes in one /internal/embed call: half the embedder's body limit (8 MiB), so a queue
@@ -119,22 +73,22 @@ export class EmbedderClient {
     private readonly requestId: string,
   ) {}
 
-  embed(items: EmbedItem[]): Promise<EmbedResponse> {
-    return this.call<EmbedResponse>('POST', '/internal/embed', { items });
+  embed(items: EmbedItem[]) {
+    return this.call(EmbedResponse, 'POST', '/internal/embed', { items });
   }
 
-  search(req: SearchRequest): Promise<SearchResponse> {
-    return this.call<SearchResponse>('POST', '/internal/search', req);
+  search(req: SearchRequest) {
+    return this.call(SearchResponse, 'POST', '/internal/search', req);
   }
 
   /** Deletes one point or all points of an asset, within the org only. */
-  delete(req: { org_id: string; point_id: string } | { org_id: string; asset_id: string }) {
-    return this.call<{ deleted: number }>('POST', '/internal/delete', req);
+  delete(req: DeleteRequest) {
+    return this.call(DeleteResponse, 'POST', '/internal/delete', req);
   }
 
   /** The models the embedder serves (GET /internal/models). */
-  models(): Promise<ServedModels> {
-    return this.call<ServedModels>('GET', '/internal/models');
+  models() {
+    return this.call(ModelsResponse, 'GET', '/internal/models');
   }
 
   async ready(): Promise<boolean> {
@@ -149,7 +103,16 @@ export class EmbedderClient {
     }
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * One /internal call. A 2xx answer is parsed with the contract's response schema: an answer
+   * that does not fit it is the embedder misbehaving (EmbedderUnavailableError `bad_response`).
+   */
+  private async call<S extends z.ZodType>(
+    schema: S,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<z.output<S>> {
     let res: Response;
     try {
       res = await fetch(this.cfg.url + path, {
@@ -166,7 +129,11 @@ export class EmbedderClient {
       const reason = err instanceof Error && err.name === 'TimeoutError' ? 'timeout' : 'network';
       throw new EmbedderUnavailableError(reason);
     }
-    if (res.ok) return (await res.json()) as T;
+    if (res.ok) {
+      const parsed = schema.safeParse(await res.json().catch(() => undefined));
+      if (!parsed.success) throw new EmbedderUnavailableError('bad_response');
+      return parsed.data;
+    }
     let code = `http_${res.status}`;
     let detail = '';
     try {

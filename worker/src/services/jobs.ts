@@ -5,10 +5,11 @@
 import { and, eq, exists, gt, inArray, isNull, lt, notInArray, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { batches, jobs, outbox, TERMINAL_STATUSES } from '../../../db/schema';
-import type { EmbedMessage, JobError, JobResult, JobRow } from '../../../db/schema';
+import type { JobError, JobResult, JobRow } from '../../../db/schema';
+import type { EmbedMessage } from '../queue/message';
 import type { Db } from '../lib/db';
 import type { TextCipher } from '../lib/text-cipher';
-import { pointId } from '../../../embedder/src/core/ids';
+import { pointId } from '../../../contract/ids';
 import { jobKey } from '../lib/hash';
 
 export interface NewJob {

@@ -6,7 +6,7 @@
  */
 import { and, asc, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { outbox } from '../../../db/schema';
-import type { EmbedMessage } from '../../../db/schema';
+import type { EmbedMessage } from '../queue/message';
 import type { Config } from '../env';
 import { chunkBySize, jsonBytes } from '../lib/chunk';
 import type { Db } from '../lib/db';

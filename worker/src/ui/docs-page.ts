@@ -25,7 +25,8 @@ nav#toc { position: sticky; top: 1rem; background: var(--card); border: 1px soli
 nav#toc h3 { margin: .6rem 0 .2rem; font-size: .75rem; text-transform: uppercase; color: var(--muted); letter-spacing: .05em; }
 nav#toc a { display: flex; gap: .4rem; align-items: baseline; padding: .15rem .2rem; color: var(--ink); text-decoration: none; border-radius: 4px; }
 nav#toc a:hover { background: #eef1fb; }
-nav#toc a .mono { overflow-wrap: anywhere; }
+/* A path wraps only at a slash (<wbr> before each): a segment such as {point_id} never splits. */
+.seg { white-space: nowrap; }
 .method { display: inline-block; min-width: 3.6rem; text-align: center; font: 700 .7rem var(--mono);
   padding: .1rem .3rem; border-radius: 4px; color: #fff; text-transform: uppercase; }
 .m-get { background: #1a7f5a; } .m-post { background: #3151d3; } .m-delete { background: #b3261e; }
@@ -82,6 +83,16 @@ const SCRIPT = String.raw`
   const TOKEN_KEY = 'heimdex.token';
   const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
   let doc = null;
+
+  /** A path as unbreakable "/segment" spans with a line-break opportunity before each slash. */
+  function pathEl(cls, path) {
+    const node = el('span', { class: cls });
+    path.split('/').slice(1).forEach((seg, i) => {
+      if (i > 0) node.append(document.createElement('wbr'));
+      node.append(el('span', { class: 'seg', text: '/' + seg }));
+    });
+    return node;
+  }
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -348,7 +359,7 @@ const SCRIPT = String.raw`
     const secured = isSecured(o.op);
     const params = [...o.shared, ...(o.op.parameters || [])];
     return el('section', { class: 'card op', id: anchor(o), 'data-method': o.method, 'data-path': o.path },
-      el('h2', {}, el('span', { class: 'method m-' + o.method, text: o.method }), el('span', { class: 'path', text: o.path }),
+      el('h2', {}, el('span', { class: 'method m-' + o.method, text: o.method }), pathEl('path', o.path),
         el('span', { class: 'muted', text: o.op.summary || '' })),
       o.op.description ? el('p', { class: 'muted', text: o.op.description }) : null,
       el('div', { class: 'auth' + (secured ? ' locked' : '') },
@@ -374,7 +385,7 @@ const SCRIPT = String.raw`
     for (const [tag, list] of groups) {
       toc.append(el('h3', { text: tag }));
       for (const o of list) {
-        toc.append(el('a', { href: '#' + anchor(o) }, el('span', { class: 'method m-' + o.method, text: o.method }), el('span', { class: 'mono', text: o.path })));
+        toc.append(el('a', { href: '#' + anchor(o) }, el('span', { class: 'method m-' + o.method, text: o.method }), pathEl('mono', o.path)));
       }
     }
     $('ops').replaceChildren(...ops.map(renderOp));

@@ -1,30 +1,12 @@
 import type { Hono } from 'hono';
-import { z } from 'zod';
+import { EmbedRequest } from '../../../../contract/internal.js';
 import type { EmbedderService } from '../../core/service.js';
 import type { AppEnv } from '../context.js';
-import { Id, ModelRef, Text } from '../schemas.js';
 import { setTimingHeaders } from '../timing.js';
 import { readJson } from '../validate.js';
+import { embedJob, embedResponse } from '../wire.js';
 
-export const MAX_EMBED_ITEMS = 512;
-
-export const EmbedItemSchema = z.strictObject({
-  job_id: z.uuid(),
-  /** The job's sequence number from Postgres; the highest seq of a point wins. */
-  seq: z.int().positive(),
-  org_id: Id,
-  asset_id: Id,
-  segment_id: Id,
-  text: Text,
-  model: ModelRef,
-  model_ver: ModelRef,
-});
-
-export const EmbedRequestSchema = z.strictObject({
-  items: z.array(EmbedItemSchema).min(1).max(MAX_EMBED_ITEMS),
-});
-
-export type EmbedRequest = z.infer<typeof EmbedRequestSchema>;
+export { MAX_EMBED_ITEMS } from '../../../../contract/internal.js';
 
 /**
  * POST /internal/embed: embed a batch and store the vectors (latest wins by seq). 200 with one
@@ -34,14 +16,16 @@ export type EmbedRequest = z.infer<typeof EmbedRequestSchema>;
  */
 export function registerEmbed(app: Hono<AppEnv>, service: EmbedderService): void {
   app.post('/internal/embed', async (c) => {
-    const { items } = await readJson(c, EmbedRequestSchema);
+    const { items } = await readJson(c, EmbedRequest);
     c.set('itemCount', items.length);
-    const { result, timing } = await service.embed(items, { signal: c.req.raw.signal });
+    const { result, timing } = await service.embed(items.map(embedJob), {
+      signal: c.req.raw.signal,
+    });
     const errors = result.results.filter((r) => r.status === 'error').length;
     const applied = result.results.filter((r) => r.status === 'ok' && r.applied).length;
     const truncated = result.results.filter((r) => r.status === 'ok' && r.truncated).length;
     c.get('log').debug('embedded batch', { items: items.length, applied, errors, truncated });
     setTimingHeaders(c, timing);
-    return c.json(result, 200);
+    return c.json(embedResponse(result), 200);
   });
 }

@@ -1,20 +1,10 @@
 import type { Hono } from 'hono';
-import { z } from 'zod';
+import { SearchRequest } from '../../../../contract/internal.js';
 import type { EmbedderService } from '../../core/service.js';
 import type { AppEnv } from '../context.js';
-import { Id, ModelRef, SearchFilters, Text } from '../schemas.js';
 import { setTimingHeaders } from '../timing.js';
 import { readJson } from '../validate.js';
-
-export const SearchRequestSchema = z.strictObject({
-  org_id: Id,
-  query_text: Text,
-  limit: z.int().min(1).max(100).default(10),
-  asset_id: Id.optional(),
-  segment_id: Id.optional(),
-  model: ModelRef.optional(),
-  filters: SearchFilters.optional(),
-});
+import { searchQuery, searchResponse } from '../wire.js';
 
 /**
  * POST /internal/search: the org's nearest points to the query, best first, among the vectors of
@@ -24,10 +14,12 @@ export const SearchRequestSchema = z.strictObject({
  */
 export function registerSearch(app: Hono<AppEnv>, service: EmbedderService): void {
   app.post('/internal/search', async (c) => {
-    const request = await readJson(c, SearchRequestSchema);
-    const { result, timing } = await service.search(request, { signal: c.req.raw.signal });
+    const request = await readJson(c, SearchRequest);
+    const { result, timing } = await service.search(searchQuery(request), {
+      signal: c.req.raw.signal,
+    });
     c.set('itemCount', result.total);
     setTimingHeaders(c, timing);
-    return c.json(result, 200);
+    return c.json(searchResponse(result), 200);
   });
 }

@@ -1,0 +1,179 @@
+/**
+ * The Worker ↔ embedder wire, written once: every /internal request and response, the point
+ * payload and the search filters, as zod schemas with the types inferred from them. The embedder
+ * validates requests with these; the Worker's EmbedderClient validates responses with them.
+ * Field names are snake_case here (the wire format); each service maps them to its own domain
+ * types at its edge.
+ */
+import { z } from 'zod';
+import { Id, ModelName, ModelVer, PointId, Text } from './rules.js';
+
+/** Items in one POST /internal/embed. */
+export const MAX_EMBED_ITEMS = 512;
+/** Most search results (the public `limit`'s bound too). */
+export const MAX_SEARCH_LIMIT = 100;
+/** Most ids in one any-of filter. */
+export const MAX_FILTER_IDS = 100;
+
+const count = z.int().nonnegative();
+
+// ---------------------------------------------------------------- the point payload
+
+/** Stored with every vector and returned by search: exactly these fields, never the text. */
+export const PointPayload = z.object({
+  org_id: z.string(),
+  asset_id: z.string(),
+  segment_id: z.string(),
+  modality: z.literal('text'),
+  model: z.string(),
+  model_ver: z.string(),
+  /** Length of the submitted text in Unicode code points. */
+  text_len: count,
+  /** The model's tokens the vector was computed from (special tokens included). */
+  token_count: count,
+  truncated: z.boolean(),
+  /** Code points of the text that reached the model (= text_len unless truncated). */
+  truncated_len: count,
+  job_id: z.string(),
+  /** The job's sequence number: a write lands only when no newer seq is stored for the point. */
+  seq: z.int().nonnegative(),
+  /** ISO 8601 time the vector was computed. */
+  embedded_at: z.string(),
+});
+export type PointPayload = z.infer<typeof PointPayload>;
+
+export const PAYLOAD_FIELDS = Object.keys(PointPayload.shape) as Array<keyof PointPayload>;
+
+// ---------------------------------------------------------------- POST /internal/embed
+
+export const EmbedItem = z.strictObject({
+  job_id: z.uuid(),
+  /** The job's sequence number from Postgres; the highest seq of a point wins. */
+  seq: z.int().positive(),
+  org_id: Id,
+  asset_id: Id,
+  segment_id: Id,
+  text: Text,
+  model: ModelName,
+  model_ver: ModelVer,
+});
+export type EmbedItem = z.infer<typeof EmbedItem>;
+
+export const EmbedRequest = z.strictObject({
+  items: z.array(EmbedItem).min(1).max(MAX_EMBED_ITEMS),
+});
+export type EmbedRequest = z.infer<typeof EmbedRequest>;
+
+export const ITEM_ERROR_CODES = [
+  'unknown_model',
+  'model_unavailable',
+  'empty_embedding',
+  'invalid_embedding',
+  'injected_fault',
+] as const;
+export type ItemErrorCode = (typeof ITEM_ERROR_CODES)[number];
+
+/** What a successful job reports (the Worker stores it as the job's `result`). No text. */
+export const EmbedSuccess = z.object({
+  point_id: PointId,
+  /** False when a newer seq is already stored for the point (latest wins; not an error). */
+  applied: z.boolean(),
+  text_len: count,
+  token_count: count,
+  truncated: z.boolean(),
+  truncated_len: count,
+  /** The model and version that made the vector (a batch may mix models). */
+  model: z.string(),
+  model_ver: z.string(),
+});
+export type EmbedSuccess = z.infer<typeof EmbedSuccess>;
+
+export const EmbedItemResult = z.discriminatedUnion('status', [
+  EmbedSuccess.extend({ job_id: z.uuid(), status: z.literal('ok') }),
+  z.object({
+    job_id: z.uuid(),
+    status: z.literal('error'),
+    code: z.enum(ITEM_ERROR_CODES),
+    retryable: z.boolean(),
+    message: z.string(),
+  }),
+]);
+export type EmbedItemResult = z.infer<typeof EmbedItemResult>;
+
+export const EmbedResponse = z.object({
+  results: z.array(EmbedItemResult),
+  /** The items' model when they all name one; else the default model. */
+  model: z.string(),
+  model_ver: z.string(),
+});
+export type EmbedResponse = z.infer<typeof EmbedResponse>;
+
+// ---------------------------------------------------------------- POST /internal/search
+
+/** Conditions on the non-sensitive payload; all must hold. Applied by the store, server-side. */
+export const SearchFilters = z.strictObject({
+  /** Any of these assets. */
+  asset_ids: z.array(Id).min(1).max(MAX_FILTER_IDS).optional(),
+  /** Any of these segments. */
+  segment_ids: z.array(Id).min(1).max(MAX_FILTER_IDS).optional(),
+  /** Only texts that were (or were not) truncated to the model window. */
+  truncated: z.boolean().optional(),
+  /** Embedded at or after this instant (ISO 8601). */
+  embedded_after: z.iso.datetime({ offset: true }).optional(),
+  /** Embedded strictly before this instant (ISO 8601). */
+  embedded_before: z.iso.datetime({ offset: true }).optional(),
+});
+export type SearchFilters = z.infer<typeof SearchFilters>;
+
+export const SearchRequest = z.strictObject({
+  org_id: Id,
+  query_text: Text,
+  limit: z.int().min(1).max(MAX_SEARCH_LIMIT).default(10),
+  asset_id: Id.optional(),
+  segment_id: Id.optional(),
+  model: ModelName.optional(),
+  filters: SearchFilters.optional(),
+});
+export type SearchRequest = z.input<typeof SearchRequest>;
+
+export const SearchHit = z.object({
+  point_id: PointId,
+  score: z.number().min(-1).max(1),
+  payload: PointPayload,
+});
+export type SearchHit = z.infer<typeof SearchHit>;
+
+export const SearchResponse = z.object({
+  results: z.array(SearchHit),
+  query_model: z.string(),
+  query_model_ver: z.string(),
+  total: count,
+});
+export type SearchResponse = z.infer<typeof SearchResponse>;
+
+// ---------------------------------------------------------------- POST /internal/delete
+
+export const DeleteRequest = z
+  .strictObject({
+    org_id: Id,
+    point_id: PointId.optional(),
+    asset_id: Id.optional(),
+  })
+  .refine((b) => (b.point_id === undefined) !== (b.asset_id === undefined), {
+    message: 'exactly one of point_id or asset_id is required',
+    path: ['point_id'],
+  });
+export type DeleteRequest = { org_id: string } & (
+  { point_id: string; asset_id?: undefined } | { asset_id: string; point_id?: undefined }
+);
+
+export const DeleteResponse = z.object({ deleted: count });
+export type DeleteResponse = z.infer<typeof DeleteResponse>;
+
+// ---------------------------------------------------------------- GET /internal/models
+
+export const ModelsResponse = z.object({
+  default_model: z.string(),
+  models: z.array(z.object({ name: z.string(), model_ver: z.string() })),
+});
+export type ModelsResponse = z.infer<typeof ModelsResponse>;
