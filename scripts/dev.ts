@@ -1,9 +1,13 @@
 /**
  * `npm run dev`: the whole system on this machine, with nothing but Node 22 installed.
- * Ctrl-C stops every process it started.
+ * Ctrl-C stops every process it started. The Node version is checked before anything starts (the
+ * stack is imported only after it).
  */
 import path from 'node:path';
-import { REPO_ROOT, startStack } from './lib/stack.js';
+import { requireNode } from './lib/node-version.mjs';
+
+requireNode('npm run dev');
+const { REPO_ROOT, startStack } = await import('./lib/stack.js');
 
 const env = process.env;
 const dataDir = path.resolve(REPO_ROOT, env.HEIMDEX_DATA_DIR ?? '.data');
@@ -26,7 +30,7 @@ async function main() {
   Heimdex is running.
 
     API          ${stack.apiUrl}          (OpenAPI: ${stack.apiUrl}/openapi.json)
-    embedder     ${stack.embedderUrl}   (internal; service token in .data/dev-secrets.json)
+    embedder     ${stack.embedderUrl}   (internal; service token in ${path.join(dataDir, 'dev-secrets.json')})
     Postgres     ${stack.databaseUrl.replace(/:[^:@/]+@/, ':***@')}
     data         ${dataDir}
 

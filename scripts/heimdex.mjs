@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // `npx heimdex …`: the Heimdex command-line client. The CLI is TypeScript (scripts/cli/); tsx,
-// a dev dependency of this repository, compiles it on the fly.
+// a dev dependency of this repository, compiles it on the fly. The Node version is checked first.
+import { requireNode } from './lib/node-version.mjs';
+
+requireNode('heimdex');
 let register;
 try {
   ({ register } = await import('tsx/esm/api'));

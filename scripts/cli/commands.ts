@@ -6,7 +6,12 @@ import { loadDevSecrets } from '../lib/secrets.js';
 import { mintDevToken } from '../lib/token.js';
 import type { ApiClient } from './client.js';
 import { CliError } from './errors.js';
+import { batchPath, describeJobError } from './ingest.js';
+import type { BatchView } from './ingest.js';
 import type { Io } from './io.js';
+import { Progress } from './progress.js';
+import { localText } from './segments.js';
+import type { LocalText } from './segments.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -58,10 +63,34 @@ export async function tokenCommand(
 }
 
 interface SearchBody {
-  results: Array<{ point_id: string; score: number; payload: Record<string, unknown> }>;
+  results: Array<{
+    point_id: string;
+    score: number;
+    payload: Record<string, unknown>;
+    /** Added here (never by the server): the hit's text as it reads now in the local file. */
+    local?: LocalText;
+  }>;
   query_model: string;
   query_model_ver: string;
   total: number;
+}
+
+/** At most this many lines of a paragraph, each cut at this many characters, in text output. */
+const SHOW_LINES = 6;
+const SHOW_WIDTH = 160;
+
+/** The lines printed under a hit for its local text. */
+export function describeLocal(l: LocalText, segmentId: string): string[] {
+  if (l.missing) return [`${l.file}: not found from this folder (run search where you ran ingest)`];
+  if (l.text === undefined || l.line === undefined) {
+    return [`${l.file}: ${segmentId} is no longer in the file (it changed since it was ingested)`];
+  }
+  const lines = l.text.split('\n');
+  const shown = lines
+    .slice(0, SHOW_LINES)
+    .map((t) => `│ ${t.length > SHOW_WIDTH ? `${t.slice(0, SHOW_WIDTH - 1)}…` : t}`.trimEnd());
+  if (lines.length > SHOW_LINES) shown.push(`│ … (${lines.length - SHOW_LINES} more lines)`);
+  return [`${l.file}:${l.line}${l.changed ? '  (changed since it was ingested)' : ''}`, ...shown];
 }
 
 export async function searchCommand(
@@ -75,6 +104,17 @@ export async function searchCommand(
     ...(c.asset !== undefined ? { asset_id: c.asset } : {}),
     ...(c.segment !== undefined ? { segment_id: c.segment } : {}),
   });
+  for (const r of body.results) {
+    const { asset_id, segment_id, text_len } = r.payload;
+    if (typeof asset_id !== 'string' || typeof segment_id !== 'string') continue;
+    const local = await localText(
+      asset_id,
+      segment_id,
+      typeof text_len === 'number' ? text_len : undefined,
+      io.cwd,
+    );
+    if (local) r.local = local;
+  }
   if (io.json) {
     io.out(JSON.stringify(body));
     return 0;
@@ -89,7 +129,17 @@ export async function searchCommand(
     String(r.payload.token_count ?? ''),
     r.point_id,
   ]);
-  io.out(table(['#', 'score', 'asset / segment', 'tokens', 'point'], rows));
+  const [head, ...lines] = table(['#', 'score', 'asset / segment', 'tokens', 'point'], rows).split(
+    '\n',
+  );
+  io.out(head!);
+  const indent = ' '.repeat(String(n).length + 2);
+  body.results.forEach((r, i) => {
+    io.out(lines[i]!);
+    if (r.local) {
+      for (const l of describeLocal(r.local, String(r.payload.segment_id))) io.out(indent + l);
+    }
+  });
   return 0;
 }
 
@@ -110,6 +160,45 @@ export async function jobCommand(io: Io, api: ApiClient, jobId: string): Promise
     }
   }
   return body.status === 'FAILED' ? 1 : 0;
+}
+
+/** `heimdex batch <id> [--wait]`: one ingest request's job counts and failed jobs. */
+export async function batchCommand(
+  io: Io,
+  api: ApiClient,
+  c: { batchId: string; wait: boolean; timeoutSeconds: number; pollIntervalMs?: number },
+): Promise<number> {
+  const get = async () => (await api.request<BatchView>('GET', batchPath(c.batchId))).body;
+  let view = await get();
+  if (c.wait && !view.done) {
+    const deadline = Date.now() + c.timeoutSeconds * 1000;
+    const bar = new Progress(io.progress, 'embedding', view.total, 'job', !io.quiet);
+    const settled = (v: BatchView) => v.counts.succeeded + v.counts.failed;
+    bar.set(settled(view));
+    while (!view.done && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, c.pollIntervalMs ?? 500));
+      view = await get();
+      bar.set(settled(view));
+    }
+    bar.finish(view.done ? '' : `timed out, ${view.total - settled(view)} unfinished`);
+  }
+  const code = view.counts.failed > 0 || (c.wait && !view.done) ? 1 : 0;
+  if (io.json) {
+    io.out(JSON.stringify(view));
+    return code;
+  }
+  const { queued, processing, succeeded, failed } = view.counts;
+  io.out(`batch    ${view.batch_id} (created ${view.created_at})`);
+  io.out(
+    `jobs     ${view.total}: ${queued} queued, ${processing} processing, ${succeeded} succeeded, ${failed} failed` +
+      (view.done ? ' (done)' : ''),
+  );
+  for (const f of view.failed_jobs) {
+    io.out(
+      `failed   ${f.asset_id} / ${f.segment_id} (job ${f.job_id}): ${describeJobError(f.error)}`,
+    );
+  }
+  return code;
 }
 
 export async function deleteCommand(

@@ -1,11 +1,13 @@
 /**
  * `heimdex ingest <file|folder>…`: read the files into segments, submit them through
- * `POST /vectors/embed/batch` in chunks (a few requests in flight, retried on 429/5xx), then poll
- * the jobs until each is SUCCEEDED or FAILED and print a summary. Resubmitting the same files is
- * safe: identical segments map to their existing jobs.
+ * `POST /vectors/embed/batch` in chunks (a few requests in flight, retried on 429/5xx), then follow
+ * each batch with `GET /batches/{batch_id}` (one request per unfinished batch per round, never one
+ * per job) until all its jobs are SUCCEEDED or FAILED, and print a summary. Resubmitting the same
+ * files is safe: identical segments map to their existing jobs (after a delete, the server makes
+ * new ones). The CLI keeps no local state: what to embed is the server's decision every time.
  */
 import type { ApiClient } from './client.js';
-import { ApiError } from './errors.js';
+import { ApiError, CliError } from './errors.js';
 import type { Io } from './io.js';
 import { Progress, formatDuration, formatRate } from './progress.js';
 import { chunkSegments, readCorpus } from './segments.js';
@@ -13,13 +15,8 @@ import type { Segment } from './segments.js';
 
 /** Stay well under the Worker's 1 MiB body limit. */
 export const MAX_CHUNK_BYTES = 768 * 1024;
-const POLL_CONCURRENCY = 8;
-/**
- * Jobs polled per round, oldest first. Jobs finish roughly in submission order, so polling a
- * window from the front (and moving on at once while the whole window is done) keeps the load on
- * the API proportional to progress, not to the number of jobs.
- */
-const POLL_WINDOW = 32;
+/** Batch status requests in flight at once. */
+const POLL_CONCURRENCY = 4;
 
 export interface IngestOptions {
   paths: string[];
@@ -39,17 +36,38 @@ interface JobRef {
   existing: boolean;
 }
 
-interface JobView {
-  job_id: string;
-  status: 'QUEUED' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED';
-  error: { code: string; message: string } | null;
+interface BatchAnswer {
+  batch_id?: string;
+  jobs: JobRef[];
 }
+
+/** `GET /batches/{batch_id}`. */
+export interface BatchView {
+  batch_id: string;
+  total: number;
+  counts: { queued: number; processing: number; succeeded: number; failed: number };
+  done: boolean;
+  failed_jobs: Array<{
+    job_id: string;
+    asset_id: string;
+    segment_id: string;
+    error: { code: string; message: string } | null;
+  }>;
+  created_at: string;
+}
+
+export const batchPath = (id: string) => `/batches/${encodeURIComponent(id)}`;
+export const describeJobError = (e: { code: string; message: string } | null) =>
+  e ? `${e.code}: ${e.message}` : 'failed';
 
 export interface IngestSummary {
   files: number;
   segments: number;
   requests: number;
+  /** created: new jobs; existing: the same text was already submitted (its job is reused). */
   jobs: { total: number; created: number; existing: number };
+  /** The batch handles (`heimdex batch <id>` follows one). */
+  batch_ids: string[];
   succeeded: number;
   failed: number;
   /** Not terminal when waiting stopped (timeout), or not waited for (--no-wait). */
@@ -93,18 +111,22 @@ export async function ingest(
   retries: { count: number },
 ): Promise<IngestSummary> {
   const started = Date.now();
-  const corpus = await readCorpus(opts.paths, opts.asset);
+  const corpus = await readCorpus(opts.paths, opts.asset, io.cwd);
   const chunks = chunkSegments(corpus.segments, {
     maxItems: opts.batchSize,
     maxBytes: MAX_CHUNK_BYTES,
   });
   const show = !io.quiet;
   const jobs: JobRef[] = [];
+  /** Each accepted chunk's batch handle. */
+  const batches: Array<{ id: string }> = [];
+  let unfollowable = 0;
   const summary: IngestSummary = {
     files: corpus.files,
     segments: corpus.segments.length,
     requests: chunks.length,
     jobs: { total: 0, created: 0, existing: 0 },
+    batch_ids: [],
     succeeded: 0,
     failed: 0,
     pending: 0,
@@ -123,7 +145,7 @@ export async function ingest(
   let sent = 0;
   await eachLimited(chunks, opts.concurrency, async (chunk: Segment[]) => {
     try {
-      const { body } = await api.request<{ jobs: JobRef[] }>('POST', '/vectors/embed/batch', {
+      const { body } = await api.request<BatchAnswer>('POST', '/vectors/embed/batch', {
         segments: chunk.map((s) => ({
           asset_id: s.asset_id,
           segment_id: s.segment_id,
@@ -131,6 +153,8 @@ export async function ingest(
         })),
       });
       jobs.push(...body.jobs);
+      if (body.batch_id) batches.push({ id: body.batch_id });
+      else unfollowable += body.jobs.length;
     } catch (err) {
       // The API refused this chunk (4xx, or 5xx after retries): count it, go on with the rest.
       if (!(err instanceof ApiError)) throw err;
@@ -145,58 +169,64 @@ export async function ingest(
     submit.set(sent, note());
   });
   submit.finish(note());
+  summary.batch_ids = batches.map((b) => b.id);
   summary.jobs = {
     total: jobs.length,
     created: jobs.filter((j) => !j.existing).length,
     existing: jobs.filter((j) => j.existing).length,
   };
 
-  // 2. Wait for every job to finish.
-  const pending = new Map(jobs.map((j) => [j.job_id, j]));
-  if (opts.wait && pending.size > 0) {
+  // 2. Follow the batches until every job is terminal: one request per unfinished batch a round.
+  if (opts.wait && unfollowable > 0) {
+    throw new CliError(
+      `the API at ${api.origin} answered without a batch_id, so the jobs cannot be followed (it predates GET /batches); ingest with --no-wait`,
+    );
+  }
+  const latest = new Map<string, BatchView>();
+  const settled = () => {
+    let n = 0;
+    for (const v of latest.values()) n += v.counts.succeeded + v.counts.failed;
+    return n;
+  };
+  if (opts.wait && jobs.length > 0) {
     const deadline = Date.now() + opts.timeoutSeconds * 1000;
-    const bar = new Progress(io.progress, 'embedding', pending.size, 'job', show);
-    let done = 0;
+    const bar = new Progress(io.progress, 'embedding', jobs.length, 'job', show);
+    let open = batches;
     for (;;) {
-      const window = [...pending.values()].slice(0, POLL_WINDOW);
-      await eachLimited(window, POLL_CONCURRENCY, async (ref) => {
-        let view: JobView;
+      await eachLimited(open, POLL_CONCURRENCY, async (batch) => {
         try {
-          view = (await api.request<JobView>('GET', `/jobs/${ref.job_id}`)).body;
+          latest.set(batch.id, (await api.request<BatchView>('GET', batchPath(batch.id))).body);
         } catch (err) {
           if (!(err instanceof ApiError)) throw err;
-          view = {
-            job_id: ref.job_id,
-            status: 'FAILED',
-            error: { code: 'unknown', message: err.message },
-          };
+          throw new CliError(`cannot follow batch ${batch.id}: ${err.message}`);
         }
-        if (view.status !== 'SUCCEEDED' && view.status !== 'FAILED') return;
-        pending.delete(ref.job_id);
-        done++;
-        if (view.status === 'SUCCEEDED') summary.succeeded++;
-        else {
-          summary.failed++;
-          summary.failures.push({
-            job_id: ref.job_id,
-            asset_id: ref.asset_id,
-            segment_id: ref.segment_id,
-            error: view.error ? `${view.error.code}: ${view.error.message}` : 'failed',
-          });
-        }
-        bar.set(done, note());
       });
-      if (pending.size === 0) break;
-      if (window.every((ref) => !pending.has(ref.job_id))) continue;
+      bar.set(settled(), note());
+      open = open.filter((b) => !latest.get(b.id)?.done);
+      if (open.length === 0) break;
       if (Date.now() >= deadline) {
         summary.timed_out = true;
         break;
       }
       await new Promise((r) => setTimeout(r, opts.pollIntervalMs ?? 500));
     }
-    bar.finish(summary.timed_out ? `timed out, ${pending.size} unfinished` : note());
+    bar.finish(summary.timed_out ? `timed out, ${jobs.length - settled()} unfinished` : note());
   }
-  summary.pending = pending.size;
+  for (const b of batches) {
+    const v = latest.get(b.id);
+    if (!v) continue;
+    summary.succeeded += v.counts.succeeded;
+    summary.failed += v.counts.failed;
+    for (const f of v.failed_jobs) {
+      summary.failures.push({
+        job_id: f.job_id,
+        asset_id: f.asset_id,
+        segment_id: f.segment_id,
+        error: describeJobError(f.error),
+      });
+    }
+  }
+  summary.pending = jobs.length - summary.succeeded - summary.failed;
   summary.retries = retries.count;
   summary.elapsed_ms = Date.now() - started;
   return summary;
@@ -217,7 +247,7 @@ export function printSummary(io: Io, s: IngestSummary): void {
       (s.retries > 0 ? ` (${s.retries} ${s.retries === 1 ? 'retry' : 'retries'})` : ''),
   );
   io.out(
-    `jobs     ${s.jobs.total} (${s.jobs.created} new, ${s.jobs.existing} unchanged)` +
+    `jobs     ${s.jobs.total} (${s.jobs.created} new, ${s.jobs.existing} already submitted with the same text)` +
       (s.rejected > 0 ? `; ${plural(s.rejected, 'segment')} rejected` : ''),
   );
   if (s.waited) {
@@ -226,7 +256,8 @@ export function printSummary(io: Io, s: IngestSummary): void {
         (s.pending > 0 ? `, ${s.pending} unfinished (timed out)` : ''),
     );
   } else {
-    io.out(`result   not waited for (--no-wait): check with heimdex job <id>`);
+    io.out(`result   not waited for (--no-wait): follow each batch with heimdex batch <id>`);
+    for (const id of s.batch_ids) io.out(`batch    ${id}`);
   }
   const secs = s.elapsed_ms / 1000;
   io.out(

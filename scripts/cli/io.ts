@@ -9,6 +9,8 @@ export interface Io {
   /** The stream the progress bar draws on (stderr). */
   progress: ProgressStream;
   env: NodeJS.ProcessEnv;
+  /** The folder file paths are relative to (ingest's asset ids, search's local text). */
+  cwd?: string;
   json: boolean;
   quiet: boolean;
 }

@@ -6,7 +6,13 @@
 import { USAGE, parseCli, parseUrl } from './args.js';
 import type { Globals } from './args.js';
 import { ApiClient } from './client.js';
-import { deleteCommand, jobCommand, searchCommand, tokenCommand } from './commands.js';
+import {
+  batchCommand,
+  deleteCommand,
+  jobCommand,
+  searchCommand,
+  tokenCommand,
+} from './commands.js';
 import { CliError } from './errors.js';
 import { ingest, ingestExitCode, printSummary } from './ingest.js';
 import type { Io } from './io.js';
@@ -56,6 +62,8 @@ export async function runCli(argv: string[], base: Omit<Io, 'json' | 'quiet'>): 
         return await searchCommand(io, client(globals, 2, retries), command);
       case 'job':
         return await jobCommand(io, client(globals, 2, retries), command.jobId);
+      case 'batch':
+        return await batchCommand(io, client(globals, 6, retries), command);
       case 'delete':
         return await deleteCommand(io, client(globals, 2, retries), command);
     }

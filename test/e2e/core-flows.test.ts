@@ -1,6 +1,8 @@
 /**
- * End-to-end: the real stack (embedded PostgreSQL, the embedder with the real potion model and the
- * embedded vector store, wrangler dev with the local Queue) driven through the public API only.
+ * End-to-end: the real stack (embedded PostgreSQL, the embedder with the real default model
+ * all-MiniLM-L6-v2 from `npm run models`' cache and the embedded vector store, wrangler dev with
+ * the local Queue) driven through the public API only. The search-quality assertions (a paraphrase
+ * found by meaning) are the production model's, not a test model's.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack } from '../../scripts/lib/stack.js';
 import type { Stack } from '../../scripts/lib/stack.js';
 import { Api } from '../helpers/api.js';
-import { TEST_MODEL, assertTestModel } from '../helpers/paths.js';
+import { REAL_MODEL, assertRealModel, realModelEnv } from '../helpers/paths.js';
 import { filesContaining, filesUnder, testEnv } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -21,12 +23,12 @@ const run = Date.now().toString(36);
 const CANARY = `zebra-canary-${run}-quokka`;
 
 beforeAll(async () => {
-  assertTestModel();
+  assertRealModel();
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdex-e2e-'));
   fs.chmodSync(dataDir, 0o755);
   stack = await startStack({
     dataDir,
-    env: testEnv(),
+    env: testEnv(realModelEnv()),
     cronIntervalMs: 0,
   });
   acme = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `acme-${run}`);
@@ -58,7 +60,7 @@ describe('core flows through the public API', () => {
 
     const found = await acme.search({ query_text: text, limit: 5 });
     expect(found.status).toBe(200);
-    expect(found.body.query_model).toBe(TEST_MODEL);
+    expect(found.body.query_model).toBe(REAL_MODEL);
     expect(found.body.query_model_ver).toBe('1');
     const top = found.body.results[0]!;
     expect(top.point_id).toBe(job.result!.point_id);

@@ -134,6 +134,7 @@ export class EmbeddingModel {
       throw new StartupError(loadFailureMessage(spec, source, config, shortReason(err)));
     }
 
+    fixAstralCjk(extractor);
     // The registry's window, never beyond what the model itself states.
     const maxTokens = Math.min(spec.maxTokens ?? Infinity, windowFromModel(extractor));
     const specialTokens = extractor.tokenizer.encode('', { add_special_tokens: true }).length;
@@ -197,6 +198,8 @@ export class EmbeddingModel {
       countTokens,
       budget: this.maxTokens - this.specialTokens,
       prefix,
+      // Cut where sentence-transformers truncates: the window's first tokens, never mid-piece.
+      encode: (s) => this.extractor.tokenizer.encode(s, { add_special_tokens: false }),
     });
     const encoded = seen.get(fitted.input) ?? this.encodeWithSpecialTokens(fitted.input);
     return {
@@ -342,6 +345,39 @@ export function toOutcome(raw: Float32Array | undefined, stats: TextStats): Embe
   const vector = new Float32Array(raw.length);
   for (let i = 0; i < raw.length; i++) vector[i] = (raw[i] ?? 0) / norm;
   return { ok: true, vector, stats };
+}
+
+/** CJK ideographs as BERT's tokenizer (and Hugging Face `tokenizers`) define them. */
+function isCjkIdeograph(cp: number): boolean {
+  return (
+    (cp >= 0x4e00 && cp <= 0x9fff) ||
+    (cp >= 0x3400 && cp <= 0x4dbf) ||
+    (cp >= 0x20000 && cp <= 0x2a6df) ||
+    (cp >= 0x2a700 && cp <= 0x2b73f) ||
+    (cp >= 0x2b740 && cp <= 0x2b81f) ||
+    (cp >= 0x2b820 && cp <= 0x2ceaf) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0x2f800 && cp <= 0x2fa1f)
+  );
+}
+
+/**
+ * transformers.js's BertNormalizer puts spaces around CJK ideographs one UTF-16 unit at a time, so
+ * ideographs outside the BMP (CJK Extension B and later, e.g. U+20000) are never split into
+ * tokens of their own, unlike in the reference tokenizer (Hugging Face `tokenizers`). Its
+ * normalizer gets a version that walks code points; other tokenizers are left as they are.
+ */
+function fixAstralCjk(extractor: Extractor): void {
+  const tokenizer = extractor.tokenizer as unknown as {
+    _tokenizer?: { normalizer?: { tokenize_chinese_chars?: (text: string) => string } };
+  };
+  const normalizer = tokenizer._tokenizer?.normalizer;
+  if (typeof normalizer?.tokenize_chinese_chars !== 'function') return;
+  normalizer.tokenize_chinese_chars = (text: string): string => {
+    let out = '';
+    for (const ch of text) out += isCjkIdeograph(ch.codePointAt(0) ?? 0) ? ` ${ch} ` : ch;
+    return out;
+  };
 }
 
 /** `min(tokenizer.model_max_length, config.max_position_embeddings)`, ignoring unset values. */

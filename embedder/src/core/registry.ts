@@ -13,7 +13,7 @@ export interface RegistryEntry {
   /** The model's window in tokens, special tokens included. */
   maxTokens: number;
   pooling: Pooling;
-  /** Prepended to search queries and to ingested passages (e5 was trained with these). */
+  /** Prepended to search queries and to ingested passages (e5 and bge were trained with these). */
   queryPrefix?: string;
   passagePrefix?: string;
 }
@@ -38,6 +38,8 @@ export const MODEL_REGISTRY: Readonly<Record<string, RegistryEntry>> = Object.fr
     dims: 384,
     maxTokens: 512,
     pooling: 'cls',
+    // BAAI's instruction for retrieval queries; passages are embedded as they are.
+    queryPrefix: 'Represent this sentence for searching relevant passages: ',
   },
   'e5-small-v2': {
     hubId: 'Xenova/e5-small-v2',

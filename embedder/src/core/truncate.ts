@@ -28,6 +28,13 @@ export interface WindowOptions {
   budget: number;
   /** An instruction prefix such as e5's `passage: `; not counted in the text's stats. */
   prefix?: string;
+  /**
+   * The token ids of a string (special tokens excluded). When given, a long text is cut where the
+   * reference tokenizer truncates (sentence-transformers, Hugging Face `truncation=True`): the
+   * embedded prefix's tokens are exactly the first `budget` tokens of the whole input, so a cut
+   * never lands inside a word piece (which would tokenize differently).
+   */
+  encode?: (text: string) => readonly number[];
 }
 
 export function codePointLength(text: string): number {
@@ -70,8 +77,41 @@ export function fitToWindow(text: string, options: WindowOptions): FittedText {
     p++;
   }
   const cut = (n: number): string => text.slice(0, offsets[n]);
-  const fits = (n: number): boolean => countTokens(prefix + cut(n)) <= budget;
+  const fitsCount = (n: number): boolean => countTokens(prefix + cut(n)) <= budget;
+  const { encode } = options;
+  if (encode) {
+    // The window's tokens: a prefix "fits" until it holds more than these, starting with these.
+    const window = encode(prefix + text).slice(0, budget);
+    const startsWithWindow = (ids: readonly number[]) => window.every((id, i) => ids[i] === id);
+    const fits = (n: number): boolean => {
+      const ids = encode(prefix + cut(n));
+      return ids.length <= budget || !startsWithWindow(ids);
+    };
+    const lo = longestFitting(textLen, tokenCount, budget, fits);
+    const ids = encode(prefix + cut(lo));
+    if (ids.length === window.length && startsWithWindow(ids)) return truncatedAt(lo);
+    // A tokenizer for which no prefix gives exactly the window's tokens: the longest that fits.
+  }
+  return truncatedAt(longestFitting(textLen, tokenCount, budget, fitsCount));
 
+  function truncatedAt(lo: number): FittedText {
+    return {
+      input: prefix + cut(lo),
+      stats: { text_len: textLen, token_count: tokenCount, truncated: true, truncated_len: lo },
+    };
+  }
+}
+
+/**
+ * The largest n in [0, textLen) with `fits(n)`, given that `fits(0)` holds (nothing of the text)
+ * and `fits(textLen)` does not (the whole text).
+ */
+function longestFitting(
+  textLen: number,
+  tokenCount: number,
+  budget: number,
+  fits: (n: number) => boolean,
+): number {
   // Invariant: `lo` fits, `hi` does not. Start from the proportional guess and gallop outwards,
   // so a long text costs a few tokenizations of about the window's size, not of the whole text.
   let lo = 0;
@@ -107,9 +147,5 @@ export function fitToWindow(text: string, options: WindowOptions): FittedText {
     if (fits(mid)) lo = mid;
     else hi = mid;
   }
-
-  return {
-    input: prefix + cut(lo),
-    stats: { text_len: textLen, token_count: tokenCount, truncated: true, truncated_len: lo },
-  };
+  return lo;
 }
