@@ -9,14 +9,16 @@ export async function sha256Hex(input: string): Promise<string> {
  * The idempotency key of DESIGN.md: hash(org, asset, segment, model, model_ver, sha256(text)).
  * Fields are joined with NUL, which ids cannot contain (validation refuses control characters).
  */
-export async function jobKey(parts: {
+export interface JobKeyParts {
   orgId: string;
   assetId: string;
   segmentId: string;
   model: string;
   modelVer: string;
   text: string;
-}): Promise<string> {
+}
+
+export async function jobKey(parts: JobKeyParts): Promise<string> {
   const textHash = await sha256Hex(parts.text);
   return sha256Hex(
     [parts.orgId, parts.assetId, parts.segmentId, parts.model, parts.modelVer, textHash].join(

@@ -177,107 +177,91 @@ function ackOrRetry(work: Parsed[], outcomes: Outcome[], retry: Config['retry'])
   return counts;
 }
 
-export async function handleEmbedBatch(
-  batch: MessageBatch<unknown>,
-  env: Env,
-  ctx: ExecutionContext,
-): Promise<void> {
-  await withInvocation(
-    env,
-    { queue: batch.queue },
-    async (inv) => {
-      // Phase durations for the batch log line (workerd advances the clock across I/O only,
-      // which is what these measure).
-      const t0 = Date.now();
-      const work = await pendingWork(inv, parseAll(batch, inv.log));
-      if (work.length === 0) return;
-      const t1 = Date.now();
-      // Recorded while the batch is decrypted and embedded (one round trip off the critical
-      // path); awaited before any outcome is recorded, so a failure still retries the batch.
-      const marking = markProcessing(
-        inv.db,
-        work.map((w) => w.body.job_id),
-      );
-      marking.catch(() => undefined);
-      const client = new EmbedderClient(
-        inv.config.embedder,
-        work[0]!.body.request_id || crypto.randomUUID(),
-      );
-      const texts = await decrypt(inv.config, work);
-      const t2 = Date.now();
-      const items = work.flatMap(({ body }, i): EmbedItem[] => {
-        const text = texts[i];
-        if (text === null || text === undefined) return [];
-        const { v: _v, text_enc: _enc, request_id: _rid, ...item } = body;
-        return [{ ...item, text }];
-      });
-      const answers = await callEmbedder(client, inv.config, items);
-      const t3 = Date.now();
-      const outcomes = work.map((w, i) => outcomeOf(w, texts[i] ?? null, answers));
-
-      await marking;
-      try {
-        await recordOutcomes(inv.db, outcomes);
-      } catch (err) {
-        // The outcome is not recorded: deliver again (embedding is idempotent).
-        inv.log.error('recording outcomes failed; retrying batch', { error: errorKind(err) });
-        for (const w of work) {
-          w.msg.retry({ delaySeconds: backoffSeconds(w.msg.attempts, inv.config.retry) });
-        }
-        return;
-      }
-      await removeCancelledVectors(inv, client, outcomes);
-      const counts = ackOrRetry(work, outcomes, inv.config.retry);
-      inv.log.info('embed batch', {
-        messages: batch.messages.length,
-        ...counts,
-        load_ms: t1 - t0,
-        decrypt_ms: t2 - t1,
-        embed_ms: t3 - t2,
-        record_ms: Date.now() - t3,
-      });
-    },
-    ctx,
-  );
+/** A queue handler that runs `fn` with the batch's per-invocation context. */
+function queueHandler(fn: (inv: Invocation, batch: MessageBatch<unknown>) => Promise<void>) {
+  return (batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> =>
+    withInvocation(env, { queue: batch.queue }, (inv) => fn(inv, batch), ctx);
 }
 
-export async function handleDeadLetters(
-  batch: MessageBatch<unknown>,
-  env: Env,
-  ctx: ExecutionContext,
-): Promise<void> {
-  await withInvocation(
-    env,
-    { queue: batch.queue },
-    async (inv) => {
-      const parsed = parseAll(batch, inv.log);
-      const states = await loadJobStates(
-        inv.db,
-        parsed.map((p) => p.body.job_id),
-      );
-      const outcomes: Outcome[] = parsed
-        .filter((p) => states.get(p.body.job_id)?.seq === p.body.seq)
-        .map((p): Outcome => {
-          // A dead-lettered message starts its attempts again on the DLQ: the job row counts
-          // the deliveries it had. The last error is a code from a fixed vocabulary, never text.
-          const state = states.get(p.body.job_id)!;
-          const last = state.error?.code;
-          return {
-            kind: 'failed',
-            jobId: p.body.job_id,
-            seq: p.body.seq,
-            error: {
-              code: 'retries_exhausted',
-              message:
-                `gave up after ${Math.max(state.attempts, p.msg.attempts)} delivery attempts` +
-                (last ? `; last error: ${last}` : ''),
-            },
-          };
-        });
-      await recordOutcomes(inv.db, outcomes);
-      for (const p of parsed) p.msg.ack();
-      inv.log.warn('dead-lettered jobs failed', { jobs: outcomes.length });
-    },
-    ctx,
+export const handleEmbedBatch = queueHandler(async (inv, batch) => {
+  // Phase durations for the batch log line (workerd advances the clock across I/O only,
+  // which is what these measure).
+  const t0 = Date.now();
+  const work = await pendingWork(inv, parseAll(batch, inv.log));
+  if (work.length === 0) return;
+  const t1 = Date.now();
+  // Recorded while the batch is decrypted and embedded (one round trip off the critical
+  // path); awaited before any outcome is recorded, so a failure still retries the batch.
+  const marking = markProcessing(
+    inv.db,
+    work.map((w) => w.body.job_id),
   );
-}
+  marking.catch(() => undefined);
+  const client = new EmbedderClient(
+    inv.config.embedder,
+    work[0]!.body.request_id || crypto.randomUUID(),
+  );
+  const texts = await decrypt(inv.config, work);
+  const t2 = Date.now();
+  const items = work.flatMap(({ body }, i): EmbedItem[] => {
+    const text = texts[i];
+    if (text === null || text === undefined) return [];
+    const { v: _v, text_enc: _enc, request_id: _rid, ...item } = body;
+    return [{ ...item, text }];
+  });
+  const answers = await callEmbedder(client, inv.config, items);
+  const t3 = Date.now();
+  const outcomes = work.map((w, i) => outcomeOf(w, texts[i] ?? null, answers));
+
+  await marking;
+  try {
+    await recordOutcomes(inv.db, outcomes);
+  } catch (err) {
+    // The outcome is not recorded: deliver again (embedding is idempotent).
+    inv.log.error('recording outcomes failed; retrying batch', { error: errorKind(err) });
+    for (const w of work) {
+      w.msg.retry({ delaySeconds: backoffSeconds(w.msg.attempts, inv.config.retry) });
+    }
+    return;
+  }
+  await removeCancelledVectors(inv, client, outcomes);
+  const counts = ackOrRetry(work, outcomes, inv.config.retry);
+  inv.log.info('embed batch', {
+    messages: batch.messages.length,
+    ...counts,
+    load_ms: t1 - t0,
+    decrypt_ms: t2 - t1,
+    embed_ms: t3 - t2,
+    record_ms: Date.now() - t3,
+  });
+});
+
+export const handleDeadLetters = queueHandler(async (inv, batch) => {
+  const parsed = parseAll(batch, inv.log);
+  const states = await loadJobStates(
+    inv.db,
+    parsed.map((p) => p.body.job_id),
+  );
+  const outcomes: Outcome[] = parsed
+    .filter((p) => states.get(p.body.job_id)?.seq === p.body.seq)
+    .map((p): Outcome => {
+      // A dead-lettered message starts its attempts again on the DLQ: the job row counts
+      // the deliveries it had. The last error is a code from a fixed vocabulary, never text.
+      const state = states.get(p.body.job_id)!;
+      const last = state.error?.code;
+      return {
+        kind: 'failed',
+        jobId: p.body.job_id,
+        seq: p.body.seq,
+        error: {
+          code: 'retries_exhausted',
+          message:
+            `gave up after ${Math.max(state.attempts, p.msg.attempts)} delivery attempts` +
+            (last ? `; last error: ${last}` : ''),
+        },
+      };
+    });
+  await recordOutcomes(inv.db, outcomes);
+  for (const p of parsed) p.msg.ack();
+  inv.log.warn('dead-lettered jobs failed', { jobs: outcomes.length });
+});

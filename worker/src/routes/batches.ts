@@ -1,10 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../errors';
-import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
 import { BATCH_RETENTION_DAYS, getBatchStatus } from '../services/jobs';
-import { AUTH_ERRORS, errorResponses } from './common';
+import { AUTH_ERRORS, errorResponses, json, AUTHENTICATED } from './common';
 
 export const BatchParams = z.object({
   batch_id: z.uuid().openapi({ param: { name: 'batch_id', in: 'path' } }),
@@ -39,11 +38,10 @@ export const getBatchRoute = createRoute({
   tags: ['jobs'],
   summary: 'Progress of a batch submission: job counts by status and the failed jobs',
   description: `A batch handle answers for ${BATCH_RETENTION_DAYS} days; its jobs stay readable by id.`,
-  security: [{ bearerAuth: [] }],
-  middleware: [requireAuth] as const,
+  ...AUTHENTICATED,
   request: { params: BatchParams },
   responses: {
-    200: { description: 'The batch', content: { 'application/json': { schema: BatchResponse } } },
+    200: json('The batch', BatchResponse),
     ...errorResponses([...AUTH_ERRORS, 'validation_failed', 'not_found']),
   },
 });

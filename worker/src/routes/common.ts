@@ -1,6 +1,7 @@
 /** Schemas shared by several routes, and the OpenAPI error responses generated from ERROR_CODES. */
 import { z } from '@hono/zod-openapi';
 import * as rules from '../../../contract/rules';
+import { requireAuth } from '../middleware/auth';
 import { AppError, ERROR_CODES, MAX_LISTED_ERRORS } from '../errors';
 import { EmbedderRejectedError, EmbedderUnavailableError } from '../services/embedder';
 import type { ErrorCode } from '../errors';
@@ -134,3 +135,24 @@ export const BODY_ERRORS: ErrorCode[] = [
 ];
 
 export const fieldErrors = rules.fieldErrors;
+
+/** Every authenticated route: a bearer JWT, verified before the handler runs. */
+export const AUTHENTICATED = {
+  security: [{ bearerAuth: [] }],
+  middleware: [requireAuth] as [typeof requireAuth],
+};
+
+/** A required JSON request body. */
+export function jsonBody<S extends z.ZodType>(schema: S) {
+  return { body: { content: { 'application/json': { schema } }, required: true } };
+}
+
+/** A JSON response. */
+export function json<S extends z.ZodType>(description: string, schema: S) {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+/** A self-contained HTML page response. */
+export function htmlPage(description: string) {
+  return { description, content: { 'text/html': { schema: z.string() } } };
+}

@@ -1,10 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../errors';
-import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
 import { pointKnown, retireJobs } from '../services/jobs';
-import { AUTH_ERRORS, Id, errorResponses, fromEmbedder } from './common';
+import { AUTH_ERRORS, Id, errorResponses, fromEmbedder, json, AUTHENTICATED } from './common';
 
 export const DeleteResponse = z
   .object({
@@ -26,13 +25,12 @@ export const deletePointRoute = createRoute({
   operationId: 'deletePoint',
   tags: ['vectors'],
   summary: "Delete one vector of the caller's organisation",
-  security: [{ bearerAuth: [] }],
-  middleware: [requireAuth] as const,
+  ...AUTHENTICATED,
   request: {
     params: z.object({ point_id: z.uuid().openapi({ param: { name: 'point_id', in: 'path' } }) }),
   },
   responses: {
-    200: { description: 'Deleted', content: { 'application/json': { schema: DeleteResponse } } },
+    200: json('Deleted', DeleteResponse),
     ...errors,
   },
 });
@@ -43,13 +41,12 @@ export const deleteAssetRoute = createRoute({
   operationId: 'deleteAsset',
   tags: ['vectors'],
   summary: "Delete every vector of an asset of the caller's organisation",
-  security: [{ bearerAuth: [] }],
-  middleware: [requireAuth] as const,
+  ...AUTHENTICATED,
   request: {
     params: z.object({ asset_id: Id.openapi({ param: { name: 'asset_id', in: 'path' } }) }),
   },
   responses: {
-    200: { description: 'Deleted', content: { 'application/json': { schema: DeleteResponse } } },
+    200: json('Deleted', DeleteResponse),
     ...errors,
   },
 });

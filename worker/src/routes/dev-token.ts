@@ -12,7 +12,7 @@ import type { Config } from '../env';
 import { AppError } from '../errors';
 import { TENANT_ID } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
-import { BODY_ERRORS, errorResponses } from './common';
+import { BODY_ERRORS, errorResponses, jsonBody, json } from './common';
 
 export const DEV_TOKEN_MAX_TTL_SECONDS = 86_400;
 
@@ -57,14 +57,9 @@ export const devTokenRoute = createRoute({
     'Exists only when the Worker runs with ENVIRONMENT=development and AUTH_PROVIDER=dev ' +
     '(as `npm run dev` starts it); anywhere else it is a 404. The token carries the tenant in ' +
     'the configured AUTH_TENANT_CLAIM path.',
-  request: {
-    body: { content: { 'application/json': { schema: DevTokenRequest } }, required: true },
-  },
+  request: jsonBody(DevTokenRequest),
   responses: {
-    200: {
-      description: 'A signed dev token',
-      content: { 'application/json': { schema: DevTokenResponse } },
-    },
+    200: json('A signed dev token', DevTokenResponse),
     ...errorResponses([...BODY_ERRORS, 'not_found']),
   },
 });

@@ -7,7 +7,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppBindings } from '../middleware/context';
 import { renderDocsPage } from '../ui/docs-page';
 import { newNonce, pageHeaders } from '../ui/page';
-import { errorResponses } from './common';
+import { errorResponses, htmlPage } from './common';
 
 export const docsPageRoute = createRoute({
   method: 'get',
@@ -16,10 +16,7 @@ export const docsPageRoute = createRoute({
   tags: ['pages'],
   summary: 'Interactive API reference with "Try it" forms (HTML)',
   responses: {
-    200: {
-      description: 'A self-contained HTML page that renders /openapi.json',
-      content: { 'text/html': { schema: z.string() } },
-    },
+    200: htmlPage('A self-contained HTML page that renders /openapi.json'),
     ...errorResponses([]),
   },
 });

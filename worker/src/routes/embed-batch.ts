@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { AppError, invalidRequestDetail } from '../errors';
 import type { FieldError } from '../errors';
-import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
 import { ingest } from '../services/ingest';
 import {
@@ -14,6 +13,9 @@ import {
   Text,
   checkTextLength,
   errorResponses,
+  jsonBody,
+  json,
+  AUTHENTICATED,
 } from './common';
 
 export const MAX_BATCH_SEGMENTS = 256;
@@ -59,20 +61,11 @@ export const embedBatchRoute = createRoute({
   operationId: 'embedBatch',
   tags: ['vectors'],
   summary: `Embed up to ${MAX_BATCH_SEGMENTS} segments: one job each, one transaction`,
-  security: [{ bearerAuth: [] }],
-  middleware: [requireAuth] as const,
-  request: {
-    body: { content: { 'application/json': { schema: EmbedBatchRequest } }, required: true },
-  },
+  ...AUTHENTICATED,
+  request: jsonBody(EmbedBatchRequest),
   responses: {
-    202: {
-      description: 'At least one job was created or re-queued',
-      content: { 'application/json': { schema: EmbedBatchResponse } },
-    },
-    200: {
-      description: 'Every segment was an identical resubmission',
-      content: { 'application/json': { schema: EmbedBatchResponse } },
-    },
+    202: json('At least one job was created or re-queued', EmbedBatchResponse),
+    200: json('Every segment was an identical resubmission', EmbedBatchResponse),
     ...errorResponses([...AUTH_ERRORS, ...BODY_ERRORS, 'dependency_unavailable']),
   },
 });

@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
 import { ingest } from '../services/ingest';
 import {
@@ -12,6 +11,9 @@ import {
   Text,
   checkTextLength,
   errorResponses,
+  jsonBody,
+  json,
+  AUTHENTICATED,
 } from './common';
 
 export const EmbedRequest = z
@@ -35,20 +37,11 @@ export const embedRoute = createRoute({
   operationId: 'embed',
   tags: ['vectors'],
   summary: 'Embed one text segment (asynchronous job)',
-  security: [{ bearerAuth: [] }],
-  middleware: [requireAuth] as const,
-  request: {
-    body: { content: { 'application/json': { schema: EmbedRequest } }, required: true },
-  },
+  ...AUTHENTICATED,
+  request: jsonBody(EmbedRequest),
   responses: {
-    202: {
-      description: 'Job created (or re-queued) and sent for embedding',
-      content: { 'application/json': { schema: EmbedAccepted } },
-    },
-    200: {
-      description: 'Identical resubmission: the existing job',
-      content: { 'application/json': { schema: EmbedAccepted } },
-    },
+    202: json('Job created (or re-queued) and sent for embedding', EmbedAccepted),
+    200: json('Identical resubmission: the existing job', EmbedAccepted),
     ...errorResponses([...AUTH_ERRORS, ...BODY_ERRORS, 'dependency_unavailable']),
   },
 });

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import type { AppBindings } from '../middleware/context';
-import { errorResponses } from './common';
+import { errorResponses, json } from './common';
 
 const Health = z.object({ status: z.literal('ok') }).openapi('Health');
 const Ready = z
@@ -19,7 +19,7 @@ export const healthzRoute = createRoute({
   tags: ['health'],
   summary: 'Liveness',
   responses: {
-    200: { description: 'Alive', content: { 'application/json': { schema: Health } } },
+    200: json('Alive', Health),
     ...errorResponses([]),
   },
 });
@@ -31,8 +31,8 @@ export const readyzRoute = createRoute({
   tags: ['health'],
   summary: 'Readiness: Postgres and the embedder are reachable',
   responses: {
-    200: { description: 'Ready', content: { 'application/json': { schema: Ready } } },
-    503: { description: 'Not ready', content: { 'application/json': { schema: Ready } } },
+    200: json('Ready', Ready),
+    503: json('Not ready', Ready),
     ...errorResponses([]),
   },
 });

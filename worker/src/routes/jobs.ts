@@ -2,10 +2,9 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { JOB_STATUSES } from '../../../db/schema';
 import { AppError } from '../errors';
-import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
 import { getJob } from '../services/jobs';
-import { AUTH_ERRORS, errorResponses } from './common';
+import { AUTH_ERRORS, errorResponses, json, AUTHENTICATED } from './common';
 
 export const JobParams = z.object({
   job_id: z.uuid().openapi({ param: { name: 'job_id', in: 'path' } }),
@@ -60,11 +59,10 @@ export const getJobRoute = createRoute({
   operationId: 'getJob',
   tags: ['jobs'],
   summary: "Get a job's status (tenant-scoped)",
-  security: [{ bearerAuth: [] }],
-  middleware: [requireAuth] as const,
+  ...AUTHENTICATED,
   request: { params: JobParams },
   responses: {
-    200: { description: 'The job', content: { 'application/json': { schema: JobResponse } } },
+    200: json('The job', JobResponse),
     ...errorResponses([...AUTH_ERRORS, 'validation_failed', 'not_found']),
   },
 });

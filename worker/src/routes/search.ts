@@ -1,7 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { PointPayload } from '../../../contract/internal';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { requireAuth } from '../middleware/auth';
 import type { AppBindings } from '../middleware/context';
 import {
   AUTH_ERRORS,
@@ -13,6 +12,9 @@ import {
   errorResponses,
   documented,
   fromEmbedder,
+  jsonBody,
+  json,
+  AUTHENTICATED,
 } from './common';
 
 /** Conditions on the non-sensitive payload; all must hold. Applied by the store, server-side. */
@@ -78,16 +80,10 @@ export const searchRoute = createRoute({
   operationId: 'search',
   tags: ['vectors'],
   summary: "Natural-language search over the caller's organisation",
-  security: [{ bearerAuth: [] }],
-  middleware: [requireAuth] as const,
-  request: {
-    body: { content: { 'application/json': { schema: SearchRequest } }, required: true },
-  },
+  ...AUTHENTICATED,
+  request: jsonBody(SearchRequest),
   responses: {
-    200: {
-      description: 'Ranked results, best first',
-      content: { 'application/json': { schema: SearchResponse } },
-    },
+    200: json('Ranked results, best first', SearchResponse),
     ...errorResponses([...AUTH_ERRORS, ...BODY_ERRORS, 'unprocessable', 'dependency_unavailable']),
   },
 });

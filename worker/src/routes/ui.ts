@@ -1,10 +1,10 @@
 /** `GET /`: the search page (public HTML; it calls the API with the token the user gives it). */
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppBindings } from '../middleware/context';
 import { newNonce, pageHeaders } from '../ui/page';
 import { renderSearchPage } from '../ui/search-page';
-import { errorResponses } from './common';
+import { errorResponses, htmlPage } from './common';
 import { devTokensEnabled } from './dev-token';
 
 export const searchPageRoute = createRoute({
@@ -14,10 +14,7 @@ export const searchPageRoute = createRoute({
   tags: ['pages'],
   summary: 'The search page: sign in, add texts, watch jobs, search (HTML)',
   responses: {
-    200: {
-      description: 'A self-contained HTML page (inline CSS/JS under a nonce CSP)',
-      content: { 'text/html': { schema: z.string() } },
-    },
+    200: htmlPage('A self-contained HTML page (inline CSS/JS under a nonce CSP)'),
     ...errorResponses([]),
   },
 });

@@ -3,6 +3,7 @@
  * consumer map results to HTTP or to ack/retry.
  */
 import { and, eq, exists, gt, inArray, isNull, lt, notInArray, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { batches, jobs, outbox, TERMINAL_STATUSES } from '../../../db/schema';
 import type { JobError, JobResult, JobRow } from '../../../db/schema';
@@ -11,15 +12,10 @@ import type { Db } from '../lib/db';
 import type { TextCipher } from '../lib/text-cipher';
 import { pointId } from '../../../contract/ids';
 import { jobKey } from '../lib/hash';
+import type { JobKeyParts } from '../lib/hash';
 
-export interface NewJob {
-  orgId: string;
-  assetId: string;
-  segmentId: string;
-  model: string;
-  modelVer: string;
-  text: string;
-}
+/** One segment's text to embed, in the caller's organisation: what the idempotency key hashes. */
+export type NewJob = JobKeyParts;
 
 export type SubmitOutcome = 'created' | 'requeued' | 'existing';
 
@@ -37,6 +33,23 @@ export interface PendingMessage {
 
 /** Another job of the same point, in "is there a later job" subqueries. */
 const later = alias(jobs, 'later');
+
+/** EXISTS a later job (higher seq) of the same point as the `jobs` row, meeting `conditions`. */
+function laterJobExists(db: Db, ...conditions: SQL[]): SQL {
+  return exists(
+    db
+      .select({ one: sql`1` })
+      .from(later)
+      .where(
+        and(
+          eq(later.orgId, jobs.orgId),
+          eq(later.pointId, jobs.pointId),
+          gt(later.seq, jobs.seq),
+          ...conditions,
+        ),
+      ),
+  );
+}
 
 /** SQLSTATEs of a transaction that lost a lock or serialization conflict: safe to run again. */
 const RETRYABLE_SQLSTATE = new Set(['40P01', '40001']);
@@ -164,18 +177,7 @@ export async function submitJobs(
                   jobs.id,
                   existing.map((e) => e.id),
                 ),
-                exists(
-                  tx
-                    .select({ one: sql`1` })
-                    .from(later)
-                    .where(
-                      and(
-                        eq(later.orgId, jobs.orgId),
-                        eq(later.pointId, jobs.pointId),
-                        gt(later.seq, jobs.seq),
-                      ),
-                    ),
-                ),
+                laterJobExists(tx),
               ),
             )
         ).map((r) => r.id),
@@ -335,22 +337,11 @@ export interface JobView extends JobRow {
 }
 
 export async function getJob(db: Db, orgId: string, jobId: string): Promise<JobView | undefined> {
-  const newer = db
-    .select({ one: sql`1` })
-    .from(later)
-    .where(
-      and(
-        eq(later.orgId, jobs.orgId),
-        eq(later.pointId, jobs.pointId),
-        eq(later.status, 'SUCCEEDED'),
-        isNull(later.deletedAt),
-        gt(later.seq, jobs.seq),
-      ),
-    );
+  const newerSuccess = laterJobExists(db, eq(later.status, 'SUCCEEDED'), isNull(later.deletedAt));
   const [row] = await db
     .select({
       job: jobs,
-      current: sql<boolean>`(${jobs.status} = 'SUCCEEDED' AND ${jobs.deletedAt} IS NULL AND NOT ${exists(newer)})`,
+      current: sql<boolean>`(${jobs.status} = 'SUCCEEDED' AND ${jobs.deletedAt} IS NULL AND NOT ${newerSuccess})`,
     })
     .from(jobs)
     .where(and(eq(jobs.id, jobId), eq(jobs.orgId, orgId)))
