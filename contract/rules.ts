@@ -7,6 +7,13 @@ import { z } from 'zod';
 
 const CONTROL = /\p{Cc}/u;
 
+/** Characters of a client-chosen identifier (asset and segment ids). */
+export const MAX_ID_CHARS = 256;
+/** The Worker's default MAX_TEXT_CHARS: characters (code points) of one text. */
+export const DEFAULT_MAX_TEXT_CHARS = 32_000;
+/** Segments of one `POST /vectors/embed/batch` (the Worker's limit; the CLI batches up to it). */
+export const MAX_BATCH_SEGMENTS = 256;
+
 /**
  * Client-chosen identifiers: 1..256 characters of well-formed Unicode, no control characters
  * (so no NUL, which point ids use as a separator), and not `.` or `..`: an asset id travels in a
@@ -16,7 +23,7 @@ const CONTROL = /\p{Cc}/u;
 export const Id = z
   .string()
   .min(1)
-  .max(256)
+  .max(MAX_ID_CHARS)
   .regex(/^(?!\.\.?$)/, 'must not be "." or ".." (a URL path cannot address them)')
   .refine((s) => !CONTROL.test(s), 'must not contain control characters')
   .refine((s) => s.isWellFormed(), 'must be well-formed Unicode');

@@ -1,11 +1,12 @@
 /**
  * `npm run token -- --org acme [--sub alice] [--ttl 3600]`: prints a dev-mode JWT signed with the
- * local DEV_JWT_SECRET (from the environment or .data/dev-secrets.json, created by `npm run dev`).
+ * local DEV_JWT_SECRET (from the environment or .data/dev-secrets.json, created by `npm run dev`),
+ * with the organisation at AUTH_TENANT_CLAIM (default `org_id`), as the dev stack's Worker reads it.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDevSecrets } from './lib/secrets.js';
-import { REPO_ROOT } from './lib/stack.js';
+import { REPO_ROOT } from './lib/paths.js';
 import { mintDevToken } from './lib/token.js';
 
 const { values } = parseArgs({
@@ -28,5 +29,6 @@ console.log(
     org: values.org!,
     subject: values.sub!,
     ttlSeconds: ttl,
+    tenantClaim: process.env.AUTH_TENANT_CLAIM,
   }),
 );

@@ -4,11 +4,9 @@
  * the Neon driver talks to Neon) and the embedder with the real potion model.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+import { REPO_ROOT as root } from '../scripts/lib/paths.js';
 
 export default defineConfig({
   plugins: [

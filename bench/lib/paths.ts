@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../../scripts/lib/paths.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO_ROOT };
 /** Generated bench models (gitignored). */
 export const BENCH_MODELS_DIR = path.join(REPO_ROOT, '.data/bench-models');
 /** The shared, real test models (potion-base-2M), beside the checkout. */

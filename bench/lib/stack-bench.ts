@@ -198,6 +198,7 @@ export async function measureStack(
       secret: stack.devJwtSecret,
       org: ORG_INGEST,
       ttlSeconds: 7200,
+      tenantClaim: process.env.AUTH_TENANT_CLAIM,
     });
     const ingest = await measureIngest(stack, v, o, jwt);
     const search = await measureSearch(stack, v, o, vectorDir, jwt);

@@ -3,7 +3,7 @@ import { Batcher, QueueLimiter } from '../src/core/batcher.js';
 import type { BatchBackend, BatchObserver, Priority } from '../src/core/batcher.js';
 import { EmbeddingModel, toOutcome } from '../src/core/model.js';
 import type { Encoding } from '../src/core/model.js';
-import { POTION, maxAbsDiff, modelDir } from './helpers.js';
+import { POTION, embedTexts, maxAbsDiff, modelDir } from './helpers.js';
 
 /** An encoding of `tokens` tokens whose first id tags it, so a test can follow it. */
 function enc(tag: number, tokens: number): Encoding {
@@ -295,7 +295,7 @@ describe('batching with the real model', () => {
 
     let worst = 0;
     for (const [i, text] of texts.entries()) {
-      const [single] = await model.embed([text], i % 5 === 0 ? 'query' : 'passage');
+      const [single] = await embedTexts(model, [text], i % 5 === 0 ? 'query' : 'passage');
       if (!single?.ok) throw new Error('expected a vector');
       const batched = toOutcome(concurrent[i]?.vectors[0], single.stats);
       if (!batched.ok) throw new Error('expected a vector');

@@ -4,7 +4,7 @@ import { env, pipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EmbeddingModel } from '../src/core/model.js';
 import type { EmbedOutcome } from '../src/core/model.js';
-import { POTION, cosine, maxAbsDiff, modelDir } from './helpers.js';
+import { POTION, cosine, embedTexts, maxAbsDiff, modelDir } from './helpers.js';
 
 const DOG = 'A large furry dog is running in the park';
 const CANINE = 'A big hairy canine is jogging outdoors';
@@ -16,6 +16,16 @@ const LONG_TEXT = Array.from(
   (_, i) =>
     `segment${i % 17} 🚀 ${['river', 'mountain', 'ledger', 'photon', 'harbor'][i % 5]} ${i}`,
 ).join(' ');
+
+/** Tokens of `text` by the model's own tokenizer, special tokens excluded. */
+function countTokens(text: string): number {
+  const { tokenizer } = (
+    model as unknown as {
+      extractor: { tokenizer: { encode(t: string, o: { add_special_tokens: boolean }): number[] } };
+    }
+  ).extractor;
+  return tokenizer.encode(text, { add_special_tokens: false }).length;
+}
 
 function vectorOf(outcome: EmbedOutcome | undefined): Float32Array {
   if (!outcome?.ok) throw new Error(`expected a vector, got ${outcome?.code}`);
@@ -45,7 +55,8 @@ describe('EmbeddingModel with potion-base-2M', () => {
   });
 
   it('places paraphrases close and unrelated texts apart', async () => {
-    const [dog, canine, finance] = await model.embed(
+    const [dog, canine, finance] = await embedTexts(
+      model,
       [DOG, CANINE, 'Quarterly revenue grew by twelve percent compared to last year.'],
       'passage',
     );
@@ -69,9 +80,9 @@ describe('EmbeddingModel with potion-base-2M', () => {
       'Ünïcödé text with accents — and dashes',
       'xylophone '.repeat(400),
     ];
-    const batched = await model.embed(texts, 'passage');
+    const batched = await embedTexts(model, texts, 'passage');
     for (const [i, text] of texts.entries()) {
-      const [single] = await model.embed([text], 'passage');
+      const [single] = await embedTexts(model, [text], 'passage');
       expect(maxAbsDiff(vectorOf(batched[i]), vectorOf(single))).toBeLessThanOrEqual(1e-5);
       expect(batched[i]?.stats).toEqual(single?.stats);
     }
@@ -81,7 +92,7 @@ describe('EmbeddingModel with potion-base-2M', () => {
     const golden = JSON.parse(
       await readFile(path.join(import.meta.dirname, 'fixtures/golden-potion.json'), 'utf8'),
     ) as { texts: string[]; vectors: number[][] };
-    const outcomes = await model.embed(golden.texts, 'passage');
+    const outcomes = await embedTexts(model, golden.texts, 'passage');
     golden.vectors.forEach((expected, i) => {
       expect(maxAbsDiff(vectorOf(outcomes[i]), expected)).toBeLessThanOrEqual(4e-3);
     });
@@ -101,31 +112,29 @@ describe('EmbeddingModel with potion-base-2M', () => {
   });
 
   it('truncates exactly at the 512-token window, measured in tokens', async () => {
-    const [outcome] = await model.embed([LONG_TEXT], 'passage');
+    const [outcome] = await embedTexts(model, [LONG_TEXT], 'passage');
     const stats = outcome?.stats;
     if (!stats) throw new Error('no stats');
     const codePoints = [...LONG_TEXT];
     expect(stats.text_len).toBe(codePoints.length);
     expect(stats.text_len).not.toBe(LONG_TEXT.length); // astral characters are one character each
-    expect(stats.token_count).toBe(model.countTokens(LONG_TEXT));
+    expect(stats.token_count).toBe(countTokens(LONG_TEXT));
     expect(stats.token_count).toBeGreaterThan(512);
     expect(stats.truncated).toBe(true);
     expect(stats.truncated_len).toBeLessThan(stats.text_len);
 
     const prefix = codePoints.slice(0, stats.truncated_len).join('');
-    expect(model.countTokens(prefix)).toBeLessThanOrEqual(512);
+    expect(countTokens(prefix)).toBeLessThanOrEqual(512);
     // Exact: one more character no longer fits.
-    expect(
-      model.countTokens(codePoints.slice(0, stats.truncated_len + 1).join('')),
-    ).toBeGreaterThan(512);
+    expect(countTokens(codePoints.slice(0, stats.truncated_len + 1).join(''))).toBeGreaterThan(512);
 
-    const [ofPrefix] = await model.embed([prefix], 'passage');
+    const [ofPrefix] = await embedTexts(model, [prefix], 'passage');
     expect(ofPrefix?.stats).toMatchObject({ truncated: false, text_len: stats.truncated_len });
     expect(maxAbsDiff(vectorOf(outcome), vectorOf(ofPrefix))).toBeLessThanOrEqual(1e-6);
   });
 
   it('reports empty_embedding for text with no known token instead of a NaN vector', async () => {
-    const [unknown, blank, ok] = await model.embed([UNKNOWN_ONLY, '   \n\t', DOG], 'passage');
+    const [unknown, blank, ok] = await embedTexts(model, [UNKNOWN_ONLY, '   \n\t', DOG], 'passage');
     expect(unknown).toMatchObject({ ok: false, code: 'empty_embedding' });
     expect(unknown?.stats).toMatchObject({ text_len: 6, truncated: false });
     expect(blank).toMatchObject({ ok: false, code: 'empty_embedding' });
@@ -138,7 +147,7 @@ describe('EmbeddingModel with potion-base-2M', () => {
       .extractor.tokenizer._tokenizer as { encode: (...args: unknown[]) => unknown };
     const spy = vi.spyOn(inner, 'encode');
     try {
-      const outcomes = await model.embed([DOG, CANINE, 'short'], 'passage');
+      const outcomes = await embedTexts(model, [DOG, CANINE, 'short'], 'passage');
       expect(outcomes.every((o) => o.ok)).toBe(true);
       expect(spy).toHaveBeenCalledTimes(3); // one encoding per text, none for inference
       spy.mockClear();
@@ -168,6 +177,8 @@ describe('EmbeddingModel with potion-base-2M', () => {
     expect(own.ready).toBe(true);
     await own.dispose();
     expect(own.ready).toBe(false);
-    await expect(own.embed([DOG], 'passage')).rejects.toMatchObject({ code: 'model_not_ready' });
+    await expect(embedTexts(own, [DOG], 'passage')).rejects.toMatchObject({
+      code: 'model_not_ready',
+    });
   });
 });

@@ -1,14 +1,50 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../../scripts/lib/paths.js';
 import type { EmbedderConfig } from '../src/config.js';
+import { Batcher } from '../src/core/batcher.js';
+import type { BatchLimits } from '../src/core/batcher.js';
+import { emptyEmbedding, toOutcome } from '../src/core/model.js';
+import type { EmbedKind, EmbedOutcome, EmbeddingModel } from '../src/core/model.js';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO_ROOT as repoRoot };
 /** The shared models folder: CI clones the repository with `shared/` beside it. */
-export const modelDir = path.resolve(repoRoot, '../shared/models');
+export const modelDir = path.resolve(REPO_ROOT, '../shared/models');
 export const POTION = 'potion-base-2M';
 export const TOKEN = 'test-service-token-0123456789abcdef';
+
+/** The batch limits of `testConfig` (and of the service's defaults). */
+export const TEST_BATCH_LIMITS: BatchLimits = { maxBatchTokens: 16_384, maxBatchItems: 64 };
+
+/**
+ * Embeds `texts` on the path the service takes (core/service.ts): tokenize, refuse a text without
+ * tokens (`empty_embedding`), forward passes through a Batcher over the model, normalise.
+ * Outcomes are in input order.
+ */
+export async function embedTexts(
+  model: EmbeddingModel,
+  texts: readonly string[],
+  kind: EmbedKind,
+  limits: BatchLimits = TEST_BATCH_LIMITS,
+): Promise<EmbedOutcome[]> {
+  const encodings = texts.map((text) => model.tokenize(text, kind));
+  const outcomes = encodings.map((e) => emptyEmbedding(e.stats));
+  const live = encodings.flatMap((e, i) => (e.stats.token_count > 0 ? [i] : []));
+  const batcher = new Batcher(model, limits);
+  try {
+    const { vectors } = await batcher.submit(
+      live.map((i) => encodings[i]!),
+      kind,
+    );
+    live.forEach((i, row) => {
+      outcomes[i] = toOutcome(vectors[row], encodings[i]!.stats);
+    });
+  } finally {
+    await batcher.close();
+  }
+  return outcomes;
+}
 
 export function testConfig(
   overrides: Partial<EmbedderConfig> & { dataDir: string },
@@ -20,7 +56,7 @@ export function testConfig(
     token: TOKEN,
     model: { name: POTION, version: '1', dir: modelDir, device: 'cpu', dtype: 'fp32' },
     extraModels: [],
-    batching: { maxBatchTokens: 16_384, maxBatchItems: 64, maxQueuedItems: 4096 },
+    batching: { ...TEST_BATCH_LIMITS, maxQueuedItems: 4096 },
     faultsFile: null,
     store: { kind: 'lancedb', dataDir, vectorSize: null, memoryIndexMaxRows: 50_000 },
     validateOnStartup: true,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pointId } from '../../contract/ids.js';
+import { MAX_EMBED_ITEMS } from '../../contract/internal.js';
 import type { EmbedderConfig } from '../src/config.js';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
@@ -143,7 +144,11 @@ describe('request validation', () => {
   it.each([
     ['missing items', {}, 'items'],
     ['empty items', { items: [] }, 'items'],
-    ['too many items', { items: Array.from({ length: 513 }, () => item()) }, 'items'],
+    [
+      'too many items',
+      { items: Array.from({ length: MAX_EMBED_ITEMS + 1 }, () => item()) },
+      'items',
+    ],
     ['an unknown field', { items: [{ ...item(), extra: 1 }] }, 'items.0.extra'],
     ['a non-uuid job_id', { items: [item({ job_id: 'job-1' })] }, 'items.0.job_id'],
     ['a fractional seq', { items: [item({ seq: 1.5 })] }, 'items.0.seq'],
@@ -556,7 +561,7 @@ describe('graceful shutdown', () => {
     const dir = await tempDir('shutdown');
     const own = await startEmbedder(testConfig({ dataDir: dir.dir, logLevel: 'silent' }));
     try {
-      const items = Array.from({ length: 512 }, (_, i) =>
+      const items = Array.from({ length: MAX_EMBED_ITEMS }, (_, i) =>
         item({ org_id: 'sd-org', segment_id: `s${i}`, text: `${DOG} number ${i} `.repeat(20) }),
       );
       const inFlight = client(own.url)('POST', '/internal/embed', { items });
@@ -564,7 +569,7 @@ describe('graceful shutdown', () => {
       const closing = own.close();
       const res = await inFlight;
       expect(res.status).toBe(200);
-      expect(res.json.results).toHaveLength(512);
+      expect(res.json.results).toHaveLength(MAX_EMBED_ITEMS);
       await closing;
       await expect(fetch(`${own.url}/healthz`)).rejects.toThrow();
     } finally {

@@ -3,10 +3,10 @@
  * may appear anywhere. Every value is checked here, so commands receive typed, valid settings.
  */
 import { parseArgs } from 'node:util';
+import { MAX_BATCH_SEGMENTS } from '../../contract/rules.js';
 import { CliError } from './errors.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8787';
-export const MAX_BATCH_SEGMENTS = 256;
 
 export interface Globals {
   /** Not parsed yet: only the commands that call the API need it (see parseUrl). */

@@ -9,11 +9,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BATCH_SEGMENTS } from '../../contract/rules.js';
 import { DEFAULT_URL, parseCli, parseUrl } from './args.js';
 import { ApiClient, backoffMs, retryAfterMs } from './client.js';
 import { requiredNode, nodeVersionProblem } from '../lib/node-version.mjs';
+import { REPO_ROOT } from '../lib/paths.js';
 import { resolveDevSecret } from './commands.js';
 import { ApiError, CliError } from './errors.js';
 import type { Io } from './io.js';
@@ -30,7 +31,6 @@ import {
 } from './segments.js';
 import type { Segment } from './segments.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseCli(argv, env);
 const usageError = (argv: string[]) => {
   try {
@@ -104,7 +104,10 @@ describe('argument parsing', () => {
     [['search', 'q', '--bogus'], /^unknown option --bogus \(see heimdex --help\)$/],
     [['search', 'q', '--point', 'p'], /search does not take --point/],
     [['ingest'], /at least one file or folder/],
-    [['ingest', 'x', '--batch-size', '257'], /--batch-size must be a whole number from 1 to 256/],
+    [
+      ['ingest', 'x', '--batch-size', String(MAX_BATCH_SEGMENTS + 1)],
+      new RegExp(`--batch-size must be a whole number from 1 to ${MAX_BATCH_SEGMENTS}`),
+    ],
     [['delete'], /exactly one of --asset/],
     [['delete', '--asset', 'a', '--point', 'p'], /exactly one of --asset/],
     [['job'], /job needs a job id/],

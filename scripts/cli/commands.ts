@@ -1,7 +1,7 @@
 /** The small commands: token, search, job, delete. (`ingest` has its own module.) */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../lib/paths.js';
 import { loadDevSecrets } from '../lib/secrets.js';
 import { mintDevToken } from '../lib/token.js';
 import type { ApiClient } from './client.js';
@@ -12,8 +12,6 @@ import type { Io } from './io.js';
 import { Progress } from './progress.js';
 import { localText } from './segments.js';
 import type { LocalText } from './segments.js';
-
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** --secret, else DEV_JWT_SECRET, else the dev stack's secrets file (never created here). */
 export function resolveDevSecret(secret: string | undefined, env: NodeJS.ProcessEnv): string {
@@ -52,6 +50,7 @@ export async function tokenCommand(
     org: c.org,
     subject: c.subject,
     ttlSeconds: c.ttlSeconds,
+    tenantClaim: io.env.AUTH_TENANT_CLAIM,
   });
   if (io.json) {
     const expires = new Date(Date.now() + c.ttlSeconds * 1000).toISOString();

@@ -13,8 +13,14 @@ export class Api {
     private readonly token?: string,
   ) {}
 
-  static async forOrg(baseUrl: string, secret: string, org: string): Promise<Api> {
-    return new Api(baseUrl, await mintDevToken({ secret, org }));
+  /** A client with a dev token for `org`, at `tenantClaim` (the stack's AUTH_TENANT_CLAIM). */
+  static async forOrg(
+    baseUrl: string,
+    secret: string,
+    org: string,
+    tenantClaim?: string,
+  ): Promise<Api> {
+    return new Api(baseUrl, await mintDevToken({ secret, org, tenantClaim }));
   }
 
   async request<T = Record<string, unknown>>(

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { modelCacheDir } from '../../scripts/models/cache.js';
-import { REPO_ROOT } from '../../scripts/lib/stack.js';
+import { REPO_ROOT } from '../../scripts/lib/paths.js';
 
 /** The shared test models folder beside the checkout (CI clones with shared/ next to it). */
 export const SHARED_MODELS = path.resolve(REPO_ROOT, '../shared/models');

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from '../../scripts/lib/stack.js';
+import { REPO_ROOT } from '../../scripts/lib/paths.js';
 
 export const FIGURES_FILE = path.join(REPO_ROOT, '.data', 'reliability', 'figures.json');
 

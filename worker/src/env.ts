@@ -4,6 +4,7 @@
  * read `env` themselves.
  */
 import { z } from 'zod';
+import { DEFAULT_MAX_TEXT_CHARS } from '../../contract/rules';
 import type { EmbedMessage } from './queue/message';
 import { decodeKey } from './lib/text-cipher';
 
@@ -44,7 +45,7 @@ const ConfigSchema = z
     AUTH_TENANT_CLAIM: z.string().min(1).default('org_id'),
     EMBEDDING_MODEL_NAME: z.string().min(1).default('minilm-l6-v2'),
     EMBEDDING_MODEL_VER: z.string().min(1).default('1'),
-    MAX_TEXT_CHARS: z.coerce.number().int().min(1).max(1_000_000).default(32_000),
+    MAX_TEXT_CHARS: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_TEXT_CHARS),
     OUTBOX_SWEEP_AGE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
     OUTBOX_SWEEP_LIMIT: z.coerce.number().int().min(1).max(1000).default(100),
     OUTBOX_REDELIVER_AFTER_SECONDS: z.coerce.number().int().min(1).max(604_800).default(900),

@@ -1,6 +1,8 @@
 /** The public HTTP contract inside workerd: validation, errors, idempotency, tenant scoping. */
 import { describe, expect, it } from 'vitest';
 import type { JobRow } from '../../db/schema';
+import { MAX_BATCH_SEGMENTS, MAX_ID_CHARS } from '../../contract/rules';
+import { MAX_BODY_BYTES } from '../src/app';
 import { MAX_LISTED_ERRORS } from '../src/errors';
 import { isDatabaseUnavailable } from '../src/lib/db';
 import { runScheduled } from '../src/index';
@@ -79,7 +81,11 @@ describe('POST /vectors/embed', () => {
       'asset_id',
     ],
     ['newline in segment_id', { asset_id: 'a', segment_id: 's\n1', text: 'x' }, 'segment_id'],
-    ['asset_id too long', { asset_id: 'a'.repeat(257), segment_id: 's', text: 'x' }, 'asset_id'],
+    [
+      'asset_id too long',
+      { asset_id: 'a'.repeat(MAX_ID_CHARS + 1), segment_id: 's', text: 'x' },
+      'asset_id',
+    ],
     ['empty segment_id', { asset_id: 'a', segment_id: '', text: 'x' }, 'segment_id'],
     ['unknown field', { asset_id: 'a', segment_id: 's', text: 'x', colour: 'red' }, 'colour'],
     ['bad model name', { asset_id: 'a', segment_id: 's', text: 'x', model: 'a b' }, 'model'],
@@ -110,7 +116,7 @@ describe('POST /vectors/embed', () => {
   it('413 for a body over 1 MiB', async () => {
     const res = await call('POST', '/vectors/embed', {
       token: await token(uniqueOrg()),
-      body: { asset_id: 'a', segment_id: 's', text: 'x'.repeat(1024 * 1024 + 1) },
+      body: { asset_id: 'a', segment_id: 's', text: 'x'.repeat(MAX_BODY_BYTES + 1) },
       env: quiet,
     });
     await expectProblem(res, 413, 'payload_too_large');
@@ -178,13 +184,13 @@ describe('POST /vectors/embed/batch', () => {
     expect(((await single.json()) as { job_id: string }).job_id).toBe(a.jobs[0]!.job_id);
   });
 
-  it('accepts 256 segments and refuses 257 or none', async () => {
+  it(`accepts ${MAX_BATCH_SEGMENTS} segments and refuses ${MAX_BATCH_SEGMENTS + 1} or none`, async () => {
     const segs = (n: number) =>
       Array.from({ length: n }, (_, i) => ({ segment_id: `s${i}`, text: `Segment number ${i}` }));
-    const ok = await batch(uniqueOrg(), { asset_id: 'big', segments: segs(256) });
+    const ok = await batch(uniqueOrg(), { asset_id: 'big', segments: segs(MAX_BATCH_SEGMENTS) });
     expect(ok.status).toBe(202);
-    expect(((await ok.json()) as { jobs: unknown[] }).jobs).toHaveLength(256);
-    for (const n of [257, 0]) {
+    expect(((await ok.json()) as { jobs: unknown[] }).jobs).toHaveLength(MAX_BATCH_SEGMENTS);
+    for (const n of [MAX_BATCH_SEGMENTS + 1, 0]) {
       const res = await batch(uniqueOrg(), { asset_id: 'big', segments: segs(n) });
       const problem = await expectProblem(res, 400, 'validation_failed');
       expect(problem.errors?.[0]?.field).toBe('segments');

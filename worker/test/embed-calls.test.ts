@@ -3,6 +3,7 @@
  * by JSON bytes, in order, never dropping or duplicating an item.
  */
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_TEXT_CHARS } from '../../contract/rules';
 import { EMBED_CALL_MAX_BYTES, chunkEmbedItems } from '../src/services/embedder';
 import type { EmbedItem } from '../src/services/embedder';
 
@@ -49,7 +50,9 @@ describe('chunkEmbedItems', () => {
   it('keeps a full batch of long texts under the embedder body limit', () => {
     // 100 messages at the Worker's default MAX_TEXT_CHARS of 3-byte characters: ~9.6 MB in all,
     // more than the embedder's 8 MiB body limit in one call.
-    const items = Array.from({ length: 100 }, (_, i) => item(i, '語'.repeat(32_000)));
+    const items = Array.from({ length: 100 }, (_, i) =>
+      item(i, '語'.repeat(DEFAULT_MAX_TEXT_CHARS)),
+    );
     const calls = chunkEmbedItems(items, 32);
     expect(calls.length).toBeGreaterThan(3);
     for (const c of calls) expect(bytes(c)).toBeLessThanOrEqual(EMBED_CALL_MAX_BYTES);

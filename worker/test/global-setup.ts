@@ -15,7 +15,7 @@ import type { TestProject } from 'vitest/node';
 import { runMigrations } from '../../db/migrate.js';
 import { startLocalPostgres } from '../../scripts/lib/postgres.js';
 import { freePort, startProcess, waitForHttp } from '../../scripts/lib/procs.js';
-import { REPO_ROOT } from '../../scripts/lib/stack.js';
+import { REPO_ROOT } from '../../scripts/lib/paths.js';
 import { startWsProxy } from '../../scripts/lib/wsproxy.js';
 
 declare module 'vitest' {

@@ -1,8 +1,8 @@
 /** Shared helpers for Worker tests running inside workerd. */
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
 import type { createMessageBatch } from 'cloudflare:test';
-import { SignJWT } from 'jose';
 import { expect } from 'vitest';
+import { mintDevToken } from '../../scripts/lib/token';
 import type { EmbedMessage } from '../src/queue/message';
 import type { Env } from '../src/env';
 import worker from '../src/index';
@@ -23,19 +23,21 @@ export function secret(e: Env = baseEnv): Uint8Array {
 export async function token(
   org: string | null,
   opts: {
-    exp?: number | string;
+    /** Expiry in seconds since the epoch (default: an hour from now). */
+    exp?: number;
     nbf?: number;
     key?: Uint8Array;
     claims?: Record<string, unknown>;
   } = {},
 ): Promise<string> {
-  const jwt = new SignJWT({ ...(org === null ? {} : { org_id: org }), ...opts.claims })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject('test-user')
-    .setIssuedAt()
-    .setExpirationTime(opts.exp ?? '1h');
-  if (opts.nbf !== undefined) jwt.setNotBefore(opts.nbf);
-  return jwt.sign(opts.key ?? secret());
+  return mintDevToken({
+    secret: opts.key ?? secret(),
+    org,
+    subject: 'test-user',
+    expiresAt: opts.exp,
+    notBefore: opts.nbf,
+    claims: opts.claims,
+  });
 }
 
 export function uniqueOrg(prefix = 'org'): string {

@@ -36,6 +36,8 @@ const FaultFile = z.strictObject({
   reject_segment_prefix: z.string().optional(),
   inference_delay_ms: z.int().min(0).max(60_000).optional(),
 });
+/** The contents of EMBEDDER_FAULTS_FILE, as test harnesses write it (snake_case, all optional). */
+export type FaultFile = z.infer<typeof FaultFile>;
 
 export class Faults {
   private state: FaultState = NO_FAULTS;

@@ -9,8 +9,6 @@ import { fitToWindow } from './truncate.js';
 import { sumOfSquares } from './vector.js';
 import type { TextStats } from './truncate.js';
 
-/** Items per forward pass of the direct (unbatched) `embed` path. */
-export const MAX_BATCH = 64;
 /** A vector whose L2 norm is below this has no direction (e.g. only unknown tokens). */
 const MIN_NORM = 1e-12;
 /** Fallback window when neither the tokenizer nor the config states one. */
@@ -175,11 +173,6 @@ export class EmbeddingModel {
     return model;
   }
 
-  /** Tokens of `text`, special tokens excluded. */
-  countTokens(text: string): number {
-    return this.extractor.tokenizer.encode(text, { add_special_tokens: false }).length;
-  }
-
   /**
    * Tokenizes a text for `kind` (search query or ingested passage), truncated to the model window.
    * The truncation search already tokenizes what it measures; the encoding of the final input is
@@ -248,34 +241,6 @@ export class EmbeddingModel {
     }
     const data = hidden.data instanceof Float32Array ? hidden.data : Float32Array.from(hidden.data);
     return pool(data, kept, rows, width, dim, this.spec.pooling);
-  }
-
-  /**
-   * Embeds texts directly, without the batch queue: tokenize, then forward passes of at most
-   * MAX_BATCH items grouped by length. Outcomes are in input order. Used for the reference
-   * (one-at-a-time) path in tests and tools; the service goes through the Batcher.
-   */
-  async embed(texts: readonly string[], kind: EmbedKind): Promise<EmbedOutcome[]> {
-    if (this.closed) throw new ServiceError('model_not_ready', 'the embedding model is not loaded');
-    const encodings = texts.map((text) => this.tokenize(text, kind));
-    const outcomes = new Array<EmbedOutcome>(texts.length);
-    const order = encodings
-      .map((e, i) => ({ i, tokens: e.ids.length, count: e.stats.token_count }))
-      .filter((o) => {
-        if (o.count > 0) return true;
-        outcomes[o.i] = emptyEmbedding((encodings[o.i] as Encoding).stats);
-        return false;
-      })
-      .sort((a, b) => a.tokens - b.tokens)
-      .map((o) => o.i);
-    for (let start = 0; start < order.length; start += MAX_BATCH) {
-      const chunk = order.slice(start, start + MAX_BATCH);
-      const vectors = await this.infer(chunk.map((i) => encodings[i] as Encoding));
-      chunk.forEach((i, row) => {
-        outcomes[i] = toOutcome(vectors[row], (encodings[i] as Encoding).stats);
-      });
-    }
-    return outcomes;
   }
 
   async dispose(): Promise<void> {

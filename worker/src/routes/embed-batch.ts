@@ -18,7 +18,8 @@ import {
   AUTHENTICATED,
 } from './common';
 
-export const MAX_BATCH_SEGMENTS = 256;
+export { MAX_BATCH_SEGMENTS } from '../../../contract/rules';
+import { MAX_BATCH_SEGMENTS } from '../../../contract/rules';
 
 export const BatchSegment = z
   .object({
