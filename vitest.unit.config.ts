@@ -10,6 +10,7 @@ export default defineConfig({
       'db/**/*.test.ts',
       'scripts/**/*.test.ts',
       'bench/**/*.test.ts',
+      'eval/**/*.test.ts',
     ],
     environment: 'node',
     testTimeout: 30_000,

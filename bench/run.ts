@@ -13,6 +13,7 @@ import { machineInfo, machineSlug } from './lib/machine.js';
 import { measureMatmulPeak } from './lib/matmul.js';
 import type { MatmulPeak } from './lib/matmul.js';
 import { REPO_ROOT, RESULTS_DIR } from './lib/paths.js';
+import { measurePeer } from './lib/peer.js';
 import { progress } from './lib/progress.js';
 import { renderReport } from './lib/report.js';
 import type { BenchResult } from './lib/report.js';
@@ -26,7 +27,7 @@ import type { LengthClass } from './lib/texts.js';
 import { measureVariant } from './lib/throughput.js';
 import { VARIANT_IDS, variant } from './lib/variants.js';
 
-const SECTIONS = ['peak', 'throughput', 'stack', 'store', 'soak'] as const;
+const SECTIONS = ['peak', 'throughput', 'stack', 'store', 'soak', 'peer'] as const;
 type Section = (typeof SECTIONS)[number];
 const FULL_SOAK_MINUTES = 10;
 
@@ -46,6 +47,7 @@ const USAGE = `npm run bench [-- options]
   --search-queries N     queries per concurrency level (default 200)
   --store-sizes LIST     vectors in the store benchmark (default 10000,100000)
   --soak-minutes M       ingest soak length (default 1; the RSS target is for 10)
+  --peer-cap N           peer section: Heimdex's EMBEDDER_MAX_BATCH_ITEMS (default: the embedder's default)
   --out FILE             results JSON (default bench/results/<date>-<machine>.json)
   --work-dir DIR         scratch folder (default .data/bench/run-<time>, deleted unless --keep)
   --keep                 keep the scratch folder (embedder logs, stores, profiles)
@@ -100,6 +102,7 @@ function parseOptions(argv: string[]) {
       'search-queries': { type: 'string', default: '200' },
       'store-sizes': { type: 'string', default: '10000,100000' },
       'soak-minutes': { type: 'string', default: '1' },
+      'peer-cap': { type: 'string' },
       out: { type: 'string' },
       'work-dir': { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -141,6 +144,8 @@ function parseOptions(argv: string[]) {
       positiveInt(s, 'store-sizes'),
     ),
     soakMinutes: positive(values['soak-minutes'], 'soak-minutes'),
+    peerCap:
+      values['peer-cap'] === undefined ? undefined : positiveInt(values['peer-cap'], 'peer-cap'),
     out: values.out,
     workDir: values['work-dir'],
     keep: values.keep || values['cpu-prof'],
@@ -194,7 +199,9 @@ async function main(): Promise<void> {
       ),
   );
   const has = (s: Section) => o.sections.has(s);
-  const usesMinilm = o.models.some((m) => m !== 'potion-fp32') || has('stack') || has('soak');
+  // The MiniLM-shaped model (not the real one, which the peer section uses) serves these sections.
+  const usesMinilm =
+    (has('throughput') && o.models.some((m) => m !== 'potion-fp32')) || has('stack') || has('soak');
   progress(`work dir ${workDir}`);
 
   const result: BenchResult = {
@@ -221,6 +228,7 @@ async function main(): Promise<void> {
       searchConcurrency: [...SEARCH_CONCURRENCY],
       storeSizes: o.storeSizes,
       soakMinutes: o.soakMinutes,
+      peerCap: o.peerCap ?? 'embedder default',
       qdrant: process.env.QDRANT_URL ? 'QDRANT_URL set' : 'not set (LanceDB only)',
     },
     models: o.models.map((id) => {
@@ -243,6 +251,7 @@ async function main(): Promise<void> {
     search: null,
     stores: [],
     soak: null,
+    peer: null,
     targets: [],
     warnings: [],
     notes: [
@@ -352,6 +361,17 @@ async function main(): Promise<void> {
     }
   }
 
+  if (has('peer')) {
+    result.peer = await measurePeer({
+      lengths: o.lengths,
+      minSeconds: o.seconds,
+      maxSeconds: o.maxSeconds,
+      requestItems: o.requestItems,
+      cap: o.peerCap,
+      workDir,
+    });
+  }
+
   result.targets = evaluateTargets({
     naive: result.naive,
     cells: result.throughput,
@@ -360,6 +380,7 @@ async function main(): Promise<void> {
     search: result.search,
     soak: result.soak,
     fullSoakMinutes: FULL_SOAK_MINUTES,
+    peer: result.peer,
   });
   const finishedAt = new Date();
   result.finishedAt = finishedAt.toISOString();

@@ -2,6 +2,7 @@
 import type { VerifyReport } from '../make-model.js';
 import type { MachineInfo } from './machine.js';
 import type { MatmulPeak } from './matmul.js';
+import type { PeerResult } from './peer.js';
 import type { SoakResult } from './soak.js';
 import type { IngestResult, ProcessCores, SearchResult } from './stack-bench.js';
 import { maxBy } from './stats.js';
@@ -41,6 +42,8 @@ export interface BenchResult {
   search: SearchResult | null;
   stores: StoreCell[];
   soak: SoakResult | null;
+  /** sentence-transformers against Heimdex's embedder, the real model (section `peer`). */
+  peer: PeerResult | null;
   targets: TargetResult[];
   warnings: string[];
   notes: string[];
@@ -361,6 +364,91 @@ export function renderReport(r: BenchResult): string {
         (s.memoryIndexEnd
           ? ` At the end the in-memory search index held ${s.memoryIndexEnd.points} points in ${n1(s.memoryIndexEnd.vectorMiB)} MiB of vector arrays (0 once it is released above VECTOR_MEMORY_INDEX_MAX_ROWS).`
           : ''),
+    );
+    out.push('');
+  }
+
+  if (r.peer) {
+    const p = r.peer;
+    const st = p.sentenceTransformers;
+    out.push(
+      `## Peer: sentence-transformers against Heimdex (${p.model.name}, texts/s)\n\n` +
+        `The real all-MiniLM-L6-v2 on both sides, the same texts: sentence-transformers ${st.versions['sentence-transformers'] ?? '?'} ` +
+        `\`encode\` (torch ${st.versions.torch ?? '?'} on the CPU, batch ${st.batchSize}, ${st.threads} threads; weights from ${p.model.referenceWeightsPackage}) ` +
+        `against Heimdex's embedder (${p.model.dir}) over HTTP: ${p.heimdex[0]?.requestItems ?? '?'}-item POST /internal/embed requests kept in flight, ` +
+        `dynamic batching at EMBEDDER_MAX_BATCH_ITEMS ${p.heimdex[0]?.cap ?? '?'}, each text also written to the embedded store. One after the other, never sharing the cores.`,
+    );
+    out.push('');
+    const lengths = LENGTH_CLASSES.filter((l) => st.cells.some((c) => c.length === l));
+    const ratio = (dtype: 'fp32' | 'q8', l: string) => {
+      const x = p.ratios.find((q) => q.dtype === dtype && q.length === l)?.ratio;
+      return x === undefined ? '–' : `${x.toFixed(2)}x`;
+    };
+    out.push(
+      table(
+        [
+          'length (tokens per text)',
+          'sentence-transformers',
+          'Heimdex fp32',
+          'Heimdex int8',
+          'fp32 / ST',
+          'int8 / ST',
+          'other load (cores): ST / fp32 / int8',
+        ],
+        lengths.map((l) => {
+          const s = st.cells.find((c) => c.length === l);
+          const f = p.heimdex.find((c) => c.dtype === 'fp32' && c.length === l);
+          const q = p.heimdex.find((c) => c.dtype === 'q8' && c.length === l);
+          return [
+            `${l} (${s?.tokensPerText ?? '?'})`,
+            n1(s?.textsPerSecond),
+            n1(f?.textsPerSecond),
+            n1(q?.textsPerSecond),
+            ratio('fp32', l),
+            ratio('q8', l),
+            `${s?.otherLoadCores ?? '–'} / ${f?.otherLoadCores ?? '–'} / ${q?.otherLoadCores ?? '–'}`,
+          ];
+        }),
+      ),
+    );
+    out.push('');
+    // On a busy machine the two sides may get different shares of the cores: texts per CPU-second
+    // of each side's own process (Heimdex: the embedder, all threads) compares the work done.
+    out.push(
+      table(
+        [
+          'length',
+          'ST texts/CPU-s',
+          'fp32 texts/CPU-s',
+          'int8 texts/CPU-s',
+          'fp32 / ST',
+          'int8 / ST',
+        ],
+        lengths.map((l) => {
+          const s = st.cells.find((c) => c.length === l);
+          const perCpu = (tps: number | undefined, cpu: number | undefined) =>
+            tps !== undefined && cpu ? tps / cpu : NaN;
+          const sc = perCpu(s?.textsPerSecond, s?.cpuPerSecond);
+          const cell = (dtype: 'fp32' | 'q8') => {
+            const h = p.heimdex.find((c) => c.dtype === dtype && c.length === l);
+            return perCpu(h?.textsPerSecond, h?.embedderCpuPerSecond.total);
+          };
+          const rel = (x: number) => (Number.isFinite(x / sc) ? `${(x / sc).toFixed(2)}x` : '–');
+          return [l, n1(sc), n1(cell('fp32')), n1(cell('q8')), rel(cell('fp32')), rel(cell('q8'))];
+        }),
+      ),
+    );
+    out.push('');
+    out.push(
+      'Heimdex per request (medians, ms: inference / queue / store+http), embedder CPU (cores: main / store / inference+other): ' +
+        p.heimdex
+          .map(
+            (c) =>
+              `${c.dtype} ${c.length} ${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}, ` +
+              `${c.embedderCpuPerSecond.main} / ${c.embedderCpuPerSecond.store} / ${c.embedderCpuPerSecond.inferenceAndOther}`,
+          )
+          .join('; ') +
+        `. sentence-transformers process CPU (cores): ${st.cells.map((c) => `${c.length} ${c.cpuPerSecond}`).join(', ')}.`,
     );
     out.push('');
   }

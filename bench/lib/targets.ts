@@ -1,5 +1,6 @@
 /** The issue's performance targets, each a ratio (or difference) of figures from one run. */
 import type { MatmulPeak } from './matmul.js';
+import type { PeerResult } from './peer.js';
 import type { SoakResult } from './soak.js';
 import { maxBy } from './stats.js';
 import type { IngestResult, SearchResult } from './stack-bench.js';
@@ -31,7 +32,15 @@ export interface TargetInputs {
   soak: SoakResult | null;
   /** The soak length a full run uses (the target's 10 minutes). */
   fullSoakMinutes: number;
+  /** The peer section (sentence-transformers against Heimdex, the real model), when it ran. */
+  peer?: PeerResult | null;
 }
+
+/** Heimdex's embedder ÷ sentence-transformers `encode`, texts/s, same model and texts. */
+export const PEER_TARGETS = [
+  { dtype: 'fp32', threshold: 2, label: 'fp32' },
+  { dtype: 'q8', threshold: 4, label: 'int8' },
+] as const;
 
 /** The fastest cell (texts/s) of a variant and length, or null when none was measured. */
 export function best(
@@ -210,5 +219,28 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
         : 'not measured',
     ),
   );
+  for (const { dtype, threshold, label } of PEER_TARGETS) {
+    const lengths = t.peer ? [...new Set(t.peer.ratios.map((r) => r.length))] : ['medium' as const];
+    for (const length of lengths) {
+      const h = t.peer?.heimdex.find((c) => c.dtype === dtype && c.length === length) ?? null;
+      const s = t.peer?.sentenceTransformers.cells.find((c) => c.length === length) ?? null;
+      out.push(
+        judge(
+          {
+            id: `peer-${label}-${length}`,
+            target: `all-MiniLM-L6-v2 ${label}, ${length} texts: Heimdex's embedder (HTTP, dynamic batching) >= ${threshold}x sentence-transformers encode texts/s (PyTorch CPU, batch 32, all cores)`,
+            threshold,
+            comparison: '>=',
+            unit: 'x',
+          },
+          h && s ? h.textsPerSecond / s.textsPerSecond : null,
+          h && s
+            ? `Heimdex ${label} ${perSecond(h.textsPerSecond)} (cap ${h.cap}); sentence-transformers ${perSecond(s.textsPerSecond)} (${s.tokensPerText} tokens per text)`
+            : 'not measured',
+        ),
+      );
+    }
+  }
+
   return out;
 }
