@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureMinilmShaped, verifyMinilmShaped } from './make-model.js';
+import { invalidFiles, modelCacheDir, readLock } from '../scripts/models/cache.js';
 import { PASSED_ENV } from './lib/embedder.js';
 import { machineInfo, machineSlug } from './lib/machine.js';
 import { measureMatmulPeak } from './lib/matmul.js';
@@ -261,13 +261,16 @@ async function main(): Promise<void> {
   };
 
   if (usesMinilm) {
-    const info = await ensureMinilmShaped({ log: progress });
-    progress('verifying the MiniLM-shaped model through transformers.js (fp32 and q8)');
-    const verification = await verifyMinilmShaped();
-    if (!verification.ok) {
-      throw new Error(`the bench model failed verification: ${verification.problems.join('; ')}`);
+    // The real model, checked against the lock (npm run models builds and verifies it).
+    const cache = modelCacheDir();
+    for (const model of readLock().models) {
+      const bad = await invalidFiles(cache, model);
+      if (bad.length > 0) {
+        throw new Error(
+          `the model cache ${cache} lacks a valid ${model.name} (${bad.join(', ')}): run npm run models`,
+        );
+      }
     }
-    result.benchModel = { files: info.files, verification };
   }
 
   const peaks: MatmulPeak[] = [];

@@ -1,6 +1,13 @@
-/** The models the bench runs: the MiniLM-shaped encoder (fp32, int8) and the real potion model. */
+/**
+ * The models the bench runs: the real all-MiniLM-L6-v2 (fp32, int8) from the model cache
+ * (`npm run models`) and the real potion model.
+ */
 import { MINILM_L6_SHAPE, encoderMatmulParams, forwardFlops } from './bert.js';
-import { BENCH_MODELS_DIR, MINILM_SHAPED, POTION, SHARED_MODELS_DIR } from './paths.js';
+import { modelCacheDir } from '../../scripts/models/cache.js';
+import { POTION, SHARED_MODELS_DIR } from './paths.js';
+
+/** The registry name the model cache serves all-MiniLM-L6-v2 under. */
+export const MINILM = 'minilm-l6-v2';
 
 export type VariantId = 'minilm-fp32' | 'minilm-q8' | 'potion-fp32';
 export const VARIANT_IDS: readonly VariantId[] = ['minilm-fp32', 'minilm-q8', 'potion-fp32'];
@@ -25,9 +32,9 @@ export function variant(id: VariantId): Variant {
     case 'minilm-q8':
       return {
         id,
-        label: `MiniLM-L6-shaped ${id === 'minilm-fp32' ? 'fp32' : 'int8'}`,
-        modelDir: BENCH_MODELS_DIR,
-        modelName: MINILM_SHAPED,
+        label: `all-MiniLM-L6-v2 ${id === 'minilm-fp32' ? 'fp32' : 'int8'}`,
+        modelDir: modelCacheDir(),
+        modelName: MINILM,
         dtype: id === 'minilm-fp32' ? 'fp32' : 'q8',
         specialTokens: 2,
         flopsPerText: (tokens) => forwardFlops(MINILM_L6_SHAPE, 1, tokens),

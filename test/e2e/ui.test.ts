@@ -170,6 +170,16 @@ describe('the API reference in a browser', () => {
     );
     expect(shown.sort()).toEqual(documented.sort());
 
+    // Sidebar paths wrap only before a slash, never inside `{…}` (issue 12.8).
+    const toc = page
+      .locator('nav#toc a', { hasText: '/vectors/points/{point_id}' })
+      .locator('.seg');
+    expect(await toc.allTextContents()).toEqual(['/vectors', '/points', '/{point_id}']);
+    const broken = await page
+      .locator('nav#toc .seg')
+      .evaluateAll((els) => els.filter((e) => e.getClientRects().length > 1).length);
+    expect(broken).toBe(0);
+
     const search = page.locator('section.op[data-path="/vectors/search"]');
     expect(await search.locator('.auth').textContent()).toContain('Requires Authorization');
     expect(await search.locator('tr[data-status="401"]').count()).toBe(1);

@@ -9,7 +9,16 @@ import { runScheduled } from '../src/index';
 import { BATCH_RETENTION_DAYS, recordOutcomes } from '../src/services/jobs';
 import { unservedModels } from '../src/services/models';
 import type { ServedModels } from '../src/services/embedder';
-import { call, envWith, expectProblem, token, uniqueOrg, withDb } from './helpers';
+import {
+  UNREACHABLE,
+  call,
+  envWith,
+  expectProblem,
+  token,
+  uniqueOrg,
+  withDb,
+  withUnreachable,
+} from './helpers';
 
 // Jobs are created with the Queue send switched off so that these tests observe only the HTTP
 // path; delivery is covered by queue.test.ts and the end-to-end suite.
@@ -700,9 +709,9 @@ describe('errors and plumbing', () => {
       status: 'ready',
       checks: { database: 'ok', embedder: 'ok' },
     });
-    const down = await call('GET', '/readyz', {
-      env: envWith({ EMBEDDER_URL: 'http://127.0.0.1:9' }),
-    });
+    const { result: down } = await withUnreachable(UNREACHABLE, () =>
+      call('GET', '/readyz', { env: envWith({ EMBEDDER_URL: UNREACHABLE }) }),
+    );
     expect(down.status).toBe(503);
   });
 

@@ -1,6 +1,14 @@
 /** Tenant-scoped deletion against the real embedder and store. */
 import { describe, expect, it } from 'vitest';
-import { call, envWith, expectProblem, token, uniqueOrg } from './helpers';
+import {
+  UNREACHABLE,
+  call,
+  envWith,
+  expectProblem,
+  token,
+  uniqueOrg,
+  withUnreachable,
+} from './helpers';
 
 async function ingest(org: string, asset: string, segments: Record<string, string>) {
   // Through the real local Queue: wait until every job is terminal.
@@ -170,10 +178,14 @@ describe('DELETE /vectors/points/{point_id} and /vectors/assets/{asset_id}', () 
   });
 
   it('503 with Retry-After when the embedder is down', async () => {
-    const res = await call('DELETE', '/vectors/assets/x', {
-      token: await token(uniqueOrg()),
-      env: envWith({ EMBEDDER_URL: 'http://127.0.0.1:9' }),
-    });
+    const t = await token(uniqueOrg());
+    const { result: res, attempts } = await withUnreachable(UNREACHABLE, () =>
+      call('DELETE', '/vectors/assets/x', {
+        token: t,
+        env: envWith({ EMBEDDER_URL: UNREACHABLE }),
+      }),
+    );
+    expect(attempts).toEqual([`${UNREACHABLE}/internal/delete`]);
     await expectProblem(res, 503, 'dependency_unavailable');
     expect(res.headers.get('retry-after')).toBe('2');
   });

@@ -1,7 +1,7 @@
 /** Shared helpers for Worker tests running inside workerd. */
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
 import type { createMessageBatch } from 'cloudflare:test';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { mintDevToken } from '../../scripts/lib/token';
 import type { EmbedMessage } from '../src/queue/message';
 import type { Env } from '../src/env';
@@ -114,3 +114,30 @@ type TestMessage = Parameters<typeof createMessageBatch>[1][number];
 export function queueMessage(body: EmbedMessage, attempts = 1): TestMessage {
   return { id: crypto.randomUUID(), timestamp: new Date(), attempts, body };
 }
+
+/**
+ * Runs `fn` while every fetch to `origin` rejects as workerd's fetch does for a refused
+ * connection (TypeError), without a real connection attempt whose failure workerd would print.
+ * Returns fn's result and the URLs that were tried.
+ */
+export async function withUnreachable<T>(
+  origin: string,
+  fn: () => Promise<T>,
+): Promise<{ result: T; attempts: string[] }> {
+  const realFetch = globalThis.fetch;
+  const attempts: string[] = [];
+  const spy = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    if (!url.startsWith(origin)) return realFetch(input, init);
+    attempts.push(url);
+    return Promise.reject(new TypeError('Network connection lost.'));
+  });
+  try {
+    return { result: await fn(), attempts };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+/** An address nothing answers (see withUnreachable). */
+export const UNREACHABLE = 'http://unreachable.heimdex.test';

@@ -7,7 +7,7 @@ import { SignJWT, exportSPKI, importJWK } from 'jose';
 import type { JWK } from 'jose';
 import { describe, expect, inject, it } from 'vitest';
 import type { Env } from '../src/env';
-import { call, envWith, expectProblem, uniqueOrg } from './helpers';
+import { UNREACHABLE, call, envWith, expectProblem, uniqueOrg, withUnreachable } from './helpers';
 
 const jwks = inject('jwks');
 const now = () => Math.floor(Date.now() / 1000);
@@ -153,15 +153,17 @@ describe('AUTH_PROVIDER=jwks', () => {
   });
 
   it('503 with Retry-After (not 401) when the JWKS cannot be reached', async () => {
-    const down = jwksEnv('', { AUTH_JWKS_URL: 'http://127.0.0.1:9/jwks.json' });
-    const res = await getJob(await sign('acme'), down);
+    const down = jwksEnv('', { AUTH_JWKS_URL: `${UNREACHABLE}/jwks.json` });
+    const signed = await sign('acme');
+    const { result: res } = await withUnreachable(UNREACHABLE, () => getJob(signed, down));
     await expectProblem(res, 503, 'dependency_unavailable');
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
   it('401, not 503, for a garbage token even when the JWKS is unreachable', async () => {
-    const down = jwksEnv('', { AUTH_JWKS_URL: 'http://127.0.0.1:9/jwks.json' });
-    await expectProblem(await getJob('not.a.jwt', down), 401, 'unauthorized');
+    const down = jwksEnv('', { AUTH_JWKS_URL: `${UNREACHABLE}/jwks.json` });
+    const { result } = await withUnreachable(UNREACHABLE, () => getJob('not.a.jwt', down));
+    await expectProblem(result, 401, 'unauthorized');
   });
 
   it('refuses to start without issuer and audience (fails closed)', async () => {
