@@ -4,21 +4,18 @@
  * codes are the thrown codes.
  */
 export const ERROR_CODES = {
-  validation_failed: { status: 400, title: 'Request validation failed' },
-  malformed_json: { status: 400, title: 'Malformed JSON body' },
-  unauthorized: { status: 401, title: 'Authentication required' },
-  not_found: { status: 404, title: 'Not found' },
+  ...COMMON_PROBLEMS,
   method_not_allowed: { status: 405, title: 'Method not allowed' },
-  payload_too_large: { status: 413, title: 'Payload too large' },
-  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   unprocessable: { status: 422, title: 'Unprocessable content' },
-  internal: { status: 500, title: 'Internal error' },
   dependency_unavailable: { status: 503, title: 'A dependency is unavailable' },
   misconfigured: { status: 500, title: 'Service misconfigured' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+import { COMMON_PROBLEMS, PROBLEM_BASE } from '../../contract/problems';
+import type { ProblemBody } from '../../contract/problems';
+export { PROBLEM_BASE };
 export type { FieldError } from '../../contract/rules';
 import type { FieldError } from '../../contract/rules';
 
@@ -40,8 +37,6 @@ export class AppError extends Error {
   }
 }
 
-export const PROBLEM_BASE = 'https://heimdex.dev/problems/';
-
 /**
  * At most this many field errors are listed in a problem body (and field names in its detail);
  * `errors_omitted` says how many more there were. A body of 100,000 unknown keys must not
@@ -57,18 +52,7 @@ export function invalidRequestDetail(errors: readonly FieldError[]): string {
   return `invalid request: ${named.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
 }
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  code: ErrorCode;
-  detail: string;
-  instance?: string;
-  request_id: string;
-  errors?: FieldError[];
-  /** How many field errors were left out of `errors` (at most MAX_LISTED_ERRORS are listed). */
-  errors_omitted?: number;
-}
+export type Problem = ProblemBody<ErrorCode>;
 
 export function problemBody(err: AppError, requestId: string, instance?: string): Problem {
   const body: Problem = {

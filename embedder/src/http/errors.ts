@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { COMMON_PROBLEMS, PROBLEM_BASE } from '../../../contract/problems.js';
+import type { ProblemBody } from '../../../contract/problems.js';
 import { fieldErrors } from '../../../contract/rules.js';
 import type { FieldError } from '../../../contract/rules.js';
 import { ServiceError } from '../core/errors.js';
@@ -12,19 +14,13 @@ import type { AppEnv } from './context.js';
  * helper, the auth middleware and the body limit all go through this one table.
  */
 export const PROBLEMS = {
-  validation_failed: { status: 400, title: 'Request validation failed' },
-  malformed_json: { status: 400, title: 'Malformed JSON body' },
+  ...COMMON_PROBLEMS,
   unknown_model: { status: 400, title: 'Unknown model' },
-  unauthorized: { status: 401, title: 'Authentication required' },
-  not_found: { status: 404, title: 'Not found' },
-  payload_too_large: { status: 413, title: 'Payload too large' },
-  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   empty_embedding: { status: 422, title: 'Text has nothing to embed' },
   overloaded: { status: 429, title: 'Too many requests' },
   // nginx's "client closed request": the caller aborted, nobody reads this answer, but the
   // request log line says what happened.
   cancelled: { status: 499 as number as ContentfulStatusCode, title: 'Client closed request' },
-  internal: { status: 500, title: 'Internal error' },
   model_not_ready: { status: 503, title: 'Embedding model not ready' },
   model_unavailable: { status: 503, title: 'Embedding model unavailable' },
   store_unavailable: { status: 503, title: 'Vector store unavailable' },
@@ -33,19 +29,11 @@ export const PROBLEMS = {
 
 export type ProblemCode = keyof typeof PROBLEMS;
 
-export const PROBLEM_BASE = 'https://heimdex.dev/problems/';
+export { PROBLEM_BASE };
 
 export type { FieldError };
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  code: ProblemCode;
-  detail: string;
-  request_id: string;
-  errors?: FieldError[];
-}
+export type Problem = ProblemBody<ProblemCode>;
 
 /** An error answered as an RFC 9457 problem. `detail` must never contain input text. */
 export class ApiError extends Error {
