@@ -14,11 +14,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelDtype } from '../src/config.js';
 import { EmbeddingModel } from '../src/core/model.js';
+import type { Encoding } from '../src/core/model.js';
 import { cosine } from '../src/core/vector.js';
 import { invalidFiles, modelCacheDir, readLock, sha256 } from '../../scripts/models/cache.js';
 import { repoRoot } from './helpers.js';
 
 const MODEL = 'minilm-l6-v2';
+/** Items per forward pass (the service's default EMBEDDER_MAX_BATCH_ITEMS). */
+const BATCH = 64;
 const FIXTURES = path.join(repoRoot, 'test/fixtures/reference');
 /**
  * Per-sentence floors. fp32 meets the issue's 0.9999 (measured: 1.000000 to 6 places). int8 does
@@ -153,25 +156,30 @@ describe.each(['fp32', 'q8'] as const)(
     });
 
     it(`embeds every sentence with cosine ≥ ${MIN_COSINE[dtype]} to the reference`, async () => {
-      const outcomes = await model.embed(
-        sentences.map((s) => s.text),
-        'passage',
-      );
+      // Batches as the service forms them by default: grouped by length, 64 items (EMBEDDER_BATCH_ITEMS).
+      const encodings = sentences.map((s) => model.tokenize(s.text, 'passage'));
+      const order = encodings
+        .map((e, i) => ({ i, tokens: e.ids.length, count: e.stats.token_count }))
+        .filter((o) => o.count > 0)
+        .sort((a, b) => a.tokens - b.tokens)
+        .map((o) => o.i);
+      const vectors = new Map<number, Float32Array>();
+      for (let start = 0; start < order.length; start += BATCH) {
+        const chunk = order.slice(start, start + BATCH);
+        const pooled = await model.infer(chunk.map((i) => encodings[i] as Encoding));
+        chunk.forEach((i, row) => vectors.set(i, pooled[row] as Float32Array));
+      }
       const below: string[] = [];
       const cosines: number[] = [];
-      outcomes.forEach((outcome, i) => {
-        const ref = reference.items[i] as ReferenceItem;
-        if (ref.token_count === 0) {
-          // sentence-transformers embeds [CLS][SEP]; Heimdex refuses a text without tokens.
-          if (outcome.ok || outcome.code !== 'empty_embedding')
-            below.push(`${ref.id}: not empty_embedding`);
+      reference.items.forEach((ref, i) => {
+        // sentence-transformers embeds [CLS][SEP]; Heimdex refuses a text without tokens.
+        if (ref.token_count === 0) return;
+        const vector = vectors.get(i);
+        if (!vector) {
+          below.push(`${ref.id}: no vector`);
           return;
         }
-        if (!outcome.ok) {
-          below.push(`${ref.id}: ${outcome.code}`);
-          return;
-        }
-        const c = cosine(outcome.vector, decode(ref.vector, Float32Array));
+        const c = cosine(vector, decode(ref.vector, Float32Array));
         cosines.push(c);
         if (!(c >= MIN_COSINE[dtype])) below.push(`${ref.id}: cosine ${c.toFixed(6)}`);
       });
