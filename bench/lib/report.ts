@@ -258,6 +258,12 @@ export function renderReport(r: BenchResult): string {
         ],
       ),
     );
+    out.push(
+      `\nFollowing the ingest while it ran, one request at a time: \`GET /jobs/{id}\` p50 ` +
+        `${n1(i.follow.job.p50)} ms, p95 ${n1(i.follow.job.p95)} ms (n=${i.follow.job.n}); ` +
+        `\`GET /batches/{id}\` (a whole batch of up to 256 jobs) p50 ${n1(i.follow.batch.p50)} ms, ` +
+        `p95 ${n1(i.follow.batch.p95)} ms (n=${i.follow.batch.n}).`,
+    );
     out.push('');
   }
 

@@ -89,7 +89,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
     t.naive.find((n) => n.variant === variant && n.length === length) ?? null;
 
   for (const [variant, threshold, label] of [
-    ['minilm-fp32', 2, 'MiniLM-shaped fp32'],
+    ['minilm-fp32', 2, 'all-MiniLM-L6-v2 fp32'],
     ['potion-fp32', 5, 'potion-base-2M'],
   ] as const) {
     const b = best(t.cells, variant, 'short');
@@ -118,7 +118,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
     judge(
       {
         id: 'flops-minilm-fp32',
-        target: 'MiniLM-shaped fp32: achieved FLOP/s >= 40% of the measured fp32 MatMul peak',
+        target: 'all-MiniLM-L6-v2 fp32: achieved FLOP/s >= 40% of the measured fp32 MatMul peak',
         threshold: 0.4,
         comparison: '>=',
         unit: 'fraction',
@@ -137,7 +137,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
     judge(
       {
         id: 'int8-speedup',
-        target: 'MiniLM-shaped int8 >= 1.8x fp32 texts/s (medium texts, each at its best cap)',
+        target: 'all-MiniLM-L6-v2 int8 >= 1.8x fp32 texts/s (medium texts, each at its best cap)',
         threshold: 1.8,
         comparison: '>=',
         unit: 'x',
@@ -153,7 +153,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
     judge(
       {
         id: 'ingest-fraction',
-        target: 'End-to-end ingest (MiniLM-shaped) >= 80% of the embedder raw throughput',
+        target: 'End-to-end ingest (all-MiniLM-L6-v2) >= 80% of the embedder raw throughput',
         threshold: 0.8,
         comparison: '>=',
         unit: 'fraction',
@@ -208,7 +208,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
     judge(
       {
         id: 'rss-flat',
-        target: `Embedder RSS (MiniLM-shaped) stays within ±10% during a ${t.fullSoakMinutes}-minute ingest`,
+        target: `Embedder RSS (all-MiniLM-L6-v2) stays within ±10% during a ${t.fullSoakMinutes}-minute ingest`,
         threshold: 0.1,
         comparison: '<=',
         unit: 'fraction',
