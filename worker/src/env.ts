@@ -36,6 +36,12 @@ const ConfigSchema = z
     EMBEDDER_URL: z.url(),
     EMBEDDER_TOKEN: z.string().min(16, 'must be at least 16 characters'),
     EMBEDDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    /**
+     * Timeout of the queue consumer's embedder calls: nobody waits on them, and on a saturated
+     * embedder a batch of long texts can take minutes; timing out sooner only makes the queue
+     * send the same work again while the embedder is still computing it.
+     */
+    EMBEDDER_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(100).max(840_000).default(300_000),
     EMBEDDER_CALL_ITEMS: z.coerce.number().int().min(1).max(256).default(32),
     AUTH_PROVIDER: z.enum(['dev', 'jwks']).default('dev'),
     DEV_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -99,7 +105,14 @@ export interface Config {
   databaseUrl: string;
   neonWsProxy: string | undefined;
   /** `callItems`: most items in one /internal/embed call; a queue batch's calls run together. */
-  embedder: { url: string; token: string; timeoutMs: number; callItems: number };
+  /** `queueTimeoutMs`: the queue consumer's calls (`timeoutMs`: the API's, which a client waits on). */
+  embedder: {
+    url: string;
+    token: string;
+    timeoutMs: number;
+    queueTimeoutMs: number;
+    callItems: number;
+  };
   auth:
     | { provider: 'dev'; secret: string; tenantClaim: string }
     | {
@@ -152,6 +165,7 @@ export function parseConfig(env: Env): Config {
       url: c.EMBEDDER_URL.replace(/\/+$/, ''),
       token: c.EMBEDDER_TOKEN,
       timeoutMs: c.EMBEDDER_TIMEOUT_MS,
+      queueTimeoutMs: c.EMBEDDER_QUEUE_TIMEOUT_MS,
       callItems: c.EMBEDDER_CALL_ITEMS,
     },
     auth:

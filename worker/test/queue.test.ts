@@ -17,7 +17,7 @@ import type { EmbedMessage } from '../src/queue/message';
 import { TextCipher } from '../src/lib/text-cipher';
 import { recordOutcomes } from '../src/services/jobs';
 import worker from '../src/index';
-import { call, envWith, queueMessage, token, uniqueOrg, withDb } from './helpers';
+import { baseEnv, call, envWith, queueMessage, token, uniqueOrg, withDb } from './helpers';
 
 const quiet = envWith({ QUEUE_SEND_DISABLED: 'true' });
 
@@ -183,6 +183,38 @@ describe('embed queue consumer', () => {
     expect(row.status).toBe('QUEUED');
     expect(row.error?.code).toBe('embedder_unavailable');
     expect(await outboxRows(msgs[0]!.job_id)).toHaveLength(1);
+  });
+
+  it('waits for a slow embedder past the API timeout (EMBEDDER_QUEUE_TIMEOUT_MS), without a retry', async () => {
+    const org = uniqueOrg();
+    const msgs = await createJobs(org, [
+      { asset_id: 'a', segment_id: 'slow', text: 'A slow but healthy embedder' },
+    ]);
+    // The embedder answers after 600 ms: past the API's 200 ms, within the queue's 10 s.
+    const slow = 'http://embedder.slow.test';
+    const realFetch = globalThis.fetch;
+    const realUrl = baseEnv.EMBEDDER_URL as string;
+    const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (!url.startsWith(slow)) return realFetch(input, init);
+      await new Promise((r) => setTimeout(r, 600));
+      if (init?.signal?.aborted) throw new DOMException('timed out', 'TimeoutError');
+      return realFetch(realUrl + url.slice(slow.length), { ...init, signal: null });
+    });
+    const env = envWith({
+      QUEUE_SEND_DISABLED: 'true',
+      EMBEDDER_URL: slow,
+      EMBEDDER_TIMEOUT_MS: '200',
+      EMBEDDER_QUEUE_TIMEOUT_MS: '10000',
+    });
+    let delivered;
+    try {
+      delivered = await deliver('heimdex-embed', msgs, env);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(delivered.result.retryMessages).toEqual([]);
+    expect((await jobRow(msgs[0]!.job_id)).status).toBe('SUCCEEDED');
   });
 
   it('splits a batch into concurrent embedder calls; a refused call retries only its own jobs', async () => {

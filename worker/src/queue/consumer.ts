@@ -197,8 +197,9 @@ export const handleEmbedBatch = queueHandler(async (inv, batch) => {
     work.map((w) => w.body.job_id),
   );
   marking.catch(() => undefined);
+  // Nobody waits on these calls: they get the long queue timeout (EMBEDDER_QUEUE_TIMEOUT_MS).
   const client = new EmbedderClient(
-    inv.config.embedder,
+    { ...inv.config.embedder, timeoutMs: inv.config.embedder.queueTimeoutMs },
     work[0]!.body.request_id || crypto.randomUUID(),
   );
   const texts = await decrypt(inv.config, work);
