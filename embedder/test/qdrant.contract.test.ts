@@ -227,7 +227,7 @@ describe('QdrantStore speaks Qdrant REST', () => {
     expect(calls('PUT', '')).toHaveLength(0);
   });
 
-  it('writes latest-wins: reads stored seqs, upserts only winners with a conditional filter', async () => {
+  it('writes latest-wins with a conditional upsert, then reads back which points were applied', async () => {
     const s = store();
     await s.init(4);
     const a = await point('s1', 10, [1, 0, 0, 0]);
@@ -239,21 +239,32 @@ describe('QdrantStore speaks Qdrant REST', () => {
     const newerB = { ...(await point('s2', 11, [0, 0, 0, 1])), id: b.id };
     expect(await s.upsert([olderA, newerB])).toEqual([false, true]);
 
+    // First the write: every candidate, each guarded by "stored seq ≤ mine" (Qdrant decides).
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `PUT /collections/${COLLECTION}/points`,
+      `POST /collections/${COLLECTION}/points`,
+    ]);
+    const [upsert] = calls('PUT', '/points');
+    expect(upsert?.query).toBe('?wait=true&ordering=medium');
+    expect(upsert?.body.points).toEqual([
+      { id: a.id, vector: [0, 0, 1, 0], payload: olderA.payload },
+      { id: b.id, vector: [0, 0, 0, 1], payload: newerB.payload },
+    ]);
+    expect(upsert?.body.update_filter).toEqual({
+      should: [
+        { must: [{ has_id: [a.id] }, { key: 'seq', range: { lte: 5 } }] },
+        { must: [{ has_id: [b.id] }, { key: 'seq', range: { lte: 11 } }] },
+      ],
+    });
+    // Then the read-back: a point was applied when the stored seq is its own.
     const [retrieve] = calls('POST', '/points');
     expect(retrieve?.body).toEqual({
       ids: [a.id, b.id],
       with_payload: ['seq'],
       with_vector: false,
     });
-    const [upsert] = calls('PUT', '/points');
-    expect(upsert?.query).toBe('?wait=true');
-    expect(upsert?.body.points).toEqual([
-      { id: b.id, vector: [0, 0, 0, 1], payload: newerB.payload },
-    ]);
-    expect(upsert?.body.update_filter).toEqual({
-      should: [{ must: [{ has_id: [b.id] }, { key: 'seq', range: { lte: 11 } }] }],
-    });
     expect(fake.points.get(a.id)?.payload.seq).toBe(10);
+    expect(fake.points.get(b.id)?.payload.seq).toBe(11);
   });
 
   it('scopes search, count and delete to the organisation', async () => {
@@ -344,7 +355,7 @@ describe('QdrantStore speaks Qdrant REST', () => {
       { must: [ORG_FILTER, { key: 'asset_id', match: { value: 'a1' } }] },
     ]);
     const [del] = calls('POST', '/points/delete');
-    expect(del?.query).toBe('?wait=true');
+    expect(del?.query).toBe('?wait=true&ordering=medium');
     expect(del?.body).toEqual({ filter: { must: [ORG_FILTER, { has_id: [a.id] }] } });
   });
 

@@ -490,3 +490,172 @@ describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)'
         .catch(() => undefined);
   });
 });
+
+// Two store instances over one collection are two embedder replicas behind a load balancer:
+// latest-wins and delete must hold through Qdrant alone, with no state shared between them.
+describe.skipIf(!qdrantUrl)(
+  'Qdrant: two replicas writing the same points (needs QDRANT_URL)',
+  () => {
+    const collections: string[] = [];
+    const admin = () =>
+      new QdrantClient({
+        url: qdrantUrl as string,
+        apiKey: process.env.QDRANT_API_KEY,
+        checkCompatibility: false,
+      });
+    afterAll(async () => {
+      for (const c of collections)
+        await admin()
+          .deleteCollection(c)
+          .catch(() => undefined);
+    });
+    let collection: string;
+    let replicaA: QdrantStore;
+    let replicaB: QdrantStore;
+    const replica = () =>
+      new QdrantStore({
+        url: qdrantUrl as string,
+        apiKey: process.env.QDRANT_API_KEY ?? null,
+        collection,
+      });
+
+    beforeEach(async () => {
+      collection = `heimdex_test_${randomUUID().replaceAll('-', '')}`;
+      collections.push(collection);
+      replicaA = replica();
+      replicaB = replica();
+      // Both open (and may both try to create) the collection at once.
+      const opened = await Promise.all([replicaA.init(DIM), replicaB.init(DIM)]);
+      expect(opened.map((o) => o.dim)).toEqual([DIM, DIM]);
+      expect(opened.filter((o) => o.created).length).toBeLessThanOrEqual(1);
+    });
+    afterEach(async () => {
+      await admin().deleteCollection(collection);
+    });
+
+    it('an older seq written through one replica never replaces a newer one from the other', async () => {
+      const v10 = await point('acme', 'a1', 's1', [1, 0], 10);
+      expect(await replicaA.upsert([v10])).toEqual([true]);
+      // Replica B has never seen this point: only the store can tell it that seq 10 is stored.
+      const v5 = { ...(await point('acme', 'a1', 's1', [0, 1], 5)), id: v10.id };
+      expect(await replicaB.upsert([v5])).toEqual([false]);
+      const [hit] = await search(replicaB, 'acme', [1, 0]);
+      expect(hit?.payload).toEqual(v10.payload);
+      expect(hit?.score).toBeCloseTo(1, 5);
+      // A newer seq through B lands; the same old seq again through A still does not.
+      const v11 = { ...(await point('acme', 'a1', 's1', [0, 1], 11)), id: v10.id };
+      expect(await replicaB.upsert([v11])).toEqual([true]);
+      expect(await replicaA.upsert([v5])).toEqual([false]);
+      expect((await search(replicaA, 'acme', [0, 1]))[0]?.payload).toEqual(v11.payload);
+      expect(await replicaA.count({ orgId: 'acme' })).toBe(1);
+    });
+
+    it('racing writes of one point with different seqs: the greatest seq is stored, whatever lands first', async () => {
+      const rand = seededRand(11);
+      for (let round = 0; round < 25; round++) {
+        const base = await point('acme', 'race', `s${round}`, [1, 0], 1);
+        const seqs = [100 + round * 2, 101 + round * 2];
+        if (rand() < 0.5) seqs.reverse();
+        const writes = await Promise.all(
+          seqs.map(async (seq, i) => ({
+            ...(await point('acme', 'race', `s${round}`, [i, 1 - i, rand()], seq)),
+            id: base.id,
+          })),
+        );
+        const [toA, toB] = writes as [VectorPoint, VectorPoint];
+        const newer = toA.payload.seq > toB.payload.seq ? 0 : 1;
+        const applied = await Promise.all([replicaA.upsert([toA]), replicaB.upsert([toB])]);
+        // The newer write always reports applied (nothing newer exists); the older one may have
+        // landed first and been replaced, or been refused.
+        expect(applied[newer]).toEqual([true]);
+        const [hit] = await search(replicaA, 'acme', [1, 0], { segmentId: `s${round}` });
+        expect(hit?.payload).toEqual(writes[newer]?.payload);
+        expect(hit?.id).toBe(base.id);
+      }
+      expect(await replicaB.count({ orgId: 'acme' })).toBe(25);
+    });
+
+    it('racing batches over the same ids from both replicas keep the greatest seq of every id', async () => {
+      const ids = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => point('acme', 'batch', `s${i}`, [1, i], 1)),
+      );
+      // Each replica gets 4 batches; for every id the seqs are spread over both replicas and
+      // the four rounds, in an order that differs per id.
+      const rand = seededRand(5);
+      const maxSeq = new Map<string, number>();
+      const batches: { replica: QdrantStore; points: VectorPoint[] }[] = [];
+      for (let round = 0; round < 4; round++) {
+        for (const [r, store] of [replicaA, replicaB].entries()) {
+          const pts = ids.map((p, i) => {
+            const seq = 1 + Math.floor(rand() * 1000) * 8 + round * 2 + r;
+            maxSeq.set(p.id, Math.max(maxSeq.get(p.id) ?? 0, seq));
+            return {
+              ...p,
+              vector: unit([1, i, seq]),
+              payload: { ...p.payload, seq, job_id: randomUUID() },
+            };
+          });
+          batches.push({ replica: store, points: pts });
+        }
+      }
+      await Promise.all(batches.map((b) => b.replica.upsert(b.points)));
+      const probe = admin();
+      const stored = await probe.retrieve(collection, {
+        ids: ids.map((p) => p.id),
+        with_payload: ['seq'],
+      });
+      expect(stored).toHaveLength(60);
+      for (const r of stored) expect(Number(r.payload?.seq)).toBe(maxSeq.get(String(r.id)));
+      // Replaying every batch again (a redelivery of all of them) changes nothing.
+      const replay = await Promise.all(batches.map((b) => b.replica.upsert(b.points)));
+      batches.forEach((b, k) =>
+        expect(replay[k]).toEqual(b.points.map((p) => p.payload.seq === maxSeq.get(p.id))),
+      );
+      expect(await replicaA.count({ orgId: 'acme' })).toBe(60);
+    });
+
+    it('deletes by point and by asset through one replica are seen by the other at once', async () => {
+      const a = await point('acme', 'a1', 's1', [1, 0], 1);
+      const b = await point('acme', 'a1', 's2', [1, 0.5], 2);
+      const c = await point('acme', 'a2', 's1', [0, 1], 3);
+      await replicaA.upsert([a, b, c]);
+      expect(await replicaB.delete({ orgId: 'acme', pointId: a.id })).toBe(1);
+      expect((await search(replicaA, 'acme', [1, 0])).map((x) => x.id).sort()).toEqual(
+        [b.id, c.id].sort(),
+      );
+      expect(await replicaA.delete({ orgId: 'acme', pointId: a.id })).toBe(0);
+      expect(await replicaB.delete({ orgId: 'globex', assetId: 'a1' })).toBe(0);
+      expect(await replicaB.delete({ orgId: 'acme', assetId: 'a1' })).toBe(1);
+      expect((await search(replicaA, 'acme', [1, 0])).map((x) => x.id)).toEqual([c.id]);
+      // A delete is no tombstone (the Worker cancels a deleted target's jobs): the segment's
+      // next job writes its vector again, through either replica.
+      const again = { ...(await point('acme', 'a1', 's1', [1, 0], 9)), id: a.id };
+      expect(await replicaA.upsert([again])).toEqual([true]);
+      expect((await search(replicaB, 'acme', [1, 0], { assetId: 'a1' }))[0]?.payload).toEqual(
+        again.payload,
+      );
+    });
+
+    it('a delete racing writes of the same asset from the other replica leaves no partial state', async () => {
+      const pts = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => point('acme', 'gone', `s${i}`, [1, i], 10)),
+      );
+      await replicaA.upsert(pts);
+      const newer = pts.map((p) => ({ ...p, payload: { ...p.payload, seq: 20 } }));
+      const [, deleted] = await Promise.all([
+        replicaA.upsert(newer),
+        replicaB.delete({ orgId: 'acme', assetId: 'gone' }),
+      ]);
+      expect(deleted).toBeGreaterThanOrEqual(0);
+      // Whatever the interleaving, each stored point is whole: the newer write (seq 20) or gone.
+      const left = await admin().retrieve(collection, {
+        ids: pts.map((p) => p.id),
+        with_payload: ['seq'],
+      });
+      for (const r of left) expect(Number(r.payload?.seq)).toBe(20);
+      // Deleting once more through either replica empties the asset.
+      await replicaA.delete({ orgId: 'acme', assetId: 'gone' });
+      expect(await replicaB.count({ orgId: 'acme' })).toBe(0);
+    });
+  },
+);

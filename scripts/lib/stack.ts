@@ -6,8 +6,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runMigrations } from '../../db/migrate.js';
+import type { FaultFile } from '../../embedder/src/core/faults.js';
+import { REPO_ROOT } from './paths.js';
 import { startLocalPostgres } from './postgres.js';
 import type { LocalPostgres } from './postgres.js';
 import { freePort, startProcess, waitForHttp } from './procs.js';
@@ -16,7 +17,7 @@ import { loadDevSecrets } from './secrets.js';
 import { startWsProxy } from './wsproxy.js';
 import type { WsProxy } from './wsproxy.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO_ROOT };
 
 export interface StackOptions {
   /** Where Postgres data, vectors, queue state, secrets and logs live. */
@@ -50,13 +51,8 @@ export interface StackOptions {
   workerReady?: (res: Response) => boolean;
 }
 
-/** The embedder's fault-injection switches (the contract of EMBEDDER_FAULTS_FILE). */
-export interface EmbedderFaults {
-  /** Every vector-store call fails as if the store were down (→ 503 store_unavailable). */
-  store_unavailable?: boolean;
-  /** Items whose segment_id starts with this get a retryable per-item `injected_fault` error. */
-  reject_segment_prefix?: string;
-}
+/** The embedder's fault-injection switches: the contents of EMBEDDER_FAULTS_FILE. */
+export type EmbedderFaults = FaultFile;
 
 export interface Stack {
   apiUrl: string;
@@ -140,26 +136,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (opts.embedderFaults) setEmbedderFaults({});
     const launchEmbedder = async () => {
       status('starting the embedder (loading the model)');
-      embedder = startProcess({
-        name: 'embedder',
-        command: process.execPath,
-        args: ['--import', 'tsx', 'embedder/src/main.ts'],
-        cwd: REPO_ROOT,
-        env: {
-          ...env,
-          EMBEDDER_HOST: '127.0.0.1',
-          EMBEDDER_PORT: String(embedderPort),
-          EMBEDDER_TOKEN: secrets.embedderToken,
-          VECTOR_DATA_DIR: vectorDataDir,
-          // Every process of the stack shares this machine's cores: onnxruntime's threads must
-          // not busy-wait between passes (they would take the Worker's and Postgres's CPU).
-          EMBEDDING_CPU_SPINNING: env.EMBEDDING_CPU_SPINNING ?? 'false',
-          // As the images set it: glibc's default arenas let LanceDB's writes grow RSS.
-          MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '2',
+      embedder = spawnEmbedder({
+        env,
+        port: embedderPort,
+        token: secrets.embedderToken,
+        vectorDataDir,
+        logFile: embedderLog,
+        extraEnv: {
           ...(opts.embedderFaults ? { EMBEDDER_FAULTS_FILE: faultsFile } : {}),
           ...opts.embedderEnv,
         },
-        logFile: embedderLog,
         onLine: (l) => opts.onLine?.('embedder', l),
       });
       await waitForHttp(`${embedderUrl}/readyz`, embedder, 180_000);
@@ -225,7 +211,20 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         'log',
       ],
       cwd: REPO_ROOT,
-      env: { ...env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' },
+      env: {
+        ...env,
+        WRANGLER_SEND_METRICS: 'false',
+        CI: 'true',
+        NO_COLOR: '1',
+        // Miniflare fetches a real `Request.cf` from workers.cloudflare.com at every start and
+        // prints a stack trace when offline; the Worker reads nothing from request.cf.
+        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+        // No dev registry (it links wrangler dev sessions on this machine, for cross-session
+        // service bindings and queues): this stack's Worker is its own producer and consumer, and
+        // another stack's Worker named "heimdex" must not be linked to it. Without it, wrangler
+        // also prints the bindings table once, not again when the registry sees this Worker.
+        WRANGLER_REGISTRY_PATH: '',
+      },
       logFile: workerLog,
       onLine: (l) => opts.onLine?.('worker', l),
     });
@@ -275,6 +274,43 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * Starts one embedder process on 127.0.0.1:`port`, as the stack runs it (the stack waits for its
+ * /readyz). Tests start more than one over a shared Qdrant (replicas behind a load balancer).
+ */
+export function spawnEmbedder(o: {
+  env: NodeJS.ProcessEnv;
+  port: number;
+  token: string;
+  vectorDataDir: string;
+  logFile: string;
+  extraEnv?: Record<string, string>;
+  onLine?: (line: string) => void;
+  name?: string;
+}): ManagedProcess {
+  return startProcess({
+    name: o.name ?? 'embedder',
+    command: process.execPath,
+    args: ['--import', 'tsx', 'embedder/src/main.ts'],
+    cwd: REPO_ROOT,
+    env: {
+      ...o.env,
+      EMBEDDER_HOST: '127.0.0.1',
+      EMBEDDER_PORT: String(o.port),
+      EMBEDDER_TOKEN: o.token,
+      VECTOR_DATA_DIR: o.vectorDataDir,
+      // Every process of the stack shares this machine's cores: onnxruntime's threads must
+      // not busy-wait between passes (they would take the Worker's and Postgres's CPU).
+      EMBEDDING_CPU_SPINNING: o.env.EMBEDDING_CPU_SPINNING ?? 'false',
+      // As the images set it: glibc's default arenas let LanceDB's writes grow RSS.
+      MALLOC_ARENA_MAX: o.env.MALLOC_ARENA_MAX ?? '2',
+      ...o.extraEnv,
+    },
+    logFile: o.logFile,
+    ...(o.onLine ? { onLine: o.onLine } : {}),
+  });
 }
 
 function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {

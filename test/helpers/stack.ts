@@ -9,6 +9,15 @@ import path from 'node:path';
 import { REPO_ROOT, startStack } from '../../scripts/lib/stack.js';
 import type { Stack, StackOptions } from '../../scripts/lib/stack.js';
 import { SHARED_MODELS, TEST_MODEL, assertTestModel } from './paths.js';
+import {
+  QdrantProbe,
+  collectionDir,
+  dropCollection,
+  newTestCollection,
+  registerQdrantProbe,
+  testQdrant,
+} from './qdrant.js';
+import type { TestQdrant } from './qdrant.js';
 
 export interface TestStack extends Stack {
   dataDir: string;
@@ -25,13 +34,30 @@ export type TestStackOptions = Omit<StackOptions, 'dataDir' | 'env'> & {
   maxRetries?: number;
 };
 
-/** The environment every test stack starts from: local parts only, the shared test model. */
+function qdrantEnv(qdrant: TestQdrant, collection: string): NodeJS.ProcessEnv {
+  const dir = collectionDir(qdrant, collection);
+  return {
+    QDRANT_URL: qdrant.url,
+    QDRANT_API_KEY: qdrant.apiKey ?? '',
+    QDRANT_COLLECTION: collection,
+    // The stack's vectorDataDir is then the collection's files (scanned by the PII checks).
+    ...(dir ? { VECTOR_DATA_DIR: dir } : {}),
+  };
+}
+
+/**
+ * The environment every test stack starts from: local parts only, the shared test model. With
+ * HEIMDEX_TEST_QDRANT_URL set (see helpers/qdrant.ts) the embedder uses that Qdrant instead of the
+ * embedded store, in a new collection per call, so that stacks never see each other's points.
+ */
 export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const qdrant = testQdrant();
   return {
     ...process.env,
     DATABASE_URL: '',
     EMBEDDER_URL: '',
     QDRANT_URL: '',
+    ...(qdrant ? qdrantEnv(qdrant, newTestCollection()) : {}),
     NEON_WS_PROXY: '',
     EMBEDDING_MODEL_DIR: SHARED_MODELS,
     EMBEDDING_MODEL_NAME: TEST_MODEL,
@@ -46,7 +72,7 @@ export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
  * runs cannot disturb it, test stacks run a snapshot of the Worker's sources (and what they import)
  * taken at start, under .data/ so that packages still resolve from the repo's node_modules.
  */
-const SNAPSHOT_DIRS = ['worker/src', 'db', 'embedder/src'];
+const SNAPSHOT_DIRS = ['worker/src', 'db', 'embedder/src', 'contract'];
 
 function snapshotSources(): string {
   const root = path.join(REPO_ROOT, '.data', 'reliability', 'src');
@@ -100,12 +126,26 @@ function removeDirs(...dirs: string[]): void {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 }
 
-function finish(stack: Stack, dataDir: string, sourceRoot: string): TestStack {
+function finish(
+  stack: Stack,
+  dataDir: string,
+  sourceRoot: string,
+  env?: NodeJS.ProcessEnv,
+): TestStack {
+  // An embedder on a live Qdrant: VectorProbe reads its collection, dispose drops it.
+  const qdrant = testQdrant();
+  const collection = env?.QDRANT_URL && qdrant ? env.QDRANT_COLLECTION : undefined;
+  if (collection && stack.vectorDataDir) {
+    registerQdrantProbe(stack.vectorDataDir, new QdrantProbe(qdrant!, collection));
+  }
   return {
     ...stack,
     dataDir,
     dispose: async () => {
       await stack.stop();
+      if (collection && qdrant && process.env.KEEP_TEST_DATA !== '1') {
+        await dropCollection(qdrant, collection).catch(() => undefined);
+      }
       removeDirs(dataDir, sourceRoot);
     },
   };
@@ -119,16 +159,17 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   const logDir = path.join(dataDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
   const sourceRoot = snapshotSources();
+  // wrangler's own debug log lands beside the process logs, so log checks see it too.
+  const stackEnv = testEnv({ WRANGLER_LOG_PATH: logDir, ...env });
   try {
     const stack = await startStack({
       cronIntervalMs: 0,
       ...rest,
       dataDir,
-      // wrangler's own debug log lands beside the process logs, so log checks see it too.
-      env: testEnv({ WRANGLER_LOG_PATH: logDir, ...env }),
+      env: stackEnv,
       wranglerConfig: derivedWranglerConfig(dataDir, { maxRetries, sourceRoot }),
     });
-    return finish(stack, dataDir, sourceRoot);
+    return finish(stack, dataDir, sourceRoot, stackEnv);
   } catch (err) {
     removeDirs(dataDir, sourceRoot);
     throw err;

@@ -1,8 +1,10 @@
 /**
  * Reads the embedder's embedded vector store (LanceDB) from the test process: exact point counts
- * per tenant and the stored job of a point, independent of search ranking or limits.
+ * per tenant and the stored job of a point, independent of search ranking or limits. For a stack
+ * whose embedder uses a live Qdrant (HEIMDEX_TEST_QDRANT_URL), it reads that stack's collection.
  */
 import * as lancedb from '@lancedb/lancedb';
+import { qdrantProbeFor } from './qdrant.js';
 
 /** A SQL string literal for LanceDB filters: quotes doubled. */
 const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
@@ -29,6 +31,8 @@ export class VectorProbe {
   }
 
   async count(org: string): Promise<number> {
+    const qdrant = qdrantProbeFor(this.dataDir);
+    if (qdrant) return qdrant.count(org);
     const t = await this.table();
     try {
       return await t.countRows(`org_id = ${sqlString(org)}`);
@@ -39,6 +43,8 @@ export class VectorProbe {
 
   /** Every stored point of `org` (no vectors). */
   async points(org: string): Promise<StoredPoint[]> {
+    const qdrant = qdrantProbeFor(this.dataDir);
+    if (qdrant) return qdrant.points(org);
     const t = await this.table();
     try {
       const rows = (await t

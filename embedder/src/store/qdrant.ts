@@ -41,6 +41,12 @@ const PAYLOAD_INDEXES: [string, Schemas['PayloadFieldSchema']][] = [
   ['embedded_at', 'datetime'],
 ];
 
+/**
+ * Writes go through each shard's elected leader, so that with replication all replicas apply the
+ * conditional upserts and deletes of concurrent writers in one order (no-op on a single node).
+ */
+const WRITE_ORDERING: Schemas['WriteOrdering'] = 'medium';
+
 const match = (key: string, value: string): Condition => ({ key, match: { value } });
 
 /** Qdrant conditions for the optional payload filters. */
@@ -66,9 +72,17 @@ function payloadConditions(f: PayloadFilters | undefined): Condition[] {
 
 /**
  * Qdrant behind the VectorStore contract. Every read, count and delete carries an `org_id`
- * condition. Latest-wins: the stored seqs are read first to decide which points win, and the
- * upsert repeats the rule server-side with a conditional `update_filter` (Qdrant ≥ 1.16), so a
- * concurrent writer (another embedder replica) cannot be overwritten by an older seq either.
+ * condition.
+ *
+ * Latest-wins is decided by Qdrant itself, never by state held in this process, so it holds when
+ * several embedder replicas write the same point at once: each upsert is a conditional write
+ * (`update_filter`, Qdrant ≥ 1.16) that replaces a stored point only while the stored `seq` is not
+ * greater than the new one (a point that does not exist yet is inserted). Qdrant resolves the
+ * condition behind its shard's update fence, against a state in which every earlier write is
+ * applied, so of two racing writes the lower seq can never replace the higher one. Writes use
+ * `medium` ordering, so that with replication every replica sees them in the same order. Whether a
+ * point was applied is then read back: it was when the stored seq is its own (or the point is
+ * gone again, deleted since).
  */
 export class QdrantStore implements VectorStore {
   readonly kind = 'qdrant' as const;
@@ -126,34 +140,32 @@ export class QdrantStore implements VectorStore {
     if (points.length === 0) return [];
     const { candidates, candidateOf } = latestPerId(points);
     try {
+      await this.client.upsert(this.collection, {
+        wait: true,
+        ordering: WRITE_ORDERING,
+        points: candidates.map((c) => ({
+          id: c.id,
+          vector: Array.from(c.vector),
+          payload: { ...c.payload },
+        })),
+        // An existing point is replaced only where its stored seq is not newer than the new one.
+        update_filter: {
+          should: candidates.map((c) => ({
+            must: [{ has_id: [c.id] }, { key: 'seq', range: { lte: c.payload.seq } }],
+          })),
+        },
+      });
       const stored = await this.client.retrieve(this.collection, {
         ids: candidates.map((c) => c.id),
         with_payload: ['seq'],
         with_vector: false,
       });
       const storedSeq = new Map(stored.map((r) => [String(r.id), Number(r.payload?.seq)]));
-      const wins = candidates.map((c) => {
+      const written = candidates.map((c) => {
         const seq = storedSeq.get(c.id);
-        return seq === undefined || !Number.isFinite(seq) || seq <= c.payload.seq;
+        return seq === undefined || seq === c.payload.seq;
       });
-      const winners = candidates.filter((_, i) => wins[i]);
-      if (winners.length > 0) {
-        await this.client.upsert(this.collection, {
-          wait: true,
-          points: winners.map((w) => ({
-            id: w.id,
-            vector: Array.from(w.vector),
-            payload: { ...w.payload },
-          })),
-          // Existing points are replaced only where the stored seq is not newer.
-          update_filter: {
-            should: winners.map((w) => ({
-              must: [{ has_id: [w.id] }, { key: 'seq', range: { lte: w.payload.seq } }],
-            })),
-          },
-        });
-      }
-      return appliedPerPoint(points, candidates, candidateOf, wins);
+      return appliedPerPoint(points, candidates, candidateOf, written);
     } catch (err) {
       throw toStoreError('write points to Qdrant', err);
     }
@@ -199,7 +211,7 @@ export class QdrantStore implements VectorStore {
       // Qdrant's delete does not report a count; count the same filter first.
       const { count } = await this.client.count(this.collection, { filter, exact: true });
       if (count === 0) return 0;
-      await this.client.delete(this.collection, { wait: true, filter });
+      await this.client.delete(this.collection, { wait: true, ordering: WRITE_ORDERING, filter });
       return count;
     } catch (err) {
       throw toStoreError('delete from Qdrant', err);
