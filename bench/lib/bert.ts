@@ -152,9 +152,26 @@ export function randomBertWeights(shape: BertShape, seed: number): BertWeights {
 
 export type Precision = 'fp32' | 'q8';
 
+/** The four distinct inputs of an encoder layer's MatMuls (Q, K and V share the first). */
+export type LayerInput = 'attention' | 'attention_output' | 'intermediate' | 'output';
+
 export interface QuantOptions {
   /** One scale per output column (quantize_dynamic's per_channel=True) or one per tensor. */
   perChannel: boolean;
+  /**
+   * Outlier input channels kept in fp32, keyed `${layer}.${LayerInput}` (LLM.int8()'s
+   * decomposition with fixed channels): the input is masked to zero there before its dynamic
+   * quantization, so the few large channels no longer set the per-tensor scale of all the others,
+   * and those channels go through a small fp32 MatMul (their weight rows) added to the int8 one.
+   */
+  fp32Channels?: Readonly<Record<string, readonly number[]>>;
+  /** Embedding tables as int8 with one per-tensor scale (quantize_dynamic's form), or fp32. */
+  int8Embeddings?: boolean;
+  /**
+   * Largest |int8 weight| (default 127). 63 is quantize_dynamic's reduce_range: on x86 without
+   * VNNI, onnxruntime's u8×s8 kernels add pairs of products in int16 and saturate otherwise.
+   */
+  weightMax?: number;
 }
 
 /** Symmetric int8: q = round(w / scale), scale = max|w| / 127 per column (or per tensor). */
@@ -163,6 +180,7 @@ export function quantizeInt8(
   rows: number,
   cols: number,
   perChannel: boolean,
+  qmax = 127,
 ): { q: Int8Array; scales: Float32Array } {
   const scales = new Float32Array(perChannel ? cols : 1);
   for (let r = 0; r < rows; r++) {
@@ -171,12 +189,12 @@ export function quantizeInt8(
       scales[s] = Math.max(scales[s] ?? 0, Math.abs(w[r * cols + c] ?? 0));
     }
   }
-  for (let s = 0; s < scales.length; s++) scales[s] = (scales[s] || 1) / 127;
+  for (let s = 0; s < scales.length; s++) scales[s] = (scales[s] || 1) / qmax;
   const q = new Int8Array(w.length);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const scale = scales[perChannel ? c : 0] as number;
-      q[r * cols + c] = Math.max(-127, Math.min(127, Math.round((w[r * cols + c] ?? 0) / scale)));
+      q[r * cols + c] = Math.max(-qmax, Math.min(qmax, Math.round((w[r * cols + c] ?? 0) / scale)));
     }
   }
   return { q, scales };
@@ -211,7 +229,7 @@ export function buildBertModel(
 
   // Embedding tables: Gather (int8 + DequantizeLinear in q8, as quantize_dynamic does).
   const embedding = (name: string, table: Float32Array, rows: number, ids: string): string => {
-    if (precision === 'fp32') {
+    if (precision === 'fp32' || quant.int8Embeddings === false) {
       return g.op1('Gather', [g.init(floatTensor(name, [rows, h], table)), ids], {
         axis: { int: 0 },
       });
@@ -228,20 +246,51 @@ export function buildBertModel(
   };
 
   // x → x·W + b; in q8, one DynamicQuantizeLinear per distinct input (shared by Q, K, V).
-  const quantizedInputs = new Map<string, string[]>();
-  const linear = (name: string, x: string, lin: Linear): string => {
+  interface QuantizedInput {
+    q: [string, string, string];
+    /** The fp32 channels: their indices, and x gathered there. */
+    fp32: { channels: readonly number[]; x: string } | null;
+  }
+  const quantizedInputs = new Map<string, QuantizedInput>();
+  const quantizedInput = (name: string, x: string, channels: readonly number[], dim: number) => {
+    let xq = quantizedInputs.get(x);
+    if (xq) return xq;
+    let fp32: QuantizedInput['fp32'] = null;
+    let masked = x;
+    if (channels.length > 0) {
+      const mask = new Float32Array(dim).fill(1);
+      for (const c of channels) mask[c] = 0;
+      masked = g.op1('Mul', [x, g.init(floatTensor(`${name}.input_mask`, [dim], mask))]);
+      const idx = g.init(int64Tensor(`${name}.input_fp32_channels`, [channels.length], channels));
+      fp32 = { channels, x: g.op1('Gather', [x, idx], { axis: { int: -1 } }) };
+    }
+    xq = { q: g.op('DynamicQuantizeLinear', [masked], {}, 3) as [string, string, string], fp32 };
+    quantizedInputs.set(x, xq);
+    return xq;
+  };
+  const linear = (name: string, x: string, lin: Linear, channels: readonly number[] = []) => {
     const bias = g.init(floatTensor(`${name}.bias`, [lin.out], lin.b));
     if (precision === 'fp32') {
       const w = g.init(floatTensor(`${name}.weight`, [lin.in, lin.out], lin.w));
       return g.op1('Add', [g.op1('MatMul', [x, w]), bias]);
     }
-    let xq = quantizedInputs.get(x);
-    if (!xq) {
-      xq = g.op('DynamicQuantizeLinear', [x], {}, 3);
-      quantizedInputs.set(x, xq);
+    const input = quantizedInput(name, x, channels, lin.in);
+    const [xQuant, xScale, xZero] = input.q;
+    // The fp32 channels' weight rows leave the int8 matrix (so they set no column's scale).
+    let wInt8 = lin.w;
+    let fp32Part: string | null = null;
+    if (input.fp32) {
+      const rows = input.fp32.channels;
+      wInt8 = lin.w.slice();
+      const wRows = new Float32Array(rows.length * lin.out);
+      rows.forEach((r, i) => {
+        wRows.set(lin.w.subarray(r * lin.out, (r + 1) * lin.out), i * lin.out);
+        wInt8.fill(0, r * lin.out, (r + 1) * lin.out);
+      });
+      const w = g.init(floatTensor(`${name}.weight_fp32_rows`, [rows.length, lin.out], wRows));
+      fp32Part = g.op1('MatMul', [input.fp32.x, w]);
     }
-    const [xQuant, xScale, xZero] = xq as [string, string, string];
-    const { q, scales } = quantizeInt8(lin.w, lin.in, lin.out, quant.perChannel);
+    const { q, scales } = quantizeInt8(wInt8, lin.in, lin.out, quant.perChannel, quant.weightMax);
     const scaleDims = quant.perChannel ? [lin.out] : [];
     const w = g.init(int8Tensor(`${name}.weight_quantized`, [lin.in, lin.out], q));
     const wScale = g.init(floatTensor(`${name}.weight_scale`, scaleDims, scales));
@@ -251,8 +300,11 @@ export function buildBertModel(
     const product = g.op1('MatMulInteger', [xQuant, w, xZero, wZero]);
     const asFloat = g.op1('Cast', [product], { to: { int: DataType.FLOAT } });
     const scale = g.op1('Mul', [xScale, wScale]);
-    return g.op1('Add', [g.op1('Mul', [asFloat, scale]), bias]);
+    const out = g.op1('Add', [g.op1('Mul', [asFloat, scale]), bias]);
+    return fp32Part ? g.op1('Add', [out, fp32Part]) : out;
   };
+  const channelsOf = (layer: number, input: LayerInput): readonly number[] =>
+    quant.fp32Channels?.[`${layer}.${input}`] ?? [];
 
   const layerNorm = (name: string, x: string, n: Norm): string =>
     g.op1(
@@ -298,24 +350,30 @@ export function buildBertModel(
     const p = `encoder.layer.${i}`;
     const heads = (t: string, perm: number[]) =>
       g.op1('Transpose', [g.op1('Reshape', [t, splitShape])], { perm: { ints: perm } });
-    const q = heads(linear(`${p}.attention.self.query`, x, layer.q), [0, 2, 1, 3]);
-    const k = heads(linear(`${p}.attention.self.key`, x, layer.k), [0, 2, 3, 1]);
-    const v = heads(linear(`${p}.attention.self.value`, x, layer.v), [0, 2, 1, 3]);
+    const attnIn = channelsOf(i, 'attention');
+    const q = heads(linear(`${p}.attention.self.query`, x, layer.q, attnIn), [0, 2, 1, 3]);
+    const k = heads(linear(`${p}.attention.self.key`, x, layer.k, attnIn), [0, 2, 3, 1]);
+    const v = heads(linear(`${p}.attention.self.value`, x, layer.v, attnIn), [0, 2, 1, 3]);
     const scores = g.op1('Add', [g.op1('Div', [g.op1('MatMul', [q, k]), attnScale]), maskBias]);
     const probs = g.op1('Softmax', [scores], { axis: { int: -1 } });
     const context = g.op1('Reshape', [
       g.op1('Transpose', [g.op1('MatMul', [probs, v])], { perm: { ints: [0, 2, 1, 3] } }),
       mergeShape,
     ]);
-    const attnOut = linear(`${p}.attention.output.dense`, context, layer.o);
+    const attnOut = linear(
+      `${p}.attention.output.dense`,
+      context,
+      layer.o,
+      channelsOf(i, 'attention_output'),
+    );
     const x1 = layerNorm(`${p}.attention.output.LayerNorm`, g.op1('Add', [attnOut, x]), layer.ln1);
-    const inner = linear(`${p}.intermediate.dense`, x1, layer.ffn1);
+    const inner = linear(`${p}.intermediate.dense`, x1, layer.ffn1, channelsOf(i, 'intermediate'));
     // GELU (erf form, as BERT exports it): x · 0.5 · (1 + erf(x / √2)).
     const gelu = g.op1('Mul', [
       g.op1('Mul', [inner, half]),
       g.op1('Add', [one, g.op1('Erf', [g.op1('Div', [inner, sqrt2])])]),
     ]);
-    const ffnOut = linear(`${p}.output.dense`, gelu, layer.ffn2);
+    const ffnOut = linear(`${p}.output.dense`, gelu, layer.ffn2, channelsOf(i, 'output'));
     x = layerNorm(`${p}.output.LayerNorm`, g.op1('Add', [ffnOut, x1]), layer.ln2);
   });
   g.op('Identity', [x]);

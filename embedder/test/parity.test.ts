@@ -25,14 +25,17 @@ const BATCH = 64;
 const FIXTURES = path.join(repoRoot, 'test/fixtures/reference');
 /**
  * Per-sentence floors. fp32 meets the issue's 0.9999 (measured: 1.000000 to 6 places). int8 does
- * NOT yet meet its 0.99 target: the graph is onnxruntime's `quantize_dynamic` form (per-tensor
- * dynamic uint8 activations, per-channel int8 weights, int8 embedding tables), measured min
- * 0.9436, mean 0.9878; the floor below guards against regressions until a better quantization
- * (per-token activations, fp32 FFN-out/embeddings) lands. See scripts/models/fetch.ts.
+ * NOT yet meet its 0.99 target (issue 14): measured min 0.9580, mean 0.9897 (quantize_dynamic's
+ * form — per-tensor dynamic uint8 activations, per-channel int8 weights — with fp32 embedding
+ * tables; with its int8 tables 0.9436 / 0.9878). The gap is per-tensor activation scales, set by
+ * a few outlier input channels. The lock can instead keep calibrated outlier channels in fp32
+ * (`fp32Channels` + `weightMax: 63`, scripts/models/fetch.ts quantOptions): min 0.9808, mean
+ * 0.9972, but only ~1.25× fp32's speed on 2 cores (this graph: ~1.6–2×), so it is not the
+ * default. The floors below guard against regressions until a fast ≥ 0.99 graph lands.
  */
-const MIN_COSINE: Record<'fp32' | 'q8', number> = { fp32: 0.9999, q8: 0.94 };
+const MIN_COSINE: Record<'fp32' | 'q8', number> = { fp32: 0.9999, q8: 0.955 };
 /** Mean cosine floors (the issue's per-sentence targets apply to fp32; int8 see above). */
-const MIN_MEAN_COSINE: Record<'fp32' | 'q8', number> = { fp32: 0.9999, q8: 0.985 };
+const MIN_MEAN_COSINE: Record<'fp32' | 'q8', number> = { fp32: 0.9999, q8: 0.989 };
 
 interface Sentence {
   id: string;

