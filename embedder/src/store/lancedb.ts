@@ -375,12 +375,10 @@ export class LanceDbStore implements VectorStore {
     });
   }
 
-  async count(params: { orgId?: string } = {}): Promise<number> {
+  async count(params: { orgId: string }): Promise<number> {
     const table = this.table();
     try {
-      return await table.countRows(
-        params.orgId === undefined ? undefined : `org_id = ${sqlString(params.orgId)}`,
-      );
+      return await table.countRows(`org_id = ${sqlString(params.orgId)}`);
     } catch (err) {
       throw toStoreError('count LanceDB rows', err);
     }

@@ -218,13 +218,11 @@ export class QdrantStore implements VectorStore {
     }
   }
 
-  async count(params: { orgId?: string } = {}): Promise<number> {
+  async count(params: { orgId: string }): Promise<number> {
     try {
       const { count } = await this.client.count(this.collection, {
         exact: true,
-        ...(params.orgId === undefined
-          ? {}
-          : { filter: { must: [match('org_id', params.orgId)] } }),
+        filter: { must: [match('org_id', params.orgId)] },
       });
       return count;
     } catch (err) {

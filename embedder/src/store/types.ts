@@ -77,7 +77,8 @@ export interface VectorStore {
   search(params: SearchParams): Promise<SearchHit[]>;
   /** Deletes within one organisation; returns how many points were deleted. */
   delete(params: DeleteParams): Promise<number>;
-  count(params?: { orgId?: string }): Promise<number>;
+  /** Points of one organisation (there is no count across organisations). */
+  count(params: { orgId: string }): Promise<number>;
   /** Resolves when the store answers; rejects with the reason otherwise. */
   health(): Promise<void>;
   close(): Promise<void>;
