@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import * as lancedb from '@lancedb/lancedb';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pointId } from '../src/core/ids.js';
+import { pointId } from '../../contract/ids.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
 import { QdrantStore } from '../src/store/qdrant.js';
-import type { PointPayload, VectorPoint, VectorStore } from '../src/store/types.js';
+import type { PointPayload, TermVector, VectorPoint, VectorStore } from '../src/store/types.js';
 import { seededRand, tempDir } from './helpers.js';
 
 const DIM = 8;
@@ -241,6 +242,200 @@ function conformance(makeHarness: () => Promise<Harness>): void {
       await again.close();
     }
   });
+
+  keywordConformance(() => ({ h, store }));
+}
+
+/** A point with a keyword-index entry: term id → count, and the text's length in terms. */
+function withTerms(p: VectorPoint, counts: Record<number, number>, length: number): VectorPoint {
+  return { ...p, terms: terms(counts, length) };
+}
+
+function terms(counts: Record<number, number>, length?: number): TermVector {
+  const ids = Uint32Array.from(Object.keys(counts).map(Number)).sort();
+  const tfs = Uint32Array.from(ids, (id) => counts[id] as number);
+  return { ids, tfs, length: length ?? tfs.reduce((a, b) => a + b, 0) };
+}
+
+const keywordSearch = (
+  store: VectorStore,
+  orgId: string,
+  counts: Record<number, number>,
+  more: object = {},
+) =>
+  store.search({
+    mode: 'keyword',
+    terms: terms(counts),
+    orgId,
+    model: MODEL,
+    modelVer: '1',
+    limit: 10,
+    ...more,
+  });
+
+const hybridSearch = (
+  store: VectorStore,
+  orgId: string,
+  vector: number[],
+  counts: Record<number, number>,
+  more: object = {},
+) => search(store, orgId, vector, { mode: 'hybrid', terms: terms(counts), ...more });
+
+/**
+ * Keyword and hybrid modes, the same in every store. The tiny corpus's BM25 scores are computed
+ * by hand (k1 0.9, b 0.4, idf ln(1 + (N − df + 0.5)/(df + 0.5)), N = 3, average length 3):
+ *   d1 = {t1: 2, t2: 1} (3 terms), d2 = {t2: 1, t3: 1} (2), d3 = {t3: 3, t4: 1} (4);
+ *   idf(t1) = ln(1 + 2.5/1.5) = 0.980829, idf(t3) = ln(1 + 1.5/2.5) = 0.470004;
+ *   query {t1, t3}: d1 = 0.980829 · 2·1.9/(2 + 0.9·(0.6 + 0.4·3/3)) = 1.285225,
+ *   d3 = 0.470004 · 3·1.9/(3 + 0.9·(0.6 + 0.4·4/3)) = 0.666423,
+ *   d2 = 0.470004 · 1.9/(1 + 0.9·(0.6 + 0.4·2/3)) = 0.501689.
+ */
+function keywordConformance(current: () => { h: Harness; store: VectorStore }): void {
+  const corpus = async (org = 'acme') => [
+    withTerms(await point(org, 'a1', 'd1', [1, 0], 1), { 1: 2, 2: 1 }, 3),
+    withTerms(await point(org, 'a2', 'd2', [0, 1], 2), { 2: 1, 3: 1 }, 2),
+    withTerms(await point(org, 'a3', 'd3', [1, 1], 3), { 3: 3, 4: 1 }, 4),
+  ];
+
+  it('keyword mode: exact BM25 scores, best first, scoped to the tenant and its model', async () => {
+    const { store } = current();
+    expect(store.keywordIndex).toBe(true);
+    const [d1, d2, d3] = (await corpus()) as [VectorPoint, VectorPoint, VectorPoint];
+    await store.upsert([d1, d2, d3]);
+    // Another tenant, and another model of the same tenant, with the same term ids: neither is
+    // returned, and neither changes the caller's statistics.
+    await store.upsert(await corpus('globex'));
+    await store.upsert([
+      withTerms(await point('acme', 'a9', 'x', [1, 0], 4, { model: 'other-model' }), { 1: 9 }, 9),
+    ]);
+    const hits = await keywordSearch(store, 'acme', { 1: 1, 3: 1 });
+    expect(hits.map((x) => x.id)).toEqual([d1.id, d3.id, d2.id]);
+    const expected = [1.285225, 0.666423, 0.501689];
+    hits.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i] as number, 4));
+    expect(hits[0]?.payload).toEqual(d1.payload);
+    // A repeated query term counts twice (BM25's query term frequency).
+    const twice = await keywordSearch(store, 'acme', { 3: 2 });
+    expect(twice.map((x) => x.id)).toEqual([d3.id, d2.id]);
+    expect(twice[0]?.score).toBeCloseTo(2 * 0.666423, 4);
+    // No term in common: nothing.
+    expect(await keywordSearch(store, 'acme', { 77: 1 })).toEqual([]);
+  });
+
+  it('keyword mode: filters select the candidates before the limit', async () => {
+    const { store } = current();
+    const [d1, d2, d3] = (await corpus()) as [VectorPoint, VectorPoint, VectorPoint];
+    await store.upsert([d1, d2, d3]);
+    const only = await keywordSearch(store, 'acme', { 1: 1, 3: 1 }, { limit: 1, assetId: 'a2' });
+    expect(only.map((x) => [x.id, Number(x.score.toFixed(4))])).toEqual([[d2.id, 0.5017]]);
+    const some = await keywordSearch(
+      store,
+      'acme',
+      { 1: 1, 3: 1 },
+      { limit: 1, filters: { segmentIds: ['d2', 'd3'] } },
+    );
+    expect(some.map((x) => x.id)).toEqual([d3.id]);
+    expect((await keywordSearch(store, 'acme', { 1: 1, 3: 1 }, { limit: 2 })).length).toBe(2);
+  });
+
+  it('keyword mode: an overwrite replaces the terms, a delete removes them, a reopen keeps them', async () => {
+    const { h, store } = current();
+    const [d1, d2, d3] = (await corpus()) as [VectorPoint, VectorPoint, VectorPoint];
+    await store.upsert([d1, d2, d3]);
+    const rewritten = withTerms(
+      { ...d1, payload: { ...d1.payload, seq: 10, job_id: randomUUID() } },
+      { 9: 1 },
+      1,
+    );
+    expect(await store.upsert([rewritten])).toEqual([true]);
+    // An older write delivered late changes nothing (latest wins for the terms too).
+    expect(await store.upsert([d1])).toEqual([false]);
+    expect((await keywordSearch(store, 'acme', { 1: 1 })).map((x) => x.id)).toEqual([]);
+    expect((await keywordSearch(store, 'acme', { 9: 1 })).map((x) => x.id)).toEqual([d1.id]);
+    expect(await store.delete({ orgId: 'acme', assetId: 'a3' })).toBe(1);
+    expect((await keywordSearch(store, 'acme', { 3: 1 })).map((x) => x.id)).toEqual([d2.id]);
+    const again = await h.reopen();
+    try {
+      await again.init(DIM);
+      expect((await keywordSearch(again, 'acme', { 9: 1, 3: 1 })).map((x) => x.id)).toEqual([
+        d1.id,
+        d2.id,
+      ]);
+      expect(await again.delete({ orgId: 'acme', pointId: d2.id })).toBe(1);
+      expect((await keywordSearch(again, 'acme', { 3: 1 })).map((x) => x.id)).toEqual([]);
+    } finally {
+      await again.close();
+    }
+  });
+
+  /**
+   * Dense ranking for [1, 0, 0]: A, B, C, D; keyword ranking for {t1}: C (tf 3), A (tf 1); D has
+   * no terms (written before the keyword index). RRF, k 60, equal weights: A = 1/60 + 1/61,
+   * C = 1/62 + 1/60, B = 1/61, D = 1/63.
+   */
+  it('hybrid mode: reciprocal rank fusion of both rankings, weighted, with explain', async () => {
+    const { store } = current();
+    const a = withTerms(await point('acme', 'a1', 'A', [1, 0, 0], 1), { 1: 1, 2: 1 }, 2);
+    const b = withTerms(await point('acme', 'a1', 'B', [0.9, 0.1, 0], 2), { 5: 2 }, 2);
+    const c = withTerms(await point('acme', 'a2', 'C', [0.2, 1, 0], 3), { 1: 3, 6: 1 }, 4);
+    const d = await point('acme', 'a2', 'D', [-0.1, 0, 1], 4);
+    await store.upsert([a, b, c, d]);
+    await store.upsert(await corpus('globex'));
+    const hits = await hybridSearch(store, 'acme', [1, 0, 0], { 1: 1 }, { explain: true });
+    expect(hits.map((x) => x.id)).toEqual([a.id, c.id, b.id, d.id]);
+    const expected = [1 / 60 + 1 / 61, 1 / 62 + 1 / 60, 1 / 61, 1 / 63];
+    hits.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i] as number, 6));
+    expect(hits[0]?.explain?.dense).toEqual({ rank: 1, score: expect.closeTo(1, 5) });
+    expect(hits[0]?.explain?.keyword?.rank).toBe(2);
+    expect(hits[1]?.explain?.keyword?.rank).toBe(1);
+    expect(hits[1]?.explain?.keyword?.score).toBeGreaterThan(hits[0]?.explain?.keyword?.score ?? 0);
+    expect(hits[3]?.explain).toEqual({
+      dense: { rank: 4, score: expect.closeTo(-0.0995, 3) },
+      keyword: null,
+    });
+    expect(hits[3]?.payload).toEqual(d.payload);
+    // The weight moves the order toward one ranking (k 1 makes it decisive).
+    const dense = await hybridSearch(
+      store,
+      'acme',
+      [1, 0, 0],
+      { 1: 1 },
+      {
+        fusion: { k: 1, weight: 0.9 },
+      },
+    );
+    expect(dense.map((x) => x.id)).toEqual([a.id, b.id, c.id, d.id]);
+    const keyword = await hybridSearch(
+      store,
+      'acme',
+      [1, 0, 0],
+      { 1: 1 },
+      {
+        fusion: { k: 1, weight: 0.1 },
+      },
+    );
+    expect(keyword.map((x) => x.id)).toEqual([c.id, a.id, b.id, d.id]);
+    expect(keyword[0]?.score).toBeCloseTo(1 / (3 / 0.2) + 1 / (1 / 1.8), 5);
+    // Filters apply to both rankings before the limit; the tenant's alone are fused.
+    const filtered = await hybridSearch(
+      store,
+      'acme',
+      [1, 0, 0],
+      { 1: 1 },
+      {
+        limit: 1,
+        filters: { assetIds: ['a2'] },
+      },
+    );
+    expect(filtered.map((x) => x.id)).toEqual([c.id]);
+    expect((await hybridSearch(store, 'acme', [1, 0, 0], { 1: 1 })).length).toBe(4);
+    // Points without terms answer dense searches, never keyword ones.
+    expect((await keywordSearch(store, 'acme', { 1: 1 })).map((x) => x.id)).toEqual([c.id, a.id]);
+    const explained = await search(store, 'acme', [1, 0, 0], { explain: true, limit: 1 });
+    expect(explained[0]?.explain).toEqual({
+      dense: { rank: 1, score: explained[0]?.score },
+      keyword: null,
+    });
+  });
 }
 
 /** A LanceDB store in a fresh folder; `reopen` opens the same folder with the same options. */
@@ -266,6 +461,41 @@ describe('VectorStore conformance: LanceDB, searches through LanceDB', () => {
 
 describe('VectorStore conformance: LanceDB (default: searches through the in-memory index)', () => {
   conformance(lanceHarness('lance'));
+
+  it('opens a table written before the keyword index: its rows answer dense and hybrid searches, new rows all three', async () => {
+    const tmp = await tempDir('lance-legacy');
+    // The table as an embedder before the keyword index wrote it (no kw_* columns).
+    const old = await point('acme', 'a1', 'old', [1, 0], 1);
+    const db = await lancedb.connect(tmp.dir);
+    const legacy = await db.createTable('points', [
+      { id: old.id, vector: Array.from(old.vector), ...old.payload, seq: BigInt(1) },
+    ]);
+    expect((await legacy.schema()).fields.some((f) => f.name.startsWith('kw_'))).toBe(false);
+    legacy.close();
+    db.close();
+    const store = new LanceDbStore({ dataDir: tmp.dir });
+    try {
+      expect(await store.init(DIM)).toEqual({ dim: DIM, created: false });
+      const fresh = withTerms(await point('acme', 'a1', 'new', [0.9, 0.1], 2), { 1: 1 }, 1);
+      await store.upsert([fresh]);
+      expect((await search(store, 'acme', [1, 0])).map((x) => x.id)).toEqual([old.id, fresh.id]);
+      expect((await keywordSearch(store, 'acme', { 1: 1 })).map((x) => x.id)).toEqual([fresh.id]);
+      const hybrid = await hybridSearch(store, 'acme', [1, 0], { 1: 1 }, { explain: true });
+      expect(hybrid.map((x) => [x.id, x.explain?.keyword?.rank ?? null])).toEqual([
+        [fresh.id, 1],
+        [old.id, null],
+      ]);
+      // Its next job (a resubmission after the upgrade) brings the old point into the index.
+      await store.upsert([withTerms({ ...old, payload: { ...old.payload, seq: 3 } }, { 1: 2 }, 2)]);
+      expect((await keywordSearch(store, 'acme', { 1: 1 })).map((x) => x.id)).toEqual([
+        old.id,
+        fresh.id,
+      ]);
+    } finally {
+      await store.close();
+      await tmp.remove();
+    }
+  });
 
   it('the in-memory index answers exactly as LanceDB does, across writes, overwrites, deletes and a reopen', async () => {
     const tmp = await tempDir('lance-agree');
@@ -471,6 +701,8 @@ describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)'
         url: qdrantUrl as string,
         apiKey: process.env.QDRANT_API_KEY ?? null,
         collection,
+        // The tiny keyword corpus's true average length (Qdrant's weights are fixed at write).
+        keywordAvgLength: 3,
       });
     const store = make();
     await store.init(DIM);

@@ -139,6 +139,9 @@ export function withStoreFaults(store: VectorStore, faults: Faults): VectorStore
     get kind() {
       return store.kind;
     },
+    get keywordIndex() {
+      return store.keywordIndex;
+    },
     init: (dim) => store.init(dim),
     upsert: async (points) => {
       guard();

@@ -1,9 +1,22 @@
 import { mkdir } from 'node:fs/promises';
 import * as lancedb from '@lancedb/lancedb';
 import type { Connection, Table } from '@lancedb/lancedb';
-import { Bool, Field, FixedSizeList, Float32, Int32, Int64, Schema, Utf8 } from 'apache-arrow';
+import {
+  Bool,
+  Field,
+  FixedSizeList,
+  Float32,
+  Int32,
+  Int64,
+  List,
+  Schema,
+  Uint32,
+  Utf8,
+} from 'apache-arrow';
 import { Mutex } from '../core/mutex.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_FUSION, annotate, fuse, hybridCandidates } from './fusion.js';
+import { KeywordIndex } from './keyword-index.js';
 import { MemoryIndex } from './memory-index.js';
 import {
   PAYLOAD_FIELDS,
@@ -19,6 +32,7 @@ import type {
   PayloadFilters,
   SearchHit,
   SearchParams,
+  TermVector,
   StoreInitResult,
   VectorPoint,
   VectorStore,
@@ -68,6 +82,17 @@ export function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
 
+/**
+ * The keyword-index columns: keyed term ids, their counts and the text's length in terms. Null in
+ * rows written before the keyword index existed (added to such a table on open).
+ */
+const KEYWORD_FIELDS = [
+  new Field('kw_ids', new List(new Field('item', new Uint32(), true)), true),
+  new Field('kw_tfs', new List(new Field('item', new Uint32(), true)), true),
+  new Field('kw_len', new Int32(), true),
+];
+const KEYWORD_COLUMNS = KEYWORD_FIELDS.map((f) => f.name);
+
 function tableSchema(dim: number): Schema {
   const utf8 = (name: string) => new Field(name, new Utf8(), false);
   const int32 = (name: string) => new Field(name, new Int32(), false);
@@ -87,6 +112,7 @@ function tableSchema(dim: number): Schema {
     utf8('job_id'),
     new Field('seq', new Int64(), false),
     utf8('embedded_at'),
+    ...KEYWORD_FIELDS,
   ]);
 }
 
@@ -109,6 +135,8 @@ interface PendingUpsert {
  */
 export class LanceDbStore implements VectorStore {
   readonly kind = 'lancedb' as const;
+  /** Every LanceDB table has one (older tables get its columns on open). */
+  readonly keywordIndex = true;
   private db: Connection | null = null;
   private tbl: Table | null = null;
   private dim = 0;
@@ -123,6 +151,9 @@ export class LanceDbStore implements VectorStore {
   private readonly memoryIndexMaxRows: number;
   /** The exact in-memory copy searches use while the table is small, else null. */
   private memory: MemoryIndex | null = null;
+  /** BM25 over the points' keyed terms (keyword-index.ts), for every table size. */
+  private keywords = new KeywordIndex();
+  private schema: Schema | null = null;
   private writesSinceOptimize = 0;
   private maintenance: Promise<void> = Promise.resolve();
   private maintenanceRunning = false;
@@ -159,6 +190,8 @@ export class LanceDbStore implements VectorStore {
         throw new StoreError(`table "${this.tableName}" has no fixed-size "vector" column`);
       }
       this.dim = listSize;
+      await this.addKeywordColumns(this.tbl);
+      this.schema = (await this.tbl.schema()) as unknown as Schema;
       const indexes = await this.tbl.listIndices();
       const indexed = new Set(indexes.flatMap((i) => i.columns));
       for (const column of ['id', 'org_id']) {
@@ -168,10 +201,60 @@ export class LanceDbStore implements VectorStore {
       }
       this.hasVectorIndex = indexed.has('vector');
       await this.loadMemoryIndex(this.tbl);
+      await this.loadKeywordIndex(this.tbl);
       return { dim: this.dim, created };
     } catch (err) {
       throw toStoreError('open the LanceDB table', err);
     }
+  }
+
+  /** A table made before the keyword index gets its columns, null in the rows it holds. */
+  private async addKeywordColumns(table: Table): Promise<void> {
+    const have = new Set((await table.schema()).fields.map((f) => f.name));
+    const missing = KEYWORD_FIELDS.filter((f) => !have.has(f.name));
+    if (missing.length === 0) return;
+    // As SQL: LanceDB's addColumns(Field[]) checks `instanceof` against its own copy of
+    // apache-arrow (the CommonJS build), which our fields (the ESM build) are not.
+    await table.addColumns(
+      missing.map((f) => ({
+        name: f.name,
+        valueSql:
+          f.typeId === new Int32().typeId
+            ? 'CAST(NULL AS INT)'
+            : `arrow_cast(NULL, 'List(UInt32)')`,
+      })),
+    );
+    this.options.logger?.info('keyword index columns added', { columns: missing.length });
+  }
+
+  /** Rebuilds the keyword index from the rows that have terms. */
+  private async loadKeywordIndex(table: Table): Promise<void> {
+    const keywords = new KeywordIndex();
+    const data = await table
+      .query()
+      .where('kw_len IS NOT NULL')
+      .select(['id', ...KEYWORD_COLUMNS, ...PAYLOAD_FIELDS])
+      .toArrow();
+    for (const batch of data.batches) {
+      const ids = batch.getChild('id');
+      const termIds = batch.getChild('kw_ids');
+      const tfs = batch.getChild('kw_tfs');
+      const lengths = batch.getChild('kw_len');
+      const columns = PAYLOAD_FIELDS.map((field) => [field, batch.getChild(field)] as const);
+      for (let i = 0; i < batch.numRows; i++) {
+        const record: Record<string, unknown> = {};
+        for (const [field, column] of columns) record[field] = column?.get(i);
+        const list = (column: typeof termIds) =>
+          Uint32Array.from((column?.get(i) as { toArray(): ArrayLike<number> }).toArray());
+        const terms: TermVector = {
+          ids: list(termIds),
+          tfs: list(tfs),
+          length: Number(lengths?.get(i)),
+        };
+        keywords.put(String(ids?.get(i)), terms, payloadFromRecord(record));
+      }
+    }
+    this.keywords = keywords;
   }
 
   /** Copies the table into the in-memory index when it is small enough. */
@@ -291,9 +374,10 @@ export class LanceDbStore implements VectorStore {
         // The guard repeats the check in the engine, for a writer outside this process.
         .whenMatchedUpdateAll({ where: 'target.seq <= source.seq' })
         .whenNotMatchedInsertAll()
-        .execute(winners.map(toRow));
+        .execute(lancedb.makeArrowTable(winners.map(toRow), { schema: this.schema as Schema }));
       this.writesSinceOptimize++;
       this.writeCount++;
+      for (const w of winners) this.keywords.put(w.id, w.terms, w.payload);
       const memory = this.memory;
       if (memory) {
         for (const w of winners) memory.put(w.id, w.vector, w.payload);
@@ -322,9 +406,35 @@ export class LanceDbStore implements VectorStore {
     return this.writeCount;
   }
 
+  /**
+   * Dense: the in-memory scan or LanceDB's vector search. Keyword: BM25 from the keyword index.
+   * Hybrid: both rankings, each scoped and filtered, `candidates` deep, fused (fusion.ts).
+   */
   async search(params: SearchParams): Promise<SearchHit[]> {
+    this.table();
+    const mode = params.mode ?? 'dense';
+    if (mode === 'dense') {
+      const hits = await this.denseSearch(params);
+      return params.explain ? annotate(hits, hits, null) : hits;
+    }
+    if (!params.terms) throw new StoreError(`a ${mode} search needs the query's terms`);
+    const terms = params.terms;
+    if (mode === 'keyword') {
+      const hits = this.keywords.search({ ...params, terms });
+      return params.explain ? annotate(hits, null, hits) : hits;
+    }
+    const limit = hybridCandidates(params.limit, params.candidates);
+    const dense = await this.denseSearch({ ...params, limit });
+    const keyword = this.keywords.search({ ...params, terms, limit });
+    return fuse(dense, keyword, params.fusion ?? DEFAULT_FUSION, params.limit, params.explain);
+  }
+
+  /** The points nearest the query vector, best first (cosine). */
+  private async denseSearch(params: SearchParams): Promise<SearchHit[]> {
     const table = this.table();
-    if (this.memory) return this.memory.search(params);
+    if (!params.vector) throw new StoreError('a dense search needs the query vector');
+    const vector = params.vector;
+    if (this.memory) return this.memory.search({ ...params, vector });
     const filters = [
       `org_id = ${sqlString(params.orgId)}`,
       `model = ${sqlString(params.model)}`,
@@ -335,7 +445,7 @@ export class LanceDbStore implements VectorStore {
     filters.push(...payloadConditions(params.filters));
     try {
       let query = table
-        .vectorSearch(params.vector)
+        .vectorSearch(vector)
         .distanceType('cosine')
         .where(filters.join(' AND '))
         .select(SELECT_COLUMNS)
@@ -365,9 +475,10 @@ export class LanceDbStore implements VectorStore {
       try {
         const result = await table.delete(`org_id = ${sqlString(params.orgId)} AND ${target}`);
         if (result.numDeletedRows > 0) this.writesSinceOptimize++;
-        this.memory?.deleteWhere(params.orgId, (id, p) =>
-          params.pointId !== undefined ? id === params.pointId : p.asset_id === params.assetId,
-        );
+        const selected = (id: string, p: { asset_id: string }) =>
+          params.pointId !== undefined ? id === params.pointId : p.asset_id === params.assetId;
+        this.memory?.deleteWhere(params.orgId, selected);
+        this.keywords.deleteWhere(params.orgId, selected);
         return result.numDeletedRows;
       } catch (err) {
         throw toStoreError('delete from LanceDB', err);
@@ -409,6 +520,7 @@ export class LanceDbStore implements VectorStore {
     this.tbl = null;
     this.db = null;
     this.memory = null;
+    this.keywords = new KeywordIndex();
   }
 
   /**
@@ -465,5 +577,13 @@ export class LanceDbStore implements VectorStore {
 }
 
 function toRow(p: VectorPoint): Record<string, unknown> {
-  return { id: p.id, vector: p.vector, ...p.payload, seq: BigInt(p.payload.seq) };
+  return {
+    id: p.id,
+    vector: p.vector,
+    ...p.payload,
+    seq: BigInt(p.payload.seq),
+    kw_ids: p.terms ? Array.from(p.terms.ids) : null,
+    kw_tfs: p.terms ? Array.from(p.terms.tfs) : null,
+    kw_len: p.terms ? p.terms.length : null,
+  };
 }

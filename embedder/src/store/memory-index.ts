@@ -119,12 +119,12 @@ interface Location {
   slot: number;
 }
 
-function partitionKey(org: string, model: string, modelVer: string): string {
+export function partitionKey(org: string, model: string, modelVer: string): string {
   return JSON.stringify([org, model, modelVer]);
 }
 
 /** A predicate for the optional filters of a search, equal to the stores' server-side ones. */
-function matcher(params: SearchParams): ((p: PointPayload) => boolean) | null {
+export function matcher(params: SearchParams): ((p: PointPayload) => boolean) | null {
   const tests: ((p: PointPayload) => boolean)[] = [];
   const { assetId, segmentId, filters } = params;
   if (assetId !== undefined) tests.push((p) => p.asset_id === assetId);
@@ -204,7 +204,7 @@ export class MemoryIndex {
   }
 
   /** Exact cosine top-k within the caller's (org, model, version), best first. */
-  async search(params: SearchParams): Promise<SearchHit[]> {
+  async search(params: SearchParams & { vector: Float32Array }): Promise<SearchHit[]> {
     const key = partitionKey(params.orgId, params.model, params.modelVer);
     const partition = this.partitions.get(key);
     if (!partition || partition.size === 0 || params.limit <= 0) return [];
@@ -213,7 +213,7 @@ export class MemoryIndex {
     const qSum = sumOfSquares(q);
     const qInverse = qSum > 0 ? 1 / Math.sqrt(qSum) : 0;
     const accept = matcher(params);
-    // The best `limit` so far, kept sorted by score (descending); limit is at most 100. Hits are
+    // The best `limit` so far, kept sorted by score (descending); limit is at most a few hundred. Hits are
     // captured as found: a write during a yield may move slots, never a captured hit.
     const topHits: { id: string; payload: PointPayload }[] = [];
     const topScores: number[] = [];

@@ -1,6 +1,9 @@
 import { QdrantClient } from '@qdrant/js-client-rest';
 import type { Schemas } from '@qdrant/js-client-rest';
+import { bm25Tf } from '../core/keywords.js';
+import { DEFAULT_FUSION, annotate, fusionWeights, hybridCandidates } from './fusion.js';
 import {
+  KeywordIndexUnavailable,
   StoreError,
   appliedPerPoint,
   isoInstant,
@@ -24,7 +27,19 @@ export interface QdrantStoreOptions {
   collection: string;
   /** Per-request timeout in milliseconds. */
   timeoutMs?: number;
+  /**
+   * BM25's average text length in terms, for the length normalisation Qdrant cannot compute:
+   * a point's sparse values are its saturated term frequencies, fixed when it is written
+   * (QDRANT_KEYWORD_AVG_LENGTH).
+   */
+  keywordAvgLength?: number;
 }
+
+/** The named sparse vector of the keyword index. */
+export const KEYWORD_VECTOR = 'keyword';
+/** Qdrant's name for the unnamed (default) dense vector. */
+const DENSE_VECTOR = '';
+export const DEFAULT_KEYWORD_AVG_LENGTH = 128;
 
 type Filter = Schemas['Filter'];
 type Condition = Schemas['Condition'];
@@ -88,9 +103,12 @@ export class QdrantStore implements VectorStore {
   readonly kind = 'qdrant' as const;
   private readonly client: QdrantClient;
   private readonly collection: string;
+  private readonly keywordAvgLength: number;
+  private hasKeywordVector = false;
 
   constructor(options: QdrantStoreOptions) {
     this.collection = options.collection;
+    this.keywordAvgLength = options.keywordAvgLength ?? DEFAULT_KEYWORD_AVG_LENGTH;
     this.client = new QdrantClient({
       url: options.url,
       ...(options.apiKey ? { apiKey: options.apiKey } : {}),
@@ -107,6 +125,8 @@ export class QdrantStore implements VectorStore {
         try {
           await this.client.createCollection(this.collection, {
             vectors: { size: dim, distance: 'Cosine' },
+            // The keyword index: BM25 term weights, Qdrant multiplies in the idf at query time.
+            sparse_vectors: { [KEYWORD_VECTOR]: { modifier: 'idf' } },
             // Qdrant's multitenancy layout: per-tenant HNSW graphs instead of one global graph.
             hnsw_config: { payload_m: 16, m: 0 },
           });
@@ -123,6 +143,9 @@ export class QdrantStore implements VectorStore {
           `collection "${this.collection}" uses named vectors; it was not created by Heimdex (choose another QDRANT_COLLECTION)`,
         );
       }
+      const sparse = info.config.params.sparse_vectors as
+        Record<string, unknown> | null | undefined;
+      this.hasKeywordVector = sparse?.[KEYWORD_VECTOR] !== undefined;
       for (const [field_name, field_schema] of PAYLOAD_INDEXES) {
         await this.client.createPayloadIndex(this.collection, {
           field_name,
@@ -136,6 +159,30 @@ export class QdrantStore implements VectorStore {
     }
   }
 
+  /**
+   * Whether the collection has the keyword index's sparse vector. A collection created before it
+   * existed cannot gain one (Qdrant adds no vectors to a collection): keyword search is refused
+   * there and hybrid search answers with the dense ranking (docs/DEPLOY.md: migrate by
+   * re-ingesting into a new collection).
+   */
+  get keywordIndex(): boolean {
+    return this.hasKeywordVector;
+  }
+
+  /** A point's vectors: the dense one, and its BM25 term weights where it has terms. */
+  private pointVector(p: VectorPoint): Schemas['VectorStruct'] {
+    const dense = Array.from(p.vector);
+    if (!this.hasKeywordVector || !p.terms) return dense;
+    const { ids, tfs, length } = p.terms;
+    return {
+      [DENSE_VECTOR]: dense,
+      [KEYWORD_VECTOR]: {
+        indices: Array.from(ids),
+        values: Array.from(tfs, (tf) => bm25Tf(tf, length, this.keywordAvgLength)),
+      },
+    };
+  }
+
   async upsert(points: readonly VectorPoint[]): Promise<boolean[]> {
     if (points.length === 0) return [];
     const { candidates, candidateOf } = latestPerId(points);
@@ -145,7 +192,7 @@ export class QdrantStore implements VectorStore {
         ordering: WRITE_ORDERING,
         points: candidates.map((c) => ({
           id: c.id,
-          vector: Array.from(c.vector),
+          vector: this.pointVector(c),
           payload: { ...c.payload },
         })),
         // An existing point is replaced only where its stored seq is not newer than the new one.
@@ -171,33 +218,86 @@ export class QdrantStore implements VectorStore {
     }
   }
 
+  /**
+   * One Query API call per search. Dense: the vector. Keyword: the query's term counts against
+   * the sparse vector, idf computed by Qdrant over the caller's scope (`params.idf.corpus`, so
+   * document counts and frequencies are per organisation, model and version, as in the embedded
+   * store). Hybrid: both as prefetches, each with the tenant filter and the payload filters, fused
+   * by Qdrant's weighted RRF. With `explain`, the two rankings come back in the same batch call.
+   */
   async search(params: SearchParams): Promise<SearchHit[]> {
-    const must: Condition[] = [
+    const mode = params.mode ?? 'dense';
+    const scope: Condition[] = [
       match('org_id', params.orgId),
       match('model', params.model),
       match('model_ver', params.modelVer),
     ];
+    const must: Condition[] = [...scope];
     if (params.assetId !== undefined) must.push(match('asset_id', params.assetId));
     if (params.segmentId !== undefined) must.push(match('segment_id', params.segmentId));
     must.push(...payloadConditions(params.filters));
+    const filter: Filter = { must };
+    const dense = (limit: number): QueryRequest => {
+      if (!params.vector) throw new StoreError('a dense search needs the query vector');
+      return { query: Array.from(params.vector), filter, limit };
+    };
+    const keyword = (limit: number): QueryRequest => {
+      if (!params.terms) throw new StoreError(`a ${mode} search needs the query's terms`);
+      return {
+        query: { indices: Array.from(params.terms.ids), values: Array.from(params.terms.tfs) },
+        using: KEYWORD_VECTOR,
+        filter,
+        limit,
+        params: { idf: { corpus: { must: scope } } } as Schemas['SearchParams'],
+      };
+    };
+    const out = { with_payload: true, with_vector: false };
     try {
-      const result = await this.client.query(this.collection, {
-        query: Array.from(params.vector),
-        filter: { must },
+      if (mode === 'keyword' && !this.hasKeywordVector) {
+        throw new KeywordIndexUnavailable(
+          `collection "${this.collection}" has no keyword index (it predates it)`,
+        );
+      }
+      if (mode === 'dense' || !this.hasKeywordVector) {
+        const hits = (await this.query({ ...dense(params.limit), ...out })).map((h) => ({
+          ...h,
+          score: Math.max(-1, Math.min(1, h.score)),
+        }));
+        return params.explain ? annotate(hits, hits, null) : hits;
+      }
+      if (mode === 'keyword') {
+        const hits = await this.query({ ...keyword(params.limit), ...out });
+        return params.explain ? annotate(hits, null, hits) : hits;
+      }
+      const candidates = hybridCandidates(params.limit, params.candidates);
+      const fusion = params.fusion ?? DEFAULT_FUSION;
+      const fused: QueryRequest = {
+        prefetch: [dense(candidates), keyword(candidates)],
+        query: { rrf: { k: fusion.k, weights: fusionWeights(fusion) } } as Schemas['Query'],
+        filter,
         limit: params.limit,
-        with_payload: true,
-        with_vector: false,
-      });
-      return result.points
-        .map((p) => ({
-          id: String(p.id),
-          score: Math.max(-1, Math.min(1, p.score)),
-          payload: payloadFromRecord(p.payload ?? {}),
-        }))
-        .sort((a, b) => b.score - a.score);
+        ...out,
+      };
+      if (!params.explain) return await this.query(fused);
+      const [hits, denseHits, keywordHits] = await this.queryBatch([
+        fused,
+        { ...dense(candidates), with_payload: false, with_vector: false },
+        { ...keyword(candidates), with_payload: false, with_vector: false },
+      ]);
+      return annotate(hits ?? [], denseHits ?? [], keywordHits ?? []);
     } catch (err) {
       throw toStoreError('search Qdrant', err);
     }
+  }
+
+  private async query(request: QueryRequest): Promise<SearchHit[]> {
+    const result = await this.client.query(this.collection, request);
+    return result.points.map(toHit);
+  }
+
+  private async queryBatch(searches: QueryRequest[]): Promise<SearchHit[][]> {
+    const results = await this.client.queryBatch(this.collection, { searches });
+    return results.map((r) => r.points.map(toHit));
   }
 
   async delete(params: DeleteParams): Promise<number> {
@@ -242,4 +342,11 @@ export class QdrantStore implements VectorStore {
   async close(): Promise<void> {
     // The REST client holds no resources that need releasing.
   }
+}
+
+type QueryRequest = Schemas['QueryRequest'];
+
+/** A Qdrant scored point as a hit (Qdrant returns them best first). */
+function toHit(p: Schemas['ScoredPoint']): SearchHit {
+  return { id: String(p.id), score: p.score, payload: payloadFromRecord(p.payload ?? {}) };
 }

@@ -7,6 +7,8 @@
 export { PAYLOAD_FIELDS } from '../../../contract/internal.js';
 export type { PointPayload } from '../../../contract/internal.js';
 import type { PointPayload } from '../../../contract/internal.js';
+import type { TermVector } from '../core/keywords.js';
+export type { TermVector } from '../core/keywords.js';
 
 export interface VectorPoint {
   /** A UUID (see contract/ids.ts). */
@@ -14,10 +16,41 @@ export interface VectorPoint {
   /** Unit-length vector of the store's dimension. */
   vector: Float32Array;
   payload: PointPayload;
+  /**
+   * The point's keyword-index entry: keyed term ids and their counts (core/keywords.ts), never
+   * words. Absent for a point written without one (it then answers dense searches only).
+   */
+  terms?: TermVector;
+}
+
+/** Which ranking a search uses: the vectors, the keyword index (BM25), or both fused. */
+export type SearchMode = 'dense' | 'keyword' | 'hybrid';
+export const SEARCH_MODES: readonly SearchMode[] = ['dense', 'keyword', 'hybrid'];
+
+/**
+ * Reciprocal rank fusion as Qdrant computes it: a hit at 1-based rank r of a ranking with weight
+ * w adds 1 / (r / w + k − 1); with w = 1 that is the classic 1 / (k + r − 1). `weight` is the
+ * dense ranking's share in [0, 1]: the rankings get weights 2·weight and 2·(1 − weight), so 0.5
+ * weighs them equally and a weight of 0 or 1 leaves one ranking alone.
+ */
+export interface Fusion {
+  k: number;
+  weight: number;
 }
 
 export interface SearchParams {
-  vector: Float32Array;
+  /** Default `dense`. */
+  mode?: SearchMode;
+  /** The query's vector (dense and hybrid). */
+  vector?: Float32Array;
+  /** The query's keyed terms (keyword and hybrid). */
+  terms?: TermVector;
+  /** Hybrid only. */
+  fusion?: Fusion;
+  /** Hybrid only: how many hits each ranking contributes to the fusion (at least `limit`). */
+  candidates?: number;
+  /** Annotate each hit with its rank and score in each ranking. */
+  explain?: boolean;
   orgId: string;
   model: string;
   modelVer: string;
@@ -48,11 +81,22 @@ export function isoInstant(value: string): string {
   return new Date(ms).toISOString();
 }
 
+/** A hit's place in one ranking: 1-based rank and that ranking's score. */
+export interface RankInfo {
+  rank: number;
+  score: number;
+}
+
 export interface SearchHit {
   id: string;
-  /** Cosine similarity in [-1, 1]; hits are sorted by it, best first. */
+  /**
+   * The mode's score, hits sorted by it, best first: cosine similarity in [-1, 1] (dense), BM25
+   * (keyword) or the fused reciprocal-rank score (hybrid).
+   */
   score: number;
   payload: PointPayload;
+  /** With `explain`: the hit's place in each ranking (null where that ranking did not hold it). */
+  explain?: { dense: RankInfo | null; keyword: RankInfo | null };
 }
 
 export type DeleteParams =
@@ -67,6 +111,11 @@ export interface StoreInitResult {
 
 export interface VectorStore {
   readonly kind: 'lancedb' | 'qdrant';
+  /**
+   * Whether the table/collection has a keyword index (known after init). Without one, keyword
+   * searches are refused and hybrid searches answer with the dense ranking.
+   */
+  readonly keywordIndex: boolean;
   /** Opens the table/collection, creating it for `dim`-dimensional vectors if missing. */
   init(dim: number): Promise<StoreInitResult>;
   /**
@@ -74,6 +123,7 @@ export interface VectorStore {
    * `seq`. Returns, per input point, whether it was applied. Throws if the write fails.
    */
   upsert(points: readonly VectorPoint[]): Promise<boolean[]>;
+  /** Searches in `params.mode`; throws KeywordIndexUnavailable for keyword mode without one. */
   search(params: SearchParams): Promise<SearchHit[]>;
   /** Deletes within one organisation; returns how many points were deleted. */
   delete(params: DeleteParams): Promise<number>;
@@ -88,7 +138,12 @@ export interface VectorStore {
 
 /** The store answered with an error or could not be reached. */
 export class StoreError extends Error {
-  override readonly name = 'StoreError';
+  override readonly name: string = 'StoreError';
+}
+
+/** A keyword search of a store created before the keyword index existed (Qdrant collections). */
+export class KeywordIndexUnavailable extends StoreError {
+  override readonly name = 'KeywordIndexUnavailable';
 }
 
 /** Wraps a driver error as `could not <action>: <first line of its message>`. */
