@@ -3,12 +3,13 @@
  * (progress on stderr) and writes the full results as JSON to bench/results/<date>-<machine>.json.
  * See bench/PERFORMANCE.md for what each section measures and `--help` for the options.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { invalidFiles, modelCacheDir, readLock } from '../scripts/models/cache.js';
 import { PASSED_ENV } from './lib/embedder.js';
+import { durationSeconds, endRun, loadAverage, startRun } from './lib/envelope.js';
+import type { RunStart } from './lib/envelope.js';
 import { machineInfo, machineSlug } from './lib/machine.js';
 import { measureMatmulPeak } from './lib/matmul.js';
 import type { MatmulPeak } from './lib/matmul.js';
@@ -176,8 +177,12 @@ function commandLine(argv: string[]): string {
 /** Search concurrency levels of the stack section (the targets read 1 and 8). */
 const SEARCH_CONCURRENCY = [1, 8, 32] as const;
 
-const loadAverage = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
+type Options = ReturnType<typeof parseOptions>;
 
+/**
+ * Parses the options, checks the model cache, runs the chosen sections in order (each fills its
+ * part of the result), evaluates the targets, and writes the JSON and Markdown results.
+ */
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const o = parseOptions(argv);
@@ -185,33 +190,40 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const startedAt = new Date();
+  const run = startRun(o.workDir, '.data/bench');
   const machine = machineInfo();
-  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
-  const workDir = path.resolve(REPO_ROOT, o.workDir ?? path.join('.data/bench', `run-${stamp}`));
-  mkdirSync(workDir, { recursive: true });
   const outFile = path.resolve(
     REPO_ROOT,
     o.out ??
       path.join(
         RESULTS_DIR,
-        `${startedAt.toISOString().slice(0, 10)}-${machineSlug(machine)}.json`,
+        `${run.startedAt.toISOString().slice(0, 10)}-${machineSlug(machine)}.json`,
       ),
   );
-  const has = (s: Section) => o.sections.has(s);
-  // The MiniLM-shaped model (not the real one, which the peer section uses) serves these sections.
-  const usesMinilm =
-    (has('throughput') && o.models.some((m) => m !== 'potion-fp32')) || has('stack') || has('soak');
-  progress(`work dir ${workDir}`);
+  progress(`work dir ${run.workDir}`);
+  const result = newResult(o, argv, run, machine);
+  if (usesMinilm(o)) await checkModelCache();
+  await runSections(o, result, run.workDir);
+  finishResult(result, run.startedAt);
+  writeResults(result, outFile);
+  endRun(run.workDir, o.keep, progress);
+}
 
-  const result: BenchResult = {
+/** The result document before any section has run: the command, machine, settings and models. */
+function newResult(
+  o: Options,
+  argv: string[],
+  run: RunStart,
+  machine: ReturnType<typeof machineInfo>,
+): BenchResult {
+  return {
     schema: 'heimdex-bench/1',
     command: commandLine(argv),
-    startedAt: startedAt.toISOString(),
+    startedAt: run.startedAt.toISOString(),
     finishedAt: '',
     durationSeconds: 0,
     machine,
-    loadAverage: { start: loadAverage(), end: [] },
+    loadAverage: { start: run.loadAtStart, end: [] },
     settings: {
       sections: [...o.sections],
       models: o.models,
@@ -259,111 +271,45 @@ async function main(): Promise<void> {
       'FLOPs per text = tokens × (2 × 10,616,832 encoder MatMul parameters + 6 layers × 4 × tokens × 384 for QKᵀ and A·V); texts have exact token counts, so nothing is padded.',
     ],
   };
+}
 
-  if (usesMinilm) {
-    // The real model, checked against the lock (npm run models builds and verifies it).
-    const cache = modelCacheDir();
-    for (const model of readLock().models) {
-      const bad = await invalidFiles(cache, model);
-      if (bad.length > 0) {
-        throw new Error(
-          `the model cache ${cache} lacks a valid ${model.name} (${bad.join(', ')}): run npm run models`,
-        );
-      }
+/** The MiniLM-shaped model (not the real one, which the peer section uses) serves these sections. */
+function usesMinilm(o: Options): boolean {
+  const has = (s: Section) => o.sections.has(s);
+  return (
+    (has('throughput') && o.models.some((m) => m !== 'potion-fp32')) || has('stack') || has('soak')
+  );
+}
+
+/** The real model, checked against the lock (npm run models builds and verifies it). */
+async function checkModelCache(): Promise<void> {
+  const cache = modelCacheDir();
+  for (const model of readLock().models) {
+    const bad = await invalidFiles(cache, model);
+    if (bad.length > 0) {
+      throw new Error(
+        `the model cache ${cache} lacks a valid ${model.name} (${bad.join(', ')}): run npm run models`,
+      );
     }
   }
+}
 
+/** Runs the chosen sections in the order of SECTIONS, each filling its part of `result`. */
+async function runSections(o: Options, result: BenchResult, workDir: string): Promise<void> {
+  const has = (s: Section) => o.sections.has(s);
   const peaks: MatmulPeak[] = [];
-  const peak = async () => {
-    progress('fp32 MatMul peak through onnxruntime');
-    const p = await measureMatmulPeak();
-    peaks.push(p);
-    progress(
-      `  ${(p.bestFlopsPerSecond / 1e9).toFixed(1)} GFLOP/s (fastest run), ${(p.flopsPerSecond / 1e9).toFixed(1)} median`,
-    );
-  };
-  if (has('peak')) await peak();
-
-  if (has('throughput')) {
-    for (const id of o.models) {
-      const v = variant(id);
-      const t = await measureVariant(v, {
-        caps: o.caps,
-        lengths: o.lengths,
-        requestItems: o.requestItems,
-        maxBatchTokens: o.maxBatchTokens,
-        minSeconds: o.seconds,
-        maxSeconds: o.maxSeconds,
-        rounds: o.rounds,
-        singleItemCap: o.caps.includes(32) ? 32 : (o.caps[0] ?? null),
-        workDir: workDir,
-        nodeFlags: (label) =>
-          o.cpuProf
-            ? ['--cpu-prof', `--cpu-prof-dir=${path.join(workDir, 'profiles', label)}`]
-            : [],
-      });
-      result.naive.push(...t.naive);
-      result.throughput.push(...t.cells);
-      result.singleItemRequests.push(...t.singleItem);
-      result.warnings.push(...t.warnings);
-    }
-  }
+  if (has('peak')) peaks.push(await measurePeak());
+  if (has('throughput')) await runThroughput(o, result, workDir);
   // A second peak measurement after the long throughput section: the higher of the two is used
   // (a busy machine lowers the peak, which would flatter the FLOP/s percentages).
-  if (has('peak') && has('throughput')) await peak();
+  if (has('peak') && has('throughput')) peaks.push(await measurePeak());
   result.matmulPeak = {
     runs: peaks,
     used: maxBy(peaks, (p) => p.bestFlopsPerSecond),
   };
-
-  if (has('stack')) {
-    const v = variant('minilm-fp32');
-    const cap = best(result.throughput, v.id, o.ingestLength)?.cap ?? 32;
-    const r = await measureStack(v, {
-      workDir,
-      cap,
-      maxBatchTokens: o.maxBatchTokens,
-      ingestTexts: o.ingestTexts,
-      length: o.ingestLength,
-      requestItems: o.requestItems,
-      minSeconds: o.seconds,
-      maxSeconds: o.maxSeconds,
-      searchQueries: o.searchQueries,
-      concurrencies: SEARCH_CONCURRENCY,
-    });
-    result.ingest = r.ingest;
-    result.search = r.search;
-  }
-
-  if (has('store')) {
-    progress('vector store search latency');
-    result.stores = await measureStores({
-      workDir,
-      dim: 384,
-      sizes: o.storeSizes,
-      queries: o.searchQueries,
-      insertBatch: 10_000,
-      qdrant: process.env.QDRANT_URL
-        ? { url: process.env.QDRANT_URL, apiKey: process.env.QDRANT_API_KEY ?? null }
-        : null,
-    });
-  }
-
-  if (has('soak')) {
-    result.soak = await runSoak(variant('minilm-fp32'), {
-      workDir,
-      minutes: o.soakMinutes,
-      length: 'medium',
-      requestItems: o.requestItems,
-      concurrency: 4,
-    });
-    if (o.soakMinutes < FULL_SOAK_MINUTES) {
-      result.notes.push(
-        `The soak ran ${o.soakMinutes} min (short default); the RSS target is for ${FULL_SOAK_MINUTES} min: npm run bench -- --soak-minutes ${FULL_SOAK_MINUTES}.`,
-      );
-    }
-  }
-
+  if (has('stack')) await runStack(o, result, workDir);
+  if (has('store')) await runStores(o, result, workDir);
+  if (has('soak')) await runSoakSection(o, result, workDir);
   if (has('peer')) {
     result.peer = await measurePeer({
       lengths: o.lengths,
@@ -374,7 +320,90 @@ async function main(): Promise<void> {
       workDir,
     });
   }
+}
 
+async function measurePeak(): Promise<MatmulPeak> {
+  progress('fp32 MatMul peak through onnxruntime');
+  const p = await measureMatmulPeak();
+  progress(
+    `  ${(p.bestFlopsPerSecond / 1e9).toFixed(1)} GFLOP/s (fastest run), ${(p.flopsPerSecond / 1e9).toFixed(1)} median`,
+  );
+  return p;
+}
+
+async function runThroughput(o: Options, result: BenchResult, workDir: string): Promise<void> {
+  for (const id of o.models) {
+    const v = variant(id);
+    const t = await measureVariant(v, {
+      caps: o.caps,
+      lengths: o.lengths,
+      requestItems: o.requestItems,
+      maxBatchTokens: o.maxBatchTokens,
+      minSeconds: o.seconds,
+      maxSeconds: o.maxSeconds,
+      rounds: o.rounds,
+      singleItemCap: o.caps.includes(32) ? 32 : (o.caps[0] ?? null),
+      workDir: workDir,
+      nodeFlags: (label) =>
+        o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(workDir, 'profiles', label)}`] : [],
+    });
+    result.naive.push(...t.naive);
+    result.throughput.push(...t.cells);
+    result.singleItemRequests.push(...t.singleItem);
+    result.warnings.push(...t.warnings);
+  }
+}
+
+async function runStack(o: Options, result: BenchResult, workDir: string): Promise<void> {
+  const v = variant('minilm-fp32');
+  const cap = best(result.throughput, v.id, o.ingestLength)?.cap ?? 32;
+  const r = await measureStack(v, {
+    workDir,
+    cap,
+    maxBatchTokens: o.maxBatchTokens,
+    ingestTexts: o.ingestTexts,
+    length: o.ingestLength,
+    requestItems: o.requestItems,
+    minSeconds: o.seconds,
+    maxSeconds: o.maxSeconds,
+    searchQueries: o.searchQueries,
+    concurrencies: SEARCH_CONCURRENCY,
+  });
+  result.ingest = r.ingest;
+  result.search = r.search;
+}
+
+async function runStores(o: Options, result: BenchResult, workDir: string): Promise<void> {
+  progress('vector store search latency');
+  result.stores = await measureStores({
+    workDir,
+    dim: 384,
+    sizes: o.storeSizes,
+    queries: o.searchQueries,
+    insertBatch: 10_000,
+    qdrant: process.env.QDRANT_URL
+      ? { url: process.env.QDRANT_URL, apiKey: process.env.QDRANT_API_KEY ?? null }
+      : null,
+  });
+}
+
+async function runSoakSection(o: Options, result: BenchResult, workDir: string): Promise<void> {
+  result.soak = await runSoak(variant('minilm-fp32'), {
+    workDir,
+    minutes: o.soakMinutes,
+    length: 'medium',
+    requestItems: o.requestItems,
+    concurrency: 4,
+  });
+  if (o.soakMinutes < FULL_SOAK_MINUTES) {
+    result.notes.push(
+      `The soak ran ${o.soakMinutes} min (short default); the RSS target is for ${FULL_SOAK_MINUTES} min: npm run bench -- --soak-minutes ${FULL_SOAK_MINUTES}.`,
+    );
+  }
+}
+
+/** The targets, from the figures of this run, and the end time and load. */
+function finishResult(result: BenchResult, startedAt: Date): void {
   result.targets = evaluateTargets({
     naive: result.naive,
     cells: result.throughput,
@@ -387,17 +416,18 @@ async function main(): Promise<void> {
   });
   const finishedAt = new Date();
   result.finishedAt = finishedAt.toISOString();
-  result.durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
+  result.durationSeconds = durationSeconds(startedAt, finishedAt);
   result.loadAverage.end = loadAverage();
+}
 
+/** The JSON document, and beside it the Markdown report (also printed on stdout). */
+function writeResults(result: BenchResult, outFile: string): void {
   mkdirSync(path.dirname(outFile), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
   const report = renderReport(result);
   writeFileSync(outFile.replace(/\.json$/, '.md'), `${report}\n`);
   process.stdout.write(`${report}\n`);
   progress(`results: ${path.relative(REPO_ROOT, outFile)} (and .md)`);
-  if (!o.keep) rmSync(workDir, { recursive: true, force: true });
-  else progress(`kept the work dir ${workDir}`);
 }
 
 main().catch((err: unknown) => {

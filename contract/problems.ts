@@ -17,6 +17,19 @@ export const COMMON_PROBLEMS = {
   internal: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
+/** A problem code's HTTP status and title. */
+export interface ProblemDef<Status extends number = number> {
+  status: Status;
+  title: string;
+}
+
+/** A service's code→status table: the common problems and the service's own codes. */
+export function problemTable<const Own extends Record<string, ProblemDef>>(
+  own: Own,
+): typeof COMMON_PROBLEMS & Own {
+  return { ...COMMON_PROBLEMS, ...own };
+}
+
 export interface ProblemBody<Code extends string = string> {
   type: string;
   title: string;

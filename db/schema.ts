@@ -59,7 +59,7 @@ export const jobs = pgTable(
     modelVer: text('model_ver').notNull(),
     /** Deterministic id of the segment's vector (see contract/ids.ts). */
     pointId: uuid('point_id').notNull(),
-    /** sha256 over (org, asset, segment, model, model_ver, sha256(text)): the idempotency key. */
+    /** sha256 over (org, asset, segment, model, model_ver, sha256(text), point format): idempotency. */
     jobKey: text('job_key').notNull(),
     status: jobStatus('status').notNull().default('QUEUED'),
     attempts: integer('attempts').notNull().default(0),

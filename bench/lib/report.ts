@@ -76,7 +76,26 @@ function coresCell(c: ProcessCores): string {
   return `${c.embedder} / ${c.rest} / ${c.client} (${c.machine})`;
 }
 
+/** The Markdown report: one section per measured part, in the order the bench runs them. */
 export function renderReport(r: BenchResult): string {
+  return [
+    renderHeader(r),
+    renderPeak(r),
+    renderThroughput(r),
+    renderSingleItem(r),
+    renderIngest(r),
+    renderSearch(r),
+    renderStores(r),
+    renderSoak(r),
+    renderPeer(r),
+    renderTargets(r),
+  ]
+    .flat()
+    .join('\n');
+}
+
+/** The title, the command, the machine and the load. */
+function renderHeader(r: BenchResult): string[] {
   const out: string[] = [];
   const m = r.machine;
   out.push(`# Heimdex bench — ${r.startedAt.slice(0, 10)}`);
@@ -90,375 +109,411 @@ export function renderReport(r: BenchResult): string {
     `Load average at start ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')}, at end ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')}; run took ${(r.durationSeconds / 60).toFixed(1)} min.`,
   );
   out.push('');
+  return out;
+}
 
+/** ## fp32 MatMul peak */
+function renderPeak(r: BenchResult): string[] {
   const peak = r.matmulPeak.used;
-  if (peak) {
-    out.push(
-      `## fp32 MatMul peak\n\n[${peak.n}×${peak.k}]×[${peak.k}×${peak.m}] through onnxruntime (${peak.sessionOptions}): ` +
-        `**${gf(peak.bestFlopsPerSecond)} GFLOP/s** (fastest of ${peak.runs} runs; median ${gf(peak.flopsPerSecond)}). ` +
-        `Fastest run per measurement: ${r.matmulPeak.runs.map((p) => gf(p.bestFlopsPerSecond)).join(', ')} GFLOP/s; the highest is the peak that percentages below use.`,
-    );
-    out.push('');
-  }
+  if (!peak) return [];
+  const out: string[] = [];
+  out.push(
+    `## fp32 MatMul peak\n\n[${peak.n}×${peak.k}]×[${peak.k}×${peak.m}] through onnxruntime (${peak.sessionOptions}): ` +
+      `**${gf(peak.bestFlopsPerSecond)} GFLOP/s** (fastest of ${peak.runs} runs; median ${gf(peak.flopsPerSecond)}). ` +
+      `Fastest run per measurement: ${r.matmulPeak.runs.map((p) => gf(p.bestFlopsPerSecond)).join(', ')} GFLOP/s; the highest is the peak that percentages below use.`,
+  );
+  out.push('');
+  return out;
+}
 
-  if (r.throughput.length > 0 || r.naive.length > 0) {
-    const caps = [...new Set(r.throughput.map((c) => c.cap))].sort((a, b) => a - b);
-    const variants = [
-      ...new Set([...r.naive.map((c) => c.variant), ...r.throughput.map((c) => c.variant)]),
-    ];
-    const label = (id: string) => r.models.find((x) => x.id === id)?.label ?? id;
-    const reqItems = r.throughput[0]?.requestItems ?? '?';
-    out.push(
-      `## Embedder throughput (texts/s)\n\nPOST /internal/embed, ${reqItems}-item requests kept in flight (2 × cap items, at least 2 requests), one embedder process per batch cap ` +
-        '(EMBEDDER_MAX_BATCH_ITEMS). Naive per job = per text, one `extractor(text)` call and one single-point upsert ' +
-        'into the embedded store, in-process (the original per-job design; the embedder figures include their store writes too); ' +
-        'naive inference only = the `extractor(text)` calls alone (no store, no HTTP). ' +
-        'Tokens per text include [CLS]/[SEP] for the MiniLM shape.',
-    );
-    out.push('');
-    const rows: (string | number)[][] = [];
-    for (const v of variants) {
-      for (const length of LENGTH_CLASSES) {
-        const cells = r.throughput.filter((c) => c.variant === v && c.length === length);
-        const naive = r.naive.find((c) => c.variant === v && c.length === length);
-        if (cells.length === 0 && !naive) continue;
-        const bestCell = maxBy(cells, (c) => c.textsPerSecond);
-        rows.push([
-          label(v),
-          `${length} (${LENGTH_TOKENS[length]})`,
-          n1(naive?.textsPerSecond),
-          n1(naive?.inferenceOnlyTextsPerSecond),
-          ...caps.map((cap) => n1(cells.find((c) => c.cap === cap)?.textsPerSecond)),
-          bestCell && naive
-            ? `${(bestCell.textsPerSecond / naive.textsPerSecond).toFixed(2)}x`
-            : '–',
-          bestCell && naive
-            ? `${(bestCell.textsPerSecond / naive.inferenceOnlyTextsPerSecond).toFixed(2)}x`
-            : '–',
-          bestCell ? n1(bestCell.tokensPerSecond) : '–',
-        ]);
-      }
+/** ## Embedder throughput: the summary table and the per-cell detail */
+function renderThroughput(r: BenchResult): string[] {
+  if (r.throughput.length === 0 && r.naive.length === 0) return [];
+  const peak = r.matmulPeak.used;
+  const out: string[] = [];
+  const caps = [...new Set(r.throughput.map((c) => c.cap))].sort((a, b) => a - b);
+  const variants = [
+    ...new Set([...r.naive.map((c) => c.variant), ...r.throughput.map((c) => c.variant)]),
+  ];
+  const label = (id: string) => r.models.find((x) => x.id === id)?.label ?? id;
+  const reqItems = r.throughput[0]?.requestItems ?? '?';
+  out.push(
+    `## Embedder throughput (texts/s)\n\nPOST /internal/embed, ${reqItems}-item requests kept in flight (2 × cap items, at least 2 requests), one embedder process per batch cap ` +
+      '(EMBEDDER_MAX_BATCH_ITEMS). Naive per job = per text, one `extractor(text)` call and one single-point upsert ' +
+      'into the embedded store, in-process (the original per-job design; the embedder figures include their store writes too); ' +
+      'naive inference only = the `extractor(text)` calls alone (no store, no HTTP). ' +
+      'Tokens per text include [CLS]/[SEP] for the MiniLM shape.',
+  );
+  out.push('');
+  const rows: (string | number)[][] = [];
+  for (const v of variants) {
+    for (const length of LENGTH_CLASSES) {
+      const cells = r.throughput.filter((c) => c.variant === v && c.length === length);
+      const naive = r.naive.find((c) => c.variant === v && c.length === length);
+      if (cells.length === 0 && !naive) continue;
+      const bestCell = maxBy(cells, (c) => c.textsPerSecond);
+      rows.push([
+        label(v),
+        `${length} (${LENGTH_TOKENS[length]})`,
+        n1(naive?.textsPerSecond),
+        n1(naive?.inferenceOnlyTextsPerSecond),
+        ...caps.map((cap) => n1(cells.find((c) => c.cap === cap)?.textsPerSecond)),
+        bestCell && naive ? `${(bestCell.textsPerSecond / naive.textsPerSecond).toFixed(2)}x` : '–',
+        bestCell && naive
+          ? `${(bestCell.textsPerSecond / naive.inferenceOnlyTextsPerSecond).toFixed(2)}x`
+          : '–',
+        bestCell ? n1(bestCell.tokensPerSecond) : '–',
+      ]);
     }
-    out.push(
-      table(
-        [
-          'model',
-          'length (tokens)',
-          'naive per job',
-          'naive inference only',
-          ...caps.map((c) => `cap ${c}`),
-          'best / naive per job',
-          'best / naive inference only',
-          'tokens/s at best',
-        ],
-        rows,
-      ),
-    );
-    out.push('');
-
-    // Percentages of the fp32 MatMul peak only mean something for fp32 models.
-    const ofPeak = (c: ThroughputCell, flops: number) =>
-      peak && r.models.find((x) => x.id === c.variant)?.dtype === 'fp32'
-        ? pct(flops / peak.bestFlopsPerSecond)
-        : 'int8 ops';
-    const detail = r.throughput.map((c) => [
-      label(c.variant),
-      c.length,
-      c.cap,
-      n1(c.textsPerSecond),
-      n1(c.meanBatchItems),
-      pct(c.inferenceBusy),
-      n1(c.inferenceTextsPerSecond),
-      c.flopsPerSecond === null ? '–' : `${gf(c.flopsPerSecond)} (${ofPeak(c, c.flopsPerSecond)})`,
-      c.inferenceFlopsPerSecond === null
-        ? '–'
-        : `${gf(c.inferenceFlopsPerSecond)} (${ofPeak(c, c.inferenceFlopsPerSecond)})`,
-      `${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}`,
-      `${c.embedderCpuPerSecond.main} / ${c.embedderCpuPerSecond.store} / ${c.embedderCpuPerSecond.inferenceAndOther}`,
-      c.otherLoadCores,
-    ]);
-    out.push(
-      'Per cell: mean batch (items per forward pass), inference busy (share of wall time in forward passes), texts/s of forward-pass time, ' +
-        'GFLOP/s end to end and during forward passes (% of the MatMul peak), per-request medians of the timing headers ' +
-        "(inference / queue / other = store write + HTTP + JSON), the embedder's CPU cores by thread (JS main / LanceDB / onnxruntime + rest), " +
-        'and cores used by other processes on the machine during the cell (noise).',
-    );
-    out.push('');
-    out.push(
-      table(
-        [
-          'model',
-          'length',
-          'cap',
-          'texts/s',
-          'mean batch',
-          'infer busy',
-          'infer texts/s',
-          'GFLOP/s e2e',
-          'GFLOP/s infer',
-          'ms infer/queue/other',
-          'cores main/store/ort',
-          'other load',
-        ],
-        detail,
-      ),
-    );
-    out.push('');
   }
+  out.push(
+    table(
+      [
+        'model',
+        'length (tokens)',
+        'naive per job',
+        'naive inference only',
+        ...caps.map((c) => `cap ${c}`),
+        'best / naive per job',
+        'best / naive inference only',
+        'tokens/s at best',
+      ],
+      rows,
+    ),
+  );
+  out.push('');
 
-  if (r.singleItemRequests.length > 0) {
-    out.push('## Single-item requests (short texts)\n');
-    out.push(
-      table(
-        ['model', 'cap', 'in flight', 'texts/s', 'mean batch', 'p50 ms', 'ms infer/queue/other'],
-        r.singleItemRequests.map((c) => [
-          r.models.find((x) => x.id === c.variant)?.label ?? c.variant,
-          c.cap,
-          c.concurrency,
-          n1(c.textsPerSecond),
-          n1(c.meanBatchItems),
-          n1(c.latencyMs.p50),
-          `${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}`,
-        ]),
-      ),
-    );
-    out.push('');
-  }
+  // Percentages of the fp32 MatMul peak only mean something for fp32 models.
+  const ofPeak = (c: ThroughputCell, flops: number) =>
+    peak && r.models.find((x) => x.id === c.variant)?.dtype === 'fp32'
+      ? pct(flops / peak.bestFlopsPerSecond)
+      : 'int8 ops';
+  const detail = r.throughput.map((c) => [
+    label(c.variant),
+    c.length,
+    c.cap,
+    n1(c.textsPerSecond),
+    n1(c.meanBatchItems),
+    pct(c.inferenceBusy),
+    n1(c.inferenceTextsPerSecond),
+    c.flopsPerSecond === null ? '–' : `${gf(c.flopsPerSecond)} (${ofPeak(c, c.flopsPerSecond)})`,
+    c.inferenceFlopsPerSecond === null
+      ? '–'
+      : `${gf(c.inferenceFlopsPerSecond)} (${ofPeak(c, c.inferenceFlopsPerSecond)})`,
+    `${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}`,
+    `${c.embedderCpuPerSecond.main} / ${c.embedderCpuPerSecond.store} / ${c.embedderCpuPerSecond.inferenceAndOther}`,
+    c.otherLoadCores,
+  ]);
+  out.push(
+    'Per cell: mean batch (items per forward pass), inference busy (share of wall time in forward passes), texts/s of forward-pass time, ' +
+      'GFLOP/s end to end and during forward passes (% of the MatMul peak), per-request medians of the timing headers ' +
+      "(inference / queue / other = store write + HTTP + JSON), the embedder's CPU cores by thread (JS main / LanceDB / onnxruntime + rest), " +
+      'and cores used by other processes on the machine during the cell (noise).',
+  );
+  out.push('');
+  out.push(
+    table(
+      [
+        'model',
+        'length',
+        'cap',
+        'texts/s',
+        'mean batch',
+        'infer busy',
+        'infer texts/s',
+        'GFLOP/s e2e',
+        'GFLOP/s infer',
+        'ms infer/queue/other',
+        'cores main/store/ort',
+        'other load',
+      ],
+      detail,
+    ),
+  );
+  out.push('');
+  return out;
+}
 
-  if (r.ingest) {
-    const i = r.ingest;
-    out.push('## End-to-end ingest\n');
-    out.push(
-      table(
+/** ## Single-item requests */
+function renderSingleItem(r: BenchResult): string[] {
+  if (r.singleItemRequests.length === 0) return [];
+  const out: string[] = [];
+  out.push('## Single-item requests (short texts)\n');
+  out.push(
+    table(
+      ['model', 'cap', 'in flight', 'texts/s', 'mean batch', 'p50 ms', 'ms infer/queue/other'],
+      r.singleItemRequests.map((c) => [
+        r.models.find((x) => x.id === c.variant)?.label ?? c.variant,
+        c.cap,
+        c.concurrency,
+        n1(c.textsPerSecond),
+        n1(c.meanBatchItems),
+        n1(c.latencyMs.p50),
+        `${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}`,
+      ]),
+    ),
+  );
+  out.push('');
+  return out;
+}
+
+/** ## End-to-end ingest */
+function renderIngest(r: BenchResult): string[] {
+  if (!r.ingest) return [];
+  const out: string[] = [];
+  const i = r.ingest;
+  out.push('## End-to-end ingest\n');
+  out.push(
+    table(
+      [
+        'texts',
+        'length',
+        'cap',
+        'e2e texts/s',
+        'raw texts/s (the better window)',
+        'e2e / raw',
+        'seconds',
+        'mean batch (e2e)',
+        'cores raw: embedder / rest / client (machine)',
+        'cores e2e',
+      ],
+      [
         [
-          'texts',
-          'length',
-          'cap',
-          'e2e texts/s',
-          'raw texts/s (the better window)',
-          'e2e / raw',
-          'seconds',
-          'mean batch (e2e)',
-          'cores raw: embedder / rest / client (machine)',
-          'cores e2e',
+          i.texts,
+          `${i.length} (${LENGTH_TOKENS[i.length]})`,
+          i.cap,
+          n1(i.textsPerSecond),
+          `${n1(i.raw.textsPerSecond)} (${n1(i.raw.windows[0])} before, ${n1(i.raw.windows[1])} after)`,
+          pct(i.fraction),
+          n1(i.seconds),
+          n1(i.batches.meanItems),
+          coresCell(i.cores.raw),
+          coresCell(i.cores.e2e),
         ],
-        [
-          [
-            i.texts,
-            `${i.length} (${LENGTH_TOKENS[i.length]})`,
-            i.cap,
-            n1(i.textsPerSecond),
-            `${n1(i.raw.textsPerSecond)} (${n1(i.raw.windows[0])} before, ${n1(i.raw.windows[1])} after)`,
-            pct(i.fraction),
-            n1(i.seconds),
-            n1(i.batches.meanItems),
-            coresCell(i.cores.raw),
-            coresCell(i.cores.e2e),
-          ],
-        ],
-      ),
-    );
-    out.push(
-      `\nFollowing the ingest while it ran, one request at a time: \`GET /jobs/{id}\` p50 ` +
-        `${n1(i.follow.job.p50)} ms, p95 ${n1(i.follow.job.p95)} ms (n=${i.follow.job.n}); ` +
-        `\`GET /batches/{id}\` (a whole batch of up to 256 jobs) p50 ${n1(i.follow.batch.p50)} ms, ` +
-        `p95 ${n1(i.follow.batch.p95)} ms (n=${i.follow.batch.n}).`,
-    );
-    out.push('');
-  }
+      ],
+    ),
+  );
+  out.push(
+    `\nFollowing the ingest while it ran, one request at a time: \`GET /jobs/{id}\` p50 ` +
+      `${n1(i.follow.job.p50)} ms, p95 ${n1(i.follow.job.p95)} ms (n=${i.follow.job.n}); ` +
+      `\`GET /batches/{id}\` (a whole batch of up to 256 jobs) p50 ${n1(i.follow.batch.p50)} ms, ` +
+      `p95 ${n1(i.follow.batch.p95)} ms (n=${i.follow.batch.n}).`,
+  );
+  out.push('');
+  return out;
+}
 
-  if (r.search) {
-    const s = r.search;
-    out.push(
-      `## Search latency (ms), ${s.points} points in the org, limit ${s.limit}, ${s.queryTokens}-token queries\n`,
-    );
-    out.push(
-      table(
-        [
-          'concurrency',
-          'Worker p50',
-          'p95',
-          'p99',
-          'Worker app p50 / p99',
-          'embedder p50',
-          'p95',
-          'p99',
-          'embedder infer p50',
-          'embedder store+http p50',
-          'Worker q/s',
-          'cores: embedder / Worker+rest / client (machine)',
-        ],
-        s.levels.map((l) => [
-          l.concurrency,
-          n1(l.worker.p50),
-          n1(l.worker.p95),
-          n1(l.worker.p99),
-          l.workerApp ? `${n1(l.workerApp.p50)} / ${n1(l.workerApp.p99)}` : '–',
-          n1(l.embedderOnly.p50),
-          n1(l.embedderOnly.p95),
-          n1(l.embedderOnly.p99),
-          n1(l.embedderInference.p50),
-          n1(l.embedderStoreAndHttp.p50),
-          n1(l.workerQps),
-          `${l.workerRunCores.embedder} / ${l.workerRunCores.workerAndRest} / ${l.workerRunCores.client} (${l.workerRunCores.machine})`,
-        ]),
-      ),
-    );
-    out.push('');
-    out.push(
-      'Worker side by process (cores): ' +
-        s.levels
-          .map(({ concurrency, workerRunCores: { stack } }) => {
-            return `c${concurrency} workerd ${stack.workerd}, wrangler ${stack.wrangler}, postgres ${stack.postgres}`;
-          })
-          .join('; ') +
-        ' (wrangler dev runs two workerd processes: its local proxy and the Worker).',
-    );
-    out.push('');
-    out.push(
-      `Store only (LanceDB search in the bench process on the same table, sequential): p50 ${n1(s.storeOnly.p50)} ms, p95 ${n1(s.storeOnly.p95)} ms, p99 ${n1(s.storeOnly.p99)} ms. ` +
-        `Shares of the Worker p50 at concurrency 1: embedder ${pct(s.shares.embedderOfWorkerP50)}, store ${pct(s.shares.storeOfWorkerP50)}. ` +
-        `Round-trip floors (GET /healthz, sequential): Worker under wrangler dev ${n1(s.floors.worker.p50)} ms p50, embedder ${n1(s.floors.embedder.p50)} ms p50.`,
-    );
-    out.push('');
-  }
+/** ## Search latency */
+function renderSearch(r: BenchResult): string[] {
+  if (!r.search) return [];
+  const out: string[] = [];
+  const s = r.search;
+  out.push(
+    `## Search latency (ms), ${s.points} points in the org, limit ${s.limit}, ${s.queryTokens}-token queries\n`,
+  );
+  out.push(
+    table(
+      [
+        'concurrency',
+        'Worker p50',
+        'p95',
+        'p99',
+        'Worker app p50 / p99',
+        'embedder p50',
+        'p95',
+        'p99',
+        'embedder infer p50',
+        'embedder store+http p50',
+        'Worker q/s',
+        'cores: embedder / Worker+rest / client (machine)',
+      ],
+      s.levels.map((l) => [
+        l.concurrency,
+        n1(l.worker.p50),
+        n1(l.worker.p95),
+        n1(l.worker.p99),
+        l.workerApp ? `${n1(l.workerApp.p50)} / ${n1(l.workerApp.p99)}` : '–',
+        n1(l.embedderOnly.p50),
+        n1(l.embedderOnly.p95),
+        n1(l.embedderOnly.p99),
+        n1(l.embedderInference.p50),
+        n1(l.embedderStoreAndHttp.p50),
+        n1(l.workerQps),
+        `${l.workerRunCores.embedder} / ${l.workerRunCores.workerAndRest} / ${l.workerRunCores.client} (${l.workerRunCores.machine})`,
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(
+    'Worker side by process (cores): ' +
+      s.levels
+        .map(({ concurrency, workerRunCores: { stack } }) => {
+          return `c${concurrency} workerd ${stack.workerd}, wrangler ${stack.wrangler}, postgres ${stack.postgres}`;
+        })
+        .join('; ') +
+      ' (wrangler dev runs two workerd processes: its local proxy and the Worker).',
+  );
+  out.push('');
+  out.push(
+    `Store only (LanceDB search in the bench process on the same table, sequential): p50 ${n1(s.storeOnly.p50)} ms, p95 ${n1(s.storeOnly.p95)} ms, p99 ${n1(s.storeOnly.p99)} ms. ` +
+      `Shares of the Worker p50 at concurrency 1: embedder ${pct(s.shares.embedderOfWorkerP50)}, store ${pct(s.shares.storeOfWorkerP50)}. ` +
+      `Round-trip floors (GET /healthz, sequential): Worker under wrangler dev ${n1(s.floors.worker.p50)} ms p50, embedder ${n1(s.floors.embedder.p50)} ms p50.`,
+  );
+  out.push('');
+  return out;
+}
 
-  if (r.stores.length > 0) {
-    out.push(
-      `## Vector store (random unit ${r.stores[0]?.dim}-d vectors, one org holding all of them, limit 10, sequential)\n`,
-    );
-    out.push(
-      table(
-        [
-          'store',
-          'vectors',
-          'state',
-          'ANN index',
-          'search p50 ms',
-          'p95 ms',
-          'p99 ms',
-          '32-point write p50 ms',
-          'fill points/s',
-          'maintenance s',
-        ],
-        r.stores.map((c) => [
-          c.store,
-          c.vectors.toLocaleString('en'),
-          c.state,
-          c.annIndex === null ? '–' : c.annIndex ? 'yes' : 'no (exact)',
-          n1(c.latencyMs.p50),
-          n1(c.latencyMs.p95),
-          n1(c.latencyMs.p99),
-          n1(c.write32Ms?.p50),
-          n1(c.insertPointsPerSecond),
-          n1(c.maintenanceSeconds),
-        ]),
-      ),
-    );
-    out.push('');
-  }
+/** ## Vector store */
+function renderStores(r: BenchResult): string[] {
+  if (r.stores.length === 0) return [];
+  const out: string[] = [];
+  out.push(
+    `## Vector store (random unit ${r.stores[0]?.dim}-d vectors, one org holding all of them, limit 10, sequential)\n`,
+  );
+  out.push(
+    table(
+      [
+        'store',
+        'vectors',
+        'state',
+        'ANN index',
+        'search p50 ms',
+        'p95 ms',
+        'p99 ms',
+        '32-point write p50 ms',
+        'fill points/s',
+        'maintenance s',
+      ],
+      r.stores.map((c) => [
+        c.store,
+        c.vectors.toLocaleString('en'),
+        c.state,
+        c.annIndex === null ? '–' : c.annIndex ? 'yes' : 'no (exact)',
+        n1(c.latencyMs.p50),
+        n1(c.latencyMs.p95),
+        n1(c.latencyMs.p99),
+        n1(c.write32Ms?.p50),
+        n1(c.insertPointsPerSecond),
+        n1(c.maintenanceSeconds),
+      ]),
+    ),
+  );
+  out.push('');
+  return out;
+}
 
-  if (r.soak) {
-    const s = r.soak;
-    out.push(
-      `## Soak: ${s.minutes} min ingest${s.minutes < 10 ? ' (SHORT: the target is 10 min, `--soak-minutes 10`)' : ''}\n\n` +
-        `${s.texts} texts at ${n1(s.textsPerSecond)} texts/s; RSS baseline ${n1(s.rssMiB.baseline)} MiB → end ${n1(s.rssMiB.end)} MiB ` +
-        `(drift ${pct(s.drift)}, largest deviation ${pct(s.maxDeviation)}, range ${n1(s.rssMiB.min)}–${n1(s.rssMiB.max)} MiB after ${s.warmupSeconds} s warm-up)` +
-        (s.heapUsedMiB
-          ? `; V8 heap used ${n1(s.heapUsedMiB.start)} → ${n1(s.heapUsedMiB.end)} MiB.`
-          : '.') +
-        (s.memoryIndexEnd
-          ? ` At the end the in-memory search index held ${s.memoryIndexEnd.points} points in ${n1(s.memoryIndexEnd.vectorMiB)} MiB of vector arrays (0 once it is released above VECTOR_MEMORY_INDEX_MAX_ROWS).`
-          : ''),
-    );
-    out.push('');
-  }
+/** ## Soak */
+function renderSoak(r: BenchResult): string[] {
+  if (!r.soak) return [];
+  const out: string[] = [];
+  const s = r.soak;
+  out.push(
+    `## Soak: ${s.minutes} min ingest${s.minutes < 10 ? ' (SHORT: the target is 10 min, `--soak-minutes 10`)' : ''}\n\n` +
+      `${s.texts} texts at ${n1(s.textsPerSecond)} texts/s; RSS baseline ${n1(s.rssMiB.baseline)} MiB → end ${n1(s.rssMiB.end)} MiB ` +
+      `(drift ${pct(s.drift)}, largest deviation ${pct(s.maxDeviation)}, range ${n1(s.rssMiB.min)}–${n1(s.rssMiB.max)} MiB after ${s.warmupSeconds} s warm-up)` +
+      (s.heapUsedMiB
+        ? `; V8 heap used ${n1(s.heapUsedMiB.start)} → ${n1(s.heapUsedMiB.end)} MiB.`
+        : '.') +
+      (s.memoryIndexEnd
+        ? ` At the end the in-memory search index held ${s.memoryIndexEnd.points} points in ${n1(s.memoryIndexEnd.vectorMiB)} MiB of vector arrays (0 once it is released above VECTOR_MEMORY_INDEX_MAX_ROWS).`
+        : ''),
+  );
+  out.push('');
+  return out;
+}
 
-  if (r.peer) {
-    const p = r.peer;
-    const st = p.sentenceTransformers;
-    out.push(
-      `## Peer: sentence-transformers against Heimdex (${p.model.name}, texts/s)\n\n` +
-        `The real all-MiniLM-L6-v2 on both sides, the same texts: sentence-transformers ${st.versions['sentence-transformers'] ?? '?'} ` +
-        `\`encode\` (torch ${st.versions.torch ?? '?'} on the CPU, batch ${st.batchSize}, ${st.threads} threads; weights from ${p.model.referenceWeightsPackage}) ` +
-        `against Heimdex's embedder (${p.model.dir}) over HTTP: ${p.heimdex[0]?.requestItems ?? '?'}-item POST /internal/embed requests kept in flight, ` +
-        `dynamic batching at EMBEDDER_MAX_BATCH_ITEMS ${p.heimdex[0]?.cap ?? '?'}, each text also written to the embedded store. One after the other, never sharing the cores.`,
-    );
-    out.push('');
-    const lengths = LENGTH_CLASSES.filter((l) => st.cells.some((c) => c.length === l));
-    const ratio = (dtype: 'fp32' | 'q8', l: string) => {
-      const x = p.ratios.find((q) => q.dtype === dtype && q.length === l)?.ratio;
-      return x === undefined ? '–' : `${x.toFixed(2)}x`;
-    };
-    out.push(
-      table(
-        [
-          'length (tokens per text)',
-          'sentence-transformers',
-          'Heimdex fp32',
-          'Heimdex int8',
-          'fp32 / ST',
-          'int8 / ST',
-          'other load (cores): ST / fp32 / int8',
-        ],
-        lengths.map((l) => {
-          const s = st.cells.find((c) => c.length === l);
-          const f = p.heimdex.find((c) => c.dtype === 'fp32' && c.length === l);
-          const q = p.heimdex.find((c) => c.dtype === 'q8' && c.length === l);
-          return [
-            `${l} (${s?.tokensPerText ?? '?'})`,
-            n1(s?.textsPerSecond),
-            n1(f?.textsPerSecond),
-            n1(q?.textsPerSecond),
-            ratio('fp32', l),
-            ratio('q8', l),
-            `${s?.otherLoadCores ?? '–'} / ${f?.otherLoadCores ?? '–'} / ${q?.otherLoadCores ?? '–'}`,
-          ];
-        }),
-      ),
-    );
-    out.push('');
-    // On a busy machine the two sides may get different shares of the cores: texts per CPU-second
-    // of each side's own process (Heimdex: the embedder, all threads) compares the work done.
-    out.push(
-      table(
-        [
-          'length',
-          'ST texts/CPU-s',
-          'fp32 texts/CPU-s',
-          'int8 texts/CPU-s',
-          'fp32 / ST',
-          'int8 / ST',
-        ],
-        lengths.map((l) => {
-          const s = st.cells.find((c) => c.length === l);
-          const perCpu = (tps: number | undefined, cpu: number | undefined) =>
-            tps !== undefined && cpu ? tps / cpu : NaN;
-          const sc = perCpu(s?.textsPerSecond, s?.cpuPerSecond);
-          const cell = (dtype: 'fp32' | 'q8') => {
-            const h = p.heimdex.find((c) => c.dtype === dtype && c.length === l);
-            return perCpu(h?.textsPerSecond, h?.embedderCpuPerSecond.total);
-          };
-          const rel = (x: number) => (Number.isFinite(x / sc) ? `${(x / sc).toFixed(2)}x` : '–');
-          return [l, n1(sc), n1(cell('fp32')), n1(cell('q8')), rel(cell('fp32')), rel(cell('q8'))];
-        }),
-      ),
-    );
-    out.push('');
-    out.push(
-      'Heimdex per request (medians, ms: inference / queue / store+http), embedder CPU (cores: main / store / inference+other): ' +
-        p.heimdex
-          .map(
-            (c) =>
-              `${c.dtype} ${c.length} ${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}, ` +
-              `${c.embedderCpuPerSecond.main} / ${c.embedderCpuPerSecond.store} / ${c.embedderCpuPerSecond.inferenceAndOther}`,
-          )
-          .join('; ') +
-        `. sentence-transformers process CPU (cores): ${st.cells.map((c) => `${c.length} ${c.cpuPerSecond}`).join(', ')}.`,
-    );
-    out.push('');
-  }
+/** ## Peer: sentence-transformers against Heimdex */
+function renderPeer(r: BenchResult): string[] {
+  if (!r.peer) return [];
+  const out: string[] = [];
+  const p = r.peer;
+  const st = p.sentenceTransformers;
+  out.push(
+    `## Peer: sentence-transformers against Heimdex (${p.model.name}, texts/s)\n\n` +
+      `The real all-MiniLM-L6-v2 on both sides, the same texts: sentence-transformers ${st.versions['sentence-transformers'] ?? '?'} ` +
+      `\`encode\` (torch ${st.versions.torch ?? '?'} on the CPU, batch ${st.batchSize}, ${st.threads} threads; weights from ${p.model.referenceWeightsPackage}) ` +
+      `against Heimdex's embedder (${p.model.dir}) over HTTP: ${p.heimdex[0]?.requestItems ?? '?'}-item POST /internal/embed requests kept in flight, ` +
+      `dynamic batching at EMBEDDER_MAX_BATCH_ITEMS ${p.heimdex[0]?.cap ?? '?'}, each text also written to the embedded store. One after the other, never sharing the cores.`,
+  );
+  out.push('');
+  const lengths = LENGTH_CLASSES.filter((l) => st.cells.some((c) => c.length === l));
+  const ratio = (dtype: 'fp32' | 'q8', l: string) => {
+    const x = p.ratios.find((q) => q.dtype === dtype && q.length === l)?.ratio;
+    return x === undefined ? '–' : `${x.toFixed(2)}x`;
+  };
+  out.push(
+    table(
+      [
+        'length (tokens per text)',
+        'sentence-transformers',
+        'Heimdex fp32',
+        'Heimdex int8',
+        'fp32 / ST',
+        'int8 / ST',
+        'other load (cores): ST / fp32 / int8',
+      ],
+      lengths.map((l) => {
+        const s = st.cells.find((c) => c.length === l);
+        const f = p.heimdex.find((c) => c.dtype === 'fp32' && c.length === l);
+        const q = p.heimdex.find((c) => c.dtype === 'q8' && c.length === l);
+        return [
+          `${l} (${s?.tokensPerText ?? '?'})`,
+          n1(s?.textsPerSecond),
+          n1(f?.textsPerSecond),
+          n1(q?.textsPerSecond),
+          ratio('fp32', l),
+          ratio('q8', l),
+          `${s?.otherLoadCores ?? '–'} / ${f?.otherLoadCores ?? '–'} / ${q?.otherLoadCores ?? '–'}`,
+        ];
+      }),
+    ),
+  );
+  out.push('');
+  // On a busy machine the two sides may get different shares of the cores: texts per CPU-second
+  // of each side's own process (Heimdex: the embedder, all threads) compares the work done.
+  out.push(
+    table(
+      [
+        'length',
+        'ST texts/CPU-s',
+        'fp32 texts/CPU-s',
+        'int8 texts/CPU-s',
+        'fp32 / ST',
+        'int8 / ST',
+      ],
+      lengths.map((l) => {
+        const s = st.cells.find((c) => c.length === l);
+        const perCpu = (tps: number | undefined, cpu: number | undefined) =>
+          tps !== undefined && cpu ? tps / cpu : NaN;
+        const sc = perCpu(s?.textsPerSecond, s?.cpuPerSecond);
+        const cell = (dtype: 'fp32' | 'q8') => {
+          const h = p.heimdex.find((c) => c.dtype === dtype && c.length === l);
+          return perCpu(h?.textsPerSecond, h?.embedderCpuPerSecond.total);
+        };
+        const rel = (x: number) => (Number.isFinite(x / sc) ? `${(x / sc).toFixed(2)}x` : '–');
+        return [l, n1(sc), n1(cell('fp32')), n1(cell('q8')), rel(cell('fp32')), rel(cell('q8'))];
+      }),
+    ),
+  );
+  out.push('');
+  out.push(
+    'Heimdex per request (medians, ms: inference / queue / store+http), embedder CPU (cores: main / store / inference+other): ' +
+      p.heimdex
+        .map(
+          (c) =>
+            `${c.dtype} ${c.length} ${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}, ` +
+            `${c.embedderCpuPerSecond.main} / ${c.embedderCpuPerSecond.store} / ${c.embedderCpuPerSecond.inferenceAndOther}`,
+        )
+        .join('; ') +
+      `. sentence-transformers process CPU (cores): ${st.cells.map((c) => `${c.length} ${c.cpuPerSecond}`).join(', ')}.`,
+  );
+  out.push('');
+  return out;
+}
 
+/** ## Targets, then the warnings and notes. */
+function renderTargets(r: BenchResult): string[] {
+  const out: string[] = [];
   out.push('## Targets\n');
   out.push(
     table(
@@ -478,5 +533,5 @@ export function renderReport(r: BenchResult): string {
     out.push('');
   }
   for (const note of r.notes) out.push(`- ${note}`);
-  return out.join('\n');
+  return out;
 }

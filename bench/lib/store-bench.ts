@@ -2,6 +2,9 @@
  * (e) Vector-store search latency at several table sizes, with random unit vectors of the model's
  * dimension, through the embedder's own store classes (LanceDB embedded; Qdrant when QDRANT_URL
  * is set). One organisation holds every vector, so each search's filter matches the whole table.
+ * Every point also carries a keyword-index term vector (60 terms drawn from a Zipf-distributed
+ * vocabulary of 30,000 ids, as words are), and each size is searched in the three modes: dense,
+ * keyword (4 query terms) and hybrid (both, fused), so hybrid's cost is a ratio within one run.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -9,7 +12,12 @@ import path from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
 import { LanceDbStore } from '../../embedder/src/store/lancedb.js';
 import { QdrantStore } from '../../embedder/src/store/qdrant.js';
-import type { VectorPoint, VectorStore } from '../../embedder/src/store/types.js';
+import type {
+  SearchMode,
+  TermVector,
+  VectorPoint,
+  VectorStore,
+} from '../../embedder/src/store/types.js';
 import { seededNormal } from './bert.js';
 import { progress } from './progress.js';
 import { median, round, roundSummary, summarize } from './stats.js';
@@ -36,7 +44,11 @@ export interface StoreCell {
   dim: number;
   /** Whether an ANN index served the searches (LanceDB builds one from 50,000 rows). */
   annIndex: boolean | null;
+  /** Dense search latency. */
   latencyMs: Summary;
+  /** Keyword (BM25) and hybrid search latency on the same table; null where not measured. */
+  keywordLatencyMs: Summary | null;
+  hybridLatencyMs: Summary | null;
   /** Points written per second while filling the table up to this size. */
   insertPointsPerSecond: number;
   /** Seconds spent waiting for background index building / compaction (or the optimize). */
@@ -64,12 +76,48 @@ export function randomUnitVectors(n: number, dim: number, seed: number): Float32
   });
 }
 
+const VOCABULARY = 30_000;
+const TERMS_PER_POINT = 60;
+const TERMS_PER_QUERY = 4;
+
+/** Term ids with Zipf's law (rank r drawn with probability ∝ 1/r), from a seeded generator. */
+function zipfTerms(seed: number): (count: number) => TermVector {
+  const cumulative = new Float64Array(VOCABULARY);
+  let total = 0;
+  for (let r = 0; r < VOCABULARY; r++) cumulative[r] = total += 1 / (r + 1);
+  let state = seed >>> 0 || 1;
+  const random = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  return (count) => {
+    const counts = new Map<number, number>();
+    for (let i = 0; i < count; i++) {
+      const x = random() * total;
+      let lo = 0;
+      let hi = VOCABULARY - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((cumulative[mid] as number) < x) lo = mid + 1;
+        else hi = mid;
+      }
+      counts.set(lo, (counts.get(lo) ?? 0) + 1);
+    }
+    const ids = Uint32Array.from(counts.keys()).sort();
+    return { ids, tfs: Uint32Array.from(ids, (id) => counts.get(id) as number), length: count };
+  };
+}
+
 function points(from: number, n: number, dim: number): VectorPoint[] {
   const vectors = randomUnitVectors(n, dim, 1 + from);
+  const terms = zipfTerms(1 + from);
   const now = new Date().toISOString();
   return vectors.map((vector, i) => ({
     id: randomUUID(),
     vector,
+    terms: terms(TERMS_PER_POINT),
     payload: {
       org_id: ORG,
       asset_id: `asset-${Math.floor((from + i) / 100)}`,
@@ -94,16 +142,36 @@ async function searchLatency(
   store: VectorStore,
   o: StoreBenchOptions,
   seed: number,
+  mode: SearchMode = 'dense',
 ): Promise<Summary> {
   const queries = randomUnitVectors(o.queries + 10, o.dim, seed);
+  const terms = zipfTerms(seed);
   const times: number[] = [];
   for (const [i, vector] of queries.entries()) {
+    const query = { vector, terms: terms(TERMS_PER_QUERY) };
     const q0 = performance.now();
-    const hits = await store.search({ vector, orgId: ORG, model: MODEL, modelVer: '1', limit: 10 });
+    const hits = await store.search({
+      mode,
+      ...query,
+      orgId: ORG,
+      model: MODEL,
+      modelVer: '1',
+      limit: 10,
+    });
     if (i >= 10) times.push(performance.now() - q0);
-    if (hits.length !== 10) throw new Error(`${store.kind}: a search returned ${hits.length} hits`);
+    if (hits.length === 0 || (mode !== 'keyword' && hits.length !== 10)) {
+      throw new Error(`${store.kind}: a ${mode} search returned ${hits.length} hits`);
+    }
   }
   return roundSummary(summarize(times));
+}
+
+/** Dense, keyword and hybrid latency on the table as it is (interleaved seeds, one run). */
+async function modeLatencies(store: VectorStore, o: StoreBenchOptions, seed: number) {
+  const dense = await searchLatency(store, o, seed, 'dense');
+  const keyword = store.keywordIndex ? await searchLatency(store, o, seed, 'keyword') : null;
+  const hybrid = store.keywordIndex ? await searchLatency(store, o, seed, 'hybrid') : null;
+  return { dense, keyword, hybrid };
 }
 
 /** A store under test; `refresh` re-opens it (LanceDB) after the table changed outside it. */
@@ -137,7 +205,8 @@ async function fillAndMeasure(handle: Handle, o: StoreBenchOptions): Promise<Sto
     if (stored !== count) throw new Error(`${kind}: expected ${count} vectors, found ${stored}`);
     const annIndex = async () =>
       handle.store instanceof LanceDbStore ? await handle.store.hasAnnIndex() : null;
-    const latency = await searchLatency(handle.store, o, 7_000_000 + size);
+    const modes = await modeLatencies(handle.store, o, 7_000_000 + size);
+    const latency = modes.dense;
 
     const writes: number[] = [];
     for (let i = 0; i < WRITE_SAMPLES; i++) {
@@ -154,18 +223,21 @@ async function fillAndMeasure(handle: Handle, o: StoreBenchOptions): Promise<Sto
       dim: o.dim,
       annIndex: await annIndex(),
       latencyMs: latency,
+      keywordLatencyMs: modes.keyword,
+      hybridLatencyMs: modes.hybrid,
       insertPointsPerSecond: round(added / insertSeconds),
       maintenanceSeconds: round(maintenanceSeconds),
       write32Ms: roundSummary(summarize(writes)),
     });
     progress(
-      `    search p50 ${latency.p50} ms, p99 ${latency.p99} ms; 32-point write p50 ${median(writes).toFixed(1)} ms`,
+      `    dense p50 ${latency.p50} ms, p99 ${latency.p99} ms; keyword p50 ${modes.keyword?.p50 ?? '-'} ms; hybrid p50 ${modes.hybrid?.p50 ?? '-'} ms (${modes.hybrid ? (modes.hybrid.p50 / latency.p50).toFixed(2) : '-'}× dense); 32-point write p50 ${median(writes).toFixed(1)} ms`,
     );
     if (handle.optimize) {
       const o0 = performance.now();
       handle.store = await handle.optimize();
       const optimizeSeconds = (performance.now() - o0) / 1000;
-      const optimized = await searchLatency(handle.store, o, 8_000_000 + size);
+      const optimizedModes = await modeLatencies(handle.store, o, 8_000_000 + size);
+      const optimized = optimizedModes.dense;
       cells.push({
         store: kind,
         state: 'optimized',
@@ -173,12 +245,14 @@ async function fillAndMeasure(handle: Handle, o: StoreBenchOptions): Promise<Sto
         dim: o.dim,
         annIndex: await annIndex(),
         latencyMs: optimized,
+        keywordLatencyMs: optimizedModes.keyword,
+        hybridLatencyMs: optimizedModes.hybrid,
         insertPointsPerSecond: NaN,
         maintenanceSeconds: round(optimizeSeconds),
         write32Ms: null,
       });
       progress(
-        `    after optimize (${optimizeSeconds.toFixed(1)} s): p50 ${optimized.p50} ms, p99 ${optimized.p99} ms`,
+        `    after optimize (${optimizeSeconds.toFixed(1)} s): dense p50 ${optimized.p50} ms, p99 ${optimized.p99} ms; hybrid p50 ${optimizedModes.hybrid?.p50 ?? '-'} ms`,
       );
     }
   }

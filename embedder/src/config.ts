@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_KEYWORD_AVG_LENGTH } from './core/keywords.js';
 
 /**
  * The embedder's configuration, parsed once from the environment at the process edge
@@ -10,6 +11,11 @@ export interface EmbedderConfig {
   port: number;
   /** The Worker's service credential; every /internal route requires `Bearer <token>`. */
   token: string;
+  /**
+   * KEYWORD_INDEX_KEY: the secret the keyword index's term ids are keyed with (per organisation,
+   * core/keywords.ts). Changing it orphans every stored term: keep it as long as the store.
+   */
+  keywordIndexKey: string;
   model: ModelConfig;
   /**
    * EMBEDDING_MODELS: the other models this process may serve besides `model.name`, loaded
@@ -73,6 +79,12 @@ export type StoreConfig =
       apiKey: string | null;
       collection: string;
       vectorSize: number | null;
+      /**
+       * QDRANT_KEYWORD_AVG_LENGTH: BM25's average text length in terms. Qdrant stores each
+       * point's term weights as written, so length normalisation uses this fixed average
+       * (the embedded store computes the real one); set it near your texts' average.
+       */
+      keywordAvgLength: number;
     };
 
 /** Thrown for an invalid environment; its message lists every problem and how to fix it. */
@@ -126,6 +138,15 @@ const envSchema = z.object({
       })
       .min(16, { error: 'must be at least 16 characters long (use a random secret)' })
       .regex(/^[\x21-\x7e]+$/, { error: 'must be printable ASCII without spaces' }),
+  ),
+  KEYWORD_INDEX_KEY: z.preprocess(
+    blankToUndefined,
+    z
+      .string({
+        error:
+          'is required: set it to a random secret of at least 32 characters that stays as long as the vector store (e.g. `openssl rand -hex 32`); the keyword index keys its term ids with it',
+      })
+      .min(32, { error: 'must be at least 32 characters long (use a random secret)' }),
   ),
   EMBEDDING_MODEL_NAME: z.preprocess(blankToUndefined, z.string().default('minilm-l6-v2')),
   EMBEDDING_MODELS: z.preprocess(
@@ -205,6 +226,7 @@ const envSchema = z.object({
     z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   ),
   QDRANT_API_KEY: optionalString,
+  QDRANT_KEYWORD_AVG_LENGTH: positiveInt(DEFAULT_KEYWORD_AVG_LENGTH, 100_000),
   QDRANT_COLLECTION: z.preprocess(
     blankToUndefined,
     z
@@ -255,6 +277,7 @@ export function parseEmbedderConfig(
       apiKey: e.QDRANT_API_KEY ?? null,
       collection: e.QDRANT_COLLECTION,
       vectorSize: e.VECTOR_SIZE ?? null,
+      keywordAvgLength: e.QDRANT_KEYWORD_AVG_LENGTH,
     };
   } else {
     store = {
@@ -269,6 +292,7 @@ export function parseEmbedderConfig(
     host: e.EMBEDDER_HOST,
     port: e.EMBEDDER_PORT,
     token: e.EMBEDDER_TOKEN,
+    keywordIndexKey: e.KEYWORD_INDEX_KEY,
     model: {
       name: e.EMBEDDING_MODEL_NAME,
       version: e.EMBEDDING_MODEL_VER,

@@ -1,3 +1,4 @@
+import { KeywordTerms } from './core/keywords.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
@@ -48,8 +49,8 @@ export async function startEmbedder(
 ): Promise<RunningEmbedder> {
   const logger = createLogger(config.logLevel, options.log);
   const startedAt = Date.now();
-  const limiter = new QueueLimiter(config.batching.maxQueuedItems);
-  const metrics = new Metrics({ admittedItems: () => limiter.size });
+  const admission = new QueueLimiter(config.batching.maxQueuedItems);
+  const metrics = new Metrics({ admittedItems: () => admission.size });
   let faults: Faults | null = null;
   if (config.faultsFile !== null) {
     faults = new Faults(config.faultsFile, logger);
@@ -64,7 +65,6 @@ export async function startEmbedder(
     batching: config.batching,
     metrics,
     logger,
-    limiter,
     faults,
   });
   const { model } = await models.start();
@@ -79,7 +79,14 @@ export async function startEmbedder(
     const servedStore = faults ? withStoreFaults(store, faults) : store;
 
     let draining = false;
-    const service = new EmbedderService({ models, store: servedStore, metrics, faults });
+    const service = new EmbedderService({
+      models,
+      admission,
+      store: servedStore,
+      keywords: new KeywordTerms(config.keywordIndexKey),
+      metrics,
+      faults,
+    });
     const app = createApp({
       service,
       metrics,

@@ -250,6 +250,28 @@ describe('QueueLimiter', () => {
     expect(() => limiter.reserve(1)).toThrow(expect.objectContaining({ code: 'overloaded' }));
     big.release();
   });
+
+  it('gives back submitted items as their work leaves the queue (done, failed or dropped)', async () => {
+    const limiter = new QueueLimiter(100);
+    const gate = gatedBackend();
+    const batcher = new Batcher(gate.backend, { maxBatchTokens: 10_000, maxBatchItems: 1 });
+    const admitted = limiter.reserve(5);
+    const controller = new AbortController();
+    const done = batcher.submit([enc(1, 3)], 'passage', undefined, admitted);
+    const dropped = batcher.submit([enc(2, 3), enc(3, 3)], 'passage', controller.signal, admitted);
+    await gate.startedPasses(1);
+    expect(limiter.size).toBe(5);
+    controller.abort();
+    await expect(dropped).rejects.toMatchObject({ code: 'cancelled' });
+    expect(limiter.size).toBe(3);
+    gate.release();
+    await done;
+    expect(limiter.size).toBe(2); // the two items never submitted stay with the request
+    await batcher.submit([], 'passage', undefined, admitted);
+    expect(limiter.size).toBe(2);
+    admitted.release();
+    expect(limiter.size).toBe(0);
+  });
 });
 
 describe('batching with the real model', () => {

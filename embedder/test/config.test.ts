@@ -4,14 +4,19 @@ import { ConfigError, parseEmbedderConfig } from '../src/config.js';
 import { sessionOptions } from '../src/core/model.js';
 
 const TOKEN = 'a-service-token-of-32-characters';
+const KEY = 'a-keyword-index-key-of-40-characters-xyz';
 
 describe('parseEmbedderConfig', () => {
   it('applies the documented defaults', () => {
-    const config = parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN }, '/srv/app');
+    const config = parseEmbedderConfig(
+      { EMBEDDER_TOKEN: TOKEN, KEYWORD_INDEX_KEY: KEY },
+      '/srv/app',
+    );
     expect(config).toEqual({
       host: '127.0.0.1',
       port: 8788,
       token: TOKEN,
+      keywordIndexKey: KEY,
       model: {
         name: 'minilm-l6-v2',
         version: '1',
@@ -45,10 +50,20 @@ describe('parseEmbedderConfig', () => {
     );
   });
 
+  it('refuses to start without a keyword index key, or with a short one, naming the variable', () => {
+    expect(() => parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN })).toThrow(
+      /KEYWORD_INDEX_KEY is required/,
+    );
+    expect(() =>
+      parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN, KEYWORD_INDEX_KEY: 'x'.repeat(31) }),
+    ).toThrow(/KEYWORD_INDEX_KEY must be at least 32 characters/);
+  });
+
   it('reads every variable and resolves relative folders against cwd', () => {
     const config = parseEmbedderConfig(
       {
         EMBEDDER_TOKEN: TOKEN,
+        KEYWORD_INDEX_KEY: KEY,
         EMBEDDER_HOST: '0.0.0.0',
         EMBEDDER_PORT: '0',
         EMBEDDING_MODEL_NAME: 'potion-base-2M',
@@ -89,6 +104,7 @@ describe('parseEmbedderConfig', () => {
     const config = parseEmbedderConfig(
       {
         EMBEDDER_TOKEN: TOKEN,
+        KEYWORD_INDEX_KEY: KEY,
         EMBEDDING_MODEL_NAME: 'potion-base-2M',
         EMBEDDING_MODELS: ' potion-copy , minilm-l6-v2,,potion-base-2M,potion-copy ',
         EMBEDDER_MAX_BATCH_TOKENS: '4096',
@@ -110,7 +126,11 @@ describe('parseEmbedderConfig', () => {
   });
 
   it('refuses fault injection in production', () => {
-    const env = { EMBEDDER_TOKEN: TOKEN, EMBEDDER_FAULTS_FILE: '/tmp/faults.json' };
+    const env = {
+      EMBEDDER_TOKEN: TOKEN,
+      KEYWORD_INDEX_KEY: KEY,
+      EMBEDDER_FAULTS_FILE: '/tmp/faults.json',
+    };
     expect(() => parseEmbedderConfig({ ...env, NODE_ENV: 'production' })).toThrow(ConfigError);
     expect(() => parseEmbedderConfig({ ...env, NODE_ENV: 'production' })).toThrow(
       /EMBEDDER_FAULTS_FILE must not be set when NODE_ENV=production/,
@@ -118,14 +138,16 @@ describe('parseEmbedderConfig', () => {
     expect(parseEmbedderConfig({ ...env, NODE_ENV: 'development' }).faultsFile).toBe(
       '/tmp/faults.json',
     );
-    expect(parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN, NODE_ENV: 'production' }).faultsFile).toBe(
-      null,
-    );
+    expect(
+      parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN, KEYWORD_INDEX_KEY: KEY, NODE_ENV: 'production' })
+        .faultsFile,
+    ).toBe(null);
   });
 
   it('picks Qdrant automatically when QDRANT_URL is set, unless VECTOR_STORE says otherwise', () => {
     const qdrant = parseEmbedderConfig({
       EMBEDDER_TOKEN: TOKEN,
+      KEYWORD_INDEX_KEY: KEY,
       QDRANT_URL: 'https://qdrant.example:6333',
       QDRANT_API_KEY: 'k',
     });
@@ -135,16 +157,22 @@ describe('parseEmbedderConfig', () => {
       apiKey: 'k',
       collection: 'heimdex',
       vectorSize: null,
+      keywordAvgLength: 128,
     });
     const lance = parseEmbedderConfig({
       EMBEDDER_TOKEN: TOKEN,
+      KEYWORD_INDEX_KEY: KEY,
       QDRANT_URL: 'http://localhost:6333',
       VECTOR_STORE: 'lancedb',
     });
     expect(lance.store.kind).toBe('lancedb');
-    expect(() => parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN, VECTOR_STORE: 'qdrant' })).toThrow(
-      /QDRANT_URL is required when VECTOR_STORE=qdrant/,
-    );
+    expect(() =>
+      parseEmbedderConfig({
+        EMBEDDER_TOKEN: TOKEN,
+        KEYWORD_INDEX_KEY: KEY,
+        VECTOR_STORE: 'qdrant',
+      }),
+    ).toThrow(/QDRANT_URL is required when VECTOR_STORE=qdrant/);
   });
 
   it('lists every invalid variable in one message', () => {
@@ -152,6 +180,7 @@ describe('parseEmbedderConfig', () => {
     try {
       parseEmbedderConfig({
         EMBEDDER_TOKEN: TOKEN,
+        KEYWORD_INDEX_KEY: KEY,
         EMBEDDER_PORT: '70000',
         EMBEDDING_DEVICE: 'tpu',
         EMBEDDING_DTYPE: 'int4',

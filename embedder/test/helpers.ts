@@ -13,6 +13,8 @@ export { REPO_ROOT as repoRoot };
 export const modelDir = path.resolve(REPO_ROOT, '../shared/models');
 export const POTION = 'potion-base-2M';
 export const TOKEN = 'test-service-token-0123456789abcdef';
+/** The keyword index's key in tests (KEYWORD_INDEX_KEY). */
+export const KEYWORD_KEY = 'test-keyword-index-key-0123456789abcdef';
 
 /** The batch limits of `testConfig` (and of the service's defaults). */
 export const TEST_BATCH_LIMITS: BatchLimits = { maxBatchTokens: 16_384, maxBatchItems: 64 };
@@ -54,6 +56,7 @@ export function testConfig(
     host: '127.0.0.1',
     port: 0,
     token: TOKEN,
+    keywordIndexKey: KEYWORD_KEY,
     model: { name: POTION, version: '1', dir: modelDir, device: 'cpu', dtype: 'fp32' },
     extraModels: [],
     batching: { ...TEST_BATCH_LIMITS, maxQueuedItems: 4096 },

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pointId } from '../../contract/ids.js';
@@ -6,8 +6,18 @@ import { MAX_EMBED_ITEMS } from '../../contract/internal.js';
 import type { EmbedderConfig } from '../src/config.js';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
+import { KeywordTerms, analyze } from '../src/core/keywords.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
-import { POTION, TOKEN, client, modelDir, readTree, tempDir, testConfig } from './helpers.js';
+import {
+  KEYWORD_KEY,
+  POTION,
+  TOKEN,
+  client,
+  modelDir,
+  readTree,
+  tempDir,
+  testConfig,
+} from './helpers.js';
 
 const DOG = 'A large furry dog is running in the park';
 const CANINE = 'A big hairy canine is jogging outdoors';
@@ -246,9 +256,15 @@ describe('embed and search', () => {
       org_id: 'rt-org',
       query_text: DOG,
       limit: 10,
+      mode: 'dense',
     });
     expect(search.status).toBe(200);
-    expect(search.json).toMatchObject({ query_model: POTION, query_model_ver: '1', total: 2 });
+    expect(search.json).toMatchObject({
+      mode: 'dense',
+      query_model: POTION,
+      query_model_ver: '1',
+      total: 2,
+    });
     const [first, second] = search.json.results;
     expect(first.point_id).toBe(expectedId);
     expect(first.score).toBeGreaterThan(0.99);
@@ -271,6 +287,7 @@ describe('embed and search', () => {
       org_id: 'rt-org',
       query_text: CANINE,
       limit: 1,
+      mode: 'dense',
     });
     expect(paraphrase.json.results[0].point_id).toBe(expectedId);
     expect(paraphrase.json.results[0].score).toBeGreaterThan(0.5);
@@ -331,6 +348,57 @@ describe('embed and search', () => {
     expect(count.json.total).toBe(2);
   });
 
+  it('finds a product code by keyword and hybrid search, and explains both rankings', async () => {
+    const texts = [
+      'Replacement filter XR-7734b fits the compact purifier.',
+      'Replacement filter XR-7735 fits the tower purifier.',
+      'The compact purifier ships with a filter XR-7734 and a remote.',
+      'A large furry dog is running in the park near the filter station.',
+      'Quarterly revenue grew by twelve percent.',
+    ];
+    await call('POST', '/internal/embed', {
+      items: texts.map((text, i) => item({ org_id: 'code-org', segment_id: `c${i}`, text })),
+    });
+    const search = (body: Record<string, unknown>) =>
+      call('POST', '/internal/search', { org_id: 'code-org', query_text: 'XR-7734b', ...body });
+    for (const mode of ['keyword', 'hybrid']) {
+      const res = await search({ mode, limit: 3, explain: true });
+      expect(res.status).toBe(200);
+      expect(res.json.mode).toBe(mode);
+      expect(res.json.results[0].payload.segment_id).toBe('c0');
+      expect(res.json.results[0].explain.keyword.rank).toBe(1);
+    }
+    // The default mode is hybrid: both rankings explained, fused scores well below cosines.
+    const hybrid = await search({ limit: 5, explain: true });
+    expect(hybrid.json.mode).toBe('hybrid');
+    const first = hybrid.json.results[0];
+    expect(first.explain.dense.rank).toBeGreaterThanOrEqual(1);
+    expect(first.score).toBeCloseTo(
+      1 / (60 + first.explain.dense.rank - 1) + 1 / (60 + first.explain.keyword.rank - 1),
+      6,
+    );
+    // Keyword mode finds nothing for words no text has; the model is not run for it.
+    const none = await search({ mode: 'keyword', query_text: 'zeppelin', limit: 3 });
+    expect(none.json).toMatchObject({ mode: 'keyword', results: [], total: 0 });
+    // Tenant-scoped: another org's texts are never found.
+    const other = await call('POST', '/internal/search', {
+      org_id: 'other-code-org',
+      query_text: 'XR-7734b',
+      mode: 'keyword',
+    });
+    expect(other.json.results).toEqual([]);
+    // Fusion options are validated, naming the field.
+    const bad = await search({ mode: 'hybrid', fusion: { k: 0, weight: 2 } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.errors.map((e: { field: string }) => e.field).sort()).toEqual([
+      'fusion.k',
+      'fusion.weight',
+    ]);
+    const badMode = await search({ mode: 'fuzzy' });
+    expect(badMode.status).toBe(400);
+    expect(badMode.json.errors[0].field).toBe('mode');
+  });
+
   it('applies latest wins: an older seq never overwrites a newer vector', async () => {
     const key = { org_id: 'lw-org', asset_id: 'a', segment_id: 's' };
     const v10 = item({ ...key, seq: 10, text: DOG });
@@ -346,7 +414,12 @@ describe('embed and search', () => {
       point_id: await pointId({ ...v10 }),
     });
     let hit = (
-      await call('POST', '/internal/search', { org_id: 'lw-org', query_text: DOG, limit: 5 })
+      await call('POST', '/internal/search', {
+        org_id: 'lw-org',
+        query_text: DOG,
+        limit: 5,
+        mode: 'dense',
+      })
     ).json.results;
     expect(hit).toHaveLength(1);
     expect(hit[0].payload).toMatchObject({ seq: 10, job_id: v10.job_id });
@@ -356,7 +429,12 @@ describe('embed and search', () => {
       true,
     );
     hit = (
-      await call('POST', '/internal/search', { org_id: 'lw-org', query_text: CANINE, limit: 5 })
+      await call('POST', '/internal/search', {
+        org_id: 'lw-org',
+        query_text: CANINE,
+        limit: 5,
+        mode: 'dense',
+      })
     ).json.results;
     expect(hit[0].payload).toMatchObject({ seq: 11, job_id: v11.job_id });
     expect(hit[0].score).toBeGreaterThan(0.99);
@@ -492,25 +570,50 @@ describe('embed and search', () => {
       items: texts.map((text, i) => item({ org_id: 'pii-org', segment_id: `s${i}`, text })),
     });
     expect(res.status).toBe(200);
-    await call('POST', '/internal/search', {
-      org_id: 'pii-org',
-      query_text: `where is ${canary}?`,
-      limit: 3,
-    });
+    for (const mode of ['dense', 'keyword', 'hybrid']) {
+      const found = await call('POST', '/internal/search', {
+        org_id: 'pii-org',
+        query_text: `where is ${canary}?`,
+        limit: 3,
+        mode,
+        explain: true,
+      });
+      expect(found.status).toBe(200);
+      expect(JSON.stringify(found.json)).not.toContain(canary);
+    }
     await call('POST', '/internal/embed', {
       items: [item({ org_id: 'pii-org', text: canary, seq: -1 })],
     });
 
     const files = await readTree(tmp.dir);
     expect(files.length).toBeGreaterThan(0);
+    // The keyword index holds the canary word's keyed id (so the files searched are the ones it
+    // lives in), never the word, nor its unkeyed hash, nor the same word's id in another org.
+    const [term] = analyze(canary);
+    const unkeyed = createHash('sha256')
+      .update(term as string)
+      .digest();
+    const idBytes = (id: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(id);
+      return b;
+    };
+    const keywords = new KeywordTerms(KEYWORD_KEY);
+    const [keyed] = keywords.document('pii-org', canary).ids;
+    const [elsewhere] = keywords.document('other-org', canary).ids;
+    expect(files.some(({ bytes }) => bytes.includes(idBytes(keyed as number)))).toBe(true);
     const needles = [
       Buffer.from(canary, 'utf8'),
       Buffer.from(canary, 'utf16le'),
       Buffer.from('walked along', 'utf8'),
+      unkeyed,
+      unkeyed.subarray(0, 4),
+      Buffer.from(unkeyed.toString('hex'), 'utf8'),
+      idBytes(elsewhere as number),
     ];
     for (const { file, bytes } of files) {
       for (const needle of needles)
-        expect(bytes.includes(needle), `${file} contains the text`).toBe(false);
+        expect(bytes.includes(needle), `${file} contains the text or an unkeyed form`).toBe(false);
     }
 
     const allLogs = logs.join('\n');

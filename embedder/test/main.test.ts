@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TOKEN, modelDir, repoRoot, tempDir } from './helpers.js';
+import { KEYWORD_KEY as KEYWORD_INDEX_KEY, TOKEN, modelDir, repoRoot, tempDir } from './helpers.js';
 
 const MAIN = path.join(repoRoot, 'embedder/src/main.ts');
 
@@ -52,6 +52,7 @@ describe('npm run embedder (main.ts)', () => {
     try {
       const res = await runMain({
         EMBEDDER_TOKEN: TOKEN,
+        KEYWORD_INDEX_KEY,
         EMBEDDING_MODEL_DIR: modelDir,
         EMBEDDING_MODEL_NAME: 'missing-model',
         VECTOR_DATA_DIR: dir.dir,
@@ -74,6 +75,7 @@ describe('npm run embedder (main.ts)', () => {
       const res = await runMain(
         {
           EMBEDDER_TOKEN: TOKEN,
+          KEYWORD_INDEX_KEY,
           EMBEDDER_PORT: '0',
           EMBEDDING_MODEL_DIR: modelDir,
           EMBEDDING_MODEL_NAME: 'potion-base-2M',

@@ -153,6 +153,7 @@ describe('several models in one embedder', () => {
         org_id: 'iso-org',
         query_text: DOG,
         limit: 10,
+        mode: 'dense',
         ...(model ? { model } : {}),
       });
       expect(search.status).toBe(200);

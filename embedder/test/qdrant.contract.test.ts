@@ -10,10 +10,11 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { pointId } from '../src/core/ids.js';
+import { pointId } from '../../contract/ids.js';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
 import { QdrantStore } from '../src/store/qdrant.js';
+import { KeywordIndexUnavailable } from '../src/store/types.js';
 import type { PointPayload, VectorPoint } from '../src/store/types.js';
 import { POTION, client, testConfig } from './helpers.js';
 import type { Json } from './helpers.js';
@@ -51,10 +52,15 @@ function matches(point: { id: string; payload: Record<string, unknown> }, c: Con
 
 class FakeQdrant {
   readonly requests: Recorded[] = [];
-  collection: { size: number } | null = null;
+  collection: { size: number; sparse: Record<string, unknown> | null } | null = null;
   readonly points = new Map<
     string,
-    { id: string; vector: number[]; payload: Record<string, unknown> }
+    {
+      id: string;
+      vector: number[];
+      sparse?: { indices: number[]; values: number[] };
+      payload: Record<string, unknown>;
+    }
   >();
   failNext = 0;
   private server: Server | null = null;
@@ -114,13 +120,18 @@ class FakeQdrant {
       case 'GET /collections/{c}/exists':
         return reply(200, { exists: this.collection !== null });
       case 'PUT /collections/{c}':
-        this.collection = { size: body.vectors.size };
+        this.collection = { size: body.vectors.size, sparse: body.sparse_vectors ?? null };
         return reply(200, true);
       case 'GET /collections/{c}':
         if (!this.collection) return reply(404, 'Not found: Collection');
         return reply(200, {
           status: 'green',
-          config: { params: { vectors: { size: this.collection.size, distance: 'Cosine' } } },
+          config: {
+            params: {
+              vectors: { size: this.collection.size, distance: 'Cosine' },
+              ...(this.collection.sparse ? { sparse_vectors: this.collection.sparse } : {}),
+            },
+          },
         });
       case 'PUT /collections/{c}/index':
         return reply(200, { operation_id: 1, status: 'completed' });
@@ -134,29 +145,30 @@ class FakeQdrant {
       case 'PUT /collections/{c}/points': {
         for (const p of body.points as {
           id: string;
-          vector: number[];
+          vector: number[] | Record<string, Json>;
           payload: Record<string, unknown>;
         }[]) {
           const existing = this.points.get(p.id);
           if (!existing || !body.update_filter || matches(existing, body.update_filter)) {
-            this.points.set(p.id, p);
+            // A point's vectors: the unnamed dense one, or {"": dense, keyword: sparse}.
+            const named = !Array.isArray(p.vector);
+            this.points.set(p.id, {
+              id: p.id,
+              vector: named ? (p.vector as Record<string, Json>)[''] : p.vector,
+              ...(named ? { sparse: (p.vector as Record<string, Json>).keyword } : {}),
+              payload: p.payload,
+            });
           }
         }
         return reply(200, { operation_id: 2, status: 'completed' });
       }
-      case 'POST /collections/{c}/points/query': {
-        const q = body.query as number[];
-        const scored = filtered(body.filter)
-          .map((p) => ({
-            id: p.id,
-            version: 1,
-            score: p.vector.reduce((s, x, i) => s + x * (q[i] ?? 0), 0),
-            payload: p.payload,
-          }))
-          .sort((a, b) => b.score - a.score)
-          .slice(0, body.limit);
-        return reply(200, { points: scored });
-      }
+      case 'POST /collections/{c}/points/query':
+        return reply(200, { points: this.query(body) });
+      case 'POST /collections/{c}/points/query/batch':
+        return reply(
+          200,
+          (body.searches as Json[]).map((search) => ({ points: this.query(search) })),
+        );
       case 'POST /collections/{c}/points/count':
         return reply(200, { count: filtered(body.filter).length });
       case 'POST /collections/{c}/points/delete':
@@ -165,6 +177,52 @@ class FakeQdrant {
       default:
         return reply(404, `no route ${route}`);
     }
+  }
+
+  /**
+   * The Query API for the shapes the adapter sends: a dense vector, a sparse one (`using`,
+   * plain dot product: the fake has no idf), or prefetches fused by weighted RRF.
+   */
+  private query(body: Json): { id: string; version: number; score: number; payload: unknown }[] {
+    const candidates = [...this.points.values()].filter(
+      (p) => !body.filter || matches(p, body.filter),
+    );
+    let scored: { id: string; score: number }[];
+    if (body.prefetch) {
+      const { k, weights } = body.query.rrf as { k: number; weights: number[] };
+      const fused = new Map<string, number>();
+      (body.prefetch as Json[]).forEach((prefetch, source) =>
+        this.query(prefetch).forEach((hit, pos) => {
+          const add = 1 / ((pos + 1) / (weights[source] as number) + k - 1);
+          fused.set(hit.id, (fused.get(hit.id) ?? 0) + add);
+        }),
+      );
+      scored = [...fused].map(([id, score]) => ({ id, score }));
+    } else if (body.using === 'keyword') {
+      const { indices, values } = body.query as { indices: number[]; values: number[] };
+      scored = candidates.flatMap((p) => {
+        let score = 0;
+        p.sparse?.indices.forEach((term, i) => {
+          const at = indices.indexOf(term);
+          if (at >= 0) score += (values[at] as number) * (p.sparse?.values[i] as number);
+        });
+        return score > 0 ? [{ id: p.id, score }] : [];
+      });
+    } else {
+      const q = body.query as number[];
+      scored = candidates.map((p) => ({
+        id: p.id,
+        score: p.vector.reduce((s, x, i) => s + x * (q[i] ?? 0), 0),
+      }));
+    }
+    return scored
+      .sort((a, b) => b.score - a.score)
+      .slice(0, body.limit)
+      .map((s) => ({
+        ...s,
+        version: 1,
+        payload: body.with_payload === false ? undefined : this.points.get(s.id)?.payload,
+      }));
   }
 }
 
@@ -207,7 +265,10 @@ describe('QdrantStore speaks Qdrant REST', () => {
     expect(await store().init(4)).toEqual({ dim: 4, created: true });
     expect(calls('GET', '/exists')).toHaveLength(1);
     const [create] = calls('PUT', '');
-    expect(create?.body).toMatchObject({ vectors: { size: 4, distance: 'Cosine' } });
+    expect(create?.body).toMatchObject({
+      vectors: { size: 4, distance: 'Cosine' },
+      sparse_vectors: { keyword: { modifier: 'idf' } },
+    });
     const indexes = calls('PUT', '/index');
     expect(indexes.map((r) => r.query)).toEqual(indexes.map(() => '?wait=true'));
     expect(indexes.map((r) => r.body)).toEqual([
@@ -225,6 +286,125 @@ describe('QdrantStore speaks Qdrant REST', () => {
     fake.requests.length = 0;
     expect(await store().init(8)).toEqual({ dim: 4, created: false });
     expect(calls('PUT', '')).toHaveLength(0);
+  });
+
+  it('keeps keyword terms in a sparse vector, and fuses dense and keyword prefetches in one query', async () => {
+    const s = new QdrantStore({ url: fake.url, collection: COLLECTION, keywordAvgLength: 4 });
+    await s.init(4);
+    expect(s.keywordIndex).toBe(true);
+    const terms = {
+      ids: Uint32Array.from([7, 4_000_000_000]),
+      tfs: Uint32Array.from([2, 1]),
+      length: 4,
+    };
+    const a = { ...(await point('s1', 1, [1, 0, 0, 0])), terms };
+    const b = await point('s2', 2, [0, 1, 0, 0]);
+    await s.upsert([a, b]);
+    // The point's vectors: dense unnamed, BM25 term weights under `keyword` (k1 0.9, b 0.4, the
+    // configured average length); a point without terms has the dense vector only.
+    const [upsert] = calls('PUT', '/points');
+    expect(upsert?.body.points[0].vector).toEqual({
+      '': [1, 0, 0, 0],
+      keyword: {
+        indices: [7, 4_000_000_000],
+        values: [(2 * 1.9) / (2 + 0.9), 1.9 / (1 + 0.9)].map((v) => expect.closeTo(v, 9)),
+      },
+    });
+    expect(upsert?.body.points[1].vector).toEqual([0, 1, 0, 0]);
+
+    const scope = [
+      ORG_FILTER,
+      { key: 'model', match: { value: 'm' } },
+      { key: 'model_ver', match: { value: '1' } },
+    ];
+    const base = { orgId: 'acme', model: 'm', modelVer: '1', limit: 5 };
+    const query = { ids: Uint32Array.from([7]), tfs: Uint32Array.from([1]), length: 1 };
+    fake.requests.length = 0;
+    const keyword = await s.search({ ...base, mode: 'keyword', terms: query });
+    expect(keyword.map((h) => h.id)).toEqual([a.id]);
+    const keywordRequest = {
+      query: { indices: [7], values: [1] },
+      using: 'keyword',
+      filter: { must: scope },
+      limit: 5,
+      params: { idf: { corpus: { must: scope } } },
+    };
+    expect(calls('POST', '/points/query')[0]?.body).toEqual({
+      ...keywordRequest,
+      with_payload: true,
+      with_vector: false,
+    });
+
+    fake.requests.length = 0;
+    const vector = Float32Array.from([0, 1, 0, 0]);
+    const hybrid = await s.search({
+      ...base,
+      mode: 'hybrid',
+      vector,
+      terms: query,
+      fusion: { k: 10, weight: 0.25 },
+      filters: { truncated: false },
+    });
+    // One call; the tenant scope and the filters on both prefetches, each 100 deep.
+    expect(fake.requests).toHaveLength(1);
+    const filter = { must: [...scope, { key: 'truncated', match: { value: false } }] };
+    expect(calls('POST', '/points/query')[0]?.body).toEqual({
+      prefetch: [
+        { query: [0, 1, 0, 0], filter, limit: 100 },
+        { ...keywordRequest, filter, limit: 100 },
+      ],
+      query: { rrf: { k: 10, weights: [0.5, 1.5] } },
+      filter,
+      limit: 5,
+      with_payload: true,
+      with_vector: false,
+    });
+    // b is first by dense (weight 0.5), a first by keyword (weight 1.5): RRF as Qdrant computes.
+    expect(hybrid.map((h) => [h.id, h.score])).toEqual([
+      [a.id, expect.closeTo(1 / (1 / 1.5 + 9) + 1 / (2 / 0.5 + 9), 9)],
+      [b.id, expect.closeTo(1 / (1 / 0.5 + 9), 9)],
+    ]);
+
+    // explain: the fused query and both rankings in one batch call.
+    fake.requests.length = 0;
+    const explained = await s.search({
+      ...base,
+      mode: 'hybrid',
+      vector,
+      terms: query,
+      explain: true,
+    });
+    expect(fake.requests.map((r) => r.path)).toEqual([
+      `/collections/${COLLECTION}/points/query/batch`,
+    ]);
+    expect(explained.find((h) => h.id === a.id)?.explain).toEqual({
+      dense: { rank: 2, score: 0 },
+      keyword: { rank: 1, score: expect.closeTo((2 * 1.9) / 2.9, 6) },
+    });
+    expect(JSON.stringify(fake.requests)).not.toMatch(/"text"/);
+  });
+
+  it('a collection made before the keyword index: keyword search refused, hybrid answers dense', async () => {
+    const old = new QdrantStore({ url: fake.url, collection: COLLECTION });
+    fake.collection = { size: 4, sparse: null };
+    await old.init(4);
+    expect(old.keywordIndex).toBe(false);
+    const a = {
+      ...(await point('s1', 1, [1, 0, 0, 0])),
+      terms: { ids: Uint32Array.from([7]), tfs: Uint32Array.from([1]), length: 1 },
+    };
+    await old.upsert([a]);
+    expect(calls('PUT', '/points')[0]?.body.points[0].vector).toEqual([1, 0, 0, 0]);
+    const base = { orgId: 'acme', model: 'm', modelVer: '1', limit: 5, terms: a.terms };
+    await expect(old.search({ ...base, mode: 'keyword' })).rejects.toThrow(KeywordIndexUnavailable);
+    fake.requests.length = 0;
+    const hits = await old.search({
+      ...base,
+      mode: 'hybrid',
+      vector: Float32Array.from([1, 0, 0, 0]),
+    });
+    expect(hits.map((h) => h.id)).toEqual([a.id]);
+    expect(calls('POST', '/points/query')[0]?.body.query).toEqual([1, 0, 0, 0]);
   });
 
   it('writes latest-wins with a conditional upsert, then reads back which points were applied', async () => {
@@ -403,6 +583,7 @@ describe('the embedder on Qdrant', () => {
           apiKey: null,
           collection: COLLECTION,
           vectorSize: null,
+          keywordAvgLength: 128,
         },
       }),
       { log: (line) => logs.push(line) },
@@ -457,6 +638,7 @@ describe('the embedder on Qdrant', () => {
           apiKey: null,
           collection: COLLECTION,
           vectorSize: null,
+          keywordAvgLength: 128,
         },
         logLevel: 'silent',
       }),
@@ -485,9 +667,19 @@ describe('the embedder on Qdrant', () => {
       org_id: 'acme',
       query_text: text,
       limit: 3,
+      mode: 'dense',
     });
     expect(search.status).toBe(200);
     expect(search.json.results[0].score).toBeGreaterThan(0.99);
+    for (const mode of ['keyword', 'hybrid']) {
+      const found = await call('POST', '/internal/search', {
+        org_id: 'acme',
+        query_text: text,
+        limit: 3,
+        mode,
+      });
+      expect(found.json).toMatchObject({ mode, total: 1 });
+    }
     const other = await call('POST', '/internal/search', {
       org_id: 'globex',
       query_text: text,
@@ -502,10 +694,13 @@ describe('the embedder on Qdrant', () => {
       expect(r.raw).not.toContain(canary);
       expect(r.raw).not.toContain('furry');
       if (/\/points\/(query|count|delete)$/.test(r.path)) {
-        expect(r.body.filter.must[0]).toEqual({
-          key: 'org_id',
-          match: { value: expect.any(String) },
-        });
+        // The request and each of its prefetches (hybrid) carry the tenant condition first.
+        for (const q of [r.body, ...(r.body.prefetch ?? [])]) {
+          expect(q.filter.must[0]).toEqual({
+            key: 'org_id',
+            match: { value: expect.any(String) },
+          });
+        }
       }
     }
     const upsert = fake.requests.find((r) => r.method === 'PUT' && r.path.endsWith('/points'));

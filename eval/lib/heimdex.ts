@@ -9,6 +9,7 @@
  */
 import { summarize } from '../../bench/lib/stats.js';
 import type { Summary } from '../../bench/lib/stats.js';
+import type { SearchMode } from '../../contract/internal.js';
 import type { Doc, Query } from './dataset.js';
 
 export const MAX_SEGMENTS = 256;
@@ -45,8 +46,10 @@ export interface SearchRunResult {
   queries: number;
   /** Results whose segment id is not a document of the corpus (should be 0). */
   unknownResults: number;
-  /** The search mode the API reported, when it reports one. */
+  /** The search mode the API reported, when it reports one (the last answer's). */
   modeReported: string | null;
+  /** Answers that reported no mode or another mode than the one requested. */
+  modeMismatches: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -318,33 +321,37 @@ async function waitForJobs(
 export async function searchAll(
   api: Api,
   queries: readonly Query[],
-  opts: { assetId: string; limit: number; mode: string | undefined; docIds: ReadonlySet<string> },
+  opts: {
+    assetId: string;
+    limit: number;
+    mode: SearchMode;
+    /** Hybrid requests' `fusion` (only the fields given; none when empty or absent). */
+    fusion?: { k?: number; weight?: number };
+    docIds: ReadonlySet<string>;
+  },
 ): Promise<SearchRunResult> {
   const counters = { retries: 0 };
   const run = new Map<string, Map<string, number>>();
   const latencies: number[] = [];
   let unknownResults = 0;
   let modeReported: string | null = null;
-  // Warm-up (not timed): the first searches load code paths and caches.
-  for (const q of queries.slice(0, 3)) {
-    await call(
-      api,
-      'POST',
-      '/vectors/search',
-      JSON.stringify({ query_text: q.text, limit: opts.limit }),
-      counters,
-      'warm-up',
-    );
-  }
-  for (const [i, q] of queries.entries()) {
-    const body = JSON.stringify({
+  let modeMismatches = 0;
+  const fusion = opts.fusion && Object.keys(opts.fusion).length > 0 ? opts.fusion : undefined;
+  const body = (q: Query) =>
+    JSON.stringify({
       query_text: q.text,
       limit: opts.limit,
       asset_id: opts.assetId,
-      ...(opts.mode === undefined ? {} : { mode: opts.mode }),
+      mode: opts.mode,
+      ...(fusion === undefined ? {} : { fusion }),
     });
+  // Warm-up (not timed): the first searches load code paths and caches.
+  for (const q of queries.slice(0, 3)) {
+    await call(api, 'POST', '/vectors/search', body(q), counters, 'warm-up');
+  }
+  for (const [i, q] of queries.entries()) {
     const t0 = performance.now();
-    const res = await call(api, 'POST', '/vectors/search', body, counters, `query ${q.id}`);
+    const res = await call(api, 'POST', '/vectors/search', body(q), counters, `query ${q.id}`);
     latencies.push(performance.now() - t0);
     if (res.status !== 200) {
       throw new Error(
@@ -356,16 +363,19 @@ export async function searchAll(
       mode?: string;
     };
     if (typeof answer.mode === 'string') modeReported = answer.mode;
+    if (answer.mode !== opts.mode) modeMismatches++;
+    // The run holds the API's order, not its scores: fused (hybrid) scores tie often (with equal
+    // weights, ranks 2 and 5 tie with ranks 5 and 2), and trec_eval would re-break such ties by
+    // document id; what a user gets is the order. Score = results left, so best first is largest.
     const scores = new Map<string, number>();
-    for (const r of answer.results) {
+    answer.results.forEach((r, index) => {
       const doc = r.payload.segment_id;
       if (!opts.docIds.has(doc)) unknownResults++;
       // One point per segment today; should chunks ever answer separately, keep the best.
-      const prev = scores.get(doc);
-      if (prev === undefined || r.score > prev) scores.set(doc, r.score);
-    }
+      if (!scores.has(doc)) scores.set(doc, answer.results.length - index);
+    });
     run.set(q.id, scores);
-    if ((i + 1) % 200 === 0) api.log(`  ${i + 1}/${queries.length} queries`);
+    if ((i + 1) % 200 === 0) api.log(`  ${i + 1}/${queries.length} queries (${opts.mode})`);
   }
   return {
     run,
@@ -373,5 +383,6 @@ export async function searchAll(
     queries: queries.length,
     unknownResults,
     modeReported,
+    modeMismatches,
   };
 }

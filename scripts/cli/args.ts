@@ -3,6 +3,8 @@
  * may appear anywhere. Every value is checked here, so commands receive typed, valid settings.
  */
 import { parseArgs } from 'node:util';
+import { DEFAULT_FUSION, DEFAULT_SEARCH_MODE, SEARCH_MODES } from '../../contract/internal.js';
+import type { SearchMode } from '../../contract/internal.js';
 import { MAX_BATCH_SEGMENTS } from '../../contract/rules.js';
 import { CliError } from './errors.js';
 
@@ -30,7 +32,18 @@ export type Command =
       timeoutSeconds: number;
       retries: number;
     }
-  | { name: 'search'; query: string; limit: number; asset?: string; segment?: string }
+  | {
+      name: 'search';
+      query: string;
+      limit: number;
+      asset?: string;
+      segment?: string;
+      /** Unset: the server's default (DEFAULT_SEARCH_MODE). */
+      mode?: SearchMode;
+      /** Hybrid mode's fusion options (only the ones given). */
+      fusion?: { k?: number; weight?: number };
+      explain?: true;
+    }
   | { name: 'job'; jobId: string }
   | { name: 'batch'; batchId: string; wait: boolean; timeoutSeconds: number }
   | { name: 'delete'; asset?: string; point?: string };
@@ -57,6 +70,10 @@ const OPTIONS = {
   segment: { type: 'string' },
   point: { type: 'string' },
   limit: { type: 'string' },
+  mode: { type: 'string' },
+  'fusion-k': { type: 'string' },
+  'fusion-weight': { type: 'string' },
+  explain: { type: 'boolean' },
   'batch-size': { type: 'string' },
   concurrency: { type: 'string' },
   'no-wait': { type: 'boolean' },
@@ -71,7 +88,7 @@ const GLOBAL: OptionName[] = ['url', 'token', 'json', 'quiet', 'help', 'version'
 const COMMANDS: Record<Exclude<Command['name'], 'help' | 'version'>, OptionName[]> = {
   token: ['org', 'sub', 'ttl', 'secret'],
   ingest: ['asset', 'batch-size', 'concurrency', 'no-wait', 'timeout', 'retries'],
-  search: ['limit', 'asset', 'segment'],
+  search: ['limit', 'asset', 'segment', 'mode', 'fusion-k', 'fusion-weight', 'explain'],
   job: [],
   batch: ['wait', 'timeout'],
   delete: ['asset', 'point'],
@@ -91,9 +108,15 @@ Commands:
           folder (notes/today.md); --asset NAME puts every file under asset NAME instead
           (segment ids notes/today.md#p1, …), so that delete --asset NAME removes them all.
           Follows each batch until its jobs finish and prints a summary (exit 1 if any failed).
-  search  "<query>" [--limit N] [--asset ID] [--segment ID]
+  search  "<query>" [--limit N] [--asset ID] [--segment ID] [--mode MODE] [--explain]
+          [--fusion-k N] [--fusion-weight W]
           Ranked hits; for a hit from a file ingested here, the file, line and paragraph as
-          they read now on this disk (the server keeps no text).
+          they read now on this disk (the server keeps no text). --mode dense (by meaning;
+          score: cosine similarity), keyword (by the query's words; score: BM25) or hybrid
+          (both rankings fused; score: reciprocal rank fusion); default ${DEFAULT_SEARCH_MODE}.
+          --fusion-k N (1-1000, default ${DEFAULT_FUSION.k}) and --fusion-weight W (the dense ranking's
+          share, 0-1, default ${DEFAULT_FUSION.weight}) tune hybrid's fusion. --explain shows each hit's
+          rank and score in the dense and keyword rankings.
   job     <job_id>
   batch   <batch_id> [--wait] [--timeout SECONDS]
           Job counts of one ingest request (by status) and its failed jobs; --wait follows it
@@ -106,6 +129,25 @@ Global options:
   --json         machine-readable output on stdout
   --quiet, -q    no progress output on stderr
 `;
+
+/** A decimal number in [min, max] (no exponents, hex or Infinity). */
+function decimal(name: string, raw: string | undefined, min: number, max: number) {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d*\.?\d+$|^\d+\.$/.test(raw.trim()) || n < min || n > max) {
+    throw new CliError(`--${name} must be a number from ${min} to ${max} (got "${raw}")`);
+  }
+  return n;
+}
+
+function searchMode(raw: string | undefined): SearchMode | undefined {
+  if (raw === undefined) return undefined;
+  const mode = SEARCH_MODES.find((m) => m === raw.trim().toLowerCase());
+  if (mode === undefined) {
+    throw new CliError(`--mode must be one of ${SEARCH_MODES.join(', ')} (got "${raw}")`);
+  }
+  return mode;
+}
 
 function int(name: string, raw: string | undefined, def: number, min: number, max: number) {
   if (raw === undefined) return def;
@@ -140,11 +182,14 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
     const msg = err instanceof Error ? err.message : String(err);
     const unknown = /^Unknown option '([^']+)'/.exec(msg);
     const missing = /^Option '([^']+?)(?: <value>)?' argument missing/.exec(msg);
+    const ambiguous = /^Option '([^']+)' argument is ambiguous/.exec(msg);
     const short = unknown
       ? `unknown option ${unknown[1]}`
       : missing
         ? `option ${missing[1]!.replace(/^-\w, /, '')} needs a value`
-        : msg.split('. ')[0]!;
+        : ambiguous
+          ? `option ${ambiguous[1]!.replace(/^-\w, /, '')} needs a value (write ${ambiguous[1]!.replace(/^-\w, /, '')}=VALUE for one that starts with -)`
+          : msg.split(/\.\s/)[0]!;
     throw new CliError(`${short} (see heimdex --help)`);
   }
   const { values: v, positionals } = parsed;
@@ -210,6 +255,21 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
     case 'search': {
       positional(1, 'one query (quote it)');
       if (!args[0]!.trim()) throw new CliError('search needs a non-empty query');
+      const mode = searchMode(v.mode);
+      const k =
+        v['fusion-k'] === undefined ? undefined : int('fusion-k', v['fusion-k'], 0, 1, 1000);
+      const weight = decimal('fusion-weight', v['fusion-weight'], 0, 1);
+      const fusion = {
+        ...(k !== undefined ? { k } : {}),
+        ...(weight !== undefined ? { weight } : {}),
+      };
+      const fused = Object.keys(fusion).length > 0;
+      if (fused && (mode ?? DEFAULT_SEARCH_MODE) !== 'hybrid') {
+        const given = k !== undefined ? '--fusion-k' : '--fusion-weight';
+        const used =
+          mode === undefined ? `the default mode, ${DEFAULT_SEARCH_MODE}` : `--mode ${mode}`;
+        throw new CliError(`${given} applies to --mode hybrid only (got ${used})`);
+      }
       return {
         globals,
         command: {
@@ -218,6 +278,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
           limit: int('limit', v.limit, 10, 1, 100),
           ...(v.asset !== undefined ? { asset: v.asset } : {}),
           ...(v.segment !== undefined ? { segment: v.segment } : {}),
+          ...(mode !== undefined ? { mode } : {}),
+          ...(fused ? { fusion } : {}),
+          ...(v.explain ? { explain: true as const } : {}),
         },
       };
     }

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_FUSION, DEFAULT_SEARCH_MODE } from '../../contract/internal.js';
 import { MAX_BATCH_SEGMENTS } from '../../contract/rules.js';
 import { DEFAULT_URL, parseCli, parseUrl } from './args.js';
 import { ApiClient, backoffMs, retryAfterMs } from './client.js';
@@ -73,6 +74,26 @@ describe('argument parsing', () => {
     expect(
       parse(['search', 'q', '--limit', '3', '--asset', 'a', '--segment', 's']).command,
     ).toEqual({ name: 'search', query: 'q', limit: 3, asset: 'a', segment: 's' });
+    expect(parse(['search', 'q', '--mode', 'keyword', '--explain']).command).toEqual({
+      name: 'search',
+      query: 'q',
+      limit: 10,
+      mode: 'keyword',
+      explain: true,
+    });
+    // Fusion options without --mode: the default mode, hybrid, takes them.
+    expect(parse(['search', 'q', '--fusion-k', '20', '--fusion-weight', '0.7']).command).toEqual({
+      name: 'search',
+      query: 'q',
+      limit: 10,
+      fusion: { k: 20, weight: 0.7 },
+    });
+    expect(
+      parse(['search', 'q', '--mode', 'HYBRID', '--fusion-weight', '.25']).command,
+    ).toMatchObject({ mode: 'hybrid', fusion: { weight: 0.25 } });
+    expect(
+      parse(['search', 'q', '--fusion-weight', '1', '--mode', 'hybrid']).command,
+    ).toMatchObject({ fusion: { weight: 1 } });
     expect(parse(['delete', '--point', 'p']).command).toEqual({ name: 'delete', point: 'p' });
     expect(parse(['ingest', 'notes', 'more', '--asset', 'notes']).command).toMatchObject({
       name: 'ingest',
@@ -103,6 +124,39 @@ describe('argument parsing', () => {
     [['search', 'q', '--limit'], /option --limit needs a value/],
     [['search', 'q', '--bogus'], /^unknown option --bogus \(see heimdex --help\)$/],
     [['search', 'q', '--point', 'p'], /search does not take --point/],
+    [
+      ['search', 'q', '--mode', 'fuzzy'],
+      /^--mode must be one of dense, keyword, hybrid \(got "fuzzy"\)$/,
+    ],
+    [['search', 'q', '--mode'], /option --mode needs a value/],
+    [
+      ['search', 'q', '--mode', 'dense', '--fusion-k', '5'],
+      /--fusion-k applies to --mode hybrid only \(got --mode dense\)/,
+    ],
+    [
+      ['search', 'q', '--fusion-weight', '0.5', '--mode', 'keyword'],
+      /--fusion-weight applies to --mode hybrid only/,
+    ],
+    [
+      ['search', 'q', '--fusion-k', '0'],
+      /--fusion-k must be a whole number from 1 to 1000 \(got "0"\)/,
+    ],
+    [['search', 'q', '--fusion-k', '1001'], /--fusion-k must be a whole number from 1 to 1000/],
+    [['search', 'q', '--fusion-k', '2.5'], /--fusion-k must be a whole number/],
+    [
+      ['search', 'q', '--fusion-weight', '1.5'],
+      /--fusion-weight must be a number from 0 to 1 \(got "1.5"\)/,
+    ],
+    [['search', 'q', '--fusion-weight', 'half'], /--fusion-weight must be a number from 0 to 1/],
+    [['search', 'q', '--fusion-weight', '1e-1'], /--fusion-weight must be a number from 0 to 1/],
+    [['search', 'q', '--fusion-weight=-0.5'], /--fusion-weight must be a number from 0 to 1/],
+    [
+      ['search', 'q', '--fusion-weight', '-1'],
+      /^option --fusion-weight needs a value \(write --fusion-weight=VALUE/,
+    ],
+    [['search', 'q', '--explain=yes'], /--explain' does not take an argument/],
+    [['job', 'j', '--explain'], /job does not take --explain/],
+    [['ingest', 'x', '--mode', 'dense'], /ingest does not take --mode/],
     [['ingest'], /at least one file or folder/],
     [
       ['ingest', 'x', '--batch-size', String(MAX_BATCH_SEGMENTS + 1)],
@@ -804,6 +858,91 @@ describe('heimdex ingest (in process, against the scripted server)', () => {
       undefined,
     ]);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('search sends --mode, fusion and --explain, and prints the mode, its score and each ranking', async () => {
+    const hit = (segment_id: string, score: number, explain: unknown) => ({
+      point_id: `pt-${segment_id}`,
+      score,
+      payload: { asset_id: 'a', segment_id, text_len: 10, token_count: 4 },
+      explain,
+    });
+    let answerMode = 'hybrid';
+    handler = () => ({
+      status: 200,
+      body: {
+        results: [
+          hit('p1', 0.032786885, {
+            dense: { rank: 1, score: 0.70546 },
+            keyword: { rank: 1, score: 3.21098 },
+          }),
+          hit('p2', 0.016129032, { dense: null, keyword: { rank: 2, score: 1.5 } }),
+          hit('p3', 0.015873016, { dense: { rank: 2, score: 0.16856 }, keyword: null }),
+        ],
+        mode: answerMode,
+        query_model: 'm',
+        query_model_ver: '1',
+        total: 3,
+      },
+    });
+    const env = { HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' };
+    const argv = ['search', 'XR-7734b', '--mode', 'hybrid', '--fusion-k', '30', '--explain'];
+    const io = captureIo(env);
+    expect(await runCli(argv, io)).toBe(0);
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual({
+      query_text: 'XR-7734b',
+      limit: 10,
+      mode: 'hybrid',
+      fusion: { k: 30 },
+      explain: true,
+    });
+    expect(io.stdout).toEqual([
+      '3 results (mode hybrid; score: reciprocal rank fusion; model m@1)',
+      '#  score   dense     keyword   asset / segment  tokens  point',
+      '1  0.0328  #1 0.705  #1 3.211  a / p1           4       pt-p1',
+      '2  0.0161  -         #2 1.500  a / p2           4       pt-p2',
+      '3  0.0159  #2 0.169  -         a / p3           4       pt-p3',
+    ]);
+
+    // --json passes the server's answer through, explain and mode included.
+    const json = captureIo(env);
+    expect(await runCli(['--json', ...argv], json)).toBe(0);
+    const body = JSON.parse(json.stdout[0]!) as {
+      mode: string;
+      results: Array<{ score: number; explain: unknown }>;
+    };
+    expect(body.mode).toBe('hybrid');
+    expect(body.results[1]).toMatchObject({
+      score: 0.016129032,
+      explain: { dense: null, keyword: { rank: 2, score: 1.5 } },
+    });
+
+    // Without options, nothing extra is sent; a store without a keyword index answers dense.
+    answerMode = 'dense';
+    const plain = captureIo(env);
+    expect(await runCli(['search', 'dogs'], plain)).toBe(0);
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual({ query_text: 'dogs', limit: 10 });
+    expect(plain.stdout[0]).toBe('3 results (mode dense; score: cosine similarity; model m@1)');
+    const asked = captureIo(env);
+    expect(await runCli(['search', 'dogs', '--mode', 'hybrid'], asked)).toBe(0);
+    expect(asked.stdout[0]).toBe(
+      '3 results (mode dense, not hybrid: the store has no keyword index; score: cosine similarity; model m@1)',
+    );
+    answerMode = 'keyword';
+    const keyword = captureIo(env);
+    expect(await runCli(['search', 'dogs', '--mode', 'keyword'], keyword)).toBe(0);
+    expect(keyword.stdout[0]).toBe('3 results (mode keyword; score: BM25; model m@1)');
+  });
+
+  it('documents the search options in --help', async () => {
+    const io = captureIo();
+    expect(await runCli(['--help'], io)).toBe(0);
+    const help = io.stdout.join('\n');
+    for (const opt of ['--mode MODE', '--fusion-k N', '--fusion-weight W', '--explain']) {
+      expect(help).toContain(opt);
+    }
+    expect(help).toContain(`default ${DEFAULT_SEARCH_MODE}.`);
+    expect(help).toContain(`default ${DEFAULT_FUSION.k})`);
   });
 
   it('prints one line and exits 1 for a bad token, with --json output otherwise', async () => {

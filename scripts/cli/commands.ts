@@ -4,6 +4,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../lib/paths.js';
 import { loadDevSecrets } from '../lib/secrets.js';
 import { mintDevToken } from '../lib/token.js';
+import type { SearchMode } from '../../contract/internal.js';
 import type { ApiClient } from './client.js';
 import { CliError } from './errors.js';
 import { batchPath, describeJobError } from './ingest.js';
@@ -61,17 +62,62 @@ export async function tokenCommand(
   return 0;
 }
 
+/** A hit's place in one ranking (with --explain). */
+interface RankInfo {
+  rank: number;
+  score: number;
+}
+
 interface SearchBody {
   results: Array<{
     point_id: string;
     score: number;
     payload: Record<string, unknown>;
+    /** With --explain: the hit's rank and score in each ranking (null: not in that ranking). */
+    explain?: { dense: RankInfo | null; keyword: RankInfo | null };
     /** Added here (never by the server): the hit's text as it reads now in the local file. */
     local?: LocalText;
   }>;
+  /** The mode the server used (absent from servers that predate search modes). */
+  mode?: SearchMode;
   query_model: string;
   query_model_ver: string;
   total: number;
+}
+
+/** What a result's score is, by the mode that ranked it. */
+export const SCORE_KIND: Record<SearchMode, string> = {
+  dense: 'cosine similarity',
+  keyword: 'BM25',
+  hybrid: 'reciprocal rank fusion',
+};
+
+/** A score as printed: RRF scores are small (hundredths at the default k), so they get more decimals. */
+export function formatScore(score: number, mode: SearchMode | undefined): string {
+  return score.toFixed(mode === 'hybrid' ? 4 : 3);
+}
+
+/** One ranking's cell of --explain output: `#2 0.613`, or `-` where the ranking lacks the hit. */
+function rankCell(r: RankInfo | null | undefined, mode: SearchMode): string {
+  return r ? `#${r.rank} ${formatScore(r.score, mode)}` : '-';
+}
+
+/**
+ * The line above the hits: how many, the mode used and what its score is (and the mode asked
+ * for, where the server answered with another), and the query's model.
+ */
+export function searchSummary(body: SearchBody, asked: SearchMode | undefined): string {
+  const n = body.results.length;
+  const parts: string[] = [];
+  if (body.mode !== undefined) {
+    const other = asked !== undefined && asked !== body.mode;
+    parts.push(
+      `mode ${body.mode}${other ? `, not ${asked}: the store has no keyword index` : ''}`,
+      `score: ${SCORE_KIND[body.mode]}`,
+    );
+  }
+  parts.push(`model ${body.query_model}@${body.query_model_ver}`);
+  return `${n} result${n === 1 ? '' : 's'} (${parts.join('; ')})`;
 }
 
 /** At most this many lines of a paragraph, each cut at this many characters, in text output. */
@@ -95,13 +141,24 @@ export function describeLocal(l: LocalText, segmentId: string): string[] {
 export async function searchCommand(
   io: Io,
   api: ApiClient,
-  c: { query: string; limit: number; asset?: string; segment?: string },
+  c: {
+    query: string;
+    limit: number;
+    asset?: string;
+    segment?: string;
+    mode?: SearchMode;
+    fusion?: { k?: number; weight?: number };
+    explain?: boolean;
+  },
 ): Promise<number> {
   const { body } = await api.request<SearchBody>('POST', '/vectors/search', {
     query_text: c.query,
     limit: c.limit,
     ...(c.asset !== undefined ? { asset_id: c.asset } : {}),
     ...(c.segment !== undefined ? { segment_id: c.segment } : {}),
+    ...(c.mode !== undefined ? { mode: c.mode } : {}),
+    ...(c.fusion !== undefined ? { fusion: c.fusion } : {}),
+    ...(c.explain ? { explain: true } : {}),
   });
   for (const r of body.results) {
     const { asset_id, segment_id, text_len } = r.payload;
@@ -119,19 +176,22 @@ export async function searchCommand(
     return 0;
   }
   const n = body.results.length;
-  io.out(`${n} result${n === 1 ? '' : 's'} (model ${body.query_model}@${body.query_model_ver})`);
+  io.out(searchSummary(body, c.mode));
   if (n === 0) return 0;
+  const explain = c.explain === true || body.results.some((r) => r.explain !== undefined);
   const rows = body.results.map((r, i) => [
     String(i + 1),
-    r.score.toFixed(3),
+    formatScore(r.score, body.mode),
+    ...(explain
+      ? [rankCell(r.explain?.dense, 'dense'), rankCell(r.explain?.keyword, 'keyword')]
+      : []),
     `${String(r.payload.asset_id)} / ${String(r.payload.segment_id)}`,
     String(r.payload.token_count ?? ''),
     r.point_id,
   ]);
-  const [head, ...lines] = table(['#', 'score', 'asset / segment', 'tokens', 'point'], rows).split(
-    '\n',
-  );
-  io.out(head!);
+  const head = ['#', 'score', ...(explain ? ['dense', 'keyword'] : []), 'asset / segment'];
+  const [header, ...lines] = table([...head, 'tokens', 'point'], rows).split('\n');
+  io.out(header!);
   const indent = ' '.repeat(String(n).length + 2);
   body.results.forEach((r, i) => {
     io.out(lines[i]!);

@@ -58,7 +58,7 @@ describe('core flows through the public API', () => {
     expect(job.result).toMatchObject({ text_len: text.length, truncated: false });
     expect(job.result!.token_count).toBeGreaterThan(5);
 
-    const found = await acme.search({ query_text: text, limit: 5 });
+    const found = await acme.search({ query_text: text, limit: 5, mode: 'dense' });
     expect(found.status).toBe(200);
     expect(found.body.query_model).toBe(REAL_MODEL);
     expect(found.body.query_model_ver).toBe('1');
@@ -76,7 +76,10 @@ describe('core flows through the public API', () => {
       text: 'A large furry dog is running in the park',
     });
     expect((await acme.waitForJob(res.body.job_id)).status).toBe('SUCCEEDED');
-    const found = await acme.search({ query_text: 'A big hairy canine is jogging outdoors' });
+    const found = await acme.search({
+      query_text: 'A big hairy canine is jogging outdoors',
+      mode: 'dense',
+    });
     const top = found.body.results[0]!;
     expect(top.payload).toMatchObject({ asset_id: 'pets', segment_id: 'dog' });
     expect(top.score).toBeGreaterThan(0.5);
@@ -112,6 +115,7 @@ describe('core flows through the public API', () => {
     const found = await acme.search({
       query_text: 'Submarines explore the deep ocean floor',
       asset_id: 'doc',
+      mode: 'dense',
     });
     expect(found.body.results).toHaveLength(1);
     expect(found.body.results[0]!.point_id).toBe(jobA.result!.point_id);

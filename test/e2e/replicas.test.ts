@@ -76,6 +76,7 @@ describe.skipIf(!qdrant)(
             env,
             port,
             token: secrets.embedderToken,
+            keywordIndexKey: secrets.keywordIndexKey,
             vectorDataDir: path.join(dataDir, `vectors-${name}`),
             logFile: path.join(dataDir, 'logs', `embedder-${name}.log`),
             name: `embedder-${name}`,
@@ -111,7 +112,7 @@ describe.skipIf(!qdrant)(
     }, 60_000);
 
     /** Searches through both replicas (two calls in a row go to both) and checks they agree. */
-    async function searchBoth(body: { query_text: string; asset_id?: string; limit?: number }) {
+    async function searchBoth(body: Parameters<typeof api.search>[0]) {
       const first = await api.search(body);
       const second = await api.search(body);
       expect(first.status).toBe(200);
@@ -148,6 +149,7 @@ describe.skipIf(!qdrant)(
       const found = await searchBoth({
         query_text: 'Submarines explore the deep ocean floor',
         asset_id: 'doc',
+        mode: 'dense',
       });
       expect(found.results).toHaveLength(1);
       expect(found.results[0]?.point_id).toBe(jobA.result?.point_id);
@@ -209,7 +211,11 @@ describe.skipIf(!qdrant)(
         'Volcanic ash closed every airport in the region',
       ];
       const newerText = texts[jobs.indexOf(jobOf(newer!))]!;
-      const found = await searchBoth({ query_text: newerText, asset_id: 'race-doc' });
+      const found = await searchBoth({
+        query_text: newerText,
+        asset_id: 'race-doc',
+        mode: 'dense',
+      });
       expect(found.results).toHaveLength(1);
       expect(found.results[0]?.score).toBeGreaterThan(0.99);
       const stored = (await probe.points(org)).filter((p) => p.segment_id === segment);

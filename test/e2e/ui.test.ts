@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { DEFAULT_SEARCH_MODE, SEARCH_MODES } from '../../contract/internal.js';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, startStack } from '../../scripts/lib/stack.js';
@@ -104,9 +105,12 @@ describe('the search page in a browser', () => {
     const tokens = await page.locator('#jobs tr td:nth-child(3)').allTextContents();
     expect(tokens.every((t) => Number(t) > 3)).toBe(true);
 
+    // Dense mode: ranked by meaning, scored by cosine similarity.
+    expect(await page.inputValue('#mode')).toBe('hybrid');
+    await page.selectOption('#mode', 'dense');
     await page.fill('#query', 'A big hairy canine is jogging outdoors');
     await page.click('#search');
-    const first = page.locator('#results li.result').first();
+    const first = page.locator('#results[data-mode="dense"] li.result').first();
     await first.waitFor();
     expect(await page.locator('#results li.result').count()).toBe(2);
     expect(await first.locator('.asset').textContent()).toBe('pets');
@@ -114,6 +118,7 @@ describe('the search page in a browser', () => {
     const score = Number(await first.locator('.score').textContent());
     expect(score).toBeGreaterThan(0.5);
     expect(score).toBeLessThan(0.99);
+    expect(await first.locator('.score-kind').textContent()).toBe('cosine');
     const second = Number(await page.locator('#results li.result .score').nth(1).textContent());
     expect(second).toBeLessThan(score);
     // The text is shown from the tab's memory; the metadata comes from the API.
@@ -122,7 +127,44 @@ describe('the search page in a browser', () => {
     );
     expect(await first.locator('.meta').textContent()).toContain(`${TEST_MODEL}@1`);
     expect(await page.locator('#search-summary').textContent()).toMatch(
-      new RegExp(`^2 results · model ${TEST_MODEL}@1 · \\d+ ms$`),
+      new RegExp(
+        `^2 results · dense search · score: cosine similarity · model ${TEST_MODEL}@1 · \\d+ ms$`,
+      ),
+    );
+
+    // Keyword mode (another mode re-runs the search on screen): only the text with the query's
+    // words, scored by BM25.
+    await page.fill('#query', 'furry dog');
+    await page.selectOption('#mode', 'keyword');
+    const keyword = page.locator('#results[data-mode="keyword"] li.result');
+    await keyword.first().waitFor();
+    expect(await keyword.count()).toBe(1);
+    expect(await keyword.first().locator('.segment').textContent()).toBe('dog');
+    expect(await keyword.first().locator('.score-kind').textContent()).toBe('BM25');
+    expect(Number(await keyword.first().locator('.score').textContent())).toBeGreaterThan(0);
+    expect(await page.locator('#search-summary').textContent()).toMatch(
+      /^1 result · keyword search · score: BM25 · /,
+    );
+
+    // Hybrid with explain: the fused (RRF) score, and each result's place in both rankings.
+    await page.selectOption('#mode', 'hybrid');
+    await page.check('#explain');
+    const hybrid = page.locator('#results[data-mode="hybrid"] li.result');
+    await hybrid.locator('.explain').nth(1).waitFor();
+    expect(await hybrid.count()).toBe(2);
+    expect(await hybrid.locator('.segment').allTextContents()).toEqual(['dog', 'rates']);
+    expect(await hybrid.locator('.score-kind').allTextContents()).toEqual(['RRF', 'RRF']);
+    const fused = (await hybrid.locator('.score').allTextContents()).map(Number);
+    expect(fused[0]).toBeGreaterThan(fused[1]!);
+    expect(fused[0]).toBeLessThan(0.1);
+    const ranking = (i: number, name: string) =>
+      hybrid.nth(i).locator(`.explain [data-ranking="${name}"] dd`).textContent();
+    expect(await ranking(0, 'dense')).toMatch(/^#1 · cosine 0\.\d{3}$/);
+    expect(await ranking(0, 'keyword')).toMatch(/^#1 · BM25 \d+\.\d{3}$/);
+    expect(await ranking(1, 'dense')).toMatch(/^#2 · cosine -?0\.\d{3}$/);
+    expect(await ranking(1, 'keyword')).toBe('not ranked');
+    expect(await page.locator('#search-summary').textContent()).toMatch(
+      /^2 results · hybrid search · score: reciprocal rank fusion · /,
     );
 
     await page.screenshot({ path: path.join(ARTEFACTS, 'ui-search.png'), fullPage: true });
@@ -151,6 +193,63 @@ describe('the search page in a browser', () => {
     await page.locator('#search-problem', { hasText: '401 unauthorized' }).waitFor();
     expect(await page.locator('#search-problem').textContent()).toContain('request id');
     expect(problems.filter((p) => !p.includes('401'))).toEqual([]);
+    await page.context().close();
+  });
+
+  it('labels the score by the mode the API answered with, and says when it differs', async () => {
+    const { page, problems } = await openPage('/');
+    const sent: unknown[] = [];
+    // A store without a keyword index answers a hybrid search with the dense ranking.
+    await page.route('**/vectors/search', async (route) => {
+      sent.push(route.request().postDataJSON());
+      await route.fulfill({
+        status: 200,
+        contentType: 'application/json',
+        body: JSON.stringify({
+          results: [
+            {
+              point_id: crypto.randomUUID(),
+              score: 0.5,
+              payload: {
+                org_id: org,
+                asset_id: 'a<b>',
+                segment_id: 's1',
+                modality: 'text',
+                model: TEST_MODEL,
+                model_ver: '1',
+                text_len: 5,
+                token_count: 3,
+                truncated: false,
+                truncated_len: 5,
+                job_id: crypto.randomUUID(),
+                embedded_at: new Date().toISOString(),
+              },
+              explain: { dense: { rank: 1, score: 0.5 }, keyword: null },
+            },
+          ],
+          mode: 'dense',
+          query_model: TEST_MODEL,
+          query_model_ver: '1',
+          total: 1,
+        }),
+      });
+    });
+    await page.fill('#query', 'anything');
+    await page.check('#explain');
+    await page.click('#search');
+    const hit = page.locator('#results[data-mode="dense"] li.result');
+    await hit.waitFor();
+    expect(sent).toEqual([{ query_text: 'anything', limit: 10, mode: 'hybrid', explain: true }]);
+    expect(await hit.locator('.score').textContent()).toBe('0.500');
+    expect(await hit.locator('.score-kind').textContent()).toBe('cosine');
+    expect(await hit.locator('.asset').textContent()).toBe('a<b>'); // text, not markup
+    expect(await hit.locator('.explain').textContent()).toBe(
+      'dense#1 · cosine 0.500keywordnot ranked',
+    );
+    expect(await page.locator('#search-summary').textContent()).toMatch(
+      /^1 result · dense search, not hybrid: the store has no keyword index · score: cosine similarity · /,
+    );
+    expect(problems).toEqual([]);
     await page.context().close();
   });
 });
@@ -184,6 +283,17 @@ describe('the API reference in a browser', () => {
     expect(await search.locator('.auth').textContent()).toContain('Requires Authorization');
     expect(await search.locator('tr[data-status="401"]').count()).toBe(1);
     expect(await search.locator('tr[data-status="415"]').count()).toBe(1);
+    // Search modes, fusion and explain, from the schemas: request body, then the 200 answer.
+    const request = await search.locator('ul.schema').first().textContent();
+    expect(request).toContain(`mode: ${SEARCH_MODES.map((m) => `"${m}"`).join(' | ')}`);
+    expect(request).toContain(`default "${DEFAULT_SEARCH_MODE}"`);
+    expect(request).toMatch(/fusion: Fusion.*k: integer≥ 1, ≤ 1000.*weight: number≥ 0, ≤ 1/);
+    expect(request).toContain('explain: boolean');
+    const answer = await search.locator('tr[data-status="200"]').textContent();
+    expect(answer).toContain('dense: object | null');
+    expect(answer).toContain('keyword: object | null');
+    expect(answer).toContain('rank: integerrequired> 0');
+    expect(answer).toMatch(/mode: "dense" \| "keyword" \| "hybrid"required— the mode used/);
 
     await page.fill('#token', await mintDevToken({ secret: stack.devJwtSecret, org }));
     // The form is pre-filled from the schema's examples: the paraphrase query.

@@ -56,7 +56,13 @@ export class Api {
     return this.request<JobBody>('GET', `/jobs/${id}`);
   }
 
-  search(body: { query_text: string; limit?: number; asset_id?: string; segment_id?: string }) {
+  search(body: {
+    query_text: string;
+    limit?: number;
+    asset_id?: string;
+    segment_id?: string;
+    mode?: 'dense' | 'keyword' | 'hybrid';
+  }) {
     return this.request<SearchBody>('POST', '/vectors/search', body);
   }
 

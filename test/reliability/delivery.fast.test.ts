@@ -259,9 +259,9 @@ describe('reordering', () => {
     const points = await vectors.points(o);
     expect(points).toHaveLength(1);
     expect(points[0]).toMatchObject({ id: jobB.result!.point_id, job_id: b.body.job_id });
-    const hitNew = await client.search({ query_text: newer, ...seg });
+    const hitNew = await client.search({ query_text: newer, ...seg, mode: 'dense' });
     expect(hitNew.body.results[0]!.score).toBeGreaterThan(0.99);
-    const hitOld = await client.search({ query_text: older, ...seg });
+    const hitOld = await client.search({ query_text: older, ...seg, mode: 'dense' });
     expect(hitOld.body.results[0]!.score).toBeLessThan(0.9);
   });
 });

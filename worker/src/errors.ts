@@ -3,17 +3,16 @@
  * not-found/405 handlers and the OpenAPI error responses all use this table, so the documented
  * codes are the thrown codes.
  */
-export const ERROR_CODES = {
-  ...COMMON_PROBLEMS,
+export const ERROR_CODES = problemTable({
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   unprocessable: { status: 422, title: 'Unprocessable content' },
   dependency_unavailable: { status: 503, title: 'A dependency is unavailable' },
   misconfigured: { status: 500, title: 'Service misconfigured' },
-} as const satisfies Record<string, { status: number; title: string }>;
+});
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-import { COMMON_PROBLEMS, PROBLEM_BASE } from '../../contract/problems';
+import { PROBLEM_BASE, problemTable } from '../../contract/problems';
 import type { ProblemBody } from '../../contract/problems';
 export { PROBLEM_BASE };
 export type { FieldError } from '../../contract/rules';

@@ -5,6 +5,7 @@ import { MAX_BATCH_SEGMENTS, MAX_ID_CHARS } from '../../contract/rules';
 import { MAX_BODY_BYTES } from '../src/app';
 import { MAX_LISTED_ERRORS } from '../src/errors';
 import { isDatabaseUnavailable } from '../src/lib/db';
+import { jobKey, sha256Hex } from '../src/lib/hash';
 import { runScheduled } from '../src/index';
 import { BATCH_RETENTION_DAYS, recordOutcomes } from '../src/services/jobs';
 import { unservedModels } from '../src/services/models';
@@ -41,6 +42,35 @@ describe('POST /vectors/embed', () => {
     const second = await embed(org, item);
     expect(second.status).toBe(200);
     expect(((await second.json()) as { job_id: string }).job_id).toBe(a.job_id);
+  });
+
+  it('makes a new job for a segment whose job predates the point format (the keyword index)', async () => {
+    const org = uniqueOrg();
+    const item = { asset_id: 'a1', segment_id: 's1', text: 'Written before the keyword index' };
+    const first = (await (await embed(org, item)).json()) as { job_id: string };
+    // The job as an older Worker recorded it: its key lacks the point format.
+    await withDb(async (db) => {
+      const { rows } = await db.execute(
+        `SELECT model, model_ver, job_key FROM jobs WHERE id = '${first.job_id}'`,
+      );
+      const row = (rows as Array<{ model: string; model_ver: string; job_key: string }>)[0]!;
+      const parts = { orgId: org, assetId: 'a1', segmentId: 's1', text: item.text };
+      expect(row.job_key).toBe(
+        await jobKey({ ...parts, model: row.model, modelVer: row.model_ver }),
+      );
+      const legacyKey = await sha256Hex(
+        [org, 'a1', 's1', row.model, row.model_ver, await sha256Hex(item.text)].join('\u0000'),
+      );
+      await db.execute(`UPDATE jobs SET job_key = '${legacyKey}' WHERE id = '${first.job_id}'`);
+    });
+    const again = await embed(org, item);
+    expect(again.status).toBe(202);
+    const renewed = (await again.json()) as { job_id: string };
+    expect(renewed.job_id).not.toBe(first.job_id);
+    // From then on the segment is idempotent again.
+    const third = await embed(org, item);
+    expect(third.status).toBe(200);
+    expect(((await third.json()) as { job_id: string }).job_id).toBe(renewed.job_id);
   });
 
   it('creates exactly one job under concurrent identical submissions', async () => {
@@ -639,6 +669,7 @@ describe('POST /vectors/search validation', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       results: [],
+      mode: 'hybrid',
       query_model: 'potion-base-2M',
       query_model_ver: '1',
       total: 0,

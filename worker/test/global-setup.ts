@@ -111,6 +111,7 @@ export default async function setup(project: TestProject) {
       EMBEDDER_HOST: '127.0.0.1',
       EMBEDDER_PORT: String(port),
       EMBEDDER_TOKEN: embedderToken,
+      KEYWORD_INDEX_KEY: crypto.randomBytes(32).toString('base64url'),
       EMBEDDING_MODEL_DIR: path.resolve(REPO_ROOT, '../shared/models'),
       EMBEDDING_MODEL_NAME: 'potion-base-2M',
       EMBEDDING_MODEL_VER: '1',

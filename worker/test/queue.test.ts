@@ -76,7 +76,7 @@ async function outboxRows(jobId: string) {
 async function search(org: string, query_text: string, extra: Record<string, unknown> = {}) {
   const res = await call('POST', '/vectors/search', {
     token: await token(org),
-    body: { query_text, ...extra },
+    body: { query_text, mode: 'dense', ...extra },
   });
   expect(res.status).toBe(200);
   return (await res.json()) as {

@@ -1,5 +1,8 @@
 /** Search through the real queue, consumer and embedder: ranking, scores and server-side filters. */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../src/errors';
+import { embedderProblem } from '../src/routes/common';
+import { EmbedderRejectedError } from '../src/services/embedder';
 import { call, token, uniqueOrg } from './helpers';
 
 let t: string;
@@ -46,8 +49,11 @@ beforeAll(async () => {
 });
 
 describe('POST /vectors/search', () => {
-  it('ranks by meaning, best first, with cosine scores in [-1, 1]', async () => {
-    const hits = await search({ query_text: 'A big hairy canine is jogging outdoors' });
+  it('ranks by meaning, best first, with cosine scores in [-1, 1] (dense mode)', async () => {
+    const hits = await search({
+      query_text: 'A big hairy canine is jogging outdoors',
+      mode: 'dense',
+    });
     expect(hits).toHaveLength(3);
     expect(hits[0]!.payload.segment_id).toBe('dog');
     expect(hits[0]!.score).toBeGreaterThan(0.5);
@@ -93,5 +99,61 @@ describe('POST /vectors/search', () => {
 
   it('limits the result count', async () => {
     expect(await search({ query_text: 'animals', limit: 2 })).toHaveLength(2);
+  });
+
+  it('searches in keyword and hybrid modes (hybrid by default), and explains both rankings', async () => {
+    const ask = async (body: Record<string, unknown>) => {
+      const res = await call('POST', '/vectors/search', { token: t, body });
+      expect(res.status).toBe(200);
+      return (await res.json()) as {
+        mode: string;
+        results: Array<Hit & { explain?: { dense: unknown; keyword: { rank: number } | null } }>;
+      };
+    };
+    const keyword = await ask({ query_text: 'windowsill', mode: 'keyword', explain: true });
+    expect(keyword.mode).toBe('keyword');
+    expect(keyword.results.map((h) => h.payload.segment_id)).toEqual(['cat']);
+    expect(keyword.results[0]!.explain).toEqual({
+      dense: null,
+      keyword: { rank: 1, score: keyword.results[0]!.score },
+    });
+    const hybrid = await ask({ query_text: 'a dog in the park', explain: true });
+    expect(hybrid.mode).toBe('hybrid');
+    expect(hybrid.results[0]!.payload.segment_id).toBe('dog');
+    expect(hybrid.results[0]!.explain?.keyword?.rank).toBe(1);
+    const tuned = await ask({
+      query_text: 'a dog in the park',
+      mode: 'hybrid',
+      fusion: { k: 10, weight: 0.8 },
+    });
+    expect(tuned.results[0]!.score).toBeCloseTo(1 / (1 / 1.6 + 9) + 1 / (1 / 0.4 + 9), 6);
+  });
+
+  it('refuses a bad mode, fusion outside hybrid mode and fusion out of range, naming the field', async () => {
+    const refuse = async (body: Record<string, unknown>, fields: string[]) => {
+      const res = await call('POST', '/vectors/search', { token: t, body });
+      expect(res.status).toBe(400);
+      const problem = (await res.json()) as { errors: Array<{ field: string }> };
+      expect(problem.errors.map((e) => e.field).sort()).toEqual(fields);
+    };
+    await refuse({ query_text: 'dog', mode: 'fuzzy' }, ['mode']);
+    await refuse({ query_text: 'dog', mode: 'dense', fusion: { k: 10 } }, ['fusion']);
+    await refuse({ query_text: 'dog', fusion: { k: 0, weight: 1.5 } }, [
+      'fusion.k',
+      'fusion.weight',
+    ]);
+    await refuse({ query_text: 'dog', fusion: { k: 10, boost: 2 } }, ['fusion.boost']);
+    await refuse({ query_text: 'dog', explain: 'yes' }, ['explain']);
+  });
+});
+
+describe('embedder errors of a search, as API errors', () => {
+  it('a store without a keyword index: 422 naming mode', () => {
+    const err = embedderProblem(
+      new EmbedderRejectedError(409, 'keyword_index_unavailable', 'no keyword index'),
+    );
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).status).toBe(422);
+    expect((err as AppError).options.errors?.[0]?.field).toBe('mode');
   });
 });

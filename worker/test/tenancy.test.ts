@@ -24,7 +24,7 @@ async function waitForJob(t: string, jobId: string) {
 async function ownerSearch() {
   const res = await call('POST', '/vectors/search', {
     token: owner.token,
-    body: { query_text: owner.text, limit: 5 },
+    body: { query_text: owner.text, limit: 5, mode: 'dense' },
   });
   expect(res.status).toBe(200);
   return (await res.json()) as { results: Array<{ point_id: string; score: number }> };

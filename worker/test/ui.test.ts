@@ -5,6 +5,7 @@
  */
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SEARCH_MODE, SEARCH_MODES } from '../../contract/internal';
 import { call, envWith, expectProblem, secret, uniqueOrg } from './helpers';
 
 const devEnv = envWith({ ENVIRONMENT: 'development', AUTH_PROVIDER: 'dev' });
@@ -54,6 +55,31 @@ describe('GET / (the search page)', () => {
     for (const id of ['token', 'asset', 'segment', 'text', 'add', 'jobs', 'query', 'results']) {
       expect(html).toContain(`id="${id}"`);
     }
+  });
+
+  it("offers every search mode with the API's default selected, and an explain toggle", async () => {
+    const { html } = await page('/');
+    const select = /<select id="mode" name="mode">(.*?)<\/select>/s.exec(html)?.[1] ?? '';
+    const options = [...select.matchAll(/<option value="([^"]*)"( selected)?>([^<]*)<\/option>/g)];
+    expect(options.map((o) => o[1])).toEqual([...SEARCH_MODES]);
+    expect(options.filter((o) => o[2]).map((o) => o[1])).toEqual([DEFAULT_SEARCH_MODE]);
+    expect(options.map((o) => o[3])).toEqual([
+      'dense: by meaning',
+      'keyword: exact words (BM25)',
+      'hybrid: both, fused',
+    ]);
+    expect(html).toMatch(
+      /<label class="check" for="explain"[^>]*><input id="explain" name="explain" type="checkbox">/,
+    );
+    expect(html).toContain('<label for="mode">Mode</label>');
+    // The script sends the mode (and explain only when asked), labels the score by the mode the
+    // API answered with, and renders each ranking's rank and score; text only via textContent.
+    expect(html).toContain("mode: $('mode').value");
+    expect(html).toContain("if ($('explain').checked) req.explain = true;");
+    expect(html).toContain('const mode = data.mode || req.mode;');
+    expect(html).toContain("SCORE_KIND = { dense: 'cosine', keyword: 'BM25', hybrid: 'RRF' }");
+    expect(html).toContain("for (const ranking of ['dense', 'keyword'])");
+    expect(html).not.toMatch(/innerHTML|insertAdjacentHTML|document\.write/);
   });
 
   it('uses a fresh nonce for every response', async () => {

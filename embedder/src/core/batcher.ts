@@ -43,6 +43,9 @@ export interface SubmitResult {
 
 interface Job {
   vectors: Float32Array[];
+  /** The admission this work holds; given back when the job settles. */
+  admitted: Reservation | undefined;
+  items: number;
   remaining: number;
   submittedAt: number;
   inferenceMs: number;
@@ -62,10 +65,13 @@ interface Entry {
 }
 
 /**
- * Admission control shared by all models' batchers: at most `capacity` items may be admitted
- * and not yet embedded. Reserve before tokenizing, so an overloaded embedder answers 429 without
- * spending work on the request. A request larger than the whole capacity is admitted only when
- * nothing else is held (it then runs alone) so that it can never be starved.
+ * Admission control shared by all models' batchers (TEI's `Infer` permits): at most `capacity`
+ * items may be admitted and not yet embedded. A request reserves before tokenizing, so an
+ * overloaded embedder answers 429 without spending work on it, and hands its reservation to
+ * `Batcher.submit`, which gives the submitted items back once they leave the queue (embedded,
+ * failed or dropped); the request releases what it never submitted when it ends. A request larger
+ * than the whole capacity is admitted only when nothing else is held (it then runs alone) so that
+ * it can never be starved.
  */
 export class QueueLimiter {
   private held = 0;
@@ -134,20 +140,25 @@ export class Batcher {
   /**
    * Queues `encodings` (each must have at least one token) and resolves with their vectors once
    * every one has been through a forward pass. When `signal` aborts first, the items still queued
-   * are dropped (never inferred) and the promise rejects with `cancelled`.
+   * are dropped (never inferred) and the promise rejects with `cancelled`. `admitted` is the
+   * caller's admission: `encodings.length` of its items are released when the work settles.
    */
   submit(
     encodings: readonly Encoding[],
     priority: Priority,
     signal?: AbortSignal,
+    admitted?: Reservation,
   ): Promise<SubmitResult> {
-    if (this.closed) {
-      return Promise.reject(
-        new ServiceError('model_not_ready', 'the embedder is shutting down', { retryable: true }),
-      );
+    const refusal = this.closed
+      ? new ServiceError('model_not_ready', 'the embedder is shutting down', { retryable: true })
+      : signal?.aborted
+        ? cancelledError()
+        : null;
+    if (refusal || encodings.length === 0) {
+      admitted?.release(encodings.length);
+      if (refusal) return Promise.reject(refusal);
+      return Promise.resolve({ vectors: [], queueMs: 0, inferenceMs: 0 });
     }
-    if (signal?.aborted) return Promise.reject(cancelledError());
-    if (encodings.length === 0) return Promise.resolve({ vectors: [], queueMs: 0, inferenceMs: 0 });
 
     return new Promise<SubmitResult>((resolve, reject) => {
       const onAbort = (): void => {
@@ -158,6 +169,8 @@ export class Batcher {
       };
       const job: Job = {
         vectors: new Array<Float32Array>(encodings.length),
+        admitted,
+        items: encodings.length,
         remaining: encodings.length,
         submittedAt: performance.now(),
         inferenceMs: 0,
@@ -327,6 +340,7 @@ export class Batcher {
     if (job.settled) return;
     job.settled = true;
     job.detach();
+    job.admitted?.release(job.items);
     if (error !== null) {
       job.reject(error);
       return;

@@ -16,6 +16,8 @@ export type ServiceErrorCode =
   | 'model_unavailable'
   /** The caller went away (the HTTP request was aborted) before its work was done. */
   | 'cancelled'
+  /** A keyword search of a store without a keyword index (a Qdrant collection older than it). */
+  | 'keyword_index_unavailable'
   /** The vector store failed or could not be reached. */
   | 'store_unavailable'
   /** Too many requests are waiting for the model. */

@@ -20,6 +20,8 @@ import { stemmer } from 'stemmer';
 
 export const BM25_K1 = 0.9;
 export const BM25_B = 0.4;
+/** Qdrant's default average text length in terms (QDRANT_KEYWORD_AVG_LENGTH). */
+export const DEFAULT_KEYWORD_AVG_LENGTH = 128;
 
 /** Lucene's `EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`. */
 export const STOP_WORDS: ReadonlySet<string> = new Set(
@@ -89,6 +91,12 @@ export function bm25Tf(tf: number, length: number, avgLength: number): number {
   return (tf * (BM25_K1 + 1)) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * norm));
 }
 
+/** What the service needs of the keyword index's term maker (KeywordTerms). */
+export interface TermAnalyzer {
+  document(orgId: string, text: string): TermVector;
+  query(orgId: string, text: string): TermVector;
+}
+
 const KEY_CONTEXT = 'heimdex keyword terms v1\u0000';
 const MAX_CACHED_KEYS = 10_000;
 
@@ -99,7 +107,7 @@ const MAX_CACHED_KEYS = 10_000;
  * organisation share an id with probability ~n²/2³³ over a vocabulary of n words (a collision
  * merges their postings, it loses nothing).
  */
-export class KeywordTerms {
+export class KeywordTerms implements TermAnalyzer {
   private readonly orgKeys = new Map<string, Buffer>();
 
   constructor(

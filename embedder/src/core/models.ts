@@ -1,14 +1,13 @@
 /**
  * The models one embedder serves: the default (EMBEDDING_MODEL_NAME, loaded and warmed at start)
  * and the extras of EMBEDDING_MODELS, loaded lazily on first use. Each served model has its own
- * Batcher; all share one admission limit. Loads run one at a time (transformers.js keeps its
- * model-path settings in globals); concurrent first requests for a model share its load, a
- * failed load is reported and tried again by a later request, and a model whose dimension differs
- * from the store's is refused for good.
+ * Batcher (their shared admission limit is the batcher module's QueueLimiter, held by the
+ * service). Loads run one at a time (transformers.js keeps its model-path settings in globals);
+ * concurrent first requests for a model share its load, a failed load is reported and tried again
+ * by a later request, and a model whose dimension differs from the store's is refused for good.
  */
 import type { BatchingConfig, ModelConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import type { QueueLimiter } from './batcher.js';
 import { Batcher } from './batcher.js';
 import { ServiceError, StartupError, shortReason } from './errors.js';
 import { withInferenceFaults } from './faults.js';
@@ -28,7 +27,6 @@ export interface ModelPoolOptions {
   batching: BatchingConfig;
   metrics: Metrics;
   logger: Logger;
-  limiter: QueueLimiter;
   /** Fault injection (tests only): `inference_delay_ms` slows every forward pass. */
   faults?: Faults | null;
   /** Loads one model (default: EmbeddingModel.load). */
@@ -68,10 +66,6 @@ export class ModelPool {
   /** Every model name this embedder may serve, default first. */
   get names(): string[] {
     return [...this.served];
-  }
-
-  get limiter(): QueueLimiter {
-    return this.options.limiter;
   }
 
   serves(name: string): boolean {

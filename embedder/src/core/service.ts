@@ -1,8 +1,20 @@
 import type { ItemErrorCode } from '../../../contract/internal.js';
-import type { PayloadFilters, PointPayload, VectorPoint, VectorStore } from '../store/types.js';
+import { DEFAULT_SEARCH_MODE } from '../../../contract/internal.js';
+import type {
+  Fusion,
+  PayloadFilters,
+  PointPayload,
+  RankInfo,
+  SearchMode,
+  TermVector,
+  VectorPoint,
+  VectorStore,
+} from '../store/types.js';
+import type { TermAnalyzer } from './keywords.js';
 import { ServiceError } from './errors.js';
 import { NO_FAULTS } from './faults.js';
 import type { Faults } from './faults.js';
+import type { QueueLimiter } from './batcher.js';
 import { pointId } from '../../../contract/ids.js';
 import type { Metrics } from './metrics.js';
 import { emptyEmbedding, toOutcome } from './model.js';
@@ -66,6 +78,12 @@ export interface SearchQuery {
   orgId: string;
   queryText: string;
   limit: number;
+  /** Default: DEFAULT_SEARCH_MODE. */
+  mode?: SearchMode;
+  /** Hybrid only; default fusion.ts's DEFAULT_FUSION. */
+  fusion?: Fusion;
+  /** Add each hit's rank and score in the dense and keyword rankings. */
+  explain?: boolean;
   assetId?: string;
   segmentId?: string;
   /** Default: the default model (EMBEDDING_MODEL_NAME). */
@@ -74,7 +92,17 @@ export interface SearchQuery {
 }
 
 export interface SearchResult {
-  results: Array<{ pointId: string; score: number; payload: PointPayload }>;
+  results: Array<{
+    pointId: string;
+    score: number;
+    payload: PointPayload;
+    explain?: { dense: RankInfo | null; keyword: RankInfo | null };
+  }>;
+  /**
+   * The mode used: the requested one, except that a hybrid search of a store without a keyword
+   * index (a Qdrant collection created before it) answers with the dense ranking.
+   */
+  mode: SearchMode;
   queryModel: string;
   queryModelVer: string;
   total: number;
@@ -94,7 +122,11 @@ export interface Readiness {
 
 export interface ServiceDeps {
   models: ModelPool;
+  /** The admission limit all models' batchers share (429 beyond it). */
+  admission: QueueLimiter;
   store: VectorStore;
+  /** Turns texts into the keyword index's keyed term vectors (KEYWORD_INDEX_KEY). */
+  keywords: TermAnalyzer;
   metrics: Metrics;
   faults?: Faults | null;
   now?: () => Date;
@@ -110,14 +142,18 @@ const TOKENIZE_CHUNK = 64;
  */
 export class EmbedderService {
   private readonly models: ModelPool;
+  private readonly admission: QueueLimiter;
   private readonly store: VectorStore;
+  private readonly keywords: TermAnalyzer;
   private readonly metrics: Metrics;
   private readonly faults: Faults | null;
   private readonly now: () => Date;
 
   constructor(deps: ServiceDeps) {
     this.models = deps.models;
+    this.admission = deps.admission;
     this.store = deps.store;
+    this.keywords = deps.keywords;
     this.metrics = deps.metrics;
     this.faults = deps.faults ?? null;
     this.now = deps.now ?? (() => new Date());
@@ -166,9 +202,7 @@ export class EmbedderService {
 
     const timing: Timing = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
     const outcomes = new Array<EmbedOutcome | undefined>(items.length);
-    const reservation = this.models.limiter.reserve(
-      [...groups.values()].reduce((n, g) => n + g.length, 0),
-    );
+    const admitted = this.admission.reserve([...groups.values()].reduce((n, g) => n + g.length, 0));
     try {
       const settled = await Promise.allSettled(
         [...groups].map(async ([name, indices]) => {
@@ -177,7 +211,6 @@ export class EmbedderService {
             served = await this.models.get(name);
           } catch (err) {
             if (!(err instanceof ServiceError) || err.code !== 'model_unavailable') throw err;
-            reservation.release(indices.length);
             for (const i of indices) {
               results[i] = itemError(
                 items[i] as EmbedJob,
@@ -200,13 +233,12 @@ export class EmbedderService {
             if (encoding.stats.token_count > 0) toInfer.push(k);
             else outcomes[indices[k] as number] = emptyEmbedding(encoding.stats);
           });
-          reservation.release(indices.length - toInfer.length);
           const done = await served.batcher.submit(
             toInfer.map((k) => encodings[k] as Encoding),
             'passage',
             options.signal,
+            admitted,
           );
-          reservation.release(toInfer.length);
           timing.queueMs = Math.max(timing.queueMs, done.queueMs);
           timing.inferenceMs += done.inferenceMs;
           toInfer.forEach((k, row) => {
@@ -220,7 +252,7 @@ export class EmbedderService {
       const failure = settled.find((s) => s.status === 'rejected');
       if (failure) throw failure.reason;
     } finally {
-      reservation.release();
+      admitted.release(); // what never reached a batcher: failed loads, texts without tokens
     }
 
     const embeddedAt = this.now().toISOString();
@@ -245,7 +277,12 @@ export class EmbedderService {
         seq: item.seq,
         embedded_at: embeddedAt,
       };
-      points.push({ id: await pointId(payload), vector: outcome.vector, payload });
+      points.push({
+        id: await pointId(payload),
+        vector: outcome.vector,
+        payload,
+        terms: this.keywords.document(item.orgId, item.text),
+      });
       pointItems.push(i);
     }
     const applied = points.length > 0 ? await this.storeCall(() => this.store.upsert(points)) : [];
@@ -274,6 +311,10 @@ export class EmbedderService {
     return { result: { results, model, modelVer: version }, timing };
   }
 
+  /**
+   * Searches the caller's points in the request's mode: dense (the query's vector), keyword (BM25
+   * over the query's keyed terms; the model is not run) or hybrid (both, fused by the store).
+   */
   async search(
     request: SearchQuery,
     options: CallOptions = {},
@@ -285,34 +326,29 @@ export class EmbedderService {
         `model "${name}" is not served here; this embedder serves ${this.models.names.map((n) => `"${n}"`).join(', ')}`,
       );
     }
-    const timing: Timing = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
-    const reservation = this.models.limiter.reserve(1);
-    let vector: Float32Array;
-    try {
-      const served = await this.models.get(name);
-      const [encoding] = await this.tokenizeAll(served, [request.queryText], 'query', timing);
-      const outcome =
-        encoding && encoding.stats.token_count > 0
-          ? await (async () => {
-              const done = await served.batcher.submit([encoding], 'query', options.signal);
-              timing.queueMs = done.queueMs;
-              timing.inferenceMs = done.inferenceMs;
-              return toOutcome(done.vectors[0], encoding.stats);
-            })()
-          : undefined;
-      if (!outcome?.ok) {
-        throw new ServiceError(
-          'empty_embedding',
-          'query_text produced no known tokens, so it has nothing to search for',
-        );
-      }
-      vector = outcome.vector;
-    } finally {
-      reservation.release();
+    const requested = request.mode ?? DEFAULT_SEARCH_MODE;
+    if (requested === 'keyword' && !this.store.keywordIndex) {
+      throw new ServiceError(
+        'keyword_index_unavailable',
+        'this vector store has no keyword index (its collection predates it); search in dense mode, or re-ingest into a new collection (docs/DEPLOY.md)',
+      );
     }
+    const mode: SearchMode =
+      requested === 'hybrid' && !this.store.keywordIndex ? 'dense' : requested;
+    const timing: Timing = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
+    const vector =
+      mode === 'keyword'
+        ? undefined
+        : await this.embedQuery(name, request.queryText, timing, options.signal);
+    const terms: TermVector | undefined =
+      mode === 'dense' ? undefined : this.keywords.query(request.orgId, request.queryText);
     const hits = await this.storeCall(() =>
       this.store.search({
-        vector,
+        mode,
+        ...(vector === undefined ? {} : { vector }),
+        ...(terms === undefined ? {} : { terms }),
+        ...(request.fusion === undefined ? {} : { fusion: request.fusion }),
+        ...(request.explain === undefined ? {} : { explain: request.explain }),
         orgId: request.orgId,
         model: name,
         modelVer: this.models.version,
@@ -325,13 +361,51 @@ export class EmbedderService {
     this.metrics.searchResults.observe(hits.length);
     return {
       result: {
-        results: hits.map((h) => ({ pointId: h.id, score: h.score, payload: h.payload })),
+        results: hits.map((h) => ({
+          pointId: h.id,
+          score: h.score,
+          payload: h.payload,
+          ...(h.explain === undefined ? {} : { explain: h.explain }),
+        })),
+        mode,
         queryModel: name,
         queryModelVer: this.models.version,
         total: hits.length,
       },
       timing,
     };
+  }
+
+  /** The query's vector, through the model's batcher at query priority. */
+  private async embedQuery(
+    name: string,
+    text: string,
+    timing: Timing,
+    signal: AbortSignal | undefined,
+  ): Promise<Float32Array> {
+    const reservation = this.admission.reserve(1);
+    try {
+      const served = await this.models.get(name);
+      const [encoding] = await this.tokenizeAll(served, [text], 'query', timing);
+      const outcome =
+        encoding && encoding.stats.token_count > 0
+          ? await (async () => {
+              const done = await served.batcher.submit([encoding], 'query', signal);
+              timing.queueMs = done.queueMs;
+              timing.inferenceMs = done.inferenceMs;
+              return toOutcome(done.vectors[0], encoding.stats);
+            })()
+          : undefined;
+      if (!outcome?.ok) {
+        throw new ServiceError(
+          'empty_embedding',
+          'query_text produced no known tokens, so it has nothing to search for',
+        );
+      }
+      return outcome.vector;
+    } finally {
+      reservation.release();
+    }
   }
 
   async delete(target: DeleteTarget): Promise<{ deleted: number }> {

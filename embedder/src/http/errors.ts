@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
-import { COMMON_PROBLEMS, PROBLEM_BASE } from '../../../contract/problems.js';
+import { PROBLEM_BASE, problemTable } from '../../../contract/problems.js';
 import type { ProblemBody } from '../../../contract/problems.js';
 import { fieldErrors } from '../../../contract/rules.js';
 import type { FieldError } from '../../../contract/rules.js';
@@ -13,8 +13,7 @@ import type { AppEnv } from './context.js';
  * Every error code the embedder answers with, and its status. The error handler, the validation
  * helper, the auth middleware and the body limit all go through this one table.
  */
-export const PROBLEMS = {
-  ...COMMON_PROBLEMS,
+export const PROBLEMS = problemTable({
   unknown_model: { status: 400, title: 'Unknown model' },
   empty_embedding: { status: 422, title: 'Text has nothing to embed' },
   overloaded: { status: 429, title: 'Too many requests' },
@@ -23,9 +22,10 @@ export const PROBLEMS = {
   cancelled: { status: 499 as number as ContentfulStatusCode, title: 'Client closed request' },
   model_not_ready: { status: 503, title: 'Embedding model not ready' },
   model_unavailable: { status: 503, title: 'Embedding model unavailable' },
+  keyword_index_unavailable: { status: 409, title: 'No keyword index' },
   store_unavailable: { status: 503, title: 'Vector store unavailable' },
   not_ready: { status: 503, title: 'Not ready' },
-} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+});
 
 export type ProblemCode = keyof typeof PROBLEMS;
 

@@ -10,6 +10,7 @@ import type {
   SearchRequest,
   SearchResponse,
 } from '../../../contract/internal.js';
+import { DEFAULT_FUSION } from '../../../contract/internal.js';
 import type {
   DeleteTarget,
   EmbedJob,
@@ -81,6 +82,16 @@ export function searchQuery(req: SearchRequest & { limit: number }): SearchQuery
     ...(req.segment_id === undefined ? {} : { segmentId: req.segment_id }),
     ...(req.model === undefined ? {} : { model: req.model }),
     ...(req.filters === undefined ? {} : { filters: payloadFilters(req.filters) }),
+    ...(req.mode === undefined ? {} : { mode: req.mode }),
+    ...(req.fusion === undefined
+      ? {}
+      : {
+          fusion: {
+            k: req.fusion.k ?? DEFAULT_FUSION.k,
+            weight: req.fusion.weight ?? DEFAULT_FUSION.weight,
+          },
+        }),
+    ...(req.explain === undefined ? {} : { explain: req.explain }),
   };
 }
 
@@ -90,7 +101,9 @@ export function searchResponse(result: SearchResult): SearchResponse {
       point_id: r.pointId,
       score: r.score,
       payload: r.payload,
+      ...(r.explain === undefined ? {} : { explain: r.explain }),
     })),
+    mode: result.mode,
     query_model: result.queryModel,
     query_model_ver: result.queryModelVer,
     total: result.total,

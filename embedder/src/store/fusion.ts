@@ -6,9 +6,7 @@
  * limits; this only merges them.
  */
 import type { Fusion, RankInfo, SearchHit } from './types.js';
-
-/** Fusion defaults (measured on the SciFact dev split: README "Search quality"). */
-export const DEFAULT_FUSION: Fusion = { k: 60, weight: 0.5 };
+export { DEFAULT_FUSION } from '../../../contract/internal.js';
 
 /** Hits each ranking contributes to a hybrid search of `limit` results (Qdrant's prefetch limit). */
 export function hybridCandidates(limit: number, candidates?: number): number {

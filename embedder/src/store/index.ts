@@ -13,6 +13,7 @@ export function createVectorStore(config: StoreConfig, logger?: Logger): VectorS
       url: config.url,
       apiKey: config.apiKey,
       collection: config.collection,
+      keywordAvgLength: config.keywordAvgLength,
     });
   }
   return new LanceDbStore({

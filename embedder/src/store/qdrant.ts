@@ -1,6 +1,6 @@
 import { QdrantClient } from '@qdrant/js-client-rest';
 import type { Schemas } from '@qdrant/js-client-rest';
-import { bm25Tf } from '../core/keywords.js';
+import { DEFAULT_KEYWORD_AVG_LENGTH, bm25Tf } from '../core/keywords.js';
 import { DEFAULT_FUSION, annotate, fusionWeights, hybridCandidates } from './fusion.js';
 import {
   KeywordIndexUnavailable,
@@ -39,7 +39,6 @@ export interface QdrantStoreOptions {
 export const KEYWORD_VECTOR = 'keyword';
 /** Qdrant's name for the unnamed (default) dense vector. */
 const DENSE_VECTOR = '';
-export const DEFAULT_KEYWORD_AVG_LENGTH = 128;
 
 type Filter = Schemas['Filter'];
 type Condition = Schemas['Condition'];

@@ -24,8 +24,8 @@ export interface VectorPoint {
 }
 
 /** Which ranking a search uses: the vectors, the keyword index (BM25), or both fused. */
-export type SearchMode = 'dense' | 'keyword' | 'hybrid';
-export const SEARCH_MODES: readonly SearchMode[] = ['dense', 'keyword', 'hybrid'];
+export type { SearchMode } from '../../../contract/internal.js';
+import type { SearchMode } from '../../../contract/internal.js';
 
 /**
  * Reciprocal rank fusion as Qdrant computes it: a hit at 1-based rank r of a ranking with weight

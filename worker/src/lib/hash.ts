@@ -1,3 +1,5 @@
+import { POINT_FORMAT } from '../../../contract/internal';
+
 const encoder = new TextEncoder();
 
 export async function sha256Hex(input: string): Promise<string> {
@@ -6,7 +8,8 @@ export async function sha256Hex(input: string): Promise<string> {
 }
 
 /**
- * The idempotency key of DESIGN.md: hash(org, asset, segment, model, model_ver, sha256(text)).
+ * The idempotency key of DESIGN.md: hash(org, asset, segment, model, model_ver, sha256(text)),
+ * plus the point format (contract POINT_FORMAT): a job of an older format is not the same job.
  * Fields are joined with NUL, which ids cannot contain (validation refuses control characters).
  */
 export interface JobKeyParts {
@@ -21,8 +24,14 @@ export interface JobKeyParts {
 export async function jobKey(parts: JobKeyParts): Promise<string> {
   const textHash = await sha256Hex(parts.text);
   return sha256Hex(
-    [parts.orgId, parts.assetId, parts.segmentId, parts.model, parts.modelVer, textHash].join(
-      '\u0000',
-    ),
+    [
+      parts.orgId,
+      parts.assetId,
+      parts.segmentId,
+      parts.model,
+      parts.modelVer,
+      textHash,
+      POINT_FORMAT,
+    ].join('\u0000'),
   );
 }

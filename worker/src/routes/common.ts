@@ -5,6 +5,7 @@ import { requireAuth } from '../middleware/auth';
 import { AppError, ERROR_CODES, MAX_LISTED_ERRORS } from '../errors';
 import { EmbedderRejectedError, EmbedderUnavailableError } from '../services/embedder';
 import type { ErrorCode } from '../errors';
+import type { IngestItem } from '../services/ingest';
 
 /**
  * A contract schema (contract/rules.ts, plain zod) with OpenAPI metadata. zod copies prototype
@@ -28,6 +29,19 @@ export const Id = documented(rules.Id, {
 
 export const ModelName = documented(rules.ModelName);
 export const ModelVer = documented(rules.ModelVer);
+
+/** The optional model choice of a text to embed (POST /vectors/embed and each batch segment). */
+export const MODEL_FIELDS = { model: ModelName.optional(), model_ver: ModelVer.optional() };
+
+/** A text to embed as the request wrote it, and as the ingest service takes it. */
+export function ingestItem(
+  segment: { segment_id: string; text: string; model?: string; model_ver?: string },
+  assetId: string,
+  path: string,
+): IngestItem {
+  const { segment_id, text, model, model_ver } = segment;
+  return { assetId, segmentId: segment_id, text, model, modelVer: model_ver, path };
+}
 
 /**
  * Text to embed. Its length limit (MAX_TEXT_CHARS, in characters) is configuration, so routes check
@@ -63,6 +77,18 @@ export function embedderProblem(err: unknown): unknown {
     if (err.code === 'unknown_model') {
       return new AppError('validation_failed', 'unknown model', {
         errors: [{ field: 'model', pointer: '/model', message: 'this model is not served' }],
+      });
+    }
+    if (err.code === 'keyword_index_unavailable') {
+      return new AppError('unprocessable', 'this deployment has no keyword index', {
+        errors: [
+          {
+            field: 'mode',
+            pointer: '/mode',
+            message:
+              'the vector store has no keyword index (its collection predates it); use mode "dense"',
+          },
+        ],
       });
     }
     if (err.code === 'empty_embedding') {

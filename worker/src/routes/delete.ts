@@ -61,16 +61,12 @@ export const deleteAssetRoute = createRoute({
 export function registerDelete(app: OpenAPIHono<AppBindings>): void {
   app.openapi(deletePointRoute, async (c) => {
     const { point_id } = c.req.valid('param');
-    const { auth } = c.var;
-    const db = c.var.db();
-    const target = { pointId: point_id };
-    const before = await retireJobs(db, auth.orgId, target);
-    const { deleted } = await fromEmbedder(
-      c.var.embedder().delete({ org_id: auth.orgId, point_id }),
-    );
-    const after = await retireJobs(db, auth.orgId, target);
-    const cancelled = before.cancelled + after.cancelled;
-    if (deleted === 0 && cancelled === 0 && !(await pointKnown(db, auth.orgId, point_id))) {
+    const { deleted, cancelled } = await deleteTarget(c.var, { pointId: point_id });
+    if (
+      deleted === 0 &&
+      cancelled === 0 &&
+      !(await pointKnown(c.var.db(), c.var.auth.orgId, point_id))
+    ) {
       throw new AppError('not_found', 'point not found');
     }
     return c.json({ deleted, cancelled_jobs: cancelled }, 200);
@@ -78,14 +74,28 @@ export function registerDelete(app: OpenAPIHono<AppBindings>): void {
 
   app.openapi(deleteAssetRoute, async (c) => {
     const { asset_id } = c.req.valid('param');
-    const { auth } = c.var;
-    const db = c.var.db();
-    const target = { assetId: asset_id };
-    const before = await retireJobs(db, auth.orgId, target);
-    const { deleted } = await fromEmbedder(
-      c.var.embedder().delete({ org_id: auth.orgId, asset_id }),
-    );
-    const after = await retireJobs(db, auth.orgId, target);
-    return c.json({ deleted, cancelled_jobs: before.cancelled + after.cancelled }, 200);
+    const { deleted, cancelled } = await deleteTarget(c.var, { assetId: asset_id });
+    return c.json({ deleted, cancelled_jobs: cancelled }, 200);
   });
+}
+
+/** Retires the target's jobs, deletes its vectors, then retires what finished meanwhile. */
+async function deleteTarget(
+  vars: AppBindings['Variables'],
+  target: { pointId: string } | { assetId: string },
+): Promise<{ deleted: number; cancelled: number }> {
+  const { orgId } = vars.auth;
+  const db = vars.db();
+  const before = await retireJobs(db, orgId, target);
+  const { deleted } = await fromEmbedder(
+    vars
+      .embedder()
+      .delete(
+        'pointId' in target
+          ? { org_id: orgId, point_id: target.pointId }
+          : { org_id: orgId, asset_id: target.assetId },
+      ),
+  );
+  const after = await retireJobs(db, orgId, target);
+  return { deleted, cancelled: before.cancelled + after.cancelled };
 }

@@ -4,19 +4,8 @@ import { AppError, invalidRequestDetail } from '../errors';
 import type { FieldError } from '../errors';
 import type { AppBindings } from '../middleware/context';
 import { ingest } from '../services/ingest';
-import {
-  AUTH_ERRORS,
-  BODY_ERRORS,
-  Id,
-  ModelName,
-  ModelVer,
-  Text,
-  checkTextLength,
-  errorResponses,
-  jsonBody,
-  json,
-  AUTHENTICATED,
-} from './common';
+import { AUTH_ERRORS, AUTHENTICATED, BODY_ERRORS, Id, MODEL_FIELDS, Text } from './common';
+import { checkTextLength, errorResponses, ingestItem, json, jsonBody } from './common';
 
 export { MAX_BATCH_SEGMENTS } from '../../../contract/rules';
 import { MAX_BATCH_SEGMENTS } from '../../../contract/rules';
@@ -26,8 +15,7 @@ export const BatchSegment = z
     asset_id: Id.optional(),
     segment_id: Id,
     text: Text,
-    model: ModelName.optional(),
-    model_ver: ModelVer.optional(),
+    ...MODEL_FIELDS,
   })
   .strict()
   .openapi('BatchSegment');
@@ -92,14 +80,7 @@ export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {
     const jobs = await ingest(
       c.var,
       c.env.EMBED_QUEUE,
-      body.segments.map((s, i) => ({
-        assetId: (s.asset_id ?? body.asset_id)!,
-        segmentId: s.segment_id,
-        text: s.text,
-        model: s.model,
-        modelVer: s.model_ver,
-        path: `segments.${i}`,
-      })),
+      body.segments.map((s, i) => ingestItem(s, (s.asset_id ?? body.asset_id)!, `segments.${i}`)),
       { batchId },
     );
     return c.json(

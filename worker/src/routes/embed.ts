@@ -2,27 +2,15 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppBindings } from '../middleware/context';
 import { ingest } from '../services/ingest';
-import {
-  AUTH_ERRORS,
-  BODY_ERRORS,
-  Id,
-  ModelName,
-  ModelVer,
-  Text,
-  checkTextLength,
-  errorResponses,
-  jsonBody,
-  json,
-  AUTHENTICATED,
-} from './common';
+import { AUTH_ERRORS, AUTHENTICATED, BODY_ERRORS, Id, MODEL_FIELDS, Text } from './common';
+import { checkTextLength, errorResponses, ingestItem, json, jsonBody } from './common';
 
 export const EmbedRequest = z
   .object({
     asset_id: Id.openapi({ example: 'doc-42' }),
     segment_id: Id.openapi({ example: 'p-1' }),
     text: Text.openapi({ example: 'A large furry dog is running in the park' }),
-    model: ModelName.optional(),
-    model_ver: ModelVer.optional(),
+    ...MODEL_FIELDS,
   })
   .strict()
   .openapi('EmbedRequest');
@@ -50,16 +38,7 @@ export function registerEmbed(app: OpenAPIHono<AppBindings>): void {
   app.openapi(embedRoute, async (c) => {
     const body = c.req.valid('json');
     checkTextLength(body.text, c.var.config.maxTextChars, 'text');
-    const [job] = await ingest(c.var, c.env.EMBED_QUEUE, [
-      {
-        assetId: body.asset_id,
-        segmentId: body.segment_id,
-        text: body.text,
-        model: body.model,
-        modelVer: body.model_ver,
-        path: '',
-      },
-    ]);
+    const [job] = await ingest(c.var, c.env.EMBED_QUEUE, [ingestItem(body, body.asset_id, '')]);
     return c.json(
       { job_id: job!.jobId, asset_id: job!.assetId, segment_id: job!.segmentId },
       job!.outcome === 'existing' ? 200 : 202,

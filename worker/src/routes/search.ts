@@ -1,5 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { PointPayload } from '../../../contract/internal';
+import {
+  DEFAULT_FUSION,
+  DEFAULT_SEARCH_MODE,
+  PointPayload,
+  SEARCH_MODES,
+} from '../../../contract/internal';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppBindings } from '../middleware/context';
 import {
@@ -48,17 +53,72 @@ export const SearchFilters = z
   .strict()
   .openapi('SearchFilters');
 
+export const Fusion = z
+  .object({
+    k: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .openapi({
+        description: `reciprocal rank fusion's k (default ${DEFAULT_FUSION.k}): a hit at rank r of a ranking adds weight / (r + (k − 1)·weight); larger k flattens the rank differences`,
+      }),
+    weight: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .openapi({
+        description: `the dense ranking's share in [0, 1] (default ${DEFAULT_FUSION.weight}, both alike): the rankings weigh 2·weight (dense) and 2·(1 − weight) (keyword)`,
+      }),
+  })
+  .strict()
+  .openapi('Fusion', {
+    description:
+      'How hybrid mode fuses its two rankings (as Qdrant does). Only with mode "hybrid" (the default mode); with another mode it is refused (400 naming `fusion`).',
+  });
+
 export const SearchRequest = z
   .object({
     query_text: Text.openapi({ example: 'A big hairy canine is jogging outdoors' }),
     limit: z.number().int().min(1).max(100).default(10),
+    mode: z
+      .enum(SEARCH_MODES)
+      .optional()
+      .openapi({
+        description: `dense: nearest vectors (meaning); keyword: BM25 over the texts' words (exact terms, codes, names); hybrid: both, fused by reciprocal rank fusion. Default ${DEFAULT_SEARCH_MODE}, which measures best.`,
+        default: DEFAULT_SEARCH_MODE,
+      }),
+    fusion: Fusion.optional(),
+    explain: z.boolean().optional().openapi({
+      description: "add each result's rank and score in the dense and keyword rankings",
+    }),
     asset_id: Id.optional(),
     segment_id: Id.optional(),
     model: ModelName.optional(),
     filters: SearchFilters.optional(),
   })
   .strict()
+  .superRefine((body, ctx) => {
+    if (body.fusion !== undefined && (body.mode ?? DEFAULT_SEARCH_MODE) !== 'hybrid') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fusion'],
+        message: 'applies to mode "hybrid" only',
+      });
+    }
+  })
   .openapi('SearchRequest');
+
+/** A result's rank (from 1) and score in one ranking, or null (inline: nullable per field). */
+const rankInfo = (ranking: string) =>
+  z
+    .object({ rank: z.number().int().positive(), score: z.number() })
+    .nullable()
+    .openapi({
+      description: `the result's rank (from 1) and score in the ${ranking} ranking; null where that ranking did not return it`,
+    });
 
 /** The stored point payload as clients see it (contract/internal.ts, less the store's `seq`). */
 export const SearchPayload = documented(PointPayload.omit({ seq: true }), 'PointPayload');
@@ -66,8 +126,26 @@ export const SearchPayload = documented(PointPayload.omit({ seq: true }), 'Point
 export const SearchResponse = z
   .object({
     results: z.array(
-      z.object({ point_id: z.uuid(), score: z.number().min(-1).max(1), payload: SearchPayload }),
+      z.object({
+        point_id: z.uuid(),
+        score: z.number().openapi({
+          description:
+            "the mode's score, best first: cosine similarity in [-1, 1] (dense), BM25 (keyword), reciprocal rank fusion (hybrid)",
+        }),
+        payload: SearchPayload,
+        explain: z
+          .object({ dense: rankInfo('dense'), keyword: rankInfo('keyword') })
+          .optional()
+          .openapi({
+            description:
+              'with explain: the rank and score in each ranking, null where that ranking did not return the result',
+          }),
+      }),
     ),
+    mode: z.enum(SEARCH_MODES).openapi({
+      description:
+        'the mode used: the requested one, except that hybrid answers with the dense ranking where the vector store has no keyword index',
+    }),
     query_model: z.string(),
     query_model_ver: z.string(),
     total: z.number().int(),
@@ -103,6 +181,9 @@ export function registerSearch(app: OpenAPIHono<AppBindings>): void {
         segment_id: body.segment_id,
         model: body.model ?? config.model.name,
         ...(body.filters === undefined ? {} : { filters: body.filters }),
+        ...(body.mode === undefined ? {} : { mode: body.mode }),
+        ...(body.fusion === undefined ? {} : { fusion: body.fusion }),
+        ...(body.explain === undefined ? {} : { explain: body.explain }),
       }),
     );
     c.header('server-timing', `embedder;dur=${Date.now() - started}`, { append: true });

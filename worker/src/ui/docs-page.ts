@@ -132,7 +132,11 @@ const SCRIPT = String.raw`
   }
 
   function typeLabel(schema) {
-    if (schema.$ref) return refName(schema.$ref);
+    if (schema.$ref) {
+      // A named schema that admits null (zod's .nullable() on a registered schema) says so.
+      const t = deref(schema).type;
+      return refName(schema.$ref) + (Array.isArray(t) && t.includes('null') ? ' | null' : '');
+    }
     const s = schema;
     if (s.const !== undefined) return JSON.stringify(s.const);
     if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
@@ -149,6 +153,7 @@ const SCRIPT = String.raw`
     const add = (label, v) => { if (v !== undefined) out.push(label + v); };
     add('min length ', s.minLength); add('max length ', s.maxLength);
     add('≥ ', s.minimum); add('≤ ', s.maximum);
+    add('> ', s.exclusiveMinimum); add('< ', s.exclusiveMaximum);
     add('min items ', s.minItems); add('max items ', s.maxItems);
     if (s.pattern) out.push('pattern ' + s.pattern);
     if (s.default !== undefined) out.push('default ' + JSON.stringify(s.default));

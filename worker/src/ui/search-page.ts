@@ -4,10 +4,16 @@
  * the public API from the browser; the page itself holds no data. Texts typed into the page stay
  * in the tab's memory (shown beside results as "added in this tab"): Heimdex never stores them.
  *
+ * Search takes a mode (dense, keyword or hybrid; the API's default preselected) and can explain
+ * each result's rank and score in the dense and keyword rankings; the score is labelled by what it
+ * is for the mode the API used (cosine, BM25 or RRF).
+ *
  * The client script is plain ES2022 in a string (no bundler step), and builds every element with
  * textContent, never innerHTML with data.
  */
-import { renderShell } from './page';
+import { DEFAULT_SEARCH_MODE, SEARCH_MODES } from '../../../contract/internal';
+import type { SearchMode } from '../../../contract/internal';
+import { escapeHtml, renderShell } from './page';
 
 export interface SearchPageOptions {
   nonce: string;
@@ -52,7 +58,29 @@ ol#results li:first-child { border-top: 0; }
 .meta dt { display: inline; font-weight: 600; }
 .meta dd { display: inline; margin: 0 0 0 .25rem; font-family: var(--mono); }
 #search-summary { margin: .5rem 0; font-size: .85rem; }
+.row > .mode { flex: 1 1 10rem; }
+label.check { display: flex; gap: .4rem; align-items: center; margin: 0 0 .6rem; font-size: .9rem;
+  color: var(--ink); white-space: nowrap; cursor: pointer; }
+label.check input { width: auto; margin: 0; }
+.score-kind { font-size: .7rem; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; cursor: help; }
+.explain { display: flex; flex-wrap: wrap; gap: .2rem .9rem; font-size: .8rem; margin: .3rem 0 0;
+  padding: .3rem .5rem; background: #f3f5fb; border-radius: 4px; }
+.explain dt { display: inline; font-weight: 600; }
+.explain dd { display: inline; margin: 0 0 0 .25rem; font-family: var(--mono); }
+.explain .absent dd { color: var(--muted); font-family: inherit; font-style: italic; }
 `;
+
+/** What each mode ranks by, in the mode selector. */
+const MODE_LABELS: Record<SearchMode, string> = {
+  dense: 'dense: by meaning',
+  keyword: 'keyword: exact words (BM25)',
+  hybrid: 'hybrid: both, fused',
+};
+
+const MODE_OPTIONS = SEARCH_MODES.map(
+  (m) =>
+    `<option value="${escapeHtml(m)}"${m === DEFAULT_SEARCH_MODE ? ' selected' : ''}>${escapeHtml(MODE_LABELS[m])}</option>`,
+).join('');
 
 const BODY = `
 <header class="top">
@@ -108,6 +136,10 @@ const BODY = `
         <div class="row">
           <div class="grow"><label for="asset-filter">Only asset (optional)</label><input id="asset-filter" name="asset-filter" autocomplete="off"></div>
           <div class="narrow"><label for="limit">Limit</label><input id="limit" name="limit" type="number" min="1" max="100" value="10"></div>
+        </div>
+        <div class="row">
+          <div class="mode"><label for="mode">Mode</label><select id="mode" name="mode">${MODE_OPTIONS}</select></div>
+          <label class="check" for="explain" title="show each result's rank and score in the dense and in the keyword ranking"><input id="explain" name="explain" type="checkbox"> Explain ranks</label>
           <button id="search" type="submit">Search</button>
         </div>
       </form>
@@ -312,12 +344,37 @@ const SCRIPT = String.raw`
   });
 
   // ---- 3. search --------------------------------------------------------------------------------
-  function renderResult(hit, rank) {
+  // What a result's score is, by the mode the API used (the response's mode).
+  const SCORE_KIND = { dense: 'cosine', keyword: 'BM25', hybrid: 'RRF' };
+  const SCORE_NAME = { dense: 'cosine similarity', keyword: 'BM25', hybrid: 'reciprocal rank fusion' };
+  const SCORE_MEANS = {
+    dense: 'cosine similarity of the query and text vectors, in [-1, 1]',
+    keyword: 'BM25 score of the query words in the text',
+    hybrid: 'reciprocal rank fusion of the dense and keyword rankings',
+  };
+  // RRF scores are small (hundredths at the default k), so they get more decimals.
+  const fmt = (score, mode) => score.toFixed(mode === 'hybrid' ? 4 : 3);
+  let searches = 0;
+  let searched = false;
+
+  function renderExplain(explain) {
+    const box = el('dl', { class: 'explain' });
+    for (const ranking of ['dense', 'keyword']) {
+      const r = explain[ranking];
+      box.append(el('div', { class: r ? 'ranked' : 'absent', 'data-ranking': ranking },
+        el('dt', { text: ranking }),
+        el('dd', { text: r ? '#' + r.rank + ' · ' + SCORE_KIND[ranking] + ' ' + fmt(r.score, ranking) : 'not ranked' })));
+    }
+    return box;
+  }
+
+  function renderResult(hit, rank, mode, best) {
     const p = hit.payload;
     const known = texts.get(key(p.asset_id, p.segment_id));
-    const pct = Math.max(0, Math.min(1, hit.score)) * 100;
+    // Cosine is absolute; BM25 and RRF only compare within one answer, so the bar is relative to the best.
+    const share = mode === 'dense' ? hit.score : best > 0 ? hit.score / best : 0;
     const fill = el('span');
-    fill.style.width = pct.toFixed(1) + '%';
+    fill.style.width = (Math.max(0, Math.min(1, share)) * 100).toFixed(1) + '%';
     const meta = el('dl', { class: 'meta' });
     const add = (k, v) => meta.append(el('div', {}, el('dt', { text: k }), el('dd', { text: v })));
     add('model', p.model + '@' + p.model_ver);
@@ -327,36 +384,54 @@ const SCRIPT = String.raw`
     add('point', hit.point_id);
     return el('li', { class: 'result', 'data-point-id': hit.point_id },
       el('div', { class: 'rank', text: '#' + rank }),
-      el('div', {}, el('div', { class: 'score', text: hit.score.toFixed(3) }), el('div', { class: 'bar' }, fill)),
+      el('div', {},
+        el('div', { class: 'score', text: fmt(hit.score, mode) }),
+        el('div', { class: 'score-kind', title: SCORE_MEANS[mode], text: SCORE_KIND[mode] }),
+        el('div', { class: 'bar' }, fill)),
       el('div', {},
         el('div', {}, el('span', { class: 'ids asset', text: p.asset_id }), ' / ', el('span', { class: 'ids segment', text: p.segment_id })),
         known === undefined
           ? el('div', { class: 'snippet unknown', text: 'Text not added in this tab (Heimdex stores vectors, not text).' })
           : el('div', { class: 'snippet', text: known }),
-        meta));
+        meta,
+        hit.explain ? renderExplain(hit.explain) : null));
   }
 
   $('search-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const req = { query_text: $('query').value, limit: Number($('limit').value) || 10 };
+    const req = { query_text: $('query').value, limit: Number($('limit').value) || 10, mode: $('mode').value };
     const asset = $('asset-filter').value.trim();
     if (asset) req.asset_id = asset;
+    if ($('explain').checked) req.explain = true;
+    const seq = ++searches;
     $('search').disabled = true;
     showProblem($('search-problem'), null);
     const started = performance.now();
     try {
       const { data } = await api('POST', '/vectors/search', req);
+      if (seq !== searches) return; // a newer search is on its way
       const ms = Math.round(performance.now() - started);
-      $('results').replaceChildren(...data.results.map((hit, i) => renderResult(hit, i + 1)));
+      const mode = data.mode || req.mode;
+      const best = data.results.reduce((m, hit) => Math.max(m, hit.score), 0);
+      $('results').dataset.mode = mode;
+      $('results').replaceChildren(...data.results.map((hit, i) => renderResult(hit, i + 1, mode, best)));
       $('results-empty').classList.toggle('hidden', data.results.length > 0);
       $('results-empty').textContent = 'No results.';
+      const other = mode !== req.mode ? ', not ' + req.mode + ': the store has no keyword index' : '';
       $('search-summary').textContent = data.results.length + ' result' + (data.results.length === 1 ? '' : 's') +
+        ' · ' + mode + ' search' + other + ' · score: ' + SCORE_NAME[mode] +
         ' · model ' + data.query_model + '@' + data.query_model_ver + ' · ' + ms + ' ms';
+      searched = true;
     } catch (err) {
-      showProblem($('search-problem'), err);
+      if (seq === searches) showProblem($('search-problem'), err);
     } finally {
-      $('search').disabled = false;
+      if (seq === searches) $('search').disabled = false;
     }
   });
+
+  // Another mode or explain setting re-runs the search on screen.
+  for (const id of ['mode', 'explain']) {
+    $(id).addEventListener('change', () => { if (searched && $('query').value.trim()) $('search-form').requestSubmit(); });
+  }
 })();
 `;

@@ -1,0 +1,41 @@
+/**
+ * The envelope of a measurement run (`npm run bench`, `npm run eval`): when it started, its
+ * scratch folder, the machine's load at both ends, and the scratch folder's removal at the end.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT } from '../../scripts/lib/paths.js';
+
+/** The 1, 5 and 15 minute load averages, to two decimals. */
+export const loadAverage = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
+
+export interface RunStart {
+  startedAt: Date;
+  /** The start time as a file-name-safe stamp (2026-12-01T10-00-00-000Z). */
+  stamp: string;
+  /** The scratch folder (created). */
+  workDir: string;
+  loadAtStart: number[];
+}
+
+/** Starts a run: its scratch folder is `workDir` or `<scratchRoot>/run-<stamp>` (under the repo). */
+export function startRun(workDir: string | undefined, scratchRoot: string): RunStart {
+  const startedAt = new Date();
+  const loadAtStart = loadAverage();
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const dir = path.resolve(REPO_ROOT, workDir ?? path.join(scratchRoot, `run-${stamp}`));
+  mkdirSync(dir, { recursive: true });
+  return { startedAt, stamp, workDir: dir, loadAtStart };
+}
+
+/** Whole seconds from `startedAt` to `finishedAt`. */
+export function durationSeconds(startedAt: Date, finishedAt: Date): number {
+  return Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
+}
+
+/** Removes the scratch folder, unless it is to be kept (`--keep`). */
+export function endRun(workDir: string, keep: boolean, log: (msg: string) => void): void {
+  if (!keep) rmSync(workDir, { recursive: true, force: true });
+  else log(`kept the work dir ${workDir}`);
+}

@@ -1,0 +1,130 @@
+/**
+ * (g) What the keyword index costs ingest. The embedder's own embed path (core/service.ts:
+ * tokenize, forward passes through the batcher, the store write) runs the same texts twice per
+ * round in one process: with the real term analysis (core/keywords.ts: segmentation, stop words,
+ * stemming, one HMAC per term, the sparse columns written) and with none (empty term vectors).
+ * Rounds alternate which goes first; the best round of each is kept, and their ratio is the
+ * ingest throughput kept with the sparse vectors (issue target: at least 95%).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { QueueLimiter } from '../../embedder/src/core/batcher.js';
+import { KeywordTerms } from '../../embedder/src/core/keywords.js';
+import type { TermAnalyzer, TermVector } from '../../embedder/src/core/keywords.js';
+import { Metrics } from '../../embedder/src/core/metrics.js';
+import { ModelPool } from '../../embedder/src/core/models.js';
+import { EmbedderService } from '../../embedder/src/core/service.js';
+import type { EmbedJob } from '../../embedder/src/core/service.js';
+import { createLogger } from '../../embedder/src/log.js';
+import { LanceDbStore } from '../../embedder/src/store/lancedb.js';
+import { progress } from './progress.js';
+import { round } from './stats.js';
+import { LENGTH_TOKENS, TextSource } from './texts.js';
+import type { LengthClass } from './texts.js';
+
+export interface KeywordCostOptions {
+  workDir: string;
+  modelDir: string;
+  modelName: string;
+  texts: number;
+  length: LengthClass;
+  rounds: number;
+}
+
+export interface KeywordCostResult {
+  model: string;
+  length: LengthClass;
+  texts: number;
+  rounds: number;
+  /** Best round, texts/s through EmbedderService.embed with the keyword terms. */
+  withTermsTextsPerSecond: number;
+  /** Best round, texts/s with empty term vectors (dense only). */
+  denseOnlyTextsPerSecond: number;
+  /** withTerms / denseOnly. */
+  ratio: number;
+  /** KeywordTerms.document alone, milliseconds per text (the same texts). */
+  analysisMsPerText: number;
+}
+
+const EMPTY: TermVector = { ids: new Uint32Array(0), tfs: new Uint32Array(0), length: 0 };
+const NO_TERMS: TermAnalyzer = { document: () => EMPTY, query: () => EMPTY };
+/** Items per embed call: the queue consumer's calls (EMBEDDER_CALL_ITEMS). */
+const CALL_ITEMS = 32;
+const ORG = 'bench-keywords-org';
+
+export async function measureKeywordCost(o: KeywordCostOptions): Promise<KeywordCostResult> {
+  const metrics = new Metrics();
+  const logger = createLogger('silent');
+  const admission = new QueueLimiter(1_000_000);
+  const models = new ModelPool({
+    model: {
+      name: o.modelName,
+      version: '1',
+      dir: o.modelDir,
+      device: 'cpu',
+      dtype: 'fp32',
+      cpuSpinning: false,
+    },
+    extraModels: [],
+    batching: { maxBatchTokens: 16_384, maxBatchItems: CALL_ITEMS, maxQueuedItems: 1_000_000 },
+    metrics,
+    logger,
+  });
+  const dataDir = path.join(o.workDir, 'keywords-lancedb');
+  mkdirSync(dataDir, { recursive: true });
+  const store = new LanceDbStore({ dataDir });
+  const { model } = await models.start();
+  try {
+    models.setStoreDimension((await store.init(model.dim)).dim);
+    const terms = new KeywordTerms('bench-keyword-index-key-0123456789abcdef');
+    const service = (keywords: TermAnalyzer) =>
+      new EmbedderService({ models, admission, store, keywords, metrics });
+    const variants = { withTerms: service(terms), denseOnly: service(NO_TERMS) };
+    const texts = new TextSource(LENGTH_TOKENS[o.length], 4242).take(o.texts);
+    const best = { withTerms: 0, denseOnly: 0 };
+    let seq = 1;
+    const run = async (name: keyof typeof variants) => {
+      const jobs: EmbedJob[] = texts.map((text, i) => ({
+        jobId: randomUUID(),
+        seq: seq++,
+        orgId: ORG,
+        assetId: `${name}-${seq}`,
+        segmentId: `s${i}`,
+        text,
+        model: o.modelName,
+        modelVer: '1',
+      }));
+      const t0 = performance.now();
+      for (let i = 0; i < jobs.length; i += CALL_ITEMS) {
+        await variants[name].embed(jobs.slice(i, i + CALL_ITEMS));
+      }
+      const perSecond = jobs.length / ((performance.now() - t0) / 1000);
+      best[name] = Math.max(best[name], perSecond);
+      progress(`  keywords: ${name} ${perSecond.toFixed(1)} texts/s`);
+    };
+    await run('denseOnly'); // warm-up (not counted: `best` is reset below)
+    best.denseOnly = 0;
+    for (let r = 0; r < o.rounds; r++) {
+      const order: (keyof typeof variants)[] =
+        r % 2 === 0 ? ['withTerms', 'denseOnly'] : ['denseOnly', 'withTerms'];
+      for (const name of order) await run(name);
+    }
+    const a0 = performance.now();
+    for (const text of texts) terms.document(ORG, text);
+    const analysisMsPerText = (performance.now() - a0) / texts.length;
+    return {
+      model: o.modelName,
+      length: o.length,
+      texts: o.texts,
+      rounds: o.rounds,
+      withTermsTextsPerSecond: round(best.withTerms),
+      denseOnlyTextsPerSecond: round(best.denseOnly),
+      ratio: round(best.withTerms / best.denseOnly, 3),
+      analysisMsPerText: round(analysisMsPerText, 3),
+    };
+  } finally {
+    await store.close();
+    await models.close();
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * What one eval run is judged on (issue 15's quality targets and the dense reference's), and how
+ * two runs agree: pure functions of the figures, ids and numbers only.
+ */
+import { round } from '../../bench/lib/stats.js';
+import type { Run } from './metrics.js';
+
+/** Dense mode's nDCG@10 must be within this of sentence-transformers' (same model, exact search). */
+export const NDCG_TOLERANCE = 0.005;
+/** Hybrid mode's nDCG@10 must exceed dense mode's by at least this. */
+export const HYBRID_GAIN = 0.03;
+/** Keyword mode's nDCG@10 must be within this of the reference BM25's. */
+export const BM25_TOLERANCE = 0.02;
+/** Comparisons allow this much floating-point noise. */
+const EPS = 1e-9;
+
+export type CheckStatus = 'met' | 'not met' | 'not measured';
+
+export interface Check {
+  id: 'dense-vs-reference' | 'hybrid-over-dense' | 'hybrid-over-best-single' | 'keyword-vs-bm25';
+  target: string;
+  status: CheckStatus;
+  /** The figure the target is about (a difference of nDCG@10s), null when not measured. */
+  measured: number | null;
+  /** The figures, in words (why a check is not measured, when it is not). */
+  figures: string;
+}
+
+/** The nDCG@10s the checks compare; null where that run did not happen. */
+export interface CheckInputs {
+  dense: number | null;
+  keyword: number | null;
+  hybrid: number | null;
+  /** sentence-transformers, exact cosine (eval/reference.py). */
+  reference: number | null;
+  /** The in-process BM25 over the same terms (eval/lib/bm25.ts). */
+  bm25: number | null;
+}
+
+const f4 = (x: number) => x.toFixed(4);
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(4)}`;
+
+function missing(inputs: CheckInputs, needs: (keyof CheckInputs)[]): string | null {
+  const absent = needs.filter((k) => inputs[k] === null || !Number.isFinite(inputs[k]));
+  if (absent.length === 0) return null;
+  return `no ${absent.join(', ')} figure (${absent.length === 1 ? 'it' : 'they'} did not run)`;
+}
+
+export function computeChecks(x: CheckInputs): Check[] {
+  const checks: Check[] = [];
+  {
+    const target = `dense nDCG@10 within ±${NDCG_TOLERANCE} of sentence-transformers' (exact cosine)`;
+    const why = missing(x, ['dense', 'reference']);
+    if (why || x.dense === null || x.reference === null) {
+      checks.push({
+        id: 'dense-vs-reference',
+        target,
+        status: 'not measured',
+        measured: null,
+        figures: why ?? '',
+      });
+    } else {
+      const d = x.dense - x.reference;
+      checks.push({
+        id: 'dense-vs-reference',
+        target,
+        status: Math.abs(d) <= NDCG_TOLERANCE + EPS ? 'met' : 'not met',
+        measured: round(Math.abs(d), 6),
+        figures: `dense ${f4(x.dense)}, reference ${f4(x.reference)}: ${signed(d)}`,
+      });
+    }
+  }
+  {
+    const target = `hybrid nDCG@10 ≥ dense + ${HYBRID_GAIN}`;
+    const why = missing(x, ['hybrid', 'dense']);
+    if (why || x.hybrid === null || x.dense === null) {
+      checks.push({
+        id: 'hybrid-over-dense',
+        target,
+        status: 'not measured',
+        measured: null,
+        figures: why ?? '',
+      });
+    } else {
+      const d = x.hybrid - x.dense;
+      checks.push({
+        id: 'hybrid-over-dense',
+        target,
+        status: d >= HYBRID_GAIN - EPS ? 'met' : 'not met',
+        measured: round(d, 6),
+        figures: `hybrid ${f4(x.hybrid)}, dense ${f4(x.dense)}: ${signed(d)} (needs ≥ +${HYBRID_GAIN.toFixed(4)})`,
+      });
+    }
+  }
+  {
+    const target = 'hybrid nDCG@10 ≥ max(dense, keyword)';
+    const why = missing(x, ['hybrid', 'dense', 'keyword']);
+    if (why || x.hybrid === null || x.dense === null || x.keyword === null) {
+      checks.push({
+        id: 'hybrid-over-best-single',
+        target,
+        status: 'not measured',
+        measured: null,
+        figures: why ?? '',
+      });
+    } else {
+      const best = Math.max(x.dense, x.keyword);
+      const which = x.dense >= x.keyword ? 'dense' : 'keyword';
+      const d = x.hybrid - best;
+      checks.push({
+        id: 'hybrid-over-best-single',
+        target,
+        status: d >= -EPS ? 'met' : 'not met',
+        measured: round(d, 6),
+        figures: `hybrid ${f4(x.hybrid)}, best single mode ${which} ${f4(best)}: ${signed(d)}`,
+      });
+    }
+  }
+  {
+    const target = `keyword nDCG@10 within ±${BM25_TOLERANCE} of the reference BM25's (same terms)`;
+    const why = missing(x, ['keyword', 'bm25']);
+    if (why || x.keyword === null || x.bm25 === null) {
+      checks.push({
+        id: 'keyword-vs-bm25',
+        target,
+        status: 'not measured',
+        measured: null,
+        figures: why ?? '',
+      });
+    } else {
+      const d = x.keyword - x.bm25;
+      checks.push({
+        id: 'keyword-vs-bm25',
+        target,
+        status: Math.abs(d) <= BM25_TOLERANCE + EPS ? 'met' : 'not met',
+        measured: round(Math.abs(d), 6),
+        figures: `keyword ${f4(x.keyword)}, BM25 ${f4(x.bm25)}: ${signed(d)}`,
+      });
+    }
+  }
+  return checks;
+}
+
+export interface Agreement {
+  /** Mean over queries of |top 10 ∩ the other run's top 10| / 10. */
+  top10Overlap: number;
+  /** Queries whose first result is the other run's first result. */
+  top1Same: number;
+  /** |score − the other run's score| over documents in both top 100s. */
+  scoreAbsDiff: { mean: number; max: number; pairs: number };
+}
+
+/** How closely two runs agree: ranking overlap and score differences (ids and numbers only). */
+export function agreement(run: Run, other: Run, queries: readonly string[]): Agreement {
+  let overlap = 0;
+  let top1 = 0;
+  let diffSum = 0;
+  let diffMax = 0;
+  let pairs = 0;
+  const top = (scores: ReadonlyMap<string, number> | undefined, k: number) =>
+    [...(scores ?? new Map<string, number>())]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, k)
+      .map(([d]) => d);
+  for (const q of queries) {
+    const h = run.get(q);
+    const r = other.get(q);
+    const h10 = top(h, 10);
+    const r10 = new Set(top(r, 10));
+    overlap += h10.filter((d) => r10.has(d)).length / 10;
+    if (h10[0] !== undefined && h10[0] === top(r, 1)[0]) top1++;
+    for (const [doc, score] of h ?? []) {
+      const o = r?.get(doc);
+      if (o === undefined) continue;
+      const d = Math.abs(score - o);
+      diffSum += d;
+      diffMax = Math.max(diffMax, d);
+      pairs++;
+    }
+  }
+  return {
+    top10Overlap: round(overlap / Math.max(1, queries.length)),
+    top1Same: top1,
+    scoreAbsDiff: { mean: pairs ? round(diffSum / pairs) : NaN, max: round(diffMax), pairs },
+  };
+}
+
+export interface MetricDelta {
+  ndcgAt10: number;
+  recallAt100: number;
+  mrrAt10: number;
+}
+
+/** `a − b` for each metric (6 significant digits). */
+export function metricDelta(
+  a: { ndcgAt10: number; recallAt100: number; mrrAt10: number },
+  b: { ndcgAt10: number; recallAt100: number; mrrAt10: number },
+): MetricDelta {
+  return {
+    ndcgAt10: round(a.ndcgAt10 - b.ndcgAt10, 6),
+    recallAt100: round(a.recallAt100 - b.recallAt100, 6),
+    mrrAt10: round(a.mrrAt10 - b.mrrAt10, 6),
+  };
+}
