@@ -3,7 +3,9 @@
  * (inputs `input_ids`, `attention_mask`, `token_type_ids` → `last_hidden_state`), with seeded
  * random weights. In fp32, or int8 the way onnxruntime's `quantize_dynamic` writes it: every
  * weight MatMul becomes DynamicQuantizeLinear → MatMulInteger → Cast → Mul(a_scale × b_scale),
- * and embedding tables are int8 with a DequantizeLinear after the Gather.
+ * and embedding tables are int8 with a DequantizeLinear after the Gather; QuantOptions adds what
+ * the real all-MiniLM-L6-v2 needs to stay within 0.99 cosine of fp32 (per-token activation
+ * ranges, SmoothQuant factors, uint8 weights: scripts/models/fetch.ts, embedder/test/parity.test.ts).
  */
 import {
   DataType,
@@ -14,7 +16,22 @@ import {
   int8Tensor,
   valueInfo,
 } from './onnx.js';
-import type { ModelProto } from './onnx.js';
+import type { DataTypeId, ModelProto, TensorProto } from './onnx.js';
+
+/** TensorProto.DataType UINT8 (not among onnx.ts's DataType constants). */
+const UINT8 = 2 as DataTypeId;
+
+function uint8Tensor(name: string, dims: number[], data: Uint8Array): TensorProto {
+  if (dims.reduce((a, b) => a * b, 1) !== data.length) {
+    throw new Error(`tensor ${name}: dims [${dims.join(', ')}] need ${data.length} values`);
+  }
+  return { name, dims, data_type: UINT8, raw_data: data };
+}
+
+/** int8 q as uint8 with zero point 128 (q + 128). */
+function uint8Of(q: Int8Array): Uint8Array {
+  return Uint8Array.from(q, (v) => v + 128);
+}
 
 export interface BertShape {
   layers: number;
@@ -158,13 +175,6 @@ export type LayerInput = 'attention' | 'attention_output' | 'intermediate' | 'ou
 export interface QuantOptions {
   /** One scale per output column (quantize_dynamic's per_channel=True) or one per tensor. */
   perChannel: boolean;
-  /**
-   * Outlier input channels kept in fp32, keyed `${layer}.${LayerInput}` (LLM.int8()'s
-   * decomposition with fixed channels): the input is masked to zero there before its dynamic
-   * quantization, so the few large channels no longer set the per-tensor scale of all the others,
-   * and those channels go through a small fp32 MatMul (their weight rows) added to the int8 one.
-   */
-  fp32Channels?: Readonly<Record<string, readonly number[]>>;
   /** Embedding tables as int8 with one per-tensor scale (quantize_dynamic's form), or fp32. */
   int8Embeddings?: boolean;
   /**
@@ -172,6 +182,28 @@ export interface QuantOptions {
    * VNNI, onnxruntime's u8×s8 kernels add pairs of products in int16 and saturate otherwise.
    */
   weightMax?: number;
+  /**
+   * Weights as uint8 with zero point 128 (the same 255 levels as int8 ±127): onnxruntime then
+   * runs its u8×u8 kernels, which accumulate exactly in int32 on every x86 CPU (u8×s8 without
+   * VNNI saturates pair sums in int16 once activations use their whole uint8 range).
+   */
+  uint8Weights?: boolean;
+  /**
+   * One activation range per token instead of one per tensor. A few tokens ([CLS], [SEP],
+   * punctuation) carry activations ~10× the rest; with one range per tensor they set the step of
+   * every token in the batch. 'symmetric': each row is divided by its max |x| before
+   * DynamicQuantizeLinear (whose range is then about [−1, 1] for the whole batch) and the product
+   * multiplied back. 'affine': each row is mapped onto [0, 1] by its own [min(x, 0), max(x, 0)]
+   * (a finer step when a row's range is lopsided) and back by x·W = (hi − lo)·(x̂·W) + lo·Σ_rows W,
+   * at the cost of two more passes over every product.
+   */
+  perTokenActivations?: 'symmetric' | 'affine';
+  /**
+   * SmoothQuant: per input channel factors s, keyed `${layer}.${LayerInput}`: that input is
+   * multiplied by 1/s before it is quantized and the weight rows by s (x·W = (x/s)·(s·W)).
+   * Powers of two keep both exact.
+   */
+  smoothing?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** Symmetric int8: q = round(w / scale), scale = max|w| / 127 per column (or per tensor). */
@@ -221,6 +253,10 @@ export function buildBertModel(
   const sqrt2 = scalar('const_sqrt2', Math.SQRT2);
   const attnScale = scalar('const_attn_scale', Math.sqrt(headDim));
   const maskNeg = scalar('const_mask_neg', MASK_NEG);
+  const perToken = precision === 'q8' && quant.perTokenActivations !== undefined;
+  const tiny = perToken ? scalar('const_tiny', 1e-12) : '';
+  const zeroF =
+    precision === 'q8' && quant.perTokenActivations === 'affine' ? scalar('const_zero', 0) : '';
   const axisOne = g.init(int64Tensor('const_i64_one', [], [1]));
   const zeroI = g.init(int64Tensor('const_i64_zero', [], [0]));
   const splitShape = g.init(int64Tensor('shape_split_heads', [4], [0, 0, shape.heads, headDim]));
@@ -248,63 +284,104 @@ export function buildBertModel(
   // x → x·W + b; in q8, one DynamicQuantizeLinear per distinct input (shared by Q, K, V).
   interface QuantizedInput {
     q: [string, string, string];
-    /** The fp32 channels: their indices, and x gathered there. */
-    fp32: { channels: readonly number[]; x: string } | null;
+    /** Per token: each row's range (and affine lo), [..., 1], to map the product back. */
+    rows: { range: string; lo: string | null } | null;
   }
   const quantizedInputs = new Map<string, QuantizedInput>();
-  const quantizedInput = (name: string, x: string, channels: readonly number[], dim: number) => {
+  const quantizedInput = (name: string, x: string, smooth: readonly number[] | null) => {
     let xq = quantizedInputs.get(x);
     if (xq) return xq;
-    let fp32: QuantizedInput['fp32'] = null;
-    let masked = x;
-    if (channels.length > 0) {
-      const mask = new Float32Array(dim).fill(1);
-      for (const c of channels) mask[c] = 0;
-      masked = g.op1('Mul', [x, g.init(floatTensor(`${name}.input_mask`, [dim], mask))]);
-      const idx = g.init(int64Tensor(`${name}.input_fp32_channels`, [channels.length], channels));
-      fp32 = { channels, x: g.op1('Gather', [x, idx], { axis: { int: -1 } }) };
+    let input = x;
+    if (smooth) {
+      const inverse = Float32Array.from(smooth, (f) => 1 / f);
+      const dims = [smooth.length];
+      input = g.op1('Mul', [x, g.init(floatTensor(`${name}.input_smoothing`, dims, inverse))]);
     }
-    xq = { q: g.op('DynamicQuantizeLinear', [masked], {}, 3) as [string, string, string], fp32 };
+    let rows: QuantizedInput['rows'] = null;
+    const reduce = { axes: { ints: [-1] }, keepdims: { int: 1 } };
+    if (quant.perTokenActivations === 'symmetric') {
+      const range = g.op1('Max', [g.op1('ReduceMax', [g.op1('Abs', [input])], reduce), tiny]);
+      input = g.op1('Div', [input, range]);
+      rows = { range, lo: null };
+    } else if (quant.perTokenActivations === 'affine') {
+      // DynamicQuantizeLinear's range, per row: [min(x, 0), max(x, 0)]; x → (x − lo) / (hi − lo).
+      const hi = g.op1('Max', [g.op1('ReduceMax', [input], reduce), zeroF]);
+      const lo = g.op1('Min', [g.op1('ReduceMin', [input], reduce), zeroF]);
+      const range = g.op1('Max', [g.op1('Sub', [hi, lo]), tiny]);
+      input = g.op1('Mul', [g.op1('Sub', [input, lo]), g.op1('Reciprocal', [range])]);
+      rows = { range, lo };
+    }
+    xq = { q: g.op('DynamicQuantizeLinear', [input], {}, 3) as [string, string, string], rows };
     quantizedInputs.set(x, xq);
     return xq;
   };
-  const linear = (name: string, x: string, lin: Linear, channels: readonly number[] = []) => {
+  const linear = (name: string, x: string, lin: Linear, key: string) => {
     const bias = g.init(floatTensor(`${name}.bias`, [lin.out], lin.b));
     if (precision === 'fp32') {
       const w = g.init(floatTensor(`${name}.weight`, [lin.in, lin.out], lin.w));
       return g.op1('Add', [g.op1('MatMul', [x, w]), bias]);
     }
-    const input = quantizedInput(name, x, channels, lin.in);
-    const [xQuant, xScale, xZero] = input.q;
-    // The fp32 channels' weight rows leave the int8 matrix (so they set no column's scale).
-    let wInt8 = lin.w;
-    let fp32Part: string | null = null;
-    if (input.fp32) {
-      const rows = input.fp32.channels;
-      wInt8 = lin.w.slice();
-      const wRows = new Float32Array(rows.length * lin.out);
-      rows.forEach((r, i) => {
-        wRows.set(lin.w.subarray(r * lin.out, (r + 1) * lin.out), i * lin.out);
-        wInt8.fill(0, r * lin.out, (r + 1) * lin.out);
-      });
-      const w = g.init(floatTensor(`${name}.weight_fp32_rows`, [rows.length, lin.out], wRows));
-      fp32Part = g.op1('MatMul', [input.fp32.x, w]);
+    const smooth = quant.smoothing?.[key] ?? null;
+    if (smooth && smooth.length !== lin.in) {
+      throw new Error(`${name}: ${smooth.length} smoothing factors for ${lin.in} inputs`);
     }
-    const { q, scales } = quantizeInt8(wInt8, lin.in, lin.out, quant.perChannel, quant.weightMax);
-    const scaleDims = quant.perChannel ? [lin.out] : [];
-    const w = g.init(int8Tensor(`${name}.weight_quantized`, [lin.in, lin.out], q));
-    const wScale = g.init(floatTensor(`${name}.weight_scale`, scaleDims, scales));
-    const wZero = g.init(
-      int8Tensor(`${name}.weight_zero_point`, scaleDims, new Int8Array(scales.length)),
+    const input = quantizedInput(name, x, smooth);
+    const [xQuant, xScale, xZero] = input.q;
+    let wSmoothed = lin.w;
+    if (smooth) {
+      wSmoothed = lin.w.slice();
+      for (let r = 0; r < lin.in; r++) {
+        const f = smooth[r] as number;
+        for (let c = 0; c < lin.out; c++) {
+          wSmoothed[r * lin.out + c] = (lin.w[r * lin.out + c] as number) * f;
+        }
+      }
+    }
+    const { q, scales } = quantizeInt8(
+      wSmoothed,
+      lin.in,
+      lin.out,
+      quant.perChannel,
+      quant.weightMax,
     );
+    const scaleDims = quant.perChannel ? [lin.out] : [];
+    let w: string;
+    let wZero: string;
+    if (quant.uint8Weights) {
+      const zeros = new Uint8Array(scales.length).fill(128);
+      w = g.init(uint8Tensor(`${name}.weight_quantized`, [lin.in, lin.out], uint8Of(q)));
+      wZero = g.init(uint8Tensor(`${name}.weight_zero_point`, scaleDims, zeros));
+    } else {
+      const zeros = new Int8Array(scales.length);
+      w = g.init(int8Tensor(`${name}.weight_quantized`, [lin.in, lin.out], q));
+      wZero = g.init(int8Tensor(`${name}.weight_zero_point`, scaleDims, zeros));
+    }
+    const wScale = g.init(floatTensor(`${name}.weight_scale`, scaleDims, scales));
     const product = g.op1('MatMulInteger', [xQuant, w, xZero, wZero]);
     const asFloat = g.op1('Cast', [product], { to: { int: DataType.FLOAT } });
     const scale = g.op1('Mul', [xScale, wScale]);
-    const out = g.op1('Add', [g.op1('Mul', [asFloat, scale]), bias]);
-    return fp32Part ? g.op1('Add', [out, fp32Part]) : out;
+    let out = g.op1('Mul', [asFloat, scale]);
+    if (input.rows?.lo === null) {
+      out = g.op1('Mul', [out, input.rows.range]);
+    } else if (input.rows) {
+      // x ≈ lo + (hi − lo)·x̂, so x·W ≈ (hi − lo)·(x̂·W) + lo·Σ_rows W (W as quantized).
+      const colsum = new Float32Array(lin.out);
+      for (let r = 0; r < lin.in; r++) {
+        for (let c = 0; c < lin.out; c++) {
+          colsum[c] = (colsum[c] as number) + (q[r * lin.out + c] as number);
+        }
+      }
+      for (let c = 0; c < lin.out; c++) {
+        colsum[c] = (colsum[c] as number) * (scales[quant.perChannel ? c : 0] as number);
+      }
+      const sums = g.init(floatTensor(`${name}.weight_column_sums`, [lin.out], colsum));
+      out = g.op1('Add', [
+        g.op1('Mul', [out, input.rows.range]),
+        g.op1('Mul', [input.rows.lo, sums]),
+      ]);
+    }
+    return g.op1('Add', [out, bias]);
   };
-  const channelsOf = (layer: number, input: LayerInput): readonly number[] =>
-    quant.fp32Channels?.[`${layer}.${input}`] ?? [];
 
   const layerNorm = (name: string, x: string, n: Norm): string =>
     g.op1(
@@ -350,7 +427,7 @@ export function buildBertModel(
     const p = `encoder.layer.${i}`;
     const heads = (t: string, perm: number[]) =>
       g.op1('Transpose', [g.op1('Reshape', [t, splitShape])], { perm: { ints: perm } });
-    const attnIn = channelsOf(i, 'attention');
+    const attnIn = `${i}.attention`;
     const q = heads(linear(`${p}.attention.self.query`, x, layer.q, attnIn), [0, 2, 1, 3]);
     const k = heads(linear(`${p}.attention.self.key`, x, layer.k, attnIn), [0, 2, 3, 1]);
     const v = heads(linear(`${p}.attention.self.value`, x, layer.v, attnIn), [0, 2, 1, 3]);
@@ -364,16 +441,16 @@ export function buildBertModel(
       `${p}.attention.output.dense`,
       context,
       layer.o,
-      channelsOf(i, 'attention_output'),
+      `${i}.attention_output`,
     );
     const x1 = layerNorm(`${p}.attention.output.LayerNorm`, g.op1('Add', [attnOut, x]), layer.ln1);
-    const inner = linear(`${p}.intermediate.dense`, x1, layer.ffn1, channelsOf(i, 'intermediate'));
+    const inner = linear(`${p}.intermediate.dense`, x1, layer.ffn1, `${i}.intermediate`);
     // GELU (erf form, as BERT exports it): x · 0.5 · (1 + erf(x / √2)).
     const gelu = g.op1('Mul', [
       g.op1('Mul', [inner, half]),
       g.op1('Add', [one, g.op1('Erf', [g.op1('Div', [inner, sqrt2])])]),
     ]);
-    const ffnOut = linear(`${p}.output.dense`, gelu, layer.ffn2, channelsOf(i, 'output'));
+    const ffnOut = linear(`${p}.output.dense`, gelu, layer.ffn2, `${i}.output`);
     x = layerNorm(`${p}.output.LayerNorm`, g.op1('Add', [ffnOut, x1]), layer.ln2);
   });
   g.op('Identity', [x]);

@@ -24,18 +24,30 @@ const MODEL = 'minilm-l6-v2';
 const BATCH = 64;
 const FIXTURES = path.join(repoRoot, 'test/fixtures/reference');
 /**
- * Per-sentence floors. fp32 meets the issue's 0.9999 (measured: 1.000000 to 6 places). int8 does
- * NOT yet meet its 0.99 target (issue 14): measured min 0.9580, mean 0.9897 (quantize_dynamic's
- * form — per-tensor dynamic uint8 activations, per-channel int8 weights — with fp32 embedding
- * tables; with its int8 tables 0.9436 / 0.9878). The gap is per-tensor activation scales, set by
- * a few outlier input channels. The lock can instead keep calibrated outlier channels in fp32
- * (`fp32Channels` + `weightMax: 63`, scripts/models/fetch.ts quantOptions): min 0.9808, mean
- * 0.9972, but only ~1.25× fp32's speed on 2 cores (this graph: ~1.6–2×), so it is not the
- * default. The floors below guard against regressions until a fast ≥ 0.99 graph lands.
+ * Per-sentence floors: the issue's targets, 0.9999 (fp32) and 0.99 (int8). Measured over the 246
+ * sentences with tokens: fp32 min 1.000000 (to 6 places); int8 min 0.9916, mean 0.9986.
+ *
+ * The int8 graph (scripts/models/models.lock.json; bench/lib/bert.ts QuantOptions) keeps
+ * quantize_dynamic's int8 MatMuls (per-channel weights, dynamic uint8 activations) with three
+ * changes, each measured on this fixture (min / mean cosine):
+ * - per-token activation ranges (each row divided by its max |x| before DynamicQuantizeLinear,
+ *   the product multiplied back): a few tokens ([CLS], [SEP], punctuation) carry ~10×
+ *   activations and, with one range per tensor, set the step of every token in the batch
+ *   (quantize_dynamic's form with fp32 embedding tables: 0.9580 / 0.9897);
+ * - SmoothQuant (α = 0.5, power-of-two factors) on the LayerNorm outputs feeding Q/K/V and
+ *   FFN-in, calibrated by scripts/models/calibrate.py on text that is not this fixture (the
+ *   model's README and docs/*.md); smoothing with per-tensor ranges: 0.9667 / 0.9939;
+ * - uint8 weights (zero point 128), so onnxruntime runs its exact u8×u8 kernels: x86 without
+ *   VNNI adds u8×s8 products pairwise in int16, which full-range per-token rows saturate
+ *   (measured with the 'affine' form below: int8 weights 0.9805 / 0.9961, uint8 0.9942 / 0.9990).
+ * Embedding tables stay fp32. Speed (int8/fp32 texts/s, ~90-token texts in batches of 32, 2
+ * heavily shared cores, median of interleaved rounds; scripts/models/speed.ts): this graph
+ * 1.16–1.29×, quantize_dynamic's form 1.7–1.8×, the 'affine' per-token form (per-row min/max,
+ * 0.9942 / 0.9990) 1.0–1.1×. The per-token passes, not the MatMuls, cost the difference.
  */
-const MIN_COSINE: Record<'fp32' | 'q8', number> = { fp32: 0.9999, q8: 0.955 };
-/** Mean cosine floors (the issue's per-sentence targets apply to fp32; int8 see above). */
-const MIN_MEAN_COSINE: Record<'fp32' | 'q8', number> = { fp32: 0.9999, q8: 0.989 };
+const MIN_COSINE: Record<'fp32' | 'q8', number> = { fp32: 0.9999, q8: 0.99 };
+/** Mean cosine floors (measured: fp32 1.000000, int8 0.9986). */
+const MIN_MEAN_COSINE: Record<'fp32' | 'q8', number> = { fp32: 0.9999, q8: 0.998 };
 
 interface Sentence {
   id: string;

