@@ -21,14 +21,15 @@ import type { BenchResult } from './lib/report.js';
 import { runSoak } from './lib/soak.js';
 import { maxBy } from './lib/stats.js';
 import { measureStack } from './lib/stack-bench.js';
+import { measureKeywordCost } from './lib/keywords-bench.js';
 import { measureStores } from './lib/store-bench.js';
 import { best, evaluateTargets } from './lib/targets.js';
 import { LENGTH_CLASSES } from './lib/texts.js';
 import type { LengthClass } from './lib/texts.js';
 import { measureVariant } from './lib/throughput.js';
-import { VARIANT_IDS, variant } from './lib/variants.js';
+import { MINILM, VARIANT_IDS, variant } from './lib/variants.js';
 
-const SECTIONS = ['peak', 'throughput', 'stack', 'store', 'soak', 'peer'] as const;
+const SECTIONS = ['peak', 'throughput', 'stack', 'store', 'keywords', 'soak', 'peer'] as const;
 type Section = (typeof SECTIONS)[number];
 const FULL_SOAK_MINUTES = 10;
 
@@ -262,6 +263,7 @@ function newResult(
     ingest: null,
     search: null,
     stores: [],
+    keywordCost: null,
     soak: null,
     peer: null,
     targets: [],
@@ -277,7 +279,10 @@ function newResult(
 function usesMinilm(o: Options): boolean {
   const has = (s: Section) => o.sections.has(s);
   return (
-    (has('throughput') && o.models.some((m) => m !== 'potion-fp32')) || has('stack') || has('soak')
+    (has('throughput') && o.models.some((m) => m !== 'potion-fp32')) ||
+    has('stack') ||
+    has('soak') ||
+    has('keywords')
   );
 }
 
@@ -309,6 +314,17 @@ async function runSections(o: Options, result: BenchResult, workDir: string): Pr
   };
   if (has('stack')) await runStack(o, result, workDir);
   if (has('store')) await runStores(o, result, workDir);
+  if (has('keywords')) {
+    progress('keyword index: ingest with and without term vectors');
+    result.keywordCost = await measureKeywordCost({
+      workDir,
+      modelDir: modelCacheDir(),
+      modelName: MINILM,
+      texts: 192,
+      length: 'medium',
+      rounds: Math.max(2, o.rounds),
+    });
+  }
   if (has('soak')) await runSoakSection(o, result, workDir);
   if (has('peer')) {
     result.peer = await measurePeer({
@@ -413,6 +429,8 @@ function finishResult(result: BenchResult, startedAt: Date): void {
     soak: result.soak,
     fullSoakMinutes: FULL_SOAK_MINUTES,
     peer: result.peer,
+    stores: result.stores,
+    keywordCost: result.keywordCost,
   });
   const finishedAt = new Date();
   result.finishedAt = finishedAt.toISOString();

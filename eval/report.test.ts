@@ -343,10 +343,10 @@ describe('bestOfSweep and describeRun', () => {
   it('names a hybrid pass by its fusion, and whether the API filled it in', () => {
     expect(describeRun(modeRun('dense', 0.6, 1))).toBe('dense');
     expect(describeRun(modeRun('hybrid', 0.7, 1, { sent: {} }))).toBe(
-      "hybrid (RRF k 60, weight 0.5, the API's defaults)",
+      `hybrid (RRF k ${DEFAULT_FUSION.k}, weight ${DEFAULT_FUSION.weight}, the API's defaults)`,
     );
     expect(describeRun(modeRun('hybrid', 0.7, 1, { sent: { k: 30 } }))).toBe(
-      "hybrid (RRF k 30, weight 0.5, the rest the API's defaults)",
+      `hybrid (RRF k 30, weight ${DEFAULT_FUSION.weight}, the rest the API's defaults)`,
     );
     expect(describeRun(modeRun('hybrid', 0.7, 1, { sent: { k: 30, weight: 0.7 } }))).toBe(
       'hybrid (RRF k 30, weight 0.7)',
@@ -363,9 +363,9 @@ describe('renderEval', () => {
       /\| 0\.6602 +\| 0\.8602 +\| 0\.6302 +\| 120\.0 +\| 240\.0 +\|/,
     );
     expect(row('Heimdex keyword ')).toMatch(/\| 0\.6900 .*\| 60\.0 +\| 120\.0 +\|/);
-    expect(row('Heimdex hybrid (RRF k 60, weight 0.5')).toMatch(
-      /\| 0\.7123 .*\| 150\.0 +\| 300\.0 +\|/,
-    );
+    expect(
+      row(`Heimdex hybrid (RRF k ${DEFAULT_FUSION.k}, weight ${DEFAULT_FUSION.weight}`),
+    ).toMatch(/\| 0\.7123 .*\| 150\.0 +\| 300\.0 +\|/);
     expect(row('reference BM25')).toMatch(/k1 0\.9, b 0\.4.*\| 0\.6966 /);
     expect(row('delta (keyword − reference BM25)')).toMatch(/\| -0\.0066 /);
     expect(row('sentence-transformers 6.2.0')).toMatch(/\| 0\.6602 /);
@@ -407,7 +407,7 @@ describe('renderEval', () => {
     expect(md).toMatch(/\| 100 +\| 0\.7 +\| 0\.7010 .*\| \+0\.0408 +\| met +\| met +\| 140\.0 +\|/);
     expect(md).toMatch(/\| 10 +\| 0\.3 +\| 0\.6900 .*\| \+0\.0298 +\| not met +\| met +\|/);
     expect(md).toContain(
-      'Best nDCG@10 of the sweep: k 100, weight 0.7 (0.7010); the hybrid pass (k 60, weight 0.5) scored 0.7123 (+0.0113).',
+      `Best nDCG@10 of the sweep: k 100, weight 0.7 (0.7010); the hybrid pass (k ${DEFAULT_FUSION.k}, weight ${DEFAULT_FUSION.weight}) scored 0.7123 (+0.0113).`,
     );
     expect(
       renderEval(result({ heimdex: { ...result().heimdex, sweep: null, sweepBest: null } })),

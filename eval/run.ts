@@ -108,7 +108,10 @@ function snapshotSources(workDir: string): string {
 /** One pass of the queries in one mode: its figures and its run (query → document → score). */
 interface Pass {
   result: ModeRun;
+  /** The API's order (what the metrics score). */
   run: Run;
+  /** The API's scores (what a reference's scores are compared with). */
+  scores: Run;
   modeMismatches: number;
 }
 
@@ -147,6 +150,7 @@ async function searchPass(
       },
     },
     run: s.run,
+    scores: s.scores,
     modeMismatches: s.modeMismatches,
   };
 }
@@ -447,7 +451,7 @@ async function main(): Promise<void> {
     },
     reference: reference?.result ?? null,
     delta: reference && dense ? metricDelta(dense.result.metrics, reference.result.metrics) : null,
-    agreement: reference && dense ? agreement(dense.run, reference.run, queryIds) : null,
+    agreement: reference && dense ? agreement(dense.scores, reference.run, queryIds) : null,
     bm25: {
       metrics: bm25Metrics,
       seconds: round(bm25Seconds),
@@ -461,7 +465,7 @@ async function main(): Promise<void> {
         limit: LIMIT,
       },
       delta: keyword ? metricDelta(keyword.result.metrics, bm25Metrics) : null,
-      agreement: keyword ? agreement(keyword.run, bm25Run, queryIds) : null,
+      agreement: keyword ? agreement(keyword.scores, bm25Run, queryIds) : null,
     },
     checks,
     warnings,

@@ -1,4 +1,5 @@
 /** The bench's JSON document and its human-readable rendering (Markdown tables). */
+import type { KeywordCostResult } from './keywords-bench.js';
 import type { VerifyReport } from '../make-model.js';
 import type { MachineInfo } from './machine.js';
 import type { MatmulPeak } from './matmul.js';
@@ -41,6 +42,8 @@ export interface BenchResult {
   ingest: IngestResult | null;
   search: SearchResult | null;
   stores: StoreCell[];
+  /** Section `keywords`: ingest with and without the keyword index's term vectors. */
+  keywordCost: KeywordCostResult | null;
   soak: SoakResult | null;
   /** sentence-transformers against Heimdex's embedder, the real model (section `peer`). */
   peer: PeerResult | null;
@@ -86,6 +89,7 @@ export function renderReport(r: BenchResult): string {
     renderIngest(r),
     renderSearch(r),
     renderStores(r),
+    renderKeywordCost(r),
     renderSoak(r),
     renderPeer(r),
     renderTargets(r),
@@ -380,6 +384,9 @@ function renderStores(r: BenchResult): string[] {
         'search p50 ms',
         'p95 ms',
         'p99 ms',
+        'keyword p50 ms',
+        'hybrid p50 ms',
+        'hybrid ÷ dense',
         '32-point write p50 ms',
         'fill points/s',
         'maintenance s',
@@ -392,6 +399,9 @@ function renderStores(r: BenchResult): string[] {
         n1(c.latencyMs.p50),
         n1(c.latencyMs.p95),
         n1(c.latencyMs.p99),
+        n1(c.keywordLatencyMs?.p50),
+        n1(c.hybridLatencyMs?.p50),
+        c.hybridLatencyMs ? `${(c.hybridLatencyMs.p50 / c.latencyMs.p50).toFixed(2)}x` : '–',
         n1(c.write32Ms?.p50),
         n1(c.insertPointsPerSecond),
         n1(c.maintenanceSeconds),
@@ -400,6 +410,27 @@ function renderStores(r: BenchResult): string[] {
   );
   out.push('');
   return out;
+}
+
+/** ## Keyword index: what its term vectors cost ingest */
+function renderKeywordCost(r: BenchResult): string[] {
+  const k = r.keywordCost;
+  if (!k) return [];
+  return [
+    `## Keyword index cost (${k.model}, ${k.texts} ${k.length} texts per round, EmbedderService.embed in process, best of ${k.rounds} rounds)\n`,
+    table(
+      ['with term vectors texts/s', 'dense-only texts/s', 'ratio', 'analysis alone ms/text'],
+      [
+        [
+          n1(k.withTermsTextsPerSecond),
+          n1(k.denseOnlyTextsPerSecond),
+          pct(k.ratio),
+          k.analysisMsPerText,
+        ],
+      ],
+    ),
+    '',
+  ];
 }
 
 /** ## Soak */

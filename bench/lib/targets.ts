@@ -1,4 +1,6 @@
 /** The issue's performance targets, each a ratio (or difference) of figures from one run. */
+import type { KeywordCostResult } from './keywords-bench.js';
+import type { StoreCell } from './store-bench.js';
 import type { MatmulPeak } from './matmul.js';
 import type { PeerResult } from './peer.js';
 import type { SoakResult } from './soak.js';
@@ -34,7 +36,16 @@ export interface TargetInputs {
   fullSoakMinutes: number;
   /** The peer section (sentence-transformers against Heimdex, the real model), when it ran. */
   peer?: PeerResult | null;
+  /** The store section's cells (dense, keyword and hybrid latency per size). */
+  stores?: StoreCell[];
+  /** The keywords section: ingest with and without the keyword index's term vectors. */
+  keywordCost?: KeywordCostResult | null;
 }
+
+/** Hybrid search p50 ≤ this × dense p50, embedded store, at this many points (issue 15). */
+export const HYBRID_LATENCY = { points: 100_000, ratio: 1.3 } as const;
+/** Ingest with term vectors ≥ this share of dense-only ingest (issue 15). */
+export const KEYWORD_INGEST_SHARE = 0.95;
 
 /** Heimdex's embedder ÷ sentence-transformers `encode`, texts/s, same model and texts. */
 export const PEER_TARGETS = [
@@ -219,6 +230,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
         : 'not measured',
     ),
   );
+  out.push(...keywordTargets(t));
   for (const { dtype, threshold, label } of PEER_TARGETS) {
     const lengths = t.peer ? [...new Set(t.peer.ratios.map((r) => r.length))] : ['medium' as const];
     for (const length of lengths) {
@@ -243,4 +255,43 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
   }
 
   return out;
+}
+
+/** Hybrid search's cost over dense in the embedded store, and the keyword index's ingest cost. */
+function keywordTargets(t: TargetInputs): TargetResult[] {
+  const cell =
+    t.stores?.find(
+      (c) =>
+        c.store === 'lancedb' && c.state === 'as written' && c.vectors === HYBRID_LATENCY.points,
+    ) ?? null;
+  const hybrid = cell?.hybridLatencyMs ?? null;
+  const k = t.keywordCost ?? null;
+  return [
+    judge(
+      {
+        id: 'hybrid-latency',
+        target: `Hybrid search p50 <= ${HYBRID_LATENCY.ratio}x dense p50, embedded store, ${HYBRID_LATENCY.points.toLocaleString('en')} points in one organisation`,
+        threshold: HYBRID_LATENCY.ratio,
+        comparison: '<=',
+        unit: 'x',
+      },
+      cell && hybrid ? hybrid.p50 / cell.latencyMs.p50 : null,
+      cell && hybrid
+        ? `hybrid p50 ${hybrid.p50} ms, dense p50 ${cell.latencyMs.p50} ms, keyword p50 ${cell.keywordLatencyMs?.p50 ?? '–'} ms`
+        : `not measured (needs --sections store with ${HYBRID_LATENCY.points} in --store-sizes)`,
+    ),
+    judge(
+      {
+        id: 'keyword-ingest',
+        target: `Ingest with the keyword index's term vectors >= ${KEYWORD_INGEST_SHARE * 100}% of dense-only texts/s (same service, texts and store)`,
+        threshold: KEYWORD_INGEST_SHARE,
+        comparison: '>=',
+        unit: 'fraction',
+      },
+      k ? k.ratio : null,
+      k
+        ? `${perSecond(k.withTermsTextsPerSecond)} with terms, ${perSecond(k.denseOnlyTextsPerSecond)} dense-only (${k.model}, ${k.texts} ${k.length} texts, best of ${k.rounds} rounds; analysis alone ${k.analysisMsPerText} ms per text)`
+        : 'not measured (section keywords)',
+    ),
+  ];
 }

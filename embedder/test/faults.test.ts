@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,30 +5,9 @@ import { Faults } from '../src/core/faults.js';
 import { createLogger } from '../src/log.js';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
-import { POTION, TOKEN, client, tempDir, testConfig } from './helpers.js';
+import { DOG, TOKEN, client, embedItem, sleep, tempDir, testConfig, until } from './helpers.js';
 
-const DOG = 'A large furry dog is running in the park';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const item = (over: Record<string, unknown> = {}) => ({
-  job_id: randomUUID(),
-  seq: 1,
-  org_id: 'fault-org',
-  asset_id: 'a1',
-  segment_id: 's1',
-  text: DOG,
-  model: POTION,
-  model_ver: '1',
-  ...over,
-});
-
-async function until(probe: () => Promise<boolean>, what: string, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const item = (over: Record<string, unknown> = {}) => embedItem('fault-org', over);
 
 describe('Faults (the fault-injection file)', () => {
   it('re-reads the file at most every 200 ms, and only when it changed', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,56 @@ import { emptyEmbedding, toOutcome } from '../src/core/model.js';
 import type { EmbedKind, EmbedOutcome, EmbeddingModel } from '../src/core/model.js';
 
 export { REPO_ROOT as repoRoot };
+
+export const DOG = 'A large furry dog is running in the park';
+
+/** The payload keys of a stored point, sorted (what the Worker may read back). */
+export const PAYLOAD_KEYS = [
+  'asset_id',
+  'embedded_at',
+  'job_id',
+  'modality',
+  'model',
+  'model_ver',
+  'org_id',
+  'segment_id',
+  'seq',
+  'text_len',
+  'token_count',
+  'truncated',
+  'truncated_len',
+];
+
+/** One item of a POST /internal/embed body for `org`: DOG as asset a1, segment s1, with `over`. */
+export function embedItem(org: string, over: Record<string, unknown> = {}) {
+  return {
+    job_id: randomUUID(),
+    seq: 1,
+    org_id: org,
+    asset_id: 'a1',
+    segment_id: 's1',
+    text: DOG,
+    model: POTION,
+    model_ver: '1',
+    ...over,
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` every `everyMs` until it returns true (or fails the test after `timeoutMs`). */
+export async function until(
+  probe: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+  everyMs = 20,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
 /** The shared models folder: CI clones the repository with `shared/` beside it. */
 export const modelDir = path.resolve(REPO_ROOT, '../shared/models');
 export const POTION = 'potion-base-2M';

@@ -2,40 +2,28 @@ import { createHash, randomUUID } from 'node:crypto';
 import { env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pointId } from '../../contract/ids.js';
-import { MAX_EMBED_ITEMS } from '../../contract/internal.js';
+import { DEFAULT_FUSION, MAX_EMBED_ITEMS } from '../../contract/internal.js';
+import { rrfScore } from '../src/store/fusion.js';
 import type { EmbedderConfig } from '../src/config.js';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
 import { KeywordTerms, analyze } from '../src/core/keywords.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
 import {
+  DOG,
   KEYWORD_KEY,
+  PAYLOAD_KEYS,
   POTION,
   TOKEN,
   client,
+  embedItem,
   modelDir,
   readTree,
   tempDir,
   testConfig,
 } from './helpers.js';
 
-const DOG = 'A large furry dog is running in the park';
 const CANINE = 'A big hairy canine is jogging outdoors';
-const PAYLOAD_KEYS = [
-  'asset_id',
-  'embedded_at',
-  'job_id',
-  'modality',
-  'model',
-  'model_ver',
-  'org_id',
-  'segment_id',
-  'seq',
-  'text_len',
-  'token_count',
-  'truncated',
-  'truncated_len',
-];
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 let embedder: RunningEmbedder;
@@ -55,17 +43,7 @@ afterAll(async () => {
   await tmp?.remove();
 });
 
-const item = (over: Record<string, unknown> = {}) => ({
-  job_id: randomUUID(),
-  seq: 1,
-  org_id: 'acme',
-  asset_id: 'a1',
-  segment_id: 's1',
-  text: DOG,
-  model: POTION,
-  model_ver: '1',
-  ...over,
-});
+const item = (over: Record<string, unknown> = {}) => embedItem('acme', over);
 
 /** The error startEmbedder rejects with (fails the test if it starts). */
 async function startupFailure(config: EmbedderConfig): Promise<Error> {
@@ -374,7 +352,8 @@ describe('embed and search', () => {
     const first = hybrid.json.results[0];
     expect(first.explain.dense.rank).toBeGreaterThanOrEqual(1);
     expect(first.score).toBeCloseTo(
-      1 / (60 + first.explain.dense.rank - 1) + 1 / (60 + first.explain.keyword.rank - 1),
+      rrfScore(first.explain.dense.rank - 1, DEFAULT_FUSION.k, 2 * DEFAULT_FUSION.weight) +
+        rrfScore(first.explain.keyword.rank - 1, DEFAULT_FUSION.k, 2 * (1 - DEFAULT_FUSION.weight)),
       6,
     );
     // Keyword mode finds nothing for words no text has; the model is not run for it.

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,21 +5,9 @@ import { pointId } from '../../contract/ids.js';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
-import { POTION, TOKEN, client, modelDir, tempDir, testConfig } from './helpers.js';
+import { DOG, POTION, TOKEN, client, embedItem, modelDir, tempDir, testConfig } from './helpers.js';
 
-const DOG = 'A large furry dog is running in the park';
-
-const item = (over: Record<string, unknown> = {}) => ({
-  job_id: randomUUID(),
-  seq: 1,
-  org_id: 'mm-org',
-  asset_id: 'a1',
-  segment_id: 's1',
-  text: DOG,
-  model: POTION,
-  model_ver: '1',
-  ...over,
-});
+const item = (over: Record<string, unknown> = {}) => embedItem('mm-org', over);
 
 /** A copy of the potion-base-2M folder under another name: same weights, another model. */
 async function copyModel(dest: string): Promise<void> {

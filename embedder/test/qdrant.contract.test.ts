@@ -16,7 +16,7 @@ import type { RunningEmbedder } from '../src/server.js';
 import { QdrantStore } from '../src/store/qdrant.js';
 import { KeywordIndexUnavailable } from '../src/store/types.js';
 import type { PointPayload, VectorPoint } from '../src/store/types.js';
-import { POTION, client, testConfig } from './helpers.js';
+import { PAYLOAD_KEYS, POTION, client, testConfig } from './helpers.js';
 import type { Json } from './helpers.js';
 
 interface Recorded {
@@ -345,13 +345,13 @@ describe('QdrantStore speaks Qdrant REST', () => {
       fusion: { k: 10, weight: 0.25 },
       filters: { truncated: false },
     });
-    // One call; the tenant scope and the filters on both prefetches, each 100 deep.
+    // One call; the tenant scope and the filters on both prefetches, each 4 × limit deep.
     expect(fake.requests).toHaveLength(1);
     const filter = { must: [...scope, { key: 'truncated', match: { value: false } }] };
     expect(calls('POST', '/points/query')[0]?.body).toEqual({
       prefetch: [
-        { query: [0, 1, 0, 0], filter, limit: 100 },
-        { ...keywordRequest, filter, limit: 100 },
+        { query: [0, 1, 0, 0], filter, limit: 20 },
+        { ...keywordRequest, filter, limit: 20 },
       ],
       query: { rrf: { k: 10, weights: [0.5, 1.5] } },
       filter,
@@ -704,22 +704,6 @@ describe('the embedder on Qdrant', () => {
       }
     }
     const upsert = fake.requests.find((r) => r.method === 'PUT' && r.path.endsWith('/points'));
-    expect(Object.keys(upsert?.body.points[0].payload).sort()).toEqual(
-      [
-        'asset_id',
-        'embedded_at',
-        'job_id',
-        'model',
-        'model_ver',
-        'modality',
-        'org_id',
-        'segment_id',
-        'seq',
-        'text_len',
-        'token_count',
-        'truncated',
-        'truncated_len',
-      ].sort(),
-    );
+    expect(Object.keys(upsert?.body.points[0].payload).sort()).toEqual(PAYLOAD_KEYS);
   });
 });

@@ -4,40 +4,23 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
-import { POTION, TOKEN, client, tempDir, testConfig } from './helpers.js';
+import { DOG, POTION, TOKEN, client, embedItem, tempDir, testConfig } from './helpers.js';
+import { until as untilTrue } from './helpers.js';
 import type { Json } from './helpers.js';
 
-const DOG = 'A large furry dog is running in the park';
 /** About 500 tokens: a pass over many of these takes a while, even for potion. */
 const longText = (i: number): string => `${DOG} number ${i} `.repeat(45);
 
-const item = (over: Record<string, unknown> = {}) => ({
-  job_id: randomUUID(),
-  seq: 1,
-  org_id: 'serve-org',
-  asset_id: 'a1',
-  segment_id: 's1',
-  text: DOG,
-  model: POTION,
-  model_ver: '1',
-  ...over,
-});
+const item = (over: Record<string, unknown> = {}) => embedItem('serve-org', over);
 
 const longItems = (n: number, org: string) =>
   Array.from({ length: n }, (_, i) =>
     item({ org_id: org, segment_id: `s${i}`, text: longText(i) }),
   );
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` until it returns true (or fails the test after `timeoutMs`). */
-async function until(probe: () => Promise<boolean>, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+/** Polls `probe` every 5 ms for up to 10 s. */
+const until = (probe: () => Promise<boolean>, what: string, timeoutMs = 10_000) =>
+  untilTrue(probe, what, timeoutMs, 5);
 
 /** Sum of a metric's samples whose labels include `labels` (Prometheus text format). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {

@@ -380,7 +380,14 @@ function keywordConformance(current: () => { h: Harness; store: VectorStore }): 
     const d = await point('acme', 'a2', 'D', [-0.1, 0, 1], 4);
     await store.upsert([a, b, c, d]);
     await store.upsert(await corpus('globex'));
-    const hits = await hybridSearch(store, 'acme', [1, 0, 0], { 1: 1 }, { explain: true });
+    const equal = { fusion: { k: 60, weight: 0.5 } };
+    const hits = await hybridSearch(
+      store,
+      'acme',
+      [1, 0, 0],
+      { 1: 1 },
+      { ...equal, explain: true },
+    );
     expect(hits.map((x) => x.id)).toEqual([a.id, c.id, b.id, d.id]);
     const expected = [1 / 60 + 1 / 61, 1 / 62 + 1 / 60, 1 / 61, 1 / 63];
     hits.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i] as number, 6));
@@ -422,6 +429,7 @@ function keywordConformance(current: () => { h: Harness; store: VectorStore }): 
       [1, 0, 0],
       { 1: 1 },
       {
+        ...equal,
         limit: 1,
         filters: { assetIds: ['a2'] },
       },

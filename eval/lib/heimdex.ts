@@ -40,6 +40,8 @@ export interface IngestResult {
 }
 
 export interface SearchRunResult {
+  /** query id → document id → the API's score (for comparing scores with a reference). */
+  scores: Map<string, Map<string, number>>;
   /** query id → document id → score. */
   run: Map<string, Map<string, number>>;
   latencyMs: Summary;
@@ -332,6 +334,7 @@ export async function searchAll(
 ): Promise<SearchRunResult> {
   const counters = { retries: 0 };
   const run = new Map<string, Map<string, number>>();
+  const apiScores = new Map<string, Map<string, number>>();
   const latencies: number[] = [];
   let unknownResults = 0;
   let modeReported: string | null = null;
@@ -367,18 +370,24 @@ export async function searchAll(
     // The run holds the API's order, not its scores: fused (hybrid) scores tie often (with equal
     // weights, ranks 2 and 5 tie with ranks 5 and 2), and trec_eval would re-break such ties by
     // document id; what a user gets is the order. Score = results left, so best first is largest.
+    const order = new Map<string, number>();
     const scores = new Map<string, number>();
     answer.results.forEach((r, index) => {
       const doc = r.payload.segment_id;
       if (!opts.docIds.has(doc)) unknownResults++;
       // One point per segment today; should chunks ever answer separately, keep the best.
-      if (!scores.has(doc)) scores.set(doc, answer.results.length - index);
+      if (!order.has(doc)) {
+        order.set(doc, answer.results.length - index);
+        scores.set(doc, r.score);
+      }
     });
-    run.set(q.id, scores);
+    run.set(q.id, order);
+    apiScores.set(q.id, scores);
     if ((i + 1) % 200 === 0) api.log(`  ${i + 1}/${queries.length} queries (${opts.mode})`);
   }
   return {
     run,
+    scores: apiScores,
     latencyMs: summarize(latencies),
     queries: queries.length,
     unknownResults,

@@ -160,15 +160,30 @@ describe('heimdex against the real stack', () => {
   });
 
   it('finds an ingested paragraph by a paraphrase, and shows it from the local file', async () => {
-    const run = await heimdex(['search', 'A big hairy canine is jogging outdoors', '--limit', '3']);
+    const run = await heimdex([
+      'search',
+      'A big hairy canine is jogging outdoors',
+      '--limit',
+      '3',
+      '--mode',
+      'dense',
+    ]);
     expect(run.code).toBe(0);
     const lines = run.stdout.trim().split('\n');
-    expect(lines[0]).toBe(`3 results (model ${TEST_MODEL}@1)`);
+    expect(lines[0]).toBe(
+      `3 results (mode dense; score: cosine similarity; model ${TEST_MODEL}@1)`,
+    );
     expect(lines[2]).toMatch(/^1 +0\.\d{3} +corpus\/animals\.txt \/ p1 /);
     expect(lines[3]).toBe('   corpus/animals.txt:1');
     expect(lines[4]).toBe('   │ A large furry dog is running in the park.');
 
-    const json = await heimdex(['--json', 'search', 'interest rates and inflation']);
+    const json = await heimdex([
+      '--json',
+      'search',
+      'interest rates and inflation',
+      '--mode',
+      'dense',
+    ]);
     const body = JSON.parse(json.stdout) as {
       results: Array<{
         score: number;
@@ -272,7 +287,14 @@ describe('heimdex against the real stack', () => {
     const run = await heimdex(['-q', 'ingest', 'notes/', '--asset', 'notes']);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('read     2 files, 3 segments; sent in 1 request');
-    const found = await heimdex(['search', 'prune the roses in spring', '--asset', 'notes']);
+    const found = await heimdex([
+      'search',
+      'prune the roses in spring',
+      '--asset',
+      'notes',
+      '--mode',
+      'dense',
+    ]);
     const lines = found.stdout.split('\n');
     expect(lines[2]).toMatch(/^1 +0\.\d{3} +notes \/ notes\/garden\.md#p1 /);
     expect(lines.slice(3, 6)).toEqual(['   notes/garden.md:1', '   │ # Roses', '   │']);

@@ -130,17 +130,8 @@ export interface BatchJob {
   existing: boolean;
 }
 
-/** An RFC 9457 problem document as the Worker writes it. */
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  code: string;
-  detail: string;
-  instance?: string;
-  request_id: string;
-  errors?: Array<{ field: string; pointer: string; message: string }>;
-}
+/** An RFC 9457 problem document as the Worker writes it (worker/test/problem.ts). */
+export type { ProblemBody } from '../../worker/test/problem.js';
 
 export interface JobBody {
   job_id: string;

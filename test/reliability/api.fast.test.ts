@@ -1,19 +1,20 @@
 /**
- * The public API against hostile input, through the real stack: a catalogue of malformed and
- * out-of-contract requests (each must get its status and a problem+json body, and write nothing),
- * a catalogue of forged and broken tokens against a JWKS-configured production Worker (each 401),
- * and cross-tenant reads, searches and deletes (404 or empty).
+ * The public API against hostile input, through the real stack, driven by the shared route table
+ * (worker/test/routes.ts): every route's malformed and out-of-contract requests (each must get its
+ * status and a problem+json body, and write nothing), a catalogue of forged and broken tokens
+ * against a JWKS-configured production Worker (each 401 on every route), and cross-tenant access
+ * to every route (404 or empty).
  */
 import { SignJWT, generateKeyPair } from 'jose';
 import type { CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DEFAULT_MAX_TEXT_CHARS as MAX_TEXT_CHARS,
-  MAX_BATCH_SEGMENTS,
-  MAX_ID_CHARS,
-} from '../../contract/rules.js';
+import { MAX_TENANT_ID_CHARS, MAX_TOKEN_LENGTH } from '../../worker/src/limits.js';
+import { checkProblem, expectFieldErrors, expectProblem } from '../../worker/test/problem.js';
+import type { ProblemBody } from '../../worker/test/problem.js';
+import { ROUTES, badRequests } from '../../worker/test/routes.js';
+import type { OwnerFixture, RouteCase } from '../../worker/test/routes.js';
+import { mintDevToken } from '../../scripts/lib/token.js';
 import { Api } from '../helpers/api.js';
-import type { ProblemBody } from '../helpers/api.js';
 import { DbProbe } from '../helpers/db.js';
 import { recordFigures } from '../helpers/report.js';
 import { startJwksServer } from '../helpers/jwks.js';
@@ -23,7 +24,6 @@ import type { TestStack } from '../helpers/stack.js';
 import { VectorProbe } from '../helpers/vectors.js';
 
 const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-const PROBLEM_BASE = 'https://heimdex.dev/problems/';
 
 let stack: TestStack;
 let jwksWorker: TestStack;
@@ -57,684 +57,40 @@ afterAll(async () => {
   await stack?.dispose();
 }, 60_000);
 
-/** Checks the RFC 9457 shape every error shares; returns the parsed body. */
-function expectProblem(
-  res: { status: number; headers: Headers; body: unknown },
-  status: number,
-  code: string,
-): ProblemBody {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toContain('application/problem+json');
-  const body = res.body as ProblemBody;
-  expect(body).toMatchObject({ type: PROBLEM_BASE + code, status, code });
-  expect(typeof body.title).toBe('string');
-  expect(typeof body.detail).toBe('string');
-  expect(body.request_id).toBe(res.headers.get('x-request-id'));
-  expect(body.request_id.length).toBeGreaterThanOrEqual(8);
-  return body;
+/** Runs `route`'s request against `apiUrl` with the given Authorization header (or none). */
+function callRoute(
+  apiUrl: string,
+  route: RouteCase,
+  owner: OwnerFixture,
+  authorization: string | undefined,
+): Promise<Response> {
+  const { path, body } = route.request(owner);
+  const headers: Record<string, string> = authorization ? { authorization } : {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return fetch(apiUrl + path, {
+    method: route.method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }
 
+/** Owner-shaped values for requests that must be refused before anything is looked up. */
+const nobody: OwnerFixture = {
+  org: 'nobody',
+  token: '',
+  asset: 'a',
+  segment: 's',
+  text: 'attack',
+  jobId: '00000000-0000-4000-8000-000000000001',
+  pointId: '00000000-0000-4000-8000-000000000002',
+  batchId: '00000000-0000-4000-8000-000000000003',
+};
+
 // ---------------------------------------------------------------------------------------------
-// Bad input catalogue
+// Bad input catalogue: every route's error cases (worker/test/routes.ts)
 // ---------------------------------------------------------------------------------------------
 
-interface BadInput {
-  name: string;
-  method?: string;
-  path: string;
-  /** An object is sent as JSON; a string or bytes verbatim. */
-  body?: unknown;
-  /** null: no content type; default application/json when there is a body. */
-  contentType?: string | null;
-  headers?: Record<string, string>;
-  /** Send without a bearer token. */
-  anonymous?: boolean;
-  status: number;
-  code: string;
-  /** Fields that must be named in errors[] (a field problem). */
-  fields?: string[];
-  check?: (body: ProblemBody, headers: Headers) => void;
-}
-
-const ok = { asset_id: 'doc', segment_id: 'p1', text: 'A perfectly ordinary sentence' };
-const search = { query_text: 'ordinary sentence' };
-const seg = (i: number, extra: Record<string, unknown> = {}) => ({
-  segment_id: `s${i}`,
-  text: `Segment number ${i}`,
-  ...extra,
-});
-const E = '/vectors/embed';
-const B = '/vectors/embed/batch';
-const S = '/vectors/search';
-const deepArray = '['.repeat(50_000) + ']'.repeat(50_000);
-
-const BAD_INPUTS: BadInput[] = [
-  // Not JSON, or not an object.
-  {
-    name: 'truncated JSON',
-    path: E,
-    body: '{"asset_id": "doc",',
-    status: 400,
-    code: 'malformed_json',
-  },
-  {
-    name: 'trailing garbage after JSON',
-    path: E,
-    body: JSON.stringify(ok) + ' x',
-    status: 400,
-    code: 'malformed_json',
-  },
-  {
-    name: 'single-quoted JSON',
-    path: E,
-    body: "{'asset_id': 'doc'}",
-    status: 400,
-    code: 'malformed_json',
-  },
-  { name: 'empty body', path: E, body: '', status: 400, code: 'malformed_json' },
-  {
-    name: 'invalid UTF-8 outside strings',
-    path: E,
-    body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
-    status: 400,
-    code: 'malformed_json',
-  },
-  {
-    name: 'JSON null',
-    path: E,
-    body: 'null',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['(body)'],
-  },
-  {
-    name: 'JSON array',
-    path: E,
-    body: '[]',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['(body)'],
-  },
-  {
-    name: 'JSON string',
-    path: E,
-    body: '"embed me"',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['(body)'],
-  },
-  {
-    name: 'deeply nested array as asset_id',
-    path: E,
-    body: `{"asset_id":${deepArray},"segment_id":"s","text":"t"}`,
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  // Wrong types.
-  {
-    name: 'asset_id is a number',
-    path: E,
-    body: { ...ok, asset_id: 42 },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  {
-    name: 'segment_id is a boolean',
-    path: E,
-    body: { ...ok, segment_id: true },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segment_id'],
-  },
-  {
-    name: 'text is a number',
-    path: E,
-    body: { ...ok, text: 7 },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'text is null',
-    path: E,
-    body: { ...ok, text: null },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'text is an array',
-    path: E,
-    body: { ...ok, text: ['a', 'b'] },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'text is an object',
-    path: E,
-    body: { ...ok, text: { value: 'x' } },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'model is a number',
-    path: E,
-    body: { ...ok, model: 3 },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['model'],
-  },
-  // Missing fields.
-  {
-    name: 'missing text',
-    path: E,
-    body: { asset_id: 'doc', segment_id: 'p1' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'missing asset_id',
-    path: E,
-    body: { segment_id: 'p1', text: 'x' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  {
-    name: 'missing segment_id',
-    path: E,
-    body: { asset_id: 'doc', text: 'x' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segment_id'],
-  },
-  {
-    name: 'empty object',
-    path: E,
-    body: {},
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id', 'segment_id', 'text'],
-  },
-  // Empty, blank, too long.
-  {
-    name: 'empty text',
-    path: E,
-    body: { ...ok, text: '' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'whitespace-only text',
-    path: E,
-    body: { ...ok, text: ' \n\t ' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'empty asset_id',
-    path: E,
-    body: { ...ok, asset_id: '' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  {
-    name: `asset_id of ${MAX_ID_CHARS + 1} characters`,
-    path: E,
-    body: { ...ok, asset_id: 'a'.repeat(MAX_ID_CHARS + 1) },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  {
-    name: `text of ${MAX_TEXT_CHARS + 1} characters`,
-    path: E,
-    body: { ...ok, text: 'x'.repeat(MAX_TEXT_CHARS + 1) },
-    status: 413,
-    code: 'payload_too_large',
-    fields: ['text'],
-  },
-  {
-    name: `text of ${MAX_TEXT_CHARS + 1} astral characters (counted as characters)`,
-    path: E,
-    body: { ...ok, text: '😀'.repeat(MAX_TEXT_CHARS + 1) },
-    status: 413,
-    code: 'payload_too_large',
-    fields: ['text'],
-  },
-  {
-    name: 'body over 1 MiB',
-    path: E,
-    body: { ...ok, text: 'y'.repeat(1_100_000) },
-    status: 413,
-    code: 'payload_too_large',
-  },
-  // Unicode and control characters.
-  {
-    name: 'lone high surrogate in text',
-    path: E,
-    body: '{"asset_id":"doc","segment_id":"p1","text":"abc \\ud800 def"}',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'lone low surrogate in text',
-    path: E,
-    body: '{"asset_id":"doc","segment_id":"p1","text":"\\udc00abc"}',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'NUL in text',
-    path: E,
-    body: { ...ok, text: 'before\u0000after' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['text'],
-  },
-  {
-    name: 'lone surrogate in asset_id',
-    path: E,
-    body: '{"asset_id":"doc\\udfff","segment_id":"p1","text":"x"}',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  {
-    name: 'SOH control character in segment_id',
-    path: E,
-    body: { ...ok, segment_id: 's\u0001' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segment_id'],
-  },
-  {
-    name: 'newline in asset_id',
-    path: E,
-    body: { ...ok, asset_id: 'doc\nX-Injected: 1' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  {
-    name: 'DEL in asset_id',
-    path: E,
-    body: { ...ok, asset_id: 'doc\u007f' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  {
-    name: 'C1 control (NEL) in segment_id',
-    path: E,
-    body: { ...ok, segment_id: 'p\u0085' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segment_id'],
-  },
-  {
-    name: 'NUL in segment_id',
-    path: E,
-    body: { ...ok, segment_id: 'p\u0000' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segment_id'],
-  },
-  // Model names, unknown fields.
-  {
-    name: 'path traversal as model',
-    path: E,
-    body: { ...ok, model: '../../etc/passwd' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['model'],
-  },
-  {
-    name: 'space in model_ver',
-    path: E,
-    body: { ...ok, model_ver: '1 2' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['model_ver'],
-  },
-  {
-    name: 'unknown field',
-    path: E,
-    body: { ...ok, priority: 'high' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['priority'],
-  },
-  {
-    name: '__proto__ field',
-    path: E,
-    body: `{"asset_id":"doc","segment_id":"p1","text":"x","__proto__":{"admin":true}}`,
-    status: 400,
-    code: 'validation_failed',
-    fields: ['__proto__'],
-  },
-  {
-    name: 'org_id field (tenant from the body)',
-    path: E,
-    body: { ...ok, org_id: 'someone-else' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['org_id'],
-  },
-  // Content types.
-  {
-    name: 'text/plain',
-    path: E,
-    body: JSON.stringify(ok),
-    contentType: 'text/plain',
-    status: 415,
-    code: 'unsupported_media_type',
-  },
-  {
-    name: 'no content type',
-    path: E,
-    body: JSON.stringify(ok),
-    contentType: null,
-    status: 415,
-    code: 'unsupported_media_type',
-  },
-  {
-    name: 'form-encoded',
-    path: E,
-    body: 'asset_id=doc&segment_id=p1&text=x',
-    contentType: 'application/x-www-form-urlencoded',
-    status: 415,
-    code: 'unsupported_media_type',
-  },
-  {
-    name: 'multipart',
-    path: E,
-    body: '--b\r\n\r\nx\r\n--b--',
-    contentType: 'multipart/form-data; boundary=b',
-    status: 415,
-    code: 'unsupported_media_type',
-  },
-  // Search.
-  {
-    name: 'search limit 0',
-    path: S,
-    body: { ...search, limit: 0 },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['limit'],
-  },
-  {
-    name: 'search limit 101',
-    path: S,
-    body: { ...search, limit: 101 },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['limit'],
-  },
-  {
-    name: 'search limit "10" (a string)',
-    path: S,
-    body: { ...search, limit: '10' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['limit'],
-  },
-  {
-    name: 'search limit 2.5',
-    path: S,
-    body: { ...search, limit: 2.5 },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['limit'],
-  },
-  {
-    name: 'search limit -1',
-    path: S,
-    body: { ...search, limit: -1 },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['limit'],
-  },
-  {
-    name: 'search limit 1e309 (Infinity)',
-    path: S,
-    body: '{"query_text":"x","limit":1e309}',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['limit'],
-  },
-  {
-    name: 'search without query_text',
-    path: S,
-    body: { limit: 5 },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['query_text'],
-  },
-  {
-    name: 'search query_text too long',
-    path: S,
-    body: { query_text: 'q'.repeat(MAX_TEXT_CHARS + 1) },
-    status: 413,
-    code: 'payload_too_large',
-    fields: ['query_text'],
-  },
-  {
-    name: 'search with lone surrogate',
-    path: S,
-    body: '{"query_text":"\\ud83d"}',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['query_text'],
-  },
-  {
-    name: 'search unknown field',
-    path: S,
-    body: { ...search, org_id: 'other' },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['org_id'],
-  },
-  // Batches.
-  {
-    name: 'empty batch',
-    path: B,
-    body: { asset_id: 'doc', segments: [] },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segments'],
-  },
-  {
-    name: `${MAX_BATCH_SEGMENTS + 1}-item batch`,
-    path: B,
-    body: {
-      asset_id: 'doc',
-      segments: Array.from({ length: MAX_BATCH_SEGMENTS + 1 }, (_, i) => seg(i)),
-    },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segments'],
-  },
-  {
-    name: 'segments is an object',
-    path: B,
-    body: { asset_id: 'doc', segments: { 0: seg(0) } },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segments'],
-  },
-  {
-    name: 'null batch item',
-    path: B,
-    body: { asset_id: 'doc', segments: [seg(0), null] },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segments.1'],
-  },
-  {
-    name: 'batch item without asset_id and no batch asset_id',
-    path: B,
-    body: { segments: [seg(0, { asset_id: 'a' }), seg(1)] },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segments.1.asset_id'],
-  },
-  {
-    name: 'unknown field in a batch item',
-    path: B,
-    body: { asset_id: 'doc', segments: [seg(0, { colour: 'red' })] },
-    status: 400,
-    code: 'validation_failed',
-    fields: ['segments.0.colour'],
-  },
-  {
-    name: 'too-long text in item 3 of a batch',
-    path: B,
-    body: {
-      asset_id: 'doc',
-      segments: [seg(0), seg(1), seg(2), seg(3, { text: 'z'.repeat(MAX_TEXT_CHARS + 1) })],
-    },
-    status: 413,
-    code: 'payload_too_large',
-    fields: ['segments.3.text'],
-  },
-  {
-    name: `${MAX_BATCH_SEGMENTS}-item batch whose last item has a NUL (all or nothing)`,
-    path: B,
-    body: {
-      asset_id: 'doc',
-      segments: Array.from({ length: MAX_BATCH_SEGMENTS }, (_, i) =>
-        seg(i, i === MAX_BATCH_SEGMENTS - 1 ? { text: 'bad\u0000' } : {}),
-      ),
-    },
-    status: 400,
-    code: 'validation_failed',
-    fields: [`segments.${MAX_BATCH_SEGMENTS - 1}.text`],
-  },
-  {
-    name: 'batch over 1 MiB',
-    path: B,
-    body: {
-      asset_id: 'doc',
-      segments: Array.from({ length: MAX_BATCH_SEGMENTS }, (_, i) =>
-        seg(i, { text: 'w'.repeat(5000) }),
-      ),
-    },
-    status: 413,
-    code: 'payload_too_large',
-  },
-  // Path parameters, routes, methods.
-  {
-    name: 'job id not a UUID',
-    method: 'GET',
-    path: '/jobs/not-a-uuid',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['job_id'],
-  },
-  {
-    name: 'job id SQL injection',
-    method: 'GET',
-    path: `/jobs/${encodeURIComponent("1' OR '1'='1")}`,
-    status: 400,
-    code: 'validation_failed',
-    fields: ['job_id'],
-  },
-  {
-    name: 'unknown job',
-    method: 'GET',
-    path: '/jobs/00000000-0000-4000-8000-000000000000',
-    status: 404,
-    code: 'not_found',
-  },
-  {
-    name: 'point id not a UUID',
-    method: 'DELETE',
-    path: '/vectors/points/12345',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['point_id'],
-  },
-  {
-    name: 'control character in asset path',
-    method: 'DELETE',
-    path: '/vectors/assets/doc%01',
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  {
-    name: `asset path of ${MAX_ID_CHARS + 1} characters`,
-    method: 'DELETE',
-    path: `/vectors/assets/${'a'.repeat(MAX_ID_CHARS + 1)}`,
-    status: 400,
-    code: 'validation_failed',
-    fields: ['asset_id'],
-  },
-  {
-    name: 'GET on a POST route',
-    method: 'GET',
-    path: E,
-    status: 405,
-    code: 'method_not_allowed',
-    check: (_b, h) => expect(h.get('allow')).toBe('POST'),
-  },
-  {
-    name: 'unknown route',
-    method: 'GET',
-    path: '/vectors/everything',
-    status: 404,
-    code: 'not_found',
-  },
-  // Authorization and headers.
-  { name: 'no token', path: E, body: ok, anonymous: true, status: 401, code: 'unauthorized' },
-  {
-    name: 'empty bearer token',
-    path: E,
-    body: ok,
-    anonymous: true,
-    headers: { authorization: 'Bearer ' },
-    status: 401,
-    code: 'unauthorized',
-  },
-  {
-    name: 'Basic credentials',
-    path: E,
-    body: ok,
-    anonymous: true,
-    headers: { authorization: 'Basic dXNlcjpwYXNz' },
-    status: 401,
-    code: 'unauthorized',
-  },
-  {
-    name: 'invalid x-request-id is replaced, not echoed',
-    path: E,
-    body: '{',
-    headers: { 'x-request-id': 'bad id <script>' },
-    status: 400,
-    code: 'malformed_json',
-    check: (b) => expect(b.request_id).toMatch(/^[0-9a-f-]{36}$/),
-  },
-  {
-    name: 'valid x-request-id is echoed',
-    path: E,
-    body: '{',
-    headers: { 'x-request-id': `rel-${run}-0001` },
-    status: 400,
-    code: 'malformed_json',
-    check: (b) => expect(b.request_id).toBe(`rel-${run}-0001`),
-  },
-];
+const BAD_INPUTS = badRequests();
 
 describe('bad input catalogue', () => {
   const org = `bad-${run}`;
@@ -746,39 +102,30 @@ describe('bad input catalogue', () => {
     anon = new Api(stack.apiUrl);
   });
 
-  it('names every case once (a report line per case)', () => {
-    expect(new Set(BAD_INPUTS.map((c) => c.name)).size).toBe(BAD_INPUTS.length);
-  });
-
-  it.each(BAD_INPUTS.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-    const before = await db.counts();
-    const headers: Record<string, string> = { ...c.headers };
-    let body: string | Uint8Array | undefined;
-    if (c.body !== undefined) {
-      body =
-        typeof c.body === 'string' || c.body instanceof Uint8Array
-          ? c.body
-          : JSON.stringify(c.body);
-      const type = c.contentType === undefined ? 'application/json' : c.contentType;
-      if (type !== null) headers['content-type'] = type;
-    }
-    const res = await (c.anonymous ? anon : client).raw<ProblemBody>(c.method ?? 'POST', c.path, {
-      body,
-      headers,
-    });
-    const problem = expectProblem(res, c.status, c.code);
-    if (c.fields) {
-      expect(problem.errors, 'errors[] names the fields').toBeDefined();
-      const named = problem.errors!.map((e) => e.field);
-      expect(named).toEqual(expect.arrayContaining(c.fields));
-      for (const e of problem.errors!) {
-        expect(e.pointer).toBe(e.field === '(body)' ? '' : '/' + e.field.split('.').join('/'));
-        expect(e.message.length).toBeGreaterThan(0);
+  it.each(BAD_INPUTS.map((c) => [`${c.method} ${c.path.slice(0, 40)}: ${c.name}`, c] as const))(
+    '%s',
+    async (_name, c) => {
+      const before = await db.counts();
+      const headers: Record<string, string> = { ...c.headers };
+      let body: string | Uint8Array | undefined;
+      if (c.body !== undefined) {
+        body =
+          typeof c.body === 'string' || c.body instanceof Uint8Array
+            ? c.body
+            : JSON.stringify(c.body);
+        const type = c.contentType === undefined ? 'application/json' : c.contentType;
+        if (type !== null) headers['content-type'] = type;
       }
-    }
-    c.check?.(problem, res.headers);
-    expect(await db.counts(), 'nothing was written').toEqual(before);
-  });
+      const res = await (c.anonymous ? anon : client).raw<ProblemBody>(c.method, c.path, {
+        body,
+        headers,
+      });
+      const problem = checkProblem(res, c.status, c.code);
+      if (c.fields) expectFieldErrors(problem, c.fields);
+      c.check?.(problem, res.headers);
+      expect(await db.counts(), 'nothing was written').toEqual(before);
+    },
+  );
 
   it('wrote no job, outbox row or vector for the tenant', async () => {
     expect(await db.jobCount(org)).toBe(0);
@@ -807,13 +154,21 @@ describe('auth attack catalogue (JWKS provider)', () => {
   const now = () => Math.floor(Date.now() / 1000);
   const probeJob = '/jobs/00000000-0000-4000-8000-000000000001';
 
-  async function call(token: string | undefined, authorization?: string) {
+  /** Tries `authorization` on every route of the table (refused before anything is looked up). */
+  async function callEvery(authorization: string | undefined) {
+    const out: Array<{ route: RouteCase; res: Response }> = [];
+    for (const route of ROUTES) {
+      out.push({ route, res: await callRoute(jwksWorker.apiUrl, route, nobody, authorization) });
+    }
+    return out;
+  }
+
+  /** A probe job and an embed, the control's two requests. */
+  async function call(token: string) {
     const a = new Api(jwksWorker.apiUrl);
-    const headers: Record<string, string> = {};
-    if (authorization !== undefined) headers.authorization = authorization;
-    else if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    const headers = { authorization: `Bearer ${token}` };
     const get = await a.raw<ProblemBody>('GET', probeJob, { headers });
-    const post = await a.raw<ProblemBody>('POST', E, {
+    const post = await a.raw<ProblemBody>('POST', '/vectors/embed', {
       headers: { ...headers, 'content-type': 'application/json' },
       body: JSON.stringify({ asset_id: 'a', segment_id: 's', text: 'attack' }),
     });
@@ -825,7 +180,7 @@ describe('auth attack catalogue (JWKS provider)', () => {
     for (const alg of ['RS256', 'ES256'] as const) {
       const { get, post } = await call(await jwks.sign(claims(), { alg }));
       // Authenticated: the probe job simply does not exist, and the embed is accepted.
-      expectProblem(get, 404, 'not_found');
+      checkProblem(get, 404, 'not_found');
       expect([200, 202]).toContain(post.status);
       const job = await client.waitForJob((post.body as unknown as { job_id: string }).job_id);
       expect(job.status).toBe('SUCCEEDED');
@@ -927,8 +282,10 @@ describe('auth attack catalogue (JWKS provider)', () => {
       async () => ({ token: await jwks.sign({ app_metadata: { org_id: `${org}/../x` } }) }),
     ],
     [
-      'org claim of 129 characters',
-      async () => ({ token: await jwks.sign({ app_metadata: { org_id: 'o'.repeat(129) } }) }),
+      `org claim of ${MAX_TENANT_ID_CHARS + 1} characters`,
+      async () => ({
+        token: await jwks.sign({ app_metadata: { org_id: 'o'.repeat(MAX_TENANT_ID_CHARS + 1) } }),
+      }),
     ],
     ['tampered signature', async () => ({ token: flipSignature(await jwks.sign(claims())) })],
     [
@@ -982,8 +339,8 @@ describe('auth attack catalogue (JWKS provider)', () => {
       async () => ({ token: `${b64url('not json')}.${b64url(claims())}.c2ln` }),
     ],
     [
-      'valid token of more than 8 KB',
-      async () => ({ token: await jwks.sign({ ...claims(), pad: 'p'.repeat(8200) }) }),
+      `valid token of more than ${MAX_TOKEN_LENGTH} characters`,
+      async () => ({ token: await jwks.sign({ ...claims(), pad: 'p'.repeat(MAX_TOKEN_LENGTH) }) }),
     ],
     ['empty bearer', async () => ({ authorization: 'Bearer ' })],
     ['Basic scheme', async () => ({ authorization: 'Basic dXNlcjpwYXNz' })],
@@ -1035,18 +392,23 @@ describe('auth attack catalogue (JWKS provider)', () => {
       .sign(pair.privateKey);
   }
 
-  it('names every attack once (a report line per attack)', () => {
-    expect(new Set(attacks.map(([name]) => name)).size).toBe(attacks.length);
-    recordFigures('auth_attacks', { attacks: attacks.length, routes_per_attack: 2, status: 401 });
-  });
-
-  it.each(attacks)('rejects %s with 401 and writes nothing', async (_name, make) => {
+  it.each(attacks)('rejects %s with 401 on every route and writes nothing', async (_name, make) => {
     const before = await db.counts();
     const { token, authorization } = await make();
-    const { get, post } = await call(token, authorization);
-    expectProblem(get, 401, 'unauthorized');
-    expectProblem(post, 401, 'unauthorized');
+    const header = authorization ?? (token === undefined ? undefined : `Bearer ${token}`);
+    for (const { route, res } of await callEvery(header)) {
+      expect(res.status, `${route.method} ${route.template}`).toBe(401);
+      await expectProblem(res, 401, 'unauthorized');
+    }
     expect(await db.counts()).toEqual(before);
+  });
+
+  afterAll(() => {
+    recordFigures('auth_attacks', {
+      attacks: attacks.length,
+      routes_per_attack: ROUTES.length,
+      status: 401,
+    });
   });
 });
 
@@ -1060,20 +422,57 @@ describe('cross-tenant access', () => {
   let globex: Api;
   let jobId: string;
   let pointId: string;
+  let owner: OwnerFixture;
 
   beforeAll(async () => {
     acme = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `acme-${run}`);
     globex = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `globex-${run}`);
-    const res = await acme.embed({ asset_id: 'deal', segment_id: 'p1', text });
+    const res = await acme.request<{ batch_id: string; jobs: Array<{ job_id: string }> }>(
+      'POST',
+      '/vectors/embed/batch',
+      { asset_id: 'deal', segments: [{ segment_id: 'p1', text }] },
+    );
     expect(res.status).toBe(202);
-    jobId = res.body.job_id;
+    jobId = res.body.jobs[0]!.job_id;
     const job = await acme.waitForJob(jobId, 30_000);
     expect(job.status).toBe('SUCCEEDED');
     pointId = job.result!.point_id;
+    owner = {
+      org: `acme-${run}`,
+      token: '',
+      asset: 'deal',
+      segment: 'p1',
+      text,
+      jobId,
+      pointId,
+      batchId: res.body.batch_id,
+    };
   });
 
+  /** The owner still has its job and its one vector, found first for its own text. */
+  async function expectOwnerIntact() {
+    expect((await acme.job(jobId)).body).toMatchObject({ status: 'SUCCEEDED' });
+    expect(await vectors.count(`acme-${run}`)).toBe(1);
+    const still = await acme.search({ query_text: text, asset_id: 'deal', mode: 'dense' });
+    expect(still.body.results[0]).toMatchObject({ point_id: pointId });
+    expect(still.body.results[0]!.score).toBeGreaterThan(0.99);
+  }
+
+  it.each(ROUTES)(
+    "another tenant's token on $method $template sees none of the owner's data",
+    async (route) => {
+      const intruder = await mintDevToken({
+        secret: stack.devJwtSecret,
+        org: `intruder-${run}-${ROUTES.indexOf(route)}`, // a fresh tenant per route
+      });
+      const res = await callRoute(stack.apiUrl, route, owner, `Bearer ${intruder}`);
+      await route.expectIsolated(res, owner);
+      await expectOwnerIntact();
+    },
+  );
+
   it("another tenant's job is a 404", async () => {
-    expectProblem(await globex.job(jobId), 404, 'not_found');
+    checkProblem(await globex.job(jobId), 404, 'not_found');
   });
 
   it("another tenant's search finds nothing, even with the asset filter", async () => {
@@ -1089,14 +488,11 @@ describe('cross-tenant access', () => {
   });
 
   it('another tenant cannot delete the point (404) or the asset (nothing deleted)', async () => {
-    expectProblem(await globex.deletePoint(pointId), 404, 'not_found');
+    checkProblem(await globex.deletePoint(pointId), 404, 'not_found');
     const asset = await globex.deleteAsset('deal');
     expect(asset.status).toBe(200);
     expect(asset.body).toEqual({ deleted: 0, cancelled_jobs: 0 });
-    expect(await vectors.count(`acme-${run}`)).toBe(1);
-    const still = await acme.search({ query_text: text, asset_id: 'deal' });
-    expect(still.body.results[0]).toMatchObject({ point_id: pointId });
-    expect(still.body.results[0]!.score).toBeGreaterThan(0.99);
+    await expectOwnerIntact();
   });
 
   it('the same ids and text in another tenant are another job and another point', async () => {

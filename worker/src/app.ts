@@ -22,10 +22,11 @@ import { registerHealth } from './routes/health';
 import { registerJobs } from './routes/jobs';
 import { registerSearch } from './routes/search';
 import { registerUi } from './routes/ui';
+import { MAX_BODY_BYTES } from './limits';
 import { isDatabaseUnavailable } from './lib/db';
 import { createLogger, errorKind } from './lib/log';
 
-export const MAX_BODY_BYTES = 1024 * 1024;
+export { MAX_BODY_BYTES };
 
 const jsonBody = createMiddleware<AppBindings>(async function jsonBody(c, next) {
   if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {

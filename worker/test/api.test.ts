@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JobRow } from '../../db/schema';
 import { MAX_BATCH_SEGMENTS, MAX_ID_CHARS } from '../../contract/rules';
-import { MAX_BODY_BYTES } from '../src/app';
+import { MAX_BODY_BYTES } from '../src/limits';
 import { MAX_LISTED_ERRORS } from '../src/errors';
 import { isDatabaseUnavailable } from '../src/lib/db';
 import { jobKey, sha256Hex } from '../src/lib/hash';

@@ -3,8 +3,9 @@
  * garbage, wrong key, expired, not yet valid, alg none, missing/empty/invalid tenant, oversized.
  */
 import { describe, expect, it } from 'vitest';
-import { call, expectProblem, secret, token, uniqueOrg } from './helpers';
-import { ROUTES, callRoute } from './routes';
+import { call, callRoute, expectProblem, secret, token, uniqueOrg } from './helpers';
+import { MAX_TOKEN_LENGTH } from '../src/limits';
+import { ROUTES } from './routes';
 import type { OwnerFixture } from './routes';
 
 // Auth is checked before anything is looked up, so any owner-shaped values will do here.
@@ -61,8 +62,9 @@ const CASES: Array<{ name: string; header: () => Promise<string | undefined> }> 
     },
   },
   {
-    name: 'oversized token (8 KB+)',
-    header: async () => `Bearer ${await token('acme', { claims: { pad: 'x'.repeat(9000) } })}`,
+    name: `oversized token (over ${MAX_TOKEN_LENGTH} characters)`,
+    header: async () =>
+      `Bearer ${await token('acme', { claims: { pad: 'x'.repeat(MAX_TOKEN_LENGTH) } })}`,
   },
 ];
 

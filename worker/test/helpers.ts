@@ -1,13 +1,14 @@
 /** Shared helpers for Worker tests running inside workerd. */
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
 import type { createMessageBatch } from 'cloudflare:test';
-import { expect, vi } from 'vitest';
+import { vi } from 'vitest';
 import { mintDevToken } from '../../scripts/lib/token';
 import type { EmbedMessage } from '../src/queue/message';
 import type { Env } from '../src/env';
 import worker from '../src/index';
 import { parseConfig } from '../src/env';
 import { openDb } from '../src/lib/db';
+import type { OwnerFixture, RouteCase } from './routes';
 
 export const baseEnv = env as unknown as Env;
 
@@ -72,28 +73,17 @@ export async function call(
   return res;
 }
 
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  code: string;
-  detail: string;
-  request_id: string;
-  errors?: Array<{ field: string; pointer: string; message: string }>;
-}
+export { checkProblem, expectProblem } from './problem';
+export type { ProblemBody } from './problem';
 
-export async function expectProblem(
-  res: Response,
-  status: number,
-  code: string,
-): Promise<ProblemBody> {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toContain('application/problem+json');
-  const body = (await res.json()) as ProblemBody;
-  expect(body).toMatchObject({ status, code });
-  expect(body.type).toContain(code);
-  expect(body.request_id).toBe(res.headers.get('x-request-id'));
-  return body;
+/** Runs `route`'s request (routes.ts) with the given Authorization header (or none). */
+export function callRoute(
+  route: RouteCase,
+  owner: OwnerFixture,
+  authorization: string | undefined,
+): Promise<Response> {
+  const { path, body } = route.request(owner);
+  return call(route.method, path, { body, headers: authorization ? { authorization } : {} });
 }
 
 /** Direct database access for assertions, through the same driver the Worker uses. */

@@ -18,6 +18,7 @@ import { TextCipher } from '../src/lib/text-cipher';
 import { recordOutcomes } from '../src/services/jobs';
 import worker from '../src/index';
 import { baseEnv, call, envWith, queueMessage, token, uniqueOrg, withDb } from './helpers';
+import { withUnreachable } from './helpers';
 
 const quiet = envWith({ QUEUE_SEND_DISABLED: 'true' });
 
@@ -152,25 +153,16 @@ describe('embed queue consumer', () => {
     const msgs = await createJobs(org, [
       { asset_id: 'a', segment_id: '1', text: 'Try again later' },
     ]);
-    // The embedder's address refuses connections: its fetch rejects as workerd's does then
-    // (TypeError), without a real connection attempt whose failure workerd would log.
+    // The embedder's address refuses connections (withUnreachable).
     const unreachable = 'http://embedder.unreachable.test';
-    const realFetch = globalThis.fetch;
-    const attempts: string[] = [];
-    const fetchSpy = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
-      const url = input instanceof Request ? input.url : String(input);
-      if (!url.startsWith(unreachable)) return realFetch(input, init);
-      attempts.push(url);
-      return Promise.reject(new TypeError('Network connection lost.'));
-    });
     const down = envWith({ QUEUE_SEND_DISABLED: 'true', EMBEDDER_URL: unreachable });
-    let first, third;
-    try {
-      first = await deliver('heimdex-embed', msgs, down, 1);
-      third = await deliver('heimdex-embed', msgs, down, 4);
-    } finally {
-      fetchSpy.mockRestore();
-    }
+    const {
+      result: [first, third],
+      attempts,
+    } = await withUnreachable(unreachable, async () => [
+      await deliver('heimdex-embed', msgs, down, 1),
+      await deliver('heimdex-embed', msgs, down, 4),
+    ]);
     expect(attempts).toEqual([`${unreachable}/internal/embed`, `${unreachable}/internal/embed`]);
     expect(first.result.explicitAcks).toEqual([]);
     expect(first.result.retryMessages).toHaveLength(1);

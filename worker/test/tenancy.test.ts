@@ -5,8 +5,8 @@
  * by a fresh intruder org, and the owner's job and vector are checked intact afterwards.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { call, token, uniqueOrg } from './helpers';
-import { ROUTES, callRoute } from './routes';
+import { call, callRoute, token, uniqueOrg } from './helpers';
+import { ROUTES } from './routes';
 import type { OwnerFixture } from './routes';
 
 let owner: OwnerFixture;

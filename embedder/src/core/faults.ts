@@ -128,13 +128,17 @@ export function withInferenceFaults(backend: BatchBackend, faults: Faults): Batc
  * a StoreError, which the service reports as `store_unavailable` (503; the Worker retries).
  */
 export function withStoreFaults(store: VectorStore, faults: Faults): VectorStore {
-  const guard = (): void => {
-    if (faults.current().storeUnavailable) {
-      throw new StoreError(
-        'could not reach the vector store: fault injection (store_unavailable) is on',
-      );
-    }
-  };
+  /** `call`, unless the fault is on: then a StoreError before the store is reached. */
+  const guarded =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (faults.current().storeUnavailable) {
+        throw new StoreError(
+          'could not reach the vector store: fault injection (store_unavailable) is on',
+        );
+      }
+      return call(...args);
+    };
   return {
     get kind() {
       return store.kind;
@@ -143,26 +147,11 @@ export function withStoreFaults(store: VectorStore, faults: Faults): VectorStore
       return store.keywordIndex;
     },
     init: (dim) => store.init(dim),
-    upsert: async (points) => {
-      guard();
-      return store.upsert(points);
-    },
-    search: async (params) => {
-      guard();
-      return store.search(params);
-    },
-    delete: async (params) => {
-      guard();
-      return store.delete(params);
-    },
-    count: async (params) => {
-      guard();
-      return store.count(params);
-    },
-    health: async () => {
-      guard();
-      return store.health();
-    },
+    upsert: guarded((points) => store.upsert(points)),
+    search: guarded((params) => store.search(params)),
+    delete: guarded((params) => store.delete(params)),
+    count: guarded((params) => store.count(params)),
+    health: guarded(() => store.health()),
     close: () => store.close(),
   };
 }

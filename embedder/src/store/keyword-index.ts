@@ -25,6 +25,8 @@ class Partition {
   /** Null once the slot's point is deleted or replaced. */
   payloads: (PointPayload | null)[] = [];
   terms: (TermVector | null)[] = [];
+  /** Each slot's length in terms (BM25's document length). */
+  lengths: number[] = [];
   readonly slotOf = new Map<string, number>();
   postings = new Map<number, Postings>();
   /** Live points holding each term. */
@@ -41,6 +43,7 @@ class Partition {
     this.ids.push(id);
     this.payloads.push(payload);
     this.terms.push(terms);
+    this.lengths.push(terms.length);
     this.slotOf.set(id, slot);
     this.live++;
     this.totalLength += terms.length;
@@ -83,6 +86,7 @@ class Partition {
     this.ids = [];
     this.payloads = [];
     this.terms = [];
+    this.lengths = [];
     this.slotOf.clear();
     this.postings = new Map();
     this.df.clear();
@@ -160,20 +164,24 @@ export class KeywordIndex {
     const scores = new Float64Array(partition.ids.length);
     const touched: number[] = [];
     const { ids, tfs } = params.terms;
+    const { payloads, lengths } = partition;
+    // tf·(k1+1) / (tf + k1·(1 − b) + k1·b/avgLen · len), with the constants hoisted.
+    const base = BM25_K1 * (1 - BM25_B);
+    const perLength = (BM25_K1 * BM25_B) / avgLength;
     for (let i = 0; i < ids.length; i++) {
       const term = ids[i] as number;
       const list = partition.postings.get(term);
       if (!list) continue;
-      const weight = (tfs[i] as number) * bm25Idf(n, partition.df.get(term) as number);
-      const { slots } = list;
+      const weight =
+        (tfs[i] as number) * bm25Idf(n, partition.df.get(term) as number) * (BM25_K1 + 1);
+      const { slots, tfs: counts } = list;
       for (let j = 0; j < slots.length; j++) {
         const slot = slots[j] as number;
-        const terms = partition.terms[slot];
-        if (!terms) continue;
-        const tf = list.tfs[j] as number;
-        const norm = BM25_K1 * (1 - BM25_B + (BM25_B * terms.length) / avgLength);
+        if (payloads[slot] === null) continue; // deleted or replaced since
+        const tf = counts[j] as number;
+        const add = (weight * tf) / (tf + base + perLength * (lengths[slot] as number));
         if (scores[slot] === 0) touched.push(slot);
-        scores[slot] = (scores[slot] as number) + (weight * tf * (BM25_K1 + 1)) / (tf + norm);
+        scores[slot] = (scores[slot] as number) + add;
       }
     }
     const accept = matcher(params);

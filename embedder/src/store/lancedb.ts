@@ -13,6 +13,7 @@ import {
   Uint32,
   Utf8,
 } from 'apache-arrow';
+import type { Table as ArrowTable } from 'apache-arrow';
 import { Mutex } from '../core/mutex.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_FUSION, annotate, fuse, hybridCandidates } from './fusion.js';
@@ -30,6 +31,7 @@ import {
 import type {
   DeleteParams,
   PayloadFilters,
+  PointPayload,
   SearchHit,
   SearchParams,
   TermVector,
@@ -235,25 +237,16 @@ export class LanceDbStore implements VectorStore {
       .where('kw_len IS NOT NULL')
       .select(['id', ...KEYWORD_COLUMNS, ...PAYLOAD_FIELDS])
       .toArrow();
-    for (const batch of data.batches) {
-      const ids = batch.getChild('id');
-      const termIds = batch.getChild('kw_ids');
-      const tfs = batch.getChild('kw_tfs');
-      const lengths = batch.getChild('kw_len');
-      const columns = PAYLOAD_FIELDS.map((field) => [field, batch.getChild(field)] as const);
-      for (let i = 0; i < batch.numRows; i++) {
-        const record: Record<string, unknown> = {};
-        for (const [field, column] of columns) record[field] = column?.get(i);
-        const list = (column: typeof termIds) =>
-          Uint32Array.from((column?.get(i) as { toArray(): ArrayLike<number> }).toArray());
-        const terms: TermVector = {
-          ids: list(termIds),
-          tfs: list(tfs),
-          length: Number(lengths?.get(i)),
-        };
-        keywords.put(String(ids?.get(i)), terms, payloadFromRecord(record));
-      }
-    }
+    forEachRow(data, (id, column, payload) => {
+      const list = (name: string) =>
+        Uint32Array.from((column(name) as { toArray(): ArrayLike<number> }).toArray());
+      const terms: TermVector = {
+        ids: list('kw_ids'),
+        tfs: list('kw_tfs'),
+        length: Number(column('kw_len')),
+      };
+      keywords.put(id, terms, payload);
+    });
     this.keywords = keywords;
   }
 
@@ -268,22 +261,11 @@ export class LanceDbStore implements VectorStore {
       .query()
       .select(['id', 'vector', ...PAYLOAD_FIELDS])
       .toArrow();
-    for (const batch of data.batches) {
-      const ids = batch.getChild('id');
-      const vectors = batch.getChild('vector');
-      const columns = PAYLOAD_FIELDS.map((field) => [field, batch.getChild(field)] as const);
-      for (let i = 0; i < batch.numRows; i++) {
-        const record: Record<string, unknown> = {};
-        for (const [field, column] of columns) record[field] = column?.get(i);
-        const vector = vectors?.get(i) as { toArray(): ArrayLike<number> } | null;
-        if (vector === null || vector === undefined) continue;
-        memory.put(
-          String(ids?.get(i)),
-          Float32Array.from(vector.toArray()),
-          payloadFromRecord(record),
-        );
-      }
-    }
+    forEachRow(data, (id, column, payload) => {
+      const vector = column('vector') as { toArray(): ArrayLike<number> } | null;
+      if (vector === null || vector === undefined) return;
+      memory.put(id, Float32Array.from(vector.toArray()), payload);
+    });
     this.memory = memory;
   }
 
@@ -424,8 +406,17 @@ export class LanceDbStore implements VectorStore {
       return params.explain ? annotate(hits, null, hits) : hits;
     }
     const limit = hybridCandidates(params.limit, params.candidates);
-    const dense = await this.denseSearch({ ...params, limit });
-    const keyword = this.keywords.search({ ...params, terms, limit });
+    // The dense search runs on LanceDB's threads (or yields between blocks) while the keyword
+    // index is scored on this one: hybrid costs about the slower of the two, not their sum.
+    const pending = this.denseSearch({ ...params, limit });
+    let keyword: SearchHit[];
+    try {
+      keyword = this.keywords.search({ ...params, terms, limit });
+    } catch (err) {
+      await pending.catch(() => undefined);
+      throw err;
+    }
+    const dense = await pending;
     return fuse(dense, keyword, params.fusion ?? DEFAULT_FUSION, params.limit, params.explain);
   }
 
@@ -586,4 +577,28 @@ function toRow(p: VectorPoint): Record<string, unknown> {
     kw_tfs: p.terms ? Array.from(p.terms.tfs) : null,
     kw_len: p.terms ? p.terms.length : null,
   };
+}
+
+/**
+ * Calls `each` for every row of a query result: its id, its other columns by name, and its payload
+ * (PAYLOAD_FIELDS, which the query must select).
+ */
+function forEachRow(
+  data: ArrowTable,
+  each: (id: string, column: (name: string) => unknown, payload: PointPayload) => void,
+): void {
+  for (const batch of data.batches) {
+    const ids = batch.getChild('id');
+    const payloadColumns = PAYLOAD_FIELDS.map((field) => [field, batch.getChild(field)] as const);
+    const columns = new Map<string, ReturnType<typeof batch.getChild>>();
+    for (let i = 0; i < batch.numRows; i++) {
+      const record: Record<string, unknown> = {};
+      for (const [field, column] of payloadColumns) record[field] = column?.get(i);
+      const column = (name: string): unknown => {
+        if (!columns.has(name)) columns.set(name, batch.getChild(name));
+        return columns.get(name)?.get(i);
+      };
+      each(String(ids?.get(i)), column, payloadFromRecord(record));
+    }
+  }
 }

@@ -9,15 +9,15 @@ import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { Config } from '../env';
 import { AppError } from '../errors';
 import type { AppBindings } from './context';
+import { MAX_TENANT_ID_CHARS, MAX_TOKEN_LENGTH } from '../limits';
 
 export interface AuthContext {
   orgId: string;
   subject: string | undefined;
 }
 
-const MAX_TOKEN_LENGTH = 8192;
 /** What a tenant (org) id may look like; the dev token endpoint validates against it too. */
-export const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+export const TENANT_ID = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,${MAX_TENANT_ID_CHARS - 1}}$`);
 const jwksCache = new Map<string, JWTVerifyGetKey>();
 const encoder = new TextEncoder();
 

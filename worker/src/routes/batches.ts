@@ -1,9 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { AppError } from '../errors';
 import type { AppBindings } from '../middleware/context';
 import { BATCH_RETENTION_DAYS, getBatchStatus } from '../services/jobs';
-import { AUTH_ERRORS, errorResponses, json, AUTHENTICATED } from './common';
+import { LOOKUP_ERRORS, authenticated, found, json, operation } from './common';
 
 export const BatchParams = z.object({
   batch_id: z.uuid().openapi({ param: { name: 'batch_id', in: 'path' } }),
@@ -32,25 +31,20 @@ export const BatchResponse = z
   .openapi('Batch');
 
 export const getBatchRoute = createRoute({
-  method: 'get',
-  path: '/batches/{batch_id}',
-  operationId: 'getBatch',
-  tags: ['jobs'],
   summary: 'Progress of a batch submission: job counts by status and the failed jobs',
+  ...operation('get', '/batches/{batch_id}', 'getBatch', 'jobs'),
   description: `A batch handle answers for ${BATCH_RETENTION_DAYS} days; its jobs stay readable by id.`,
-  ...AUTHENTICATED,
-  request: { params: BatchParams },
-  responses: {
-    200: json('The batch', BatchResponse),
-    ...errorResponses([...AUTH_ERRORS, 'validation_failed', 'not_found']),
-  },
+  ...authenticated(
+    LOOKUP_ERRORS,
+    { params: BatchParams },
+    { 200: json('The batch', BatchResponse) },
+  ),
 });
 
 export function registerBatches(app: OpenAPIHono<AppBindings>): void {
   app.openapi(getBatchRoute, async (c) => {
     const { batch_id } = c.req.valid('param');
-    const batch = await getBatchStatus(c.var.db(), c.var.auth.orgId, batch_id);
-    if (!batch) throw new AppError('not_found', 'batch not found');
+    const batch = found(await getBatchStatus(c.var.db(), c.var.auth.orgId, batch_id), 'batch');
     const { counts } = batch;
     return c.json(
       {

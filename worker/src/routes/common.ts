@@ -1,5 +1,5 @@
 /** Schemas shared by several routes, and the OpenAPI error responses generated from ERROR_CODES. */
-import { z } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
 import * as rules from '../../../contract/rules';
 import { requireAuth } from '../middleware/auth';
 import { AppError, ERROR_CODES, MAX_LISTED_ERRORS } from '../errors';
@@ -162,6 +162,18 @@ export const BODY_ERRORS: ErrorCode[] = [
 
 export const fieldErrors = rules.fieldErrors;
 
+/** Texts to embed: a bad body, or the database or the queue down. */
+export const INGEST_ERRORS: ErrorCode[] = [...BODY_ERRORS, 'dependency_unavailable'];
+
+/** A lookup by an id in the path: a malformed id (400), or none of the caller's (404). */
+export const LOOKUP_ERRORS: ErrorCode[] = ['validation_failed', 'not_found'];
+
+/** What a lookup found, or a 404 (`${what} not found`) when the caller's organisation has none. */
+export function found<T>(row: T | null | undefined, what: string): T {
+  if (!row) throw new AppError('not_found', `${what} not found`);
+  return row;
+}
+
 /** Every authenticated route: a bearer JWT, verified before the handler runs. */
 export const AUTHENTICATED = {
   security: [{ bearerAuth: [] }],
@@ -181,4 +193,45 @@ export function json<S extends z.ZodType>(description: string, schema: S) {
 /** A self-contained HTML page response. */
 export function htmlPage(description: string) {
   return { description, content: { 'text/html': { schema: z.string() } } };
+}
+
+/** The name of an operation in the OpenAPI document: its method, path, operationId and tag. */
+export function operation<M extends 'get' | 'post' | 'delete', P extends string>(
+  method: M,
+  path: P,
+  operationId: string,
+  tag: string,
+) {
+  return { method, path, operationId, tags: [tag] };
+}
+
+/**
+ * The rest of an authenticated operation: the bearer-token security and middleware, its request,
+ * and its responses — `ok`, then the problem responses of AUTH_ERRORS, `errors` and SERVER_ERRORS.
+ */
+export function authenticated<Req extends object, Ok extends object>(
+  errors: ErrorCode[],
+  request: Req,
+  ok: Ok,
+) {
+  return {
+    ...AUTHENTICATED,
+    request,
+    responses: { ...ok, ...errorResponses([...AUTH_ERRORS, ...errors]) },
+  };
+}
+
+/** What a page is, for the OpenAPI document. */
+export interface PageDoc {
+  summary: string;
+  description: string;
+}
+
+/** A public HTML page: `GET path`, tagged `pages`, that can only fail with SERVER_ERRORS. */
+export function pageRoute<P extends string>(path: P, operationId: string, doc: PageDoc) {
+  return createRoute({
+    ...operation('get', path, operationId, 'pages'),
+    summary: doc.summary,
+    responses: { 200: htmlPage(doc.description), ...errorResponses([]) },
+  });
 }

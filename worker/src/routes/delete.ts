@@ -1,9 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../errors';
+import type { ErrorCode } from '../errors';
 import type { AppBindings } from '../middleware/context';
 import { pointKnown, retireJobs } from '../services/jobs';
-import { AUTH_ERRORS, Id, errorResponses, fromEmbedder, json, AUTHENTICATED } from './common';
+import { Id, authenticated, fromEmbedder, json, operation } from './common';
 
 export const DeleteResponse = z
   .object({
@@ -12,43 +13,40 @@ export const DeleteResponse = z
   })
   .openapi('DeleteResponse');
 
-const errors = errorResponses([
-  ...AUTH_ERRORS,
-  'validation_failed',
-  'not_found',
-  'dependency_unavailable',
-]);
+const DELETE_ERRORS: ErrorCode[] = ['validation_failed', 'not_found', 'dependency_unavailable'];
 
-export const deletePointRoute = createRoute({
-  method: 'delete',
+/** `DELETE path`: deletes what the path parameter names, answering DeleteResponse. */
+function deleteRoute<P extends string, Q extends z.ZodObject>(spec: DeleteSpec<P, Q>) {
+  return createRoute({
+    summary: spec.summary,
+    ...operation('delete', spec.path, spec.operationId, 'vectors'),
+    ...authenticated(
+      DELETE_ERRORS,
+      { params: spec.params },
+      { 200: json('Deleted', DeleteResponse) },
+    ),
+  });
+}
+
+interface DeleteSpec<P extends string, Q extends z.ZodObject> {
+  path: P;
+  operationId: string;
+  summary: string;
+  params: Q;
+}
+
+export const deletePointRoute = deleteRoute({
   path: '/vectors/points/{point_id}',
   operationId: 'deletePoint',
-  tags: ['vectors'],
   summary: "Delete one vector of the caller's organisation",
-  ...AUTHENTICATED,
-  request: {
-    params: z.object({ point_id: z.uuid().openapi({ param: { name: 'point_id', in: 'path' } }) }),
-  },
-  responses: {
-    200: json('Deleted', DeleteResponse),
-    ...errors,
-  },
+  params: z.object({ point_id: z.uuid().openapi({ param: { name: 'point_id', in: 'path' } }) }),
 });
 
-export const deleteAssetRoute = createRoute({
-  method: 'delete',
+export const deleteAssetRoute = deleteRoute({
   path: '/vectors/assets/{asset_id}',
   operationId: 'deleteAsset',
-  tags: ['vectors'],
   summary: "Delete every vector of an asset of the caller's organisation",
-  ...AUTHENTICATED,
-  request: {
-    params: z.object({ asset_id: Id.openapi({ param: { name: 'asset_id', in: 'path' } }) }),
-  },
-  responses: {
-    200: json('Deleted', DeleteResponse),
-    ...errors,
-  },
+  params: z.object({ asset_id: Id.openapi({ param: { name: 'asset_id', in: 'path' } }) }),
 });
 
 /**

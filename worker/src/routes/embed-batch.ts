@@ -4,8 +4,8 @@ import { AppError, invalidRequestDetail } from '../errors';
 import type { FieldError } from '../errors';
 import type { AppBindings } from '../middleware/context';
 import { ingest } from '../services/ingest';
-import { AUTH_ERRORS, AUTHENTICATED, BODY_ERRORS, Id, MODEL_FIELDS, Text } from './common';
-import { checkTextLength, errorResponses, ingestItem, json, jsonBody } from './common';
+import { INGEST_ERRORS, Id, MODEL_FIELDS, Text, authenticated, operation } from './common';
+import { checkTextLength, ingestItem, json, jsonBody } from './common';
 
 export { MAX_BATCH_SEGMENTS } from '../../../contract/rules';
 import { MAX_BATCH_SEGMENTS } from '../../../contract/rules';
@@ -44,19 +44,15 @@ export const EmbedBatchResponse = z
   })
   .openapi('EmbedBatchResponse');
 
+const RESPONSES = {
+  202: json('At least one job was created or re-queued', EmbedBatchResponse),
+  200: json('Every segment was an identical resubmission', EmbedBatchResponse),
+};
+
 export const embedBatchRoute = createRoute({
-  method: 'post',
-  path: '/vectors/embed/batch',
-  operationId: 'embedBatch',
-  tags: ['vectors'],
   summary: `Embed up to ${MAX_BATCH_SEGMENTS} segments: one job each, one transaction`,
-  ...AUTHENTICATED,
-  request: jsonBody(EmbedBatchRequest),
-  responses: {
-    202: json('At least one job was created or re-queued', EmbedBatchResponse),
-    200: json('Every segment was an identical resubmission', EmbedBatchResponse),
-    ...errorResponses([...AUTH_ERRORS, ...BODY_ERRORS, 'dependency_unavailable']),
-  },
+  ...operation('post', '/vectors/embed/batch', 'embedBatch', 'vectors'),
+  ...authenticated(INGEST_ERRORS, jsonBody(EmbedBatchRequest), RESPONSES),
 });
 
 export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {

@@ -2,8 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppBindings } from '../middleware/context';
 import { ingest } from '../services/ingest';
-import { AUTH_ERRORS, AUTHENTICATED, BODY_ERRORS, Id, MODEL_FIELDS, Text } from './common';
-import { checkTextLength, errorResponses, ingestItem, json, jsonBody } from './common';
+import { INGEST_ERRORS, Id, MODEL_FIELDS, Text, authenticated, operation } from './common';
+import { checkTextLength, ingestItem, json, jsonBody } from './common';
 
 export const EmbedRequest = z
   .object({
@@ -19,19 +19,15 @@ export const EmbedAccepted = z
   .object({ job_id: z.uuid(), asset_id: z.string(), segment_id: z.string() })
   .openapi('EmbedAccepted');
 
+const RESPONSES = {
+  202: json('Job created (or re-queued) and sent for embedding', EmbedAccepted),
+  200: json('Identical resubmission: the existing job', EmbedAccepted),
+};
+
 export const embedRoute = createRoute({
-  method: 'post',
-  path: '/vectors/embed',
-  operationId: 'embed',
-  tags: ['vectors'],
   summary: 'Embed one text segment (asynchronous job)',
-  ...AUTHENTICATED,
-  request: jsonBody(EmbedRequest),
-  responses: {
-    202: json('Job created (or re-queued) and sent for embedding', EmbedAccepted),
-    200: json('Identical resubmission: the existing job', EmbedAccepted),
-    ...errorResponses([...AUTH_ERRORS, ...BODY_ERRORS, 'dependency_unavailable']),
-  },
+  ...operation('post', '/vectors/embed', 'embed', 'vectors'),
+  ...authenticated(INGEST_ERRORS, jsonBody(EmbedRequest), RESPONSES),
 });
 
 export function registerEmbed(app: OpenAPIHono<AppBindings>): void {

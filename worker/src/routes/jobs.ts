@@ -1,10 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { JOB_STATUSES } from '../../../db/schema';
-import { AppError } from '../errors';
 import type { AppBindings } from '../middleware/context';
 import { getJob } from '../services/jobs';
-import { AUTH_ERRORS, errorResponses, json, AUTHENTICATED } from './common';
+import { LOOKUP_ERRORS, authenticated, found, json, operation } from './common';
 
 export const JobParams = z.object({
   job_id: z.uuid().openapi({ param: { name: 'job_id', in: 'path' } }),
@@ -54,24 +53,15 @@ export const JobResponse = z
   .openapi('Job');
 
 export const getJobRoute = createRoute({
-  method: 'get',
-  path: '/jobs/{job_id}',
-  operationId: 'getJob',
-  tags: ['jobs'],
   summary: "Get a job's status (tenant-scoped)",
-  ...AUTHENTICATED,
-  request: { params: JobParams },
-  responses: {
-    200: json('The job', JobResponse),
-    ...errorResponses([...AUTH_ERRORS, 'validation_failed', 'not_found']),
-  },
+  ...operation('get', '/jobs/{job_id}', 'getJob', 'jobs'),
+  ...authenticated(LOOKUP_ERRORS, { params: JobParams }, { 200: json('The job', JobResponse) }),
 });
 
 export function registerJobs(app: OpenAPIHono<AppBindings>): void {
   app.openapi(getJobRoute, async (c) => {
     const { job_id } = c.req.valid('param');
-    const job = await getJob(c.var.db(), c.var.auth.orgId, job_id);
-    if (!job) throw new AppError('not_found', 'job not found');
+    const job = found(await getJob(c.var.db(), c.var.auth.orgId, job_id), 'job');
     return c.json(
       {
         job_id: job.id,

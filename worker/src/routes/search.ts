@@ -6,6 +6,7 @@ import {
   SEARCH_MODES,
 } from '../../../contract/internal';
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import { MAX_FILTER_IDS, MAX_SEARCH_LIMIT } from '../limits';
 import type { AppBindings } from '../middleware/context';
 import {
   AUTH_ERRORS,
@@ -28,13 +29,13 @@ export const SearchFilters = z
     asset_ids: z
       .array(Id)
       .min(1)
-      .max(100)
+      .max(MAX_FILTER_IDS)
       .optional()
       .openapi({ description: 'any of these assets' }),
     segment_ids: z
       .array(Id)
       .min(1)
-      .max(100)
+      .max(MAX_FILTER_IDS)
       .optional()
       .openapi({ description: 'any of these segments' }),
     truncated: z
@@ -82,7 +83,7 @@ export const Fusion = z
 export const SearchRequest = z
   .object({
     query_text: Text.openapi({ example: 'A big hairy canine is jogging outdoors' }),
-    limit: z.number().int().min(1).max(100).default(10),
+    limit: z.number().int().min(1).max(MAX_SEARCH_LIMIT).default(10),
     mode: z
       .enum(SEARCH_MODES)
       .optional()

@@ -5,7 +5,13 @@
  * that sends the request to this origin with the bearer token from the page. No CDN, no external
  * resources; every element is built with textContent.
  */
-import { renderShell } from './page';
+import { pageScript, renderShell } from './page';
+
+/** The page as the OpenAPI document describes it (GET /docs). */
+export const DOCS_PAGE = {
+  summary: 'Interactive API reference with "Try it" forms (HTML)',
+  description: 'A self-contained HTML page that renders /openapi.json',
+};
 
 export function renderDocsPage(o: { nonce: string }): string {
   return renderShell({
@@ -76,11 +82,7 @@ const BODY = `
 </main>
 `;
 
-const SCRIPT = String.raw`
-'use strict';
-(() => {
-  const $ = (id) => document.getElementById(id);
-  const TOKEN_KEY = 'heimdex.token';
+const SCRIPT = pageScript(String.raw`
   const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
   let doc = null;
 
@@ -91,17 +93,6 @@ const SCRIPT = String.raw`
       if (i > 0) node.append(document.createElement('wbr'));
       node.append(el('span', { class: 'seg', text: '/' + seg }));
     });
-    return node;
-  }
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === 'class') node.className = v;
-      else if (k === 'text') node.textContent = v;
-      else node.setAttribute(k, v);
-    }
-    for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
     return node;
   }
 
@@ -402,5 +393,4 @@ const SCRIPT = String.raw`
     .then((res) => { if (!res.ok) throw new Error('HTTP ' + res.status); return res.json(); })
     .then((d) => { doc = d; render(); })
     .catch((err) => { $('description').textContent = 'Could not load /openapi.json: ' + err.message; });
-})();
-`;
+`);

@@ -46,6 +46,35 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (ch) => ESCAPES[ch]!);
 }
 
+/**
+ * A page's script: `body` in a strict-mode IIFE, after the helpers both pages use: `$` (an element
+ * by id), TOKEN_KEY (where the token is kept in sessionStorage) and `el` (an element with
+ * attributes and children; null, undefined and false children are left out).
+ */
+export function pageScript(body: string): string {
+  return `
+'use strict';
+(() => {
+${SCRIPT_HELPERS}${body}})();
+`;
+}
+
+const SCRIPT_HELPERS = String.raw`
+  const $ = (id) => document.getElementById(id);
+  const TOKEN_KEY = 'heimdex.token';
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
+    return node;
+  }
+`;
+
 export interface Shell {
   nonce: string;
   title: string;

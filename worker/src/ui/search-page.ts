@@ -13,7 +13,7 @@
  */
 import { DEFAULT_SEARCH_MODE, SEARCH_MODES } from '../../../contract/internal';
 import type { SearchMode } from '../../../contract/internal';
-import { escapeHtml, renderShell } from './page';
+import { pageScript, escapeHtml, renderShell } from './page';
 
 export interface SearchPageOptions {
   nonce: string;
@@ -22,6 +22,12 @@ export interface SearchPageOptions {
   /** The JWT claim path that holds the org id (AUTH_TENANT_CLAIM), to show who is signed in. */
   tenantClaim: string;
 }
+
+/** The page as the OpenAPI document describes it (GET /). */
+export const SEARCH_PAGE = {
+  summary: 'The search page: sign in, add texts, watch jobs, search (HTML)',
+  description: 'A self-contained HTML page (inline CSS/JS under a nonce CSP)',
+};
 
 export function renderSearchPage(o: SearchPageOptions): string {
   return renderShell({
@@ -152,27 +158,12 @@ const BODY = `
 </main>
 `;
 
-const SCRIPT = String.raw`
-'use strict';
-(() => {
-  const $ = (id) => document.getElementById(id);
+const SCRIPT = pageScript(String.raw`
   const body = document.body;
-  const TOKEN_KEY = 'heimdex.token';
   const TERMINAL = new Set(['SUCCEEDED', 'FAILED']);
   const jobs = new Map();
   const texts = new Map();
   let pollTimer = null;
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === 'class') node.className = v;
-      else if (k === 'text') node.textContent = v;
-      else node.setAttribute(k, v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-  }
 
   class Problem extends Error {
     constructor(status, body) {
@@ -433,5 +424,4 @@ const SCRIPT = String.raw`
   for (const id of ['mode', 'explain']) {
     $(id).addEventListener('change', () => { if (searched && $('query').value.trim()) $('search-form').requestSubmit(); });
   }
-})();
-`;
+`);
