@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { DEFAULT_SEARCH_MODE, SEARCH_MODES } from '../../contract/internal.js';
+import { DEFAULT_FUSION, DEFAULT_SEARCH_MODE, SEARCH_MODES } from '../../contract/internal.js';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, startStack } from '../../scripts/lib/stack.js';
@@ -156,7 +156,12 @@ describe('the search page in a browser', () => {
     expect(await hybrid.locator('.score-kind').allTextContents()).toEqual(['RRF', 'RRF']);
     const fused = (await hybrid.locator('.score').allTextContents()).map(Number);
     expect(fused[0]).toBeGreaterThan(fused[1]!);
-    expect(fused[0]).toBeLessThan(0.1);
+    // First in both rankings, at the default fusion (Qdrant's weighted RRF).
+    const { k, weight } = DEFAULT_FUSION;
+    expect(fused[0]).toBeCloseTo(
+      1 / (1 / (2 * weight) + k - 1) + 1 / (1 / (2 * (1 - weight)) + k - 1),
+      3,
+    );
     const ranking = (i: number, name: string) =>
       hybrid.nth(i).locator(`.explain [data-ranking="${name}"] dd`).textContent();
     expect(await ranking(0, 'dense')).toMatch(/^#1 · cosine 0\.\d{3}$/);
