@@ -137,6 +137,8 @@ function points(from: number, n: number, dim: number): VectorPoint[] {
 }
 
 const WRITE_SAMPLES = 20;
+/** Points per Qdrant upsert while filling (the embedder's own calls carry at most 512). */
+const QDRANT_INSERT_BATCH = 512;
 
 async function searchLatency(
   store: VectorStore,
@@ -308,7 +310,10 @@ export async function measureStores(o: StoreBenchOptions): Promise<StoreCell[]> 
         }
         throw new Error('the Qdrant collection did not turn green within 300 s');
       };
-      out.push(...(await fillAndMeasure({ store: qdrant, optimize: null, settle }, o)));
+      // Qdrant refuses requests over 32 MiB (its default): 10,000 points with their payloads and
+      // update filters are more; the embedder itself never writes more than 512 at once.
+      const qdrantOptions = { ...o, insertBatch: Math.min(o.insertBatch, QDRANT_INSERT_BATCH) };
+      out.push(...(await fillAndMeasure({ store: qdrant, optimize: null, settle }, qdrantOptions)));
     } finally {
       await qdrant.close();
       await fetch(`${o.qdrant.url.replace(/\/+$/, '')}/collections/${collection}`, {
