@@ -2,6 +2,7 @@
  * The envelope of a measurement run (`npm run bench`, `npm run eval`): when it started, its
  * scratch folder, the machine's load at both ends, and the scratch folder's removal at the end.
  */
+import type { MachineInfo } from './machine.js';
 import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,4 +39,15 @@ export function durationSeconds(startedAt: Date, finishedAt: Date): number {
 export function endRun(workDir: string, keep: boolean, log: (msg: string) => void): void {
   if (!keep) rmSync(workDir, { recursive: true, force: true });
   else log(`kept the work dir ${workDir}`);
+}
+
+/** What every bench and eval result records about its run. */
+export interface RunEnvelope {
+  command: string;
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  machine: MachineInfo;
+  /** Machine load averages (1, 5, 15 min) at the start and end: other work adds noise. */
+  loadAverage: { start: number[]; end: number[] };
 }

@@ -1,7 +1,7 @@
 /** The bench's JSON document and its human-readable rendering (Markdown tables). */
+import type { RunEnvelope } from './envelope.js';
 import type { KeywordCostResult } from './keywords-bench.js';
 import type { VerifyReport } from '../make-model.js';
-import type { MachineInfo } from './machine.js';
 import type { MatmulPeak } from './matmul.js';
 import type { PeerResult } from './peer.js';
 import type { SoakResult } from './soak.js';
@@ -13,15 +13,8 @@ import type { TargetResult } from './targets.js';
 import { LENGTH_CLASSES, LENGTH_TOKENS } from './texts.js';
 import type { NaiveCell, ThroughputCell } from './throughput.js';
 
-export interface BenchResult {
+export interface BenchResult extends RunEnvelope {
   schema: 'heimdex-bench/1';
-  command: string;
-  startedAt: string;
-  finishedAt: string;
-  durationSeconds: number;
-  machine: MachineInfo;
-  /** Machine load averages (1, 5, 15 min) at the start and end: other work adds noise. */
-  loadAverage: { start: number[]; end: number[] };
   settings: Record<string, unknown>;
   models: {
     id: string;

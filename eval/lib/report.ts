@@ -1,6 +1,6 @@
 /** The evaluation's JSON document and its Markdown rendering (ids and numbers only). */
 import type { SearchMode } from '../../contract/internal.js';
-import type { MachineInfo } from '../../bench/lib/machine.js';
+import type { RunEnvelope } from '../../bench/lib/envelope.js';
 import type { Summary } from '../../bench/lib/stats.js';
 import { HYBRID_GAIN, computeChecks } from './checks.js';
 import type { Agreement, Check, MetricDelta } from './checks.js';
@@ -59,15 +59,8 @@ export interface Bm25Result {
   agreement: Agreement | null;
 }
 
-export interface EvalResult {
+export interface EvalResult extends RunEnvelope {
   schema: 'heimdex-eval/2';
-  command: string;
-  startedAt: string;
-  finishedAt: string;
-  durationSeconds: number;
-  machine: MachineInfo;
-  /** Machine load averages (1, 5, 15 min) at the start and end: other work slows the figures. */
-  loadAverage: { start: number[]; end: number[] };
   dataset: {
     name: string;
     split: string;
