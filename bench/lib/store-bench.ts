@@ -139,6 +139,8 @@ function points(from: number, n: number, dim: number): VectorPoint[] {
 const WRITE_SAMPLES = 20;
 /** Points per Qdrant upsert while filling (the embedder's own calls carry at most 512). */
 const QDRANT_INSERT_BATCH = 512;
+/** How long the bench waits for Qdrant to finish indexing a fill before it gives up. */
+const QDRANT_SETTLE_MS = 20 * 60_000;
 
 async function searchLatency(
   store: VectorStore,
@@ -301,14 +303,17 @@ export async function measureStores(o: StoreBenchOptions): Promise<StoreCell[]> 
       const base = o.qdrant.url.replace(/\/+$/, '');
       const headers: Record<string, string> = o.qdrant.apiKey ? { 'api-key': o.qdrant.apiKey } : {};
       const settle = async () => {
-        // Qdrant indexes in the background; "green" means the optimizers are done.
-        for (const deadline = Date.now() + 300_000; Date.now() < deadline;) {
+        // Qdrant indexes in the background; "green" means the optimizers are done. Building the
+        // HNSW graph of 100,000 points takes minutes on 2 shared cores.
+        for (const deadline = Date.now() + QDRANT_SETTLE_MS; Date.now() < deadline;) {
           const res = await fetch(`${base}/collections/${collection}`, { headers });
           const body = (await res.json()) as { result?: { status?: string } };
           if (body.result?.status === 'green') return;
           await new Promise((r) => setTimeout(r, 500));
         }
-        throw new Error('the Qdrant collection did not turn green within 300 s');
+        throw new Error(
+          `the Qdrant collection did not turn green within ${QDRANT_SETTLE_MS / 1000} s`,
+        );
       };
       // Qdrant refuses requests over 32 MiB (its default): 10,000 points with their payloads and
       // update filters are more; the embedder itself never writes more than 512 at once.

@@ -4,6 +4,7 @@ import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pointId } from '../../contract/ids.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
+import type { LanceDbStoreOptions } from '../src/store/lancedb.js';
 import { QdrantStore } from '../src/store/qdrant.js';
 import type { PointPayload, TermVector, VectorPoint, VectorStore } from '../src/store/types.js';
 import { seededRand, tempDir } from './helpers.js';
@@ -46,6 +47,30 @@ async function point(
 
 const search = (store: VectorStore, orgId: string, vector: number[], more: object = {}) =>
   store.search({ vector: unit(vector), orgId, model: MODEL, modelVer: '1', limit: 10, ...more });
+
+/**
+ * Writes seq 10 of a point through `first`, then seq 5 of the same point through `second`: the
+ * older write is refused and a search through `second` still finds seq 10's vector and payload.
+ */
+async function olderSeqIsRefused(first: VectorStore, second: VectorStore) {
+  const v10 = await point('acme', 'a1', 's1', [1, 0], 10);
+  expect(await first.upsert([v10])).toEqual([true]);
+  const v5 = { ...(await point('acme', 'a1', 's1', [0, 1], 5)), id: v10.id };
+  expect(await second.upsert([v5])).toEqual([false]);
+  const [hit] = await search(second, 'acme', [1, 0]);
+  expect(hit?.payload).toEqual(v10.payload);
+  expect(hit?.score).toBeCloseTo(1, 5);
+  return { v10, v5 };
+}
+
+/** Writes three points of acme through `store`: a (asset a1, s1), b (a1, s2), c (a2, s1). */
+async function writeThreePoints(store: VectorStore) {
+  const a = await point('acme', 'a1', 's1', [1, 0], 1);
+  const b = await point('acme', 'a1', 's2', [1, 0.5], 2);
+  const c = await point('acme', 'a2', 's1', [0, 1], 3);
+  await store.upsert([a, b, c]);
+  return { a, b, c };
+}
 
 interface Harness {
   store: VectorStore;
@@ -176,21 +201,14 @@ function conformance(makeHarness: () => Promise<Harness>): void {
   });
 
   it('applies writes latest-wins by seq', async () => {
-    const v10 = await point('acme', 'a1', 's1', [1, 0], 10);
-    expect(await store.upsert([v10])).toEqual([true]);
-
     // An older job delivered late must not overwrite the newer vector.
-    const v5 = { ...(await point('acme', 'a1', 's1', [0, 1], 5)), id: v10.id };
-    expect(await store.upsert([v5])).toEqual([false]);
-    let [hit] = await search(store, 'acme', [1, 0]);
-    expect(hit?.payload).toEqual(v10.payload);
-    expect(hit?.score).toBeCloseTo(1, 5);
+    const { v10 } = await olderSeqIsRefused(store, store);
 
     // The same seq again (a redelivery) and a newer seq both apply.
     expect(await store.upsert([{ ...v10, payload: { ...v10.payload } }])).toEqual([true]);
     const v11 = { ...(await point('acme', 'a1', 's1', [0, 1], 11)), id: v10.id };
     expect(await store.upsert([v11])).toEqual([true]);
-    [hit] = await search(store, 'acme', [0, 1]);
+    let [hit] = await search(store, 'acme', [0, 1]);
     expect(hit?.payload).toEqual(v11.payload);
     expect(await store.count({ orgId: 'acme' })).toBe(1);
 
@@ -218,10 +236,7 @@ function conformance(makeHarness: () => Promise<Harness>): void {
   });
 
   it('deletes one point or a whole asset and counts what it deleted', async () => {
-    const a = await point('acme', 'a1', 's1', [1, 0], 1);
-    const b = await point('acme', 'a1', 's2', [1, 0], 2);
-    const c = await point('acme', 'a2', 's1', [1, 0], 3);
-    await store.upsert([a, b, c]);
+    const { a, b } = await writeThreePoints(store);
     expect(await store.delete({ orgId: 'acme', pointId: a.id })).toBe(1);
     expect(await store.delete({ orgId: 'acme', pointId: a.id })).toBe(0);
     expect(await store.count({ orgId: 'acme' })).toBe(2);
@@ -381,13 +396,9 @@ function keywordConformance(current: () => { h: Harness; store: VectorStore }): 
     await store.upsert([a, b, c, d]);
     await store.upsert(await corpus('globex'));
     const equal = { fusion: { k: 60, weight: 0.5 } };
-    const hits = await hybridSearch(
-      store,
-      'acme',
-      [1, 0, 0],
-      { 1: 1 },
-      { ...equal, explain: true },
-    );
+    // Every hybrid search here: the vector [1, 0, 0] and the keyword {t1}, with `more`.
+    const fused = (more: object = {}) => hybridSearch(store, 'acme', [1, 0, 0], { 1: 1 }, more);
+    const hits = await fused({ ...equal, explain: true });
     expect(hits.map((x) => x.id)).toEqual([a.id, c.id, b.id, d.id]);
     const expected = [1 / 60 + 1 / 61, 1 / 62 + 1 / 60, 1 / 61, 1 / 63];
     hits.forEach((hit, i) => expect(hit.score).toBeCloseTo(expected[i] as number, 6));
@@ -401,41 +412,15 @@ function keywordConformance(current: () => { h: Harness; store: VectorStore }): 
     });
     expect(hits[3]?.payload).toEqual(d.payload);
     // The weight moves the order toward one ranking (k 1 makes it decisive).
-    const dense = await hybridSearch(
-      store,
-      'acme',
-      [1, 0, 0],
-      { 1: 1 },
-      {
-        fusion: { k: 1, weight: 0.9 },
-      },
-    );
+    const dense = await fused({ fusion: { k: 1, weight: 0.9 } });
     expect(dense.map((x) => x.id)).toEqual([a.id, b.id, c.id, d.id]);
-    const keyword = await hybridSearch(
-      store,
-      'acme',
-      [1, 0, 0],
-      { 1: 1 },
-      {
-        fusion: { k: 1, weight: 0.1 },
-      },
-    );
+    const keyword = await fused({ fusion: { k: 1, weight: 0.1 } });
     expect(keyword.map((x) => x.id)).toEqual([c.id, a.id, b.id, d.id]);
     expect(keyword[0]?.score).toBeCloseTo(1 / (3 / 0.2) + 1 / (1 / 1.8), 5);
     // Filters apply to both rankings before the limit; the tenant's alone are fused.
-    const filtered = await hybridSearch(
-      store,
-      'acme',
-      [1, 0, 0],
-      { 1: 1 },
-      {
-        ...equal,
-        limit: 1,
-        filters: { assetIds: ['a2'] },
-      },
-    );
+    const filtered = await fused({ ...equal, limit: 1, filters: { assetIds: ['a2'] } });
     expect(filtered.map((x) => x.id)).toEqual([c.id]);
-    expect((await hybridSearch(store, 'acme', [1, 0, 0], { 1: 1 })).length).toBe(4);
+    expect((await fused()).length).toBe(4);
     // Points without terms answer dense searches, never keyword ones.
     expect((await keywordSearch(store, 'acme', { 1: 1 })).map((x) => x.id)).toEqual([c.id, a.id]);
     const explained = await search(store, 'acme', [1, 0, 0], { explain: true, limit: 1 });
@@ -444,6 +429,26 @@ function keywordConformance(current: () => { h: Harness; store: VectorStore }): 
       keyword: null,
     });
   });
+}
+
+/**
+ * Runs `fn` on a LanceDB store (initialised) in a fresh folder, then closes the store and removes
+ * the folder.
+ */
+async function withLanceStore(
+  prefix: string,
+  options: Omit<LanceDbStoreOptions, 'dataDir'>,
+  fn: (store: LanceDbStore) => Promise<void>,
+): Promise<void> {
+  const tmp = await tempDir(prefix);
+  const store = new LanceDbStore({ dataDir: tmp.dir, ...options });
+  try {
+    await store.init(DIM);
+    await fn(store);
+  } finally {
+    await store.close();
+    await tmp.remove();
+  }
 }
 
 /** A LanceDB store in a fresh folder; `reopen` opens the same folder with the same options. */
@@ -599,10 +604,7 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
   });
 
   it('releases the in-memory index once the table outgrows it, and search stays correct', async () => {
-    const tmp = await tempDir('lance-release');
-    const store = new LanceDbStore({ dataDir: tmp.dir, memoryIndexMaxRows: 50 });
-    try {
-      await store.init(DIM);
+    await withLanceStore('lance-release', { memoryIndexMaxRows: 50 }, async (store) => {
       const points = await Promise.all(
         Array.from({ length: 80 }, (_, i) => point('acme', 'a', `s${i}`, [1, i / 10, 0.5], i + 1)),
       );
@@ -613,17 +615,11 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
       const target = points[77] as VectorPoint;
       const [top] = await search(store, 'acme', [...target.vector], { limit: 1 });
       expect(top?.id).toBe(target.id);
-    } finally {
-      await store.close();
-      await tmp.remove();
-    }
+    });
   });
 
   it('group-commits concurrent upserts into few writes, latest wins across callers', async () => {
-    const tmp = await tempDir('lance-group');
-    const store = new LanceDbStore({ dataDir: tmp.dir });
-    await store.init(DIM);
-    try {
+    await withLanceStore('lance-group', {}, async (store) => {
       const points = await Promise.all(
         Array.from({ length: 40 }, (_, i) => point('acme', 'g', `s${i}`, [1, i / 40], i + 1)),
       );
@@ -643,21 +639,12 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
       expect(await store.count({ orgId: 'acme' })).toBe(41);
       const [top] = await search(store, 'acme', [1, 0], { segmentId: 'dup' });
       expect(top?.payload.seq).toBe(101);
-    } finally {
-      await store.close();
-      await tmp.remove();
-    }
+    });
   });
 
   it('builds an ANN index once the table is large, and search stays correct', async () => {
-    const tmp = await tempDir('lance-index');
-    const store = new LanceDbStore({
-      dataDir: tmp.dir,
-      vectorIndexThreshold: 300,
-      optimizeEveryWrites: 2,
-    });
-    try {
-      await store.init(DIM);
+    const options = { vectorIndexThreshold: 300, optimizeEveryWrites: 2 };
+    await withLanceStore('lance-index', options, async (store) => {
       const points: VectorPoint[] = [];
       for (let i = 0; i < 400; i++) {
         const angle = (i / 400) * Math.PI;
@@ -681,10 +668,25 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
       expect(hits[0]?.score).toBeGreaterThan(0.999);
       expect(hits.every((x) => x.payload.org_id === 'acme')).toBe(true);
       expect(await store.count({ orgId: 'acme' })).toBe(200);
-    } finally {
-      await store.close();
-      await tmp.remove();
-    }
+      // Hybrid asks the ANN index for 4 × limit dense candidates but has it refine no more than
+      // a dense search does: its dense ranking starts with the dense search's hits, in the same
+      // order, with the same exact scores.
+      const hybrid = await hybridSearch(
+        store,
+        'acme',
+        [...target.vector],
+        { 1: 1 },
+        {
+          limit: 5,
+          explain: true,
+          fusion: { k: 60, weight: 1 },
+        },
+      );
+      expect(hybrid.map((x) => x.id)).toEqual(hits.map((x) => x.id));
+      expect(hybrid.map((x) => x.explain?.dense)).toEqual(
+        hits.map((x, i) => ({ rank: i + 1, score: x.score })),
+      );
+    });
   });
 });
 
@@ -692,7 +694,12 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
 // QDRANT_URL points at one, e.g. `QDRANT_URL=http://localhost:6333 npm run test:unit`. The
 // adapter's requests are checked without a server in qdrant.contract.test.ts.
 const qdrantUrl = process.env.QDRANT_URL;
-describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)', () => {
+
+/**
+ * The test collections of one suite on the Qdrant at QDRANT_URL: `fresh` names a new one, `store`
+ * opens a store over one, `admin` is a plain client; every collection is dropped after the suite.
+ */
+function qdrantCollections() {
   const collections: string[] = [];
   const admin = () =>
     new QdrantClient({
@@ -700,18 +707,36 @@ describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)'
       apiKey: process.env.QDRANT_API_KEY,
       checkCompatibility: false,
     });
-
-  conformance(async () => {
-    const collection = `heimdex_test_${randomUUID().replaceAll('-', '')}`;
-    collections.push(collection);
-    const make = () =>
+  afterAll(async () => {
+    for (const c of collections)
+      await admin()
+        .deleteCollection(c)
+        .catch(() => undefined);
+  });
+  return {
+    admin,
+    fresh: () => {
+      const collection = `heimdex_test_${randomUUID().replaceAll('-', '')}`;
+      collections.push(collection);
+      return collection;
+    },
+    store: (collection: string, options: { keywordAvgLength?: number } = {}) =>
       new QdrantStore({
         url: qdrantUrl as string,
         apiKey: process.env.QDRANT_API_KEY ?? null,
         collection,
-        // The tiny keyword corpus's true average length (Qdrant's weights are fixed at write).
-        keywordAvgLength: 3,
-      });
+        ...options,
+      }),
+  };
+}
+
+describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)', () => {
+  const qdrant = qdrantCollections();
+
+  conformance(async () => {
+    const collection = qdrant.fresh();
+    // The tiny keyword corpus's true average length (Qdrant's weights are fixed at write).
+    const make = () => qdrant.store(collection, { keywordAvgLength: 3 });
     const store = make();
     await store.init(DIM);
     return {
@@ -719,16 +744,9 @@ describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)'
       reopen: async () => make(),
       cleanup: async () => {
         await store.close();
-        await admin().deleteCollection(collection);
+        await qdrant.admin().deleteCollection(collection);
       },
     };
-  });
-
-  afterAll(async () => {
-    for (const c of collections)
-      await admin()
-        .deleteCollection(c)
-        .catch(() => undefined);
   });
 });
 
@@ -737,34 +755,16 @@ describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)'
 describe.skipIf(!qdrantUrl)(
   'Qdrant: two replicas writing the same points (needs QDRANT_URL)',
   () => {
-    const collections: string[] = [];
-    const admin = () =>
-      new QdrantClient({
-        url: qdrantUrl as string,
-        apiKey: process.env.QDRANT_API_KEY,
-        checkCompatibility: false,
-      });
-    afterAll(async () => {
-      for (const c of collections)
-        await admin()
-          .deleteCollection(c)
-          .catch(() => undefined);
-    });
+    const qdrant = qdrantCollections();
+    const { admin } = qdrant;
     let collection: string;
     let replicaA: QdrantStore;
     let replicaB: QdrantStore;
-    const replica = () =>
-      new QdrantStore({
-        url: qdrantUrl as string,
-        apiKey: process.env.QDRANT_API_KEY ?? null,
-        collection,
-      });
 
     beforeEach(async () => {
-      collection = `heimdex_test_${randomUUID().replaceAll('-', '')}`;
-      collections.push(collection);
-      replicaA = replica();
-      replicaB = replica();
+      collection = qdrant.fresh();
+      replicaA = qdrant.store(collection);
+      replicaB = qdrant.store(collection);
       // Both open (and may both try to create) the collection at once.
       const opened = await Promise.all([replicaA.init(DIM), replicaB.init(DIM)]);
       expect(opened.map((o) => o.dim)).toEqual([DIM, DIM]);
@@ -775,14 +775,8 @@ describe.skipIf(!qdrantUrl)(
     });
 
     it('an older seq written through one replica never replaces a newer one from the other', async () => {
-      const v10 = await point('acme', 'a1', 's1', [1, 0], 10);
-      expect(await replicaA.upsert([v10])).toEqual([true]);
       // Replica B has never seen this point: only the store can tell it that seq 10 is stored.
-      const v5 = { ...(await point('acme', 'a1', 's1', [0, 1], 5)), id: v10.id };
-      expect(await replicaB.upsert([v5])).toEqual([false]);
-      const [hit] = await search(replicaB, 'acme', [1, 0]);
-      expect(hit?.payload).toEqual(v10.payload);
-      expect(hit?.score).toBeCloseTo(1, 5);
+      const { v10, v5 } = await olderSeqIsRefused(replicaA, replicaB);
       // A newer seq through B lands; the same old seq again through A still does not.
       const v11 = { ...(await point('acme', 'a1', 's1', [0, 1], 11)), id: v10.id };
       expect(await replicaB.upsert([v11])).toEqual([true]);
@@ -856,10 +850,7 @@ describe.skipIf(!qdrantUrl)(
     });
 
     it('deletes by point and by asset through one replica are seen by the other at once', async () => {
-      const a = await point('acme', 'a1', 's1', [1, 0], 1);
-      const b = await point('acme', 'a1', 's2', [1, 0.5], 2);
-      const c = await point('acme', 'a2', 's1', [0, 1], 3);
-      await replicaA.upsert([a, b, c]);
+      const { a, b, c } = await writeThreePoints(replicaA);
       expect(await replicaB.delete({ orgId: 'acme', pointId: a.id })).toBe(1);
       expect((await search(replicaA, 'acme', [1, 0])).map((x) => x.id).sort()).toEqual(
         [b.id, c.id].sort(),

@@ -22,11 +22,10 @@ import { MemoryIndex } from './memory-index.js';
 import {
   PAYLOAD_FIELDS,
   StoreError,
-  appliedPerPoint,
   isoInstant,
-  latestPerId,
   payloadFromRecord,
   toStoreError,
+  writeLatest,
 } from './types.js';
 import type {
   DeleteParams,
@@ -62,6 +61,8 @@ const DEFAULT_TABLE = 'points';
 const INDEX_CACHE_BYTES = 512 * 2 ** 20;
 const METADATA_CACHE_BYTES = 64 * 2 ** 20;
 const SELECT_COLUMNS = ['id', ...PAYLOAD_FIELDS, '_distance'];
+/** Approximate candidates per result re-ranked on the full vectors when the ANN index serves. */
+const REFINE_FACTOR = 4;
 
 /** SQL conditions for the optional payload filters (values always quoted, never interpolated). */
 function payloadConditions(f: PayloadFilters | undefined): string[] {
@@ -332,8 +333,15 @@ export class LanceDbStore implements VectorStore {
   }
 
   /** One merge of `points` (latest wins by seq, also against what is stored). */
-  private async write(table: Table, points: readonly VectorPoint[]): Promise<boolean[]> {
-    const { candidates, candidateOf } = latestPerId(points);
+  private write(table: Table, points: readonly VectorPoint[]): Promise<boolean[]> {
+    return writeLatest(points, (candidates) => this.writeCandidates(table, candidates));
+  }
+
+  /** Merges each candidate unless a newer seq is stored; which of them won. */
+  private async writeCandidates(
+    table: Table,
+    candidates: readonly VectorPoint[],
+  ): Promise<boolean[]> {
     const stored = new Map<string, number>();
     const ids = candidates.map((c) => sqlString(c.id)).join(', ');
     const rows = await table
@@ -370,7 +378,7 @@ export class LanceDbStore implements VectorStore {
         }
       }
     }
-    return appliedPerPoint(points, candidates, candidateOf, wins);
+    return wins;
   }
 
   memoryIndexStats(): { points: number; vectorBytes: number } | null {
@@ -408,7 +416,7 @@ export class LanceDbStore implements VectorStore {
     const limit = hybridCandidates(params.limit, params.candidates);
     // The dense search runs on LanceDB's threads (or yields between blocks) while the keyword
     // index is scored on this one: hybrid costs about the slower of the two, not their sum.
-    const pending = this.denseSearch({ ...params, limit });
+    const pending = this.denseSearch({ ...params, limit }, params.limit);
     let keyword: SearchHit[];
     try {
       keyword = this.keywords.search({ ...params, terms, limit });
@@ -420,8 +428,14 @@ export class LanceDbStore implements VectorStore {
     return fuse(dense, keyword, params.fusion ?? DEFAULT_FUSION, params.limit, params.explain);
   }
 
-  /** The points nearest the query vector, best first (cosine). */
-  private async denseSearch(params: SearchParams): Promise<SearchHit[]> {
+  /**
+   * The points nearest the query vector, best first (cosine). With an ANN index, LanceDB re-ranks
+   * REFINE_FACTOR × `exactTop` of its approximate candidates on the full vectors, so the best
+   * `exactTop` are the exact nearest among them and every score is an exact cosine. A hybrid
+   * search asks for `hybridCandidates` hits but needs no more refined than a dense search of its
+   * limit: the same ANN work and the same top of the ranking, at the cost of a dense search.
+   */
+  private async denseSearch(params: SearchParams, exactTop = params.limit): Promise<SearchHit[]> {
     const table = this.table();
     if (!params.vector) throw new StoreError('a dense search needs the query vector');
     const vector = params.vector;
@@ -441,8 +455,11 @@ export class LanceDbStore implements VectorStore {
         .where(filters.join(' AND '))
         .select(SELECT_COLUMNS)
         .limit(params.limit);
-      // With an ANN index, re-rank candidates on the full vectors so scores are exact cosines.
-      if (this.hasVectorIndex) query = query.refineFactor(4);
+      if (this.hasVectorIndex) {
+        query = query.refineFactor(
+          Math.max(1, Math.ceil((REFINE_FACTOR * exactTop) / params.limit)),
+        );
+      }
       const rows = (await query.toArray()) as (Record<string, unknown> & { _distance: number })[];
       return rows
         .map((row) => ({

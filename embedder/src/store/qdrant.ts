@@ -5,11 +5,10 @@ import { DEFAULT_FUSION, annotate, fusionWeights, hybridCandidates } from './fus
 import {
   KeywordIndexUnavailable,
   StoreError,
-  appliedPerPoint,
   isoInstant,
-  latestPerId,
   payloadFromRecord,
   toStoreError,
+  writeLatest,
 } from './types.js';
 import type {
   DeleteParams,
@@ -184,37 +183,40 @@ export class QdrantStore implements VectorStore {
 
   async upsert(points: readonly VectorPoint[]): Promise<boolean[]> {
     if (points.length === 0) return [];
-    const { candidates, candidateOf } = latestPerId(points);
     try {
-      await this.client.upsert(this.collection, {
-        wait: true,
-        ordering: WRITE_ORDERING,
-        points: candidates.map((c) => ({
-          id: c.id,
-          vector: this.pointVector(c),
-          payload: { ...c.payload },
-        })),
-        // An existing point is replaced only where its stored seq is not newer than the new one.
-        update_filter: {
-          should: candidates.map((c) => ({
-            must: [{ has_id: [c.id] }, { key: 'seq', range: { lte: c.payload.seq } }],
-          })),
-        },
-      });
-      const stored = await this.client.retrieve(this.collection, {
-        ids: candidates.map((c) => c.id),
-        with_payload: ['seq'],
-        with_vector: false,
-      });
-      const storedSeq = new Map(stored.map((r) => [String(r.id), Number(r.payload?.seq)]));
-      const written = candidates.map((c) => {
-        const seq = storedSeq.get(c.id);
-        return seq === undefined || seq === c.payload.seq;
-      });
-      return appliedPerPoint(points, candidates, candidateOf, written);
+      return await writeLatest(points, (candidates) => this.writeCandidates(candidates));
     } catch (err) {
       throw toStoreError('write points to Qdrant', err);
     }
+  }
+
+  /** Upserts each candidate unless a newer seq is stored; which of them are stored now. */
+  private async writeCandidates(candidates: readonly VectorPoint[]): Promise<boolean[]> {
+    await this.client.upsert(this.collection, {
+      wait: true,
+      ordering: WRITE_ORDERING,
+      points: candidates.map((c) => ({
+        id: c.id,
+        vector: this.pointVector(c),
+        payload: { ...c.payload },
+      })),
+      // An existing point is replaced only where its stored seq is not newer than the new one.
+      update_filter: {
+        should: candidates.map((c) => ({
+          must: [{ has_id: [c.id] }, { key: 'seq', range: { lte: c.payload.seq } }],
+        })),
+      },
+    });
+    const stored = await this.client.retrieve(this.collection, {
+      ids: candidates.map((c) => c.id),
+      with_payload: ['seq'],
+      with_vector: false,
+    });
+    const storedSeq = new Map(stored.map((r) => [String(r.id), Number(r.payload?.seq)]));
+    return candidates.map((c) => {
+      const seq = storedSeq.get(c.id);
+      return seq === undefined || seq === c.payload.seq;
+    });
   }
 
   /**

@@ -177,7 +177,7 @@ export function payloadFromRecord(raw: Record<string, unknown>): PointPayload {
  * a tie) is the candidate to write. Returns the candidates and, per input index, the index of
  * its id's candidate.
  */
-export function latestPerId(points: readonly VectorPoint[]): {
+function latestPerId(points: readonly VectorPoint[]): {
   candidates: VectorPoint[];
   candidateOf: number[];
 } {
@@ -202,7 +202,7 @@ export function latestPerId(points: readonly VectorPoint[]): {
  * Maps per-candidate outcomes back to the input points: a point is applied when its id's
  * candidate was written and carries the same seq (a duplicate delivery of the winning job).
  */
-export function appliedPerPoint(
+function appliedPerPoint(
   points: readonly VectorPoint[],
   candidates: readonly VectorPoint[],
   candidateOf: readonly number[],
@@ -212,4 +212,18 @@ export function appliedPerPoint(
     const c = candidateOf[i] as number;
     return written[c] === true && candidates[c]?.payload.seq === p.payload.seq;
   });
+}
+
+/**
+ * A latest-wins write of one batch, the protocol both stores follow: `write` stores each id's
+ * latest point (latestPerId) unless the store holds a newer one, and answers per candidate
+ * whether it is now the stored version; every input point is then told whether it was applied.
+ */
+export async function writeLatest(
+  points: readonly VectorPoint[],
+  write: (candidates: readonly VectorPoint[]) => Promise<readonly boolean[]>,
+): Promise<boolean[]> {
+  const { candidates, candidateOf } = latestPerId(points);
+  const written = await write(candidates);
+  return appliedPerPoint(points, candidates, candidateOf, written);
 }
