@@ -20,30 +20,24 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import * as lancedb from '@lancedb/lancedb';
+import { scriptOptions } from '../scripts/lib/script-options.js';
 
-const { values } = parseArgs({
-  options: {
-    writes: { type: 'string', default: '3000' },
-    rows: { type: 'string', default: '32' },
-    keyspace: { type: 'string', default: '4096' },
-    mode: { type: 'string', default: 'merge' },
-    'cache-mib': { type: 'string' },
-    reopen: { type: 'string', default: '0' },
-    optimize: { type: 'string', default: '100' },
-    'keep-seconds': { type: 'string', default: '1' },
-    every: { type: 'string', default: '500' },
-  },
+const o = scriptOptions({
+  writes: 3000,
+  rows: 32,
+  keyspace: 4096,
+  mode: 'merge',
+  'cache-mib': NaN,
+  reopen: 0,
+  optimize: 100,
+  'keep-seconds': 1,
+  every: 500,
 });
-const writes = Number(values.writes);
-const rowsPerWrite = Number(values.rows);
-const keyspace = Number(values.keyspace);
-const reopenEvery = Number(values.reopen);
-const optimizeEvery = Number(values.optimize);
-const keepMs = Number(values['keep-seconds']) * 1000;
-const every = Number(values.every);
-if (values.mode !== 'merge' && values.mode !== 'add') throw new Error('--mode is merge or add');
+const { writes, rows: rowsPerWrite, keyspace, reopen: reopenEvery, every } = o;
+const optimizeEvery = o.optimize;
+const keepMs = o['keep-seconds'] * 1000;
+if (o.mode !== 'merge' && o.mode !== 'add') throw new Error('--mode is merge or add');
 const DIM = 384;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lancedb-rss-'));
@@ -63,13 +57,12 @@ const row = (i: number) => ({
 });
 
 async function main(): Promise<void> {
-  const cacheBytes =
-    values['cache-mib'] === undefined ? null : BigInt(Number(values['cache-mib']) * 2 ** 20);
+  const cacheBytes = Number.isNaN(o['cache-mib']) ? null : BigInt(o['cache-mib'] * 2 ** 20);
   const session = cacheBytes === null ? undefined : new lancedb.Session(cacheBytes, cacheBytes);
   const db = await lancedb.connect(dir, {}, session);
   let table = await db.createTable('t', [row(-1)]);
   console.log(
-    `lancedb ${values.mode}, ${rowsPerWrite} rows/write, keyspace ${keyspace || 'unbounded'}, ` +
+    `lancedb ${o.mode}, ${rowsPerWrite} rows/write, keyspace ${keyspace || 'unbounded'}, ` +
       `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}, LD_PRELOAD=${process.env.LD_PRELOAD ?? 'unset'}`,
   );
   const report = (writesSoFar: number) => {
@@ -83,7 +76,7 @@ async function main(): Promise<void> {
     const rows = Array.from({ length: rowsPerWrite }, () =>
       row(keyspace > 0 ? next++ % keyspace : next++),
     );
-    if (values.mode === 'add') await table.add(rows);
+    if (o.mode === 'add') await table.add(rows);
     else {
       await table.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows);
     }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { invalidFiles, modelCacheDir, readLock } from '../scripts/models/cache.js';
 import { PASSED_ENV } from './lib/embedder.js';
-import { durationSeconds, endRun, loadAverage, startRun } from './lib/envelope.js';
+import { commandOptions, endRun, finishedEnvelope, shellQuote, startRun } from './lib/envelope.js';
 import type { RunStart } from './lib/envelope.js';
 import { machineInfo, machineSlug } from './lib/machine.js';
 import { measureMatmulPeak } from './lib/matmul.js';
@@ -162,10 +162,9 @@ function parseOptions(argv: string[]) {
 const RECORDED_ENV = [...PASSED_ENV, 'EMBEDDING_CPU_SPINNING'];
 
 function commandLine(argv: string[]): string {
-  const quote = (a: string) => (/^[\w,.=/:-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
-  const quoted = argv.map(quote);
+  const quoted = argv.map(shellQuote);
   const env = RECORDED_ENV.filter((k) => process.env[k] !== undefined).map(
-    (k) => `${k}=${quote(process.env[k] ?? '')}`,
+    (k) => `${k}=${shellQuote(process.env[k] ?? '')}`,
   );
   const prefix = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'tsx bench/run.ts';
   const command =
@@ -185,12 +184,9 @@ type Options = ReturnType<typeof parseOptions>;
  * part of the result), evaluates the targets, and writes the JSON and Markdown results.
  */
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const o = parseOptions(argv);
-  if (o.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const command = commandOptions(parseOptions, USAGE);
+  if (!command) return;
+  const { argv, o } = command;
   const run = startRun(o.workDir, '.data/bench');
   const machine = machineInfo();
   const outFile = path.resolve(
@@ -205,7 +201,7 @@ async function main(): Promise<void> {
   const result = newResult(o, argv, run, machine);
   if (usesMinilm(o)) await checkModelCache();
   await runSections(o, result, run.workDir);
-  finishResult(result, run.startedAt);
+  finishResult(result, run);
   writeResults(result, outFile);
   endRun(run.workDir, o.keep, progress);
 }
@@ -419,7 +415,7 @@ async function runSoakSection(o: Options, result: BenchResult, workDir: string):
 }
 
 /** The targets, from the figures of this run, and the end time and load. */
-function finishResult(result: BenchResult, startedAt: Date): void {
+function finishResult(result: BenchResult, run: RunStart): void {
   result.targets = evaluateTargets({
     naive: result.naive,
     cells: result.throughput,
@@ -432,10 +428,7 @@ function finishResult(result: BenchResult, startedAt: Date): void {
     stores: result.stores,
     keywordCost: result.keywordCost,
   });
-  const finishedAt = new Date();
-  result.finishedAt = finishedAt.toISOString();
-  result.durationSeconds = durationSeconds(startedAt, finishedAt);
-  result.loadAverage.end = loadAverage();
+  Object.assign(result, finishedEnvelope(run, result.command, result.machine));
 }
 
 /** The JSON document, and beside it the Markdown report (also printed on stdout). */

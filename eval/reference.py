@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
+from st_stack import stack_versions  # noqa: E402  (eval/, the script's folder)
 
 
 def log(message: str) -> None:
@@ -142,8 +142,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    import sentence_transformers
-    import transformers
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(args.threads)
@@ -169,22 +167,19 @@ def main() -> None:
     model.eval()
     t0 = time.perf_counter()
     log(f"encoding {len(docs)} documents")
-    doc_emb = model.encode(
-        [t for _, t in docs],
-        batch_size=args.batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    ).astype(np.float32)
+    def encode(texts: list[str]) -> np.ndarray:
+        return model.encode(
+            texts,
+            batch_size=args.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32)
+
+    doc_emb = encode([t for _, t in docs])
     t1 = time.perf_counter()
     log(f"  {len(docs) / (t1 - t0):.1f} docs/s; encoding {len(wanted)} queries")
-    q_emb = model.encode(
-        [query_text[q] for q in wanted],
-        batch_size=args.batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    ).astype(np.float32)
+    q_emb = encode([query_text[q] for q in wanted])
     t2 = time.perf_counter()
 
     doc_ids = [i for i, _ in docs]
@@ -228,14 +223,7 @@ def main() -> None:
         },
         "docsPerSecond": round(len(docs) / (t1 - t0), 2),
         "settings": {"batchSize": args.batch_size, "threads": args.threads, "topK": k, "normalize": True},
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "sentence-transformers": sentence_transformers.__version__,
-            "transformers": transformers.__version__,
-            "numpy": np.__version__,
-            "pytrec-eval-terrier": version("pytrec-eval-terrier"),
-        },
+        "versions": {**stack_versions(), "pytrec-eval-terrier": version("pytrec-eval-terrier")},
         "run": run,
     }
     Path(args.out).write_text(json.dumps(out))

@@ -17,12 +17,19 @@ import { createHash } from 'node:crypto';
 import { cpSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { format, resolveConfig } from 'prettier';
-import { durationSeconds, endRun, loadAverage, startRun } from '../bench/lib/envelope.js';
+import {
+  commandOptions,
+  endRun,
+  finishedEnvelope,
+  shellQuote,
+  startRun,
+} from '../bench/lib/envelope.js';
 import { machineInfo } from '../bench/lib/machine.js';
 import { round, roundSummary } from '../bench/lib/stats.js';
 import type { SearchMode } from '../contract/internal.js';
 import { BM25_B, BM25_K1 } from '../embedder/src/core/keywords.js';
 import { modelSpec } from '../embedder/src/core/registry.js';
+import { localStackEnv } from '../scripts/lib/local-env.js';
 import { startStack } from '../scripts/lib/stack.js';
 import { mintDevToken } from '../scripts/lib/token.js';
 import { derivedWranglerConfig } from '../test/helpers/stack.js';
@@ -61,11 +68,10 @@ function log(message: string): void {
 }
 
 function commandLine(argv: string[]): string {
-  const quote = (a: string) => (/^[\w,.=/:-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
   const env = ['EMBEDDING_MODEL_DIR', 'EMBEDDING_MODEL_NAME', 'EMBEDDING_DTYPE', 'QDRANT_URL']
     .filter((k) => process.env[k])
-    .map((k) => `${k}=${k === 'QDRANT_URL' ? '<set>' : quote(process.env[k] ?? '')}`);
-  const args = argv.map(quote);
+    .map((k) => `${k}=${k === 'QDRANT_URL' ? '<set>' : shellQuote(process.env[k] ?? '')}`);
+  const args = argv.map(shellQuote);
   return [...env, 'npm run eval', ...(args.length > 0 ? ['--', ...args] : [])].join(' ');
 }
 
@@ -164,18 +170,14 @@ async function runHeimdex(o: EvalOptions, ds: Dataset, workDir: string, stamp: s
   );
   const stack = await startStack({
     dataDir,
-    env: {
-      ...process.env,
-      DATABASE_URL: '',
-      EMBEDDER_URL: '',
-      NEON_WS_PROXY: '',
-      VECTOR_DATA_DIR: path.join(dataDir, 'vectors'),
-      EMBEDDING_MODEL_DIR: o.modelDir,
-      EMBEDDING_MODEL_NAME: o.model,
-      EMBEDDING_MODEL_VER: '1',
-      EMBEDDING_DTYPE: o.dtype,
-      WRANGLER_LOG_PATH: path.join(dataDir, 'logs'),
-    },
+    env: localStackEnv(
+      { dir: o.modelDir, name: o.model, dtype: o.dtype },
+      {
+        NEON_WS_PROXY: '',
+        VECTOR_DATA_DIR: path.join(dataDir, 'vectors'),
+        WRANGLER_LOG_PATH: path.join(dataDir, 'logs'),
+      },
+    ),
     wranglerConfig: derivedWranglerConfig(workDir, { sourceRoot }),
     // The outbox sweep re-sends anything the local queue lost, as the production cron does.
     cronIntervalMs: 15_000,
@@ -304,13 +306,11 @@ async function runReference(
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const o = parseOptions(argv);
-  if (o.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const { startedAt, loadAtStart, stamp, workDir } = startRun(o.workDir, '.data/eval');
+  const command = commandOptions(parseOptions, USAGE);
+  if (!command) return;
+  const { argv, o } = command;
+  const run = startRun(o.workDir, '.data/eval');
+  const { startedAt, stamp, workDir } = run;
   const ds = loadDataset(o.dataset, o.split, { limitQueries: o.limitQueries });
   log(
     `${ds.name} ${ds.split}: ${ds.docs.length} documents, ${ds.queries.length} judged queries; work dir ${path.relative(REPO_ROOT, workDir)}`,
@@ -388,7 +388,6 @@ async function main(): Promise<void> {
     log(`check: ${c.target}: ${c.status}${c.figures ? ` (${c.figures})` : ''}`);
   const sweep = h.sweep?.map((p) => p.result) ?? null;
 
-  const finishedAt = new Date();
   const modelSlug = `${o.model.replace(/[^A-Za-z0-9._-]+/g, '_')}${o.dtype === 'fp32' ? '' : `-${o.dtype}`}`;
   const outFile = path.resolve(
     REPO_ROOT,
@@ -400,12 +399,7 @@ async function main(): Promise<void> {
   );
   const result: EvalResult = {
     schema: 'heimdex-eval/2',
-    command: commandLine(argv),
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationSeconds: durationSeconds(startedAt, finishedAt),
-    machine: machineInfo(),
-    loadAverage: { start: loadAtStart, end: loadAverage() },
+    ...finishedEnvelope(run, commandLine(argv), machineInfo()),
     dataset: {
       name: ds.name,
       split: ds.split,

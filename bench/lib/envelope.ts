@@ -8,6 +8,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/paths.js';
 
+/**
+ * The command's options, parsed by `parse` from its arguments (also returned, for the recorded
+ * command line); null, after printing `usage`, when they ask for --help.
+ */
+export function commandOptions<O extends { help: boolean }>(
+  parse: (argv: string[]) => O,
+  usage: string,
+): { argv: string[]; o: O } | null {
+  const argv = process.argv.slice(2);
+  const o = parse(argv);
+  if (!o.help) return { argv, o };
+  process.stdout.write(usage);
+  return null;
+}
+
+/** One argument of a recorded command line, quoted for a POSIX shell where it needs it. */
+export const shellQuote = (a: string) =>
+  /^[\w,.=/:-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`;
+
 /** The 1, 5 and 15 minute load averages, to two decimals. */
 export const loadAverage = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
@@ -39,6 +58,23 @@ export function durationSeconds(startedAt: Date, finishedAt: Date): number {
 export function endRun(workDir: string, keep: boolean, log: (msg: string) => void): void {
   if (!keep) rmSync(workDir, { recursive: true, force: true });
   else log(`kept the work dir ${workDir}`);
+}
+
+/** The envelope of a run that ends now, started as `run` records. */
+export function finishedEnvelope(
+  run: RunStart,
+  command: string,
+  machine: MachineInfo,
+): RunEnvelope {
+  const finishedAt = new Date();
+  return {
+    command,
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationSeconds: durationSeconds(run.startedAt, finishedAt),
+    machine,
+    loadAverage: { start: run.loadAtStart, end: loadAverage() },
+  };
 }
 
 /** What every bench and eval result records about its run. */

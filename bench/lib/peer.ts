@@ -65,22 +65,28 @@ export interface HeimdexPeerCell extends PeerSide {
   otherLoadCores: number;
 }
 
+/** One length class of the peer, as bench/peer/st_encode.py measures it. */
+interface StCell extends Omit<PeerSide, 'system'> {
+  bestCallTextsPerSecond: number;
+  calls: number;
+  /** CPU seconds per second of the peer process (its threads and Python). */
+  cpuPerSecond: number;
+  /** Cores busy with other processes while the cell ran (noise indicator). */
+  otherLoadCores: number;
+}
+
+/** What bench/peer/st_encode.py writes (the fields the bench reads). */
+interface StResult {
+  cells: StCell[];
+  batchSize: number;
+  threads: number;
+  interopThreads: number;
+  versions: Record<string, string>;
+}
+
 export interface PeerResult {
   model: { name: string; dir: string; referenceWeightsPackage: string };
-  sentenceTransformers: {
-    cells: (PeerSide & {
-      bestCallTextsPerSecond: number;
-      calls: number;
-      /** CPU seconds per second of the peer process (its threads and Python). */
-      cpuPerSecond: number;
-      /** Cores busy with other processes while the cell ran (noise indicator). */
-      otherLoadCores: number;
-    })[];
-    batchSize: number;
-    threads: number;
-    interopThreads: number;
-    versions: Record<string, string>;
-  };
+  sentenceTransformers: Omit<StResult, 'cells'> & { cells: (StCell & PeerSide)[] };
   heimdex: HeimdexPeerCell[];
   /** Heimdex texts/s ÷ sentence-transformers texts/s, per dtype and length. */
   ratios: { dtype: 'fp32' | 'q8'; length: LengthClass; ratio: number }[];
@@ -88,24 +94,6 @@ export interface PeerResult {
 
 function peerTexts(length: LengthClass): string[] {
   return new TextSource(LENGTH_TOKENS[length], 5000 + LENGTH_TOKENS[length]).take(PEER_POOL);
-}
-
-interface StCells {
-  cells: {
-    length: LengthClass;
-    texts: number;
-    seconds: number;
-    textsPerSecond: number;
-    bestCallTextsPerSecond: number;
-    calls: number;
-    tokensPerText: number;
-    cpuPerSecond: number;
-    otherLoadCores: number;
-  }[];
-  batchSize: number;
-  threads: number;
-  interopThreads: number;
-  versions: Record<string, string>;
 }
 
 /**
@@ -166,7 +154,7 @@ export async function measurePeer(o: PeerOptions): Promise<PeerResult> {
     ],
     { onLine: (line) => progress(`  ${line.replace(/^\[peer\] /, '')}`) },
   );
-  const st = JSON.parse(readFileSync(outFile, 'utf8')) as StCells;
+  const st = JSON.parse(readFileSync(outFile, 'utf8')) as StResult;
 
   // 2. Heimdex's embedder, fp32 then int8, one process each.
   const heimdex: HeimdexPeerCell[] = [];

@@ -113,14 +113,12 @@ function renderHeader(r: BenchResult): string[] {
 function renderPeak(r: BenchResult): string[] {
   const peak = r.matmulPeak.used;
   if (!peak) return [];
-  const out: string[] = [];
-  out.push(
+  return [
     `## fp32 MatMul peak\n\n[${peak.n}×${peak.k}]×[${peak.k}×${peak.m}] through onnxruntime (${peak.sessionOptions}): ` +
       `**${gf(peak.bestFlopsPerSecond)} GFLOP/s** (fastest of ${peak.runs} runs; median ${gf(peak.flopsPerSecond)}). ` +
       `Fastest run per measurement: ${r.matmulPeak.runs.map((p) => gf(p.bestFlopsPerSecond)).join(', ')} GFLOP/s; the highest is the peak that percentages below use.`,
-  );
-  out.push('');
-  return out;
+    '',
+  ];
 }
 
 /** ## Embedder throughput: the summary table and the per-cell detail */
@@ -234,9 +232,8 @@ function renderThroughput(r: BenchResult): string[] {
 /** ## Single-item requests */
 function renderSingleItem(r: BenchResult): string[] {
   if (r.singleItemRequests.length === 0) return [];
-  const out: string[] = [];
-  out.push('## Single-item requests (short texts)\n');
-  out.push(
+  return [
+    '## Single-item requests (short texts)\n',
     table(
       ['model', 'cap', 'in flight', 'texts/s', 'mean batch', 'p50 ms', 'ms infer/queue/other'],
       r.singleItemRequests.map((c) => [
@@ -249,18 +246,16 @@ function renderSingleItem(r: BenchResult): string[] {
         `${n1(c.serverMs.inference)} / ${n1(c.serverMs.queue)} / ${n1(c.serverMs.other)}`,
       ]),
     ),
-  );
-  out.push('');
-  return out;
+    '',
+  ];
 }
 
 /** ## End-to-end ingest */
 function renderIngest(r: BenchResult): string[] {
   if (!r.ingest) return [];
-  const out: string[] = [];
   const i = r.ingest;
-  out.push('## End-to-end ingest\n');
-  out.push(
+  return [
+    '## End-to-end ingest\n',
     table(
       [
         'texts',
@@ -289,26 +284,20 @@ function renderIngest(r: BenchResult): string[] {
         ],
       ],
     ),
-  );
-  out.push(
     `\nFollowing the ingest while it ran, one request at a time: \`GET /jobs/{id}\` p50 ` +
       `${n1(i.follow.job.p50)} ms, p95 ${n1(i.follow.job.p95)} ms (n=${i.follow.job.n}); ` +
       `\`GET /batches/{id}\` (a whole batch of up to 256 jobs) p50 ${n1(i.follow.batch.p50)} ms, ` +
       `p95 ${n1(i.follow.batch.p95)} ms (n=${i.follow.batch.n}).`,
-  );
-  out.push('');
-  return out;
+    '',
+  ];
 }
 
 /** ## Search latency */
 function renderSearch(r: BenchResult): string[] {
   if (!r.search) return [];
-  const out: string[] = [];
   const s = r.search;
-  out.push(
+  return [
     `## Search latency (ms), ${s.points} points in the org, limit ${s.limit}, ${s.queryTokens}-token queries\n`,
-  );
-  out.push(
     table(
       [
         'concurrency',
@@ -339,9 +328,7 @@ function renderSearch(r: BenchResult): string[] {
         `${l.workerRunCores.embedder} / ${l.workerRunCores.workerAndRest} / ${l.workerRunCores.client} (${l.workerRunCores.machine})`,
       ]),
     ),
-  );
-  out.push('');
-  out.push(
+    '',
     'Worker side by process (cores): ' +
       s.levels
         .map(({ concurrency, workerRunCores: { stack } }) => {
@@ -349,25 +336,19 @@ function renderSearch(r: BenchResult): string[] {
         })
         .join('; ') +
       ' (wrangler dev runs two workerd processes: its local proxy and the Worker).',
-  );
-  out.push('');
-  out.push(
+    '',
     `Store only (LanceDB search in the bench process on the same table, sequential): p50 ${n1(s.storeOnly.p50)} ms, p95 ${n1(s.storeOnly.p95)} ms, p99 ${n1(s.storeOnly.p99)} ms. ` +
       `Shares of the Worker p50 at concurrency 1: embedder ${pct(s.shares.embedderOfWorkerP50)}, store ${pct(s.shares.storeOfWorkerP50)}. ` +
       `Round-trip floors (GET /healthz, sequential): Worker under wrangler dev ${n1(s.floors.worker.p50)} ms p50, embedder ${n1(s.floors.embedder.p50)} ms p50.`,
-  );
-  out.push('');
-  return out;
+    '',
+  ];
 }
 
 /** ## Vector store */
 function renderStores(r: BenchResult): string[] {
   if (r.stores.length === 0) return [];
-  const out: string[] = [];
-  out.push(
+  return [
     `## Vector store (random unit ${r.stores[0]?.dim}-d vectors, one org holding all of them, limit 10, sequential)\n`,
-  );
-  out.push(
     table(
       [
         'store',
@@ -400,9 +381,8 @@ function renderStores(r: BenchResult): string[] {
         n1(c.maintenanceSeconds),
       ]),
     ),
-  );
-  out.push('');
-  return out;
+    '',
+  ];
 }
 
 /** ## Keyword index: what its term vectors cost ingest */
@@ -429,9 +409,8 @@ function renderKeywordCost(r: BenchResult): string[] {
 /** ## Soak */
 function renderSoak(r: BenchResult): string[] {
   if (!r.soak) return [];
-  const out: string[] = [];
   const s = r.soak;
-  out.push(
+  return [
     `## Soak: ${s.minutes} min ingest${s.minutes < 10 ? ' (SHORT: the target is 10 min, `--soak-minutes 10`)' : ''}\n\n` +
       `${s.texts} texts at ${n1(s.textsPerSecond)} texts/s; RSS baseline ${n1(s.rssMiB.baseline)} MiB → end ${n1(s.rssMiB.end)} MiB ` +
       `(drift ${pct(s.drift)}, largest deviation ${pct(s.maxDeviation)}, range ${n1(s.rssMiB.min)}–${n1(s.rssMiB.max)} MiB after ${s.warmupSeconds} s warm-up)` +
@@ -441,9 +420,8 @@ function renderSoak(r: BenchResult): string[] {
       (s.memoryIndexEnd
         ? ` At the end the in-memory search index held ${s.memoryIndexEnd.points} points in ${n1(s.memoryIndexEnd.vectorMiB)} MiB of vector arrays (0 once it is released above VECTOR_MEMORY_INDEX_MAX_ROWS).`
         : ''),
-  );
-  out.push('');
-  return out;
+    '',
+  ];
 }
 
 /** ## Peer: sentence-transformers against Heimdex */
@@ -461,6 +439,14 @@ function renderPeer(r: BenchResult): string[] {
   );
   out.push('');
   const lengths = LENGTH_CLASSES.filter((l) => st.cells.some((c) => c.length === l));
+  /** Both tables' last columns: Heimdex fp32's and int8's figure over sentence-transformers'. */
+  const VS_ST = ['fp32 / ST', 'int8 / ST'];
+  /** The cells of one length class: sentence-transformers', Heimdex fp32's and int8's. */
+  const sides = (l: string) => ({
+    s: st.cells.find((c) => c.length === l),
+    f: p.heimdex.find((c) => c.dtype === 'fp32' && c.length === l),
+    q: p.heimdex.find((c) => c.dtype === 'q8' && c.length === l),
+  });
   const ratio = (dtype: 'fp32' | 'q8', l: string) => {
     const x = p.ratios.find((q) => q.dtype === dtype && q.length === l)?.ratio;
     return x === undefined ? '–' : `${x.toFixed(2)}x`;
@@ -472,14 +458,11 @@ function renderPeer(r: BenchResult): string[] {
         'sentence-transformers',
         'Heimdex fp32',
         'Heimdex int8',
-        'fp32 / ST',
-        'int8 / ST',
+        ...VS_ST,
         'other load (cores): ST / fp32 / int8',
       ],
       lengths.map((l) => {
-        const s = st.cells.find((c) => c.length === l);
-        const f = p.heimdex.find((c) => c.dtype === 'fp32' && c.length === l);
-        const q = p.heimdex.find((c) => c.dtype === 'q8' && c.length === l);
+        const { s, f, q } = sides(l);
         return [
           `${l} (${s?.tokensPerText ?? '?'})`,
           n1(s?.textsPerSecond),
@@ -497,25 +480,17 @@ function renderPeer(r: BenchResult): string[] {
   // of each side's own process (Heimdex: the embedder, all threads) compares the work done.
   out.push(
     table(
-      [
-        'length',
-        'ST texts/CPU-s',
-        'fp32 texts/CPU-s',
-        'int8 texts/CPU-s',
-        'fp32 / ST',
-        'int8 / ST',
-      ],
+      ['length', 'ST texts/CPU-s', 'fp32 texts/CPU-s', 'int8 texts/CPU-s', ...VS_ST],
       lengths.map((l) => {
-        const s = st.cells.find((c) => c.length === l);
+        const { s, f, q } = sides(l);
         const perCpu = (tps: number | undefined, cpu: number | undefined) =>
           tps !== undefined && cpu ? tps / cpu : NaN;
         const sc = perCpu(s?.textsPerSecond, s?.cpuPerSecond);
-        const cell = (dtype: 'fp32' | 'q8') => {
-          const h = p.heimdex.find((c) => c.dtype === dtype && c.length === l);
-          return perCpu(h?.textsPerSecond, h?.embedderCpuPerSecond.total);
-        };
-        const rel = (x: number) => (Number.isFinite(x / sc) ? `${(x / sc).toFixed(2)}x` : '–');
-        return [l, n1(sc), n1(cell('fp32')), n1(cell('q8')), rel(cell('fp32')), rel(cell('q8'))];
+        const [fc, qc] = [f, q].map((h) =>
+          perCpu(h?.textsPerSecond, h?.embedderCpuPerSecond.total),
+        );
+        const rel = (x = NaN) => (Number.isFinite(x / sc) ? `${(x / sc).toFixed(2)}x` : '–');
+        return [l, n1(sc), n1(fc), n1(qc), rel(fc), rel(qc)];
       }),
     ),
   );

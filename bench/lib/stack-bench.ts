@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import pg from 'pg';
+import { localStackEnv } from '../../scripts/lib/local-env.js';
 import { startStack } from '../../scripts/lib/stack.js';
 import type { Stack } from '../../scripts/lib/stack.js';
 import { mintDevToken } from '../../scripts/lib/token.js';
@@ -174,18 +175,10 @@ export async function measureStack(
   progress(`starting the local stack (PostgreSQL, WS proxy, embedder ${v.label}, wrangler dev)`);
   const stack = await startStack({
     dataDir,
-    env: {
-      ...process.env,
-      DATABASE_URL: '',
-      EMBEDDER_URL: '',
-      QDRANT_URL: '',
-      VECTOR_STORE: 'lancedb',
-      VECTOR_DATA_DIR: vectorDir,
-      EMBEDDING_MODEL_DIR: v.modelDir,
-      EMBEDDING_MODEL_NAME: v.modelName,
-      EMBEDDING_MODEL_VER: '1',
-      EMBEDDING_DTYPE: v.dtype,
-    },
+    env: localStackEnv(
+      { dir: v.modelDir, name: v.modelName, dtype: v.dtype },
+      { QDRANT_URL: '', VECTOR_STORE: 'lancedb', VECTOR_DATA_DIR: vectorDir },
+    ),
     embedderEnv: {
       EMBEDDER_MAX_BATCH_ITEMS: String(o.cap),
       EMBEDDER_MAX_BATCH_TOKENS: String(o.maxBatchTokens),

@@ -259,18 +259,18 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
 
 /** Hybrid search's cost over dense in the embedded store, and the keyword index's ingest cost. */
 function keywordTargets(t: TargetInputs): TargetResult[] {
-  const cell =
-    t.stores?.find(
-      (c) =>
-        c.store === 'lancedb' && c.state === 'as written' && c.vectors === HYBRID_LATENCY.points,
-    ) ?? null;
-  const hybrid = cell?.hybridLatencyMs ?? null;
-  const k = t.keywordCost ?? null;
-  return [
-    judge(
+  // Judged in both states of the table: as the store's own maintenance leaves it while it is
+  // written, and after a full optimize (where the ANN index serves every search).
+  const hybridLatency = (state: 'as written' | 'optimized') => {
+    const cell =
+      t.stores?.find(
+        (c) => c.store === 'lancedb' && c.state === state && c.vectors >= HYBRID_LATENCY.points,
+      ) ?? null;
+    const hybrid = cell?.hybridLatencyMs ?? null;
+    return judge(
       {
-        id: 'hybrid-latency',
-        target: `Hybrid search p50 <= ${HYBRID_LATENCY.ratio}x dense p50, embedded store, ${HYBRID_LATENCY.points.toLocaleString('en')} points in one organisation`,
+        id: state === 'as written' ? 'hybrid-latency' : 'hybrid-latency-optimized',
+        target: `Hybrid search p50 <= ${HYBRID_LATENCY.ratio}x dense p50, embedded store, ${HYBRID_LATENCY.points.toLocaleString('en')} points in one organisation (${state})`,
         threshold: HYBRID_LATENCY.ratio,
         comparison: '<=',
         unit: 'x',
@@ -279,7 +279,12 @@ function keywordTargets(t: TargetInputs): TargetResult[] {
       cell && hybrid
         ? `hybrid p50 ${hybrid.p50} ms, dense p50 ${cell.latencyMs.p50} ms, keyword p50 ${cell.keywordLatencyMs?.p50 ?? '–'} ms`
         : `not measured (needs --sections store with ${HYBRID_LATENCY.points} in --store-sizes)`,
-    ),
+    );
+  };
+  const k = t.keywordCost ?? null;
+  return [
+    hybridLatency('as written'),
+    hybridLatency('optimized'),
     judge(
       {
         id: 'keyword-ingest',

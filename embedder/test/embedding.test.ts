@@ -2,9 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { env, pipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { EmbeddingModel } from '../src/core/model.js';
-import type { EmbedOutcome } from '../src/core/model.js';
-import { POTION, cosine, embedTexts, maxAbsDiff, modelDir } from './helpers.js';
+import type { EmbedOutcome, EmbeddingModel } from '../src/core/model.js';
+import { POTION, cosine, embedTexts, loadPotion, maxAbsDiff, modelDir } from './helpers.js';
 
 const DOG = 'A large furry dog is running in the park';
 const CANINE = 'A big hairy canine is jogging outdoors';
@@ -35,13 +34,7 @@ function vectorOf(outcome: EmbedOutcome | undefined): Float32Array {
 let model: EmbeddingModel;
 
 beforeAll(async () => {
-  model = await EmbeddingModel.load({
-    name: POTION,
-    version: '1',
-    dir: modelDir,
-    device: 'cpu',
-    dtype: 'fp32',
-  });
+  model = await loadPotion();
 });
 
 afterAll(async () => {
@@ -167,13 +160,7 @@ describe('EmbeddingModel with potion-base-2M', () => {
   });
 
   it('refuses to embed once disposed', async () => {
-    const own = await EmbeddingModel.load({
-      name: POTION,
-      version: '1',
-      dir: modelDir,
-      device: 'cpu',
-      dtype: 'fp32',
-    });
+    const own = await loadPotion();
     expect(own.ready).toBe(true);
     await own.dispose();
     expect(own.ready).toBe(false);

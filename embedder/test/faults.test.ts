@@ -1,11 +1,10 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Faults } from '../src/core/faults.js';
 import { createLogger } from '../src/log.js';
-import { startEmbedder } from '../src/server.js';
-import type { RunningEmbedder } from '../src/server.js';
-import { DOG, TOKEN, client, embedItem, sleep, tempDir, testConfig, until } from './helpers.js';
+import { useEmbedder } from './embedder-fixture.js';
+import { TOKEN, embedItem, postSearch, sleep, tempDir, testConfig, until } from './helpers.js';
 
 const item = (over: Record<string, unknown> = {}) => embedItem('fault-org', over);
 
@@ -55,26 +54,12 @@ describe('Faults (the fault-injection file)', () => {
 });
 
 describe('fault injection through the API', () => {
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let file: string;
-  let embedder: RunningEmbedder;
-  let call: ReturnType<typeof client>;
-  const logs: string[] = [];
-
-  beforeAll(async () => {
-    tmp = await tempDir('faults');
-    file = path.join(tmp.dir, 'faults.json');
-    embedder = await startEmbedder(
-      testConfig({ dataDir: path.join(tmp.dir, 'vectors'), faultsFile: file }),
-      { log: (line) => logs.push(line) },
-    );
-    call = client(embedder.url);
+  let file = '';
+  const served = useEmbedder('faults', (dir) => {
+    file = path.join(dir, 'faults.json');
+    return testConfig({ dataDir: path.join(dir, 'vectors'), faultsFile: file });
   });
-
-  afterAll(async () => {
-    await embedder?.close();
-    await tmp?.remove();
-  });
+  const { call, logs } = served;
 
   it('warns at start-up that faults are enabled', () => {
     const warning = logs.map((l) => JSON.parse(l)).find((l) => l.level === 'warn');
@@ -93,14 +78,14 @@ describe('fault injection through the API', () => {
     expect(embed.status).toBe(503);
     expect(embed.headers.get('content-type')).toBe('application/problem+json');
     expect(embed.json).toMatchObject({ code: 'store_unavailable' });
-    const search = await call('POST', '/internal/search', { org_id: 'fault-org', query_text: DOG });
+    const search = await postSearch(call, 'fault-org');
     expect(search.json).toMatchObject({ status: 503, code: 'store_unavailable' });
     const del = await call('POST', '/internal/delete', { org_id: 'fault-org', asset_id: 'a1' });
     expect(del.json).toMatchObject({ status: 503, code: 'store_unavailable' });
 
     await writeFile(file, JSON.stringify({ store_unavailable: false }));
     await until(async () => (await call('GET', '/readyz')).status === 200, '/readyz to recover');
-    const back = await call('POST', '/internal/search', { org_id: 'fault-org', query_text: DOG });
+    const back = await postSearch(call, 'fault-org');
     expect(back.json.total).toBe(1); // the outage lost nothing
   });
 
@@ -128,7 +113,9 @@ describe('fault injection through the API', () => {
     }
     expect(res.json.results[1]).toMatchObject({ status: 'ok', applied: true });
     const metrics = await (
-      await fetch(`${embedder.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      await fetch(`${served.embedder.url}/metrics`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      })
     ).text();
     expect(metrics).toMatch(/^heimdex_embedding_errors_total\{code="injected_fault"\} [1-9]/m);
 

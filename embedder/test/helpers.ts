@@ -3,11 +3,11 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/paths.js';
-import type { EmbedderConfig } from '../src/config.js';
+import type { EmbedderConfig, ModelConfig } from '../src/config.js';
 import { Batcher } from '../src/core/batcher.js';
 import type { BatchLimits } from '../src/core/batcher.js';
-import { emptyEmbedding, toOutcome } from '../src/core/model.js';
-import type { EmbedKind, EmbedOutcome, EmbeddingModel } from '../src/core/model.js';
+import { EmbeddingModel, emptyEmbedding, toOutcome } from '../src/core/model.js';
+import type { EmbedKind, EmbedOutcome } from '../src/core/model.js';
 
 export { REPO_ROOT as repoRoot };
 
@@ -45,6 +45,16 @@ export function embedItem(org: string, over: Record<string, unknown> = {}) {
   };
 }
 
+/** A POST /internal/search body for `org`: DOG as the query, with `over`. */
+export function searchBody(org: string, over: Record<string, unknown> = {}) {
+  return { org_id: org, query_text: DOG, ...over };
+}
+
+/** POST /internal/search through `call` (a `client`): searchBody(org, over). */
+export function postSearch(call: Client, org: string, over: Record<string, unknown> = {}) {
+  return call('POST', '/internal/search', searchBody(org, over));
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `probe` every `everyMs` until it returns true (or fails the test after `timeoutMs`). */
@@ -63,6 +73,15 @@ export async function until(
 /** The shared models folder: CI clones the repository with `shared/` beside it. */
 export const modelDir = path.resolve(REPO_ROOT, '../shared/models');
 export const POTION = 'potion-base-2M';
+/** The model the tests serve: potion-base-2M from the shared models folder, fp32 on the CPU. */
+export const POTION_CONFIG: ModelConfig = {
+  name: POTION,
+  version: '1',
+  dir: modelDir,
+  device: 'cpu',
+  dtype: 'fp32',
+};
+export const loadPotion = () => EmbeddingModel.load(POTION_CONFIG);
 export const TOKEN = 'test-service-token-0123456789abcdef';
 /** The keyword index's key in tests (KEYWORD_INDEX_KEY). */
 export const KEYWORD_KEY = 'test-keyword-index-key-0123456789abcdef';
@@ -108,7 +127,7 @@ export function testConfig(
     port: 0,
     token: TOKEN,
     keywordIndexKey: KEYWORD_KEY,
-    model: { name: POTION, version: '1', dir: modelDir, device: 'cpu', dtype: 'fp32' },
+    model: { ...POTION_CONFIG },
     extraModels: [],
     batching: { ...TEST_BATCH_LIMITS, maxQueuedItems: 4096 },
     faultsFile: null,
@@ -155,6 +174,8 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** Response bodies in tests are read field by field; assertions check their shape. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;
+
+export type Client = ReturnType<typeof client>;
 
 /** A small JSON client for the embedder's HTTP API. */
 export function client(baseUrl: string, token: string | null = TOKEN) {

@@ -1,14 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { env } from '@huggingface/transformers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pointId } from '../../contract/ids.js';
 import { DEFAULT_FUSION, MAX_EMBED_ITEMS } from '../../contract/internal.js';
 import { rrfScore } from '../src/store/fusion.js';
 import type { EmbedderConfig } from '../src/config.js';
 import { startEmbedder } from '../src/server.js';
-import type { RunningEmbedder } from '../src/server.js';
 import { KeywordTerms, analyze } from '../src/core/keywords.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
+import { useEmbedder } from './embedder-fixture.js';
 import {
   DOG,
   KEYWORD_KEY,
@@ -18,32 +18,40 @@ import {
   client,
   embedItem,
   modelDir,
+  postSearch,
   readTree,
+  searchBody,
   tempDir,
   testConfig,
 } from './helpers.js';
 
 const CANINE = 'A big hairy canine is jogging outdoors';
 
-let tmp: Awaited<ReturnType<typeof tempDir>>;
-let embedder: RunningEmbedder;
-let call: ReturnType<typeof client>;
-const logs: string[] = [];
-
-beforeAll(async () => {
-  tmp = await tempDir('http');
-  embedder = await startEmbedder(testConfig({ dataDir: tmp.dir }), {
-    log: (line) => logs.push(line),
-  });
-  call = client(embedder.url);
-});
-
-afterAll(async () => {
-  await embedder?.close();
-  await tmp?.remove();
-});
+const served = useEmbedder('http');
+const { call, logs } = served;
 
 const item = (over: Record<string, unknown> = {}) => embedItem('acme', over);
+
+/** Runs `fn` with `testConfig` over a fresh folder, then removes the folder. */
+async function inFreshDir(
+  prefix: string,
+  fn: (config: EmbedderConfig, dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await tempDir(prefix);
+  try {
+    await fn(testConfig({ dataDir: dir.dir }), dir.dir);
+  } finally {
+    await dir.remove();
+  }
+}
+
+/** `config` with some of its model's settings replaced. */
+function withModel(
+  config: EmbedderConfig,
+  model: Partial<EmbedderConfig['model']>,
+): EmbedderConfig {
+  return { ...config, model: { ...config.model, ...model } };
+}
 
 /** The error startEmbedder rejects with (fails the test if it starts). */
 async function startupFailure(config: EmbedderConfig): Promise<Error> {
@@ -76,7 +84,7 @@ function expectProblem(
 describe('service auth', () => {
   const routes: [string, unknown][] = [
     ['/internal/embed', { items: [item({ org_id: 'auth-org' })] }],
-    ['/internal/search', { org_id: 'auth-org', query_text: DOG, limit: 1 }],
+    ['/internal/search', searchBody('auth-org', { limit: 1 })],
     ['/internal/delete', { org_id: 'auth-org', asset_id: 'a1' }],
   ];
   const badCredentials: [string, Record<string, string>][] = [
@@ -90,7 +98,7 @@ describe('service auth', () => {
   for (const [route, body] of routes) {
     for (const [what, headers] of badCredentials) {
       it(`POST ${route} with ${what} is 401`, async () => {
-        const res = await client(embedder.url, null)('POST', route, body, headers);
+        const res = await client(served.embedder.url, null)('POST', route, body, headers);
         expectProblem(res, 401, 'unauthorized');
         expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
       });
@@ -98,16 +106,12 @@ describe('service auth', () => {
   }
 
   it('did nothing for the unauthenticated calls', async () => {
-    const res = await call('POST', '/internal/search', {
-      org_id: 'auth-org',
-      query_text: DOG,
-      limit: 5,
-    });
+    const res = await postSearch(call, 'auth-org', { limit: 5 });
     expect(res.json.results).toEqual([]);
   });
 
   it('keeps /healthz and /readyz public', async () => {
-    const anonymous = client(embedder.url, null);
+    const anonymous = client(served.embedder.url, null);
     expect(await anonymous('GET', '/healthz')).toMatchObject({
       status: 200,
       json: { status: 'ok' },
@@ -151,8 +155,8 @@ describe('request validation', () => {
 
   it('validates search and delete bodies', async () => {
     for (const [route, body, path] of [
-      ['/internal/search', { org_id: 'acme', query_text: DOG, limit: 0 }, 'limit'],
-      ['/internal/search', { org_id: 'acme', query_text: DOG, limit: 101 }, 'limit'],
+      ['/internal/search', searchBody('acme', { limit: 0 }), 'limit'],
+      ['/internal/search', searchBody('acme', { limit: 101 }), 'limit'],
       ['/internal/search', { query_text: DOG }, 'org_id'],
       ['/internal/delete', { org_id: 'acme' }, 'point_id'],
       ['/internal/delete', { org_id: 'acme', asset_id: 'a', point_id: randomUUID() }, 'point_id'],
@@ -185,7 +189,7 @@ describe('request validation', () => {
   });
 
   it('answers unknown routes with a 404 problem', async () => {
-    expectProblem(await client(embedder.url, null)('GET', '/nope'), 404, 'not_found');
+    expectProblem(await client(served.embedder.url, null)('GET', '/nope'), 404, 'not_found');
   });
 });
 
@@ -230,12 +234,7 @@ describe('embed and search', () => {
         }),
       ],
     });
-    const search = await call('POST', '/internal/search', {
-      org_id: 'rt-org',
-      query_text: DOG,
-      limit: 10,
-      mode: 'dense',
-    });
+    const search = await postSearch(call, 'rt-org', { limit: 10, mode: 'dense' });
     expect(search.status).toBe(200);
     expect(search.json).toMatchObject({
       mode: 'dense',
@@ -261,8 +260,7 @@ describe('embed and search', () => {
     });
     expect(Date.parse(first.payload.embedded_at)).not.toBeNaN();
 
-    const paraphrase = await call('POST', '/internal/search', {
-      org_id: 'rt-org',
+    const paraphrase = await postSearch(call, 'rt-org', {
       query_text: CANINE,
       limit: 1,
       mode: 'dense',
@@ -270,9 +268,7 @@ describe('embed and search', () => {
     expect(paraphrase.json.results[0].point_id).toBe(expectedId);
     expect(paraphrase.json.results[0].score).toBeGreaterThan(0.5);
 
-    const filtered = await call('POST', '/internal/search', {
-      org_id: 'rt-org',
-      query_text: DOG,
+    const filtered = await postSearch(call, 'rt-org', {
       limit: 10,
       asset_id: 'doc-2',
       model: POTION,
@@ -318,11 +314,7 @@ describe('embed and search', () => {
       retryable: false,
       message: 'text produced no known tokens',
     });
-    const count = await call('POST', '/internal/search', {
-      org_id: 'mix-org',
-      query_text: DOG,
-      limit: 10,
-    });
+    const count = await postSearch(call, 'mix-org', { limit: 10 });
     expect(count.json.total).toBe(2);
   });
 
@@ -338,7 +330,7 @@ describe('embed and search', () => {
       items: texts.map((text, i) => item({ org_id: 'code-org', segment_id: `c${i}`, text })),
     });
     const search = (body: Record<string, unknown>) =>
-      call('POST', '/internal/search', { org_id: 'code-org', query_text: 'XR-7734b', ...body });
+      postSearch(call, 'code-org', { query_text: 'XR-7734b', ...body });
     for (const mode of ['keyword', 'hybrid']) {
       const res = await search({ mode, limit: 3, explain: true });
       expect(res.status).toBe(200);
@@ -360,8 +352,7 @@ describe('embed and search', () => {
     const none = await search({ mode: 'keyword', query_text: 'zeppelin', limit: 3 });
     expect(none.json).toMatchObject({ mode: 'keyword', results: [], total: 0 });
     // Tenant-scoped: another org's texts are never found.
-    const other = await call('POST', '/internal/search', {
-      org_id: 'other-code-org',
+    const other = await postSearch(call, 'other-code-org', {
       query_text: 'XR-7734b',
       mode: 'keyword',
     });
@@ -392,14 +383,7 @@ describe('embed and search', () => {
       applied: false,
       point_id: await pointId({ ...v10 }),
     });
-    let hit = (
-      await call('POST', '/internal/search', {
-        org_id: 'lw-org',
-        query_text: DOG,
-        limit: 5,
-        mode: 'dense',
-      })
-    ).json.results;
+    let hit = (await postSearch(call, 'lw-org', { limit: 5, mode: 'dense' })).json.results;
     expect(hit).toHaveLength(1);
     expect(hit[0].payload).toMatchObject({ seq: 10, job_id: v10.job_id });
     expect(hit[0].score).toBeGreaterThan(0.99);
@@ -407,31 +391,20 @@ describe('embed and search', () => {
     expect((await call('POST', '/internal/embed', { items: [v11] })).json.results[0].applied).toBe(
       true,
     );
-    hit = (
-      await call('POST', '/internal/search', {
-        org_id: 'lw-org',
-        query_text: CANINE,
-        limit: 5,
-        mode: 'dense',
-      })
-    ).json.results;
+    hit = (await postSearch(call, 'lw-org', { query_text: CANINE, limit: 5, mode: 'dense' })).json
+      .results;
     expect(hit[0].payload).toMatchObject({ seq: 11, job_id: v11.job_id });
     expect(hit[0].score).toBeGreaterThan(0.99);
   });
 
   it('answers 400 unknown_model and 422 empty_embedding for search', async () => {
     expectProblem(
-      await call('POST', '/internal/search', {
-        org_id: 'acme',
-        query_text: DOG,
-        limit: 1,
-        model: 'mpnet-base',
-      }),
+      await postSearch(call, 'acme', { limit: 1, model: 'mpnet-base' }),
       400,
       'unknown_model',
     );
     expectProblem(
-      await call('POST', '/internal/search', { org_id: 'acme', query_text: '∰∰∰ ⌘⌘', limit: 1 }),
+      await postSearch(call, 'acme', { query_text: '∰∰∰ ⌘⌘', limit: 1 }),
       422,
       'empty_embedding',
     );
@@ -442,11 +415,7 @@ describe('embed and search', () => {
     await call('POST', '/internal/embed', { items: [mine] });
     const pid = await pointId({ ...mine });
 
-    const other = await call('POST', '/internal/search', {
-      org_id: 'org-b',
-      query_text: DOG,
-      limit: 100,
-    });
+    const other = await postSearch(call, 'org-b', { limit: 100 });
     expect(other.json).toMatchObject({ results: [], total: 0 });
     expect(
       (await call('POST', '/internal/delete', { org_id: 'org-b', point_id: pid })).json,
@@ -456,21 +425,13 @@ describe('embed and search', () => {
     ).toEqual({
       deleted: 0,
     });
-    const still = await call('POST', '/internal/search', {
-      org_id: 'org-a',
-      query_text: DOG,
-      limit: 1,
-    });
+    const still = await postSearch(call, 'org-a', { limit: 1 });
     expect(still.json.results[0].point_id).toBe(pid);
 
     expect(
       (await call('POST', '/internal/delete', { org_id: 'org-a', point_id: pid })).json,
     ).toEqual({ deleted: 1 });
-    const gone = await call('POST', '/internal/search', {
-      org_id: 'org-a',
-      query_text: DOG,
-      limit: 1,
-    });
+    const gone = await postSearch(call, 'org-a', { limit: 1 });
     expect(gone.json.results).toEqual([]);
   });
 
@@ -480,12 +441,7 @@ describe('embed and search', () => {
     const items = ['a1', 'a2', 'a3'].map((asset_id) => item({ org_id: org, asset_id }));
     await call('POST', '/internal/embed', { items });
     const assets = async (filters: object) => {
-      const res = await call('POST', '/internal/search', {
-        org_id: org,
-        query_text: DOG,
-        limit: 10,
-        filters,
-      });
+      const res = await postSearch(call, org, { limit: 10, filters });
       expect(res.status).toBe(200);
       return res.json.results
         .map((r: { payload: { asset_id: string } }) => r.payload.asset_id)
@@ -507,11 +463,7 @@ describe('embed and search', () => {
       [{ embedded_after: 'yesterday' }, 'filters.embedded_after'],
       [{ colour: 'red' }, 'filters.colour'],
     ] as const) {
-      const res = await call('POST', '/internal/search', {
-        org_id: 'acme',
-        query_text: DOG,
-        filters,
-      });
+      const res = await postSearch(call, 'acme', { filters });
       expectProblem(res, 400, 'validation_failed');
       expect(res.json.errors.map((e: { field: string }) => e.field)).toContain(path);
     }
@@ -528,11 +480,7 @@ describe('embed and search', () => {
     expect(
       (await call('POST', '/internal/delete', { org_id: 'del-org', asset_id: 'x' })).json,
     ).toEqual({ deleted: 2 });
-    const left = await call('POST', '/internal/search', {
-      org_id: 'del-org',
-      query_text: DOG,
-      limit: 10,
-    });
+    const left = await postSearch(call, 'del-org', { limit: 10 });
     expect(
       left.json.results.map((r: { payload: { asset_id: string } }) => r.payload.asset_id),
     ).toEqual(['y']);
@@ -564,7 +512,7 @@ describe('embed and search', () => {
       items: [item({ org_id: 'pii-org', text: canary, seq: -1 })],
     });
 
-    const files = await readTree(tmp.dir);
+    const files = await readTree(served.dir);
     expect(files.length).toBeGreaterThan(0);
     // The keyword index holds the canary word's keyed id (so the files searched are the ones it
     // lives in), never the word, nor its unkeyed hash, nor the same word's id in another org.
@@ -663,13 +611,8 @@ describe('graceful shutdown', () => {
 
 describe('start-up failures', () => {
   it('names a missing local model and how to fix it', async () => {
-    const dir = await tempDir('nomodel');
-    try {
-      const config = testConfig({ dataDir: dir.dir });
-      const err = await startupFailure({
-        ...config,
-        model: { ...config.model, name: 'no-such-model' },
-      });
+    await inFreshDir('nomodel', async (config) => {
+      const err = await startupFailure(withModel(config, { name: 'no-such-model' }));
       expect(err).toBeInstanceOf(Error);
       const message = (err as Error).message;
       expect((err as Error).name).toBe('StartupError');
@@ -678,64 +621,50 @@ describe('start-up failures', () => {
       expect(message).toContain('found: potion-base-2M');
       expect(message).not.toMatch(/\n\s+at /);
 
-      const registry = await startupFailure({
-        ...config,
-        model: { ...config.model, name: 'minilm-l6-v2' },
-      });
+      const registry = await startupFailure(withModel(config, { name: 'minilm-l6-v2' }));
       expect(registry.message).toContain(
         'Could not load embedding model "minilm-l6-v2" (Xenova/all-MiniLM-L6-v2) from EMBEDDING_MODEL_DIR',
       );
       expect(registry.message).toContain(
         'no folder named "minilm-l6-v2" or "Xenova/all-MiniLM-L6-v2"',
       );
-    } finally {
-      await dir.remove();
-    }
+    });
   });
 
   it('explains an unreachable Hugging Face Hub with the offline fix', async () => {
-    const dir = await tempDir('nohub');
     const remoteHost = env.remoteHost;
     env.remoteHost = 'http://127.0.0.1:9/'; // nothing listens there: the Hub is "unreachable"
     try {
-      const config = testConfig({ dataDir: dir.dir });
-      const err = await startupFailure({
-        ...config,
-        model: { ...config.model, name: 'minilm-l6-v2', dir: null },
+      await inFreshDir('nohub', async (config) => {
+        const err = await startupFailure(withModel(config, { name: 'minilm-l6-v2', dir: null }));
+        expect(err.message).toMatch(
+          /^Could not load embedding model "minilm-l6-v2" \(Xenova\/all-MiniLM-L6-v2\) from the Hugging Face Hub: .+\. If this machine is offline, download the model elsewhere and set EMBEDDING_MODEL_DIR to the folder that contains it \(e\.g\. EMBEDDING_MODEL_DIR=\.\.\/shared\/models EMBEDDING_MODEL_NAME=potion-base-2M\)\.$/,
+        );
       });
-      expect(err.message).toMatch(
-        /^Could not load embedding model "minilm-l6-v2" \(Xenova\/all-MiniLM-L6-v2\) from the Hugging Face Hub: .+\. If this machine is offline, download the model elsewhere and set EMBEDDING_MODEL_DIR to the folder that contains it \(e\.g\. EMBEDDING_MODEL_DIR=\.\.\/shared\/models EMBEDDING_MODEL_NAME=potion-base-2M\)\.$/,
-      );
     } finally {
       env.remoteHost = remoteHost;
-      await dir.remove();
     }
   });
 
   it('refuses a VECTOR_SIZE that disagrees with the model', async () => {
-    const dir = await tempDir('vsize');
-    try {
-      const config = testConfig({ dataDir: dir.dir });
+    await inFreshDir('vsize', async (config, dir) => {
       const err = await startupFailure({
         ...config,
-        store: { kind: 'lancedb', dataDir: dir.dir, vectorSize: 384, memoryIndexMaxRows: 50_000 },
+        store: { kind: 'lancedb', dataDir: dir, vectorSize: 384, memoryIndexMaxRows: 50_000 },
       });
       expect(err.message).toContain(
         'VECTOR_SIZE=384 does not match embedding model "potion-base-2M"',
       );
       expect(err.message).toContain('Set VECTOR_SIZE=64');
-    } finally {
-      await dir.remove();
-    }
+    });
   });
 
   it('refuses an existing table of another dimension unless validation is off', async () => {
-    const dir = await tempDir('olddim');
-    try {
-      const old = new LanceDbStore({ dataDir: dir.dir });
+    await inFreshDir('olddim', async (fresh, dir) => {
+      const old = new LanceDbStore({ dataDir: dir });
       await old.init(384);
       await old.close();
-      const config = testConfig({ dataDir: dir.dir, logLevel: 'silent' });
+      const config: EmbedderConfig = { ...fresh, logLevel: 'silent' };
       const err = await startupFailure(config);
       expect(err.message).toContain(
         'holds 384-dimensional vectors, but embedding model "potion-base-2M" produces 64',
@@ -744,18 +673,13 @@ describe('start-up failures', () => {
 
       const unchecked = await startEmbedder({ ...config, validateOnStartup: false });
       await unchecked.close();
-    } finally {
-      await dir.remove();
-    }
+    });
   });
 
   it('says when the port is taken', async () => {
-    const dir = await tempDir('port');
-    try {
-      const err = await startupFailure(testConfig({ dataDir: dir.dir, port: embedder.port }));
-      expect(err.message).toContain(`port ${embedder.port} on 127.0.0.1 is already in use`);
-    } finally {
-      await dir.remove();
-    }
+    await inFreshDir('port', async (config) => {
+      const err = await startupFailure({ ...config, port: served.embedder.port });
+      expect(err.message).toContain(`port ${served.embedder.port} on 127.0.0.1 is already in use`);
+    });
   });
 });

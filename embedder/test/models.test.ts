@@ -1,11 +1,12 @@
 import { copyFile, mkdir, readdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pointId } from '../../contract/ids.js';
-import { startEmbedder } from '../src/server.js';
-import type { RunningEmbedder } from '../src/server.js';
+import type { EmbedderConfig } from '../src/config.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
-import { DOG, POTION, TOKEN, client, embedItem, modelDir, tempDir, testConfig } from './helpers.js';
+import { useEmbedder } from './embedder-fixture.js';
+import { POTION, TOKEN, embedItem, modelDir, postSearch, testConfig } from './helpers.js';
+import type { Json } from './helpers.js';
 
 const item = (over: Record<string, unknown> = {}) => embedItem('mm-org', over);
 
@@ -32,6 +33,21 @@ async function modelsFolder(dir: string, copies: string[]): Promise<string> {
   return root;
 }
 
+/** `config` serving the models of the folder `models`: its default model and `extraModels`. */
+function servingFrom(
+  config: EmbedderConfig,
+  models: string,
+  extraModels: string[],
+): EmbedderConfig {
+  return { ...config, model: { ...config.model, dir: models }, extraModels };
+}
+
+/** An item's result refused with model_unavailable, whose message contains `message`. */
+function expectUnavailable(result: Json, retryable: boolean, message: string) {
+  expect(result).toMatchObject({ status: 'error', code: 'model_unavailable', retryable });
+  expect(result.message).toContain(message);
+}
+
 async function metrics(url: string): Promise<string> {
   const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
   return res.text();
@@ -43,38 +59,23 @@ function counter(text: string, name: string, model: string): number {
 }
 
 describe('several models in one embedder', () => {
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
   let models: string;
-  let embedder: RunningEmbedder;
-  let call: ReturnType<typeof client>;
-  const logs: string[] = [];
-
-  beforeAll(async () => {
-    tmp = await tempDir('models');
-    models = await modelsFolder(tmp.dir, ['potion-copy', 'potion-copy2']);
-    const config = testConfig({ dataDir: path.join(tmp.dir, 'vectors') });
-    embedder = await startEmbedder(
-      {
-        ...config,
-        model: { ...config.model, dir: models },
-        extraModels: ['potion-copy', 'potion-copy2', 'potion-late'],
-      },
-      { log: (line) => logs.push(line) },
-    );
-    call = client(embedder.url);
+  const served = useEmbedder('models', async (dir) => {
+    models = await modelsFolder(dir, ['potion-copy', 'potion-copy2']);
+    return servingFrom(testConfig({ dataDir: path.join(dir, 'vectors') }), models, [
+      'potion-copy',
+      'potion-copy2',
+      'potion-late',
+    ]);
   });
-
-  afterAll(async () => {
-    await embedder?.close();
-    await tmp?.remove();
-  });
+  const { call, logs } = served;
 
   const loadedLines = (model: string) =>
     logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'model loaded' && l.model === model);
 
   it('loads an extra model lazily, on first use, and reuses it after', async () => {
     expect(loadedLines('potion-copy')).toHaveLength(0);
-    let text = await metrics(embedder.url);
+    let text = await metrics(served.embedder.url);
     expect(counter(text, 'heimdex_model_cache_misses_total', 'potion-copy')).toBe(0);
 
     const first = await call('POST', '/internal/embed', {
@@ -93,25 +94,19 @@ describe('several models in one embedder', () => {
       items: [item({ model: 'potion-copy', segment_id: 'lazy-2' })],
     });
     expect(loadedLines('potion-copy')).toHaveLength(1);
-    text = await metrics(embedder.url);
+    text = await metrics(served.embedder.url);
     expect(counter(text, 'heimdex_model_cache_misses_total', 'potion-copy')).toBe(1);
     expect(counter(text, 'heimdex_model_cache_hits_total', 'potion-copy')).toBe(1);
   });
 
   it('shares one load among concurrent first requests', async () => {
     const results = await Promise.all(
-      Array.from({ length: 6 }, () =>
-        call('POST', '/internal/search', {
-          org_id: 'mm-org',
-          query_text: DOG,
-          model: 'potion-copy2',
-        }),
-      ),
+      Array.from({ length: 6 }, () => postSearch(call, 'mm-org', { model: 'potion-copy2' })),
     );
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
     expect(results.every((r) => r.json.query_model === 'potion-copy2')).toBe(true);
     expect(loadedLines('potion-copy2')).toHaveLength(1);
-    const text = await metrics(embedder.url);
+    const text = await metrics(served.embedder.url);
     expect(counter(text, 'heimdex_model_cache_misses_total', 'potion-copy2')).toBe(6);
   });
 
@@ -136,9 +131,7 @@ describe('several models in one embedder', () => {
       [POTION, a.point_id],
       ['potion-copy', b.point_id],
     ] as const) {
-      const search = await call('POST', '/internal/search', {
-        org_id: 'iso-org',
-        query_text: DOG,
+      const search = await postSearch(call, 'iso-org', {
         limit: 10,
         mode: 'dense',
         ...(model ? { model } : {}),
@@ -154,11 +147,7 @@ describe('several models in one embedder', () => {
       items: [item({ ...key, model: 'minilm-l6-v2' })],
     });
     expect(unknown.json.results[0]).toMatchObject({ code: 'unknown_model', retryable: false });
-    const search = await call('POST', '/internal/search', {
-      org_id: 'iso-org',
-      query_text: DOG,
-      model: 'potion-unlisted',
-    });
+    const search = await postSearch(call, 'iso-org', { model: 'potion-unlisted' });
     expect(search.status).toBe(400);
     expect(search.json.code).toBe('unknown_model');
   });
@@ -168,20 +157,13 @@ describe('several models in one embedder', () => {
       items: [item({ model: 'potion-late', segment_id: 'late' }), item({ segment_id: 'fine' })],
     });
     expect(first.status).toBe(200);
-    expect(first.json.results[0]).toMatchObject({
-      status: 'error',
-      code: 'model_unavailable',
-      retryable: true,
-    });
-    expect(first.json.results[0].message).toContain(
+    expectUnavailable(
+      first.json.results[0],
+      true,
       'embedding model "potion-late" could not be loaded',
     );
     expect(first.json.results[1]).toMatchObject({ status: 'ok' });
-    const search = await call('POST', '/internal/search', {
-      org_id: 'mm-org',
-      query_text: DOG,
-      model: 'potion-late',
-    });
+    const search = await postSearch(call, 'mm-org', { model: 'potion-late' });
     expect(search.status).toBe(503);
     expect(search.json).toMatchObject({ code: 'model_unavailable' });
     expect(search.json.detail).toContain('"potion-late"');
@@ -195,56 +177,33 @@ describe('several models in one embedder', () => {
 });
 
 describe('a lazily loaded model of another dimension than the store', () => {
+  const { call, logs } = useEmbedder('models-dim', async (dir) => {
+    const models = await modelsFolder(dir, ['potion-copy']);
+    const dataDir = path.join(dir, 'vectors');
+    const old = new LanceDbStore({ dataDir });
+    await old.init(384);
+    await old.close();
+    // The default model's start-up check is off; a lazily loaded model is still checked.
+    const config = { ...testConfig({ dataDir }), validateOnStartup: false };
+    return servingFrom(config, models, ['potion-copy']);
+  });
+
   it('is refused with a message naming the model, for good', async () => {
-    const tmp = await tempDir('models-dim');
-    const logs: string[] = [];
-    try {
-      const models = await modelsFolder(tmp.dir, ['potion-copy']);
-      const dataDir = path.join(tmp.dir, 'vectors');
-      const old = new LanceDbStore({ dataDir });
-      await old.init(384);
-      await old.close();
-      const config = testConfig({ dataDir });
-      // The default model's start-up check is off; a lazily loaded model is still checked.
-      const embedder = await startEmbedder(
-        {
-          ...config,
-          validateOnStartup: false,
-          model: { ...config.model, dir: models },
-          extraModels: ['potion-copy'],
-        },
-        { log: (line) => logs.push(line) },
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await call('POST', '/internal/embed', {
+        items: [item({ model: 'potion-copy' })],
+      });
+      expectUnavailable(
+        res.json.results[0],
+        false,
+        'embedding model "potion-copy" produces 64-dimensional vectors, but the vector store holds 384-dimensional vectors',
       );
-      try {
-        const call = client(embedder.url);
-        for (let attempt = 0; attempt < 2; attempt++) {
-          const res = await call('POST', '/internal/embed', {
-            items: [item({ model: 'potion-copy' })],
-          });
-          expect(res.json.results[0]).toMatchObject({
-            status: 'error',
-            code: 'model_unavailable',
-            retryable: false,
-          });
-          expect(res.json.results[0].message).toContain(
-            'embedding model "potion-copy" produces 64-dimensional vectors, but the vector store holds 384-dimensional vectors',
-          );
-        }
-        const search = await call('POST', '/internal/search', {
-          org_id: 'mm-org',
-          query_text: DOG,
-          model: 'potion-copy',
-        });
-        expect(search.status).toBe(503);
-        expect(search.json.detail).toContain('"potion-copy" produces 64-dimensional vectors');
-        // Loaded once, refused, never loaded again.
-        const refused = logs.filter((l) => l.includes('model refused: dimension mismatch'));
-        expect(refused).toHaveLength(1);
-      } finally {
-        await embedder.close();
-      }
-    } finally {
-      await tmp.remove();
     }
+    const search = await postSearch(call, 'mm-org', { model: 'potion-copy' });
+    expect(search.status).toBe(503);
+    expect(search.json.detail).toContain('"potion-copy" produces 64-dimensional vectors');
+    // Loaded once, refused, never loaded again.
+    const refused = logs.filter((l) => l.includes('model refused: dimension mismatch'));
+    expect(refused).toHaveLength(1);
   });
 });

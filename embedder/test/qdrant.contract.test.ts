@@ -16,7 +16,7 @@ import type { RunningEmbedder } from '../src/server.js';
 import { QdrantStore } from '../src/store/qdrant.js';
 import { KeywordIndexUnavailable } from '../src/store/types.js';
 import type { PointPayload, VectorPoint } from '../src/store/types.js';
-import { PAYLOAD_KEYS, POTION, client, testConfig } from './helpers.js';
+import { DOG, PAYLOAD_KEYS, client, embedItem, postSearch, testConfig } from './helpers.js';
 import type { Json } from './helpers.js';
 
 interface Recorded {
@@ -565,6 +565,20 @@ describe('QdrantStore speaks Qdrant REST', () => {
   });
 });
 
+/** An embedder on the fake Qdrant; it logs to `log` when given, and nothing otherwise. */
+function startOnFakeQdrant(log?: (line: string) => void): Promise<RunningEmbedder> {
+  const store = {
+    kind: 'qdrant',
+    url: fake.url,
+    apiKey: null,
+    collection: COLLECTION,
+    vectorSize: null,
+    keywordAvgLength: 128,
+  } as const;
+  const config = testConfig({ dataDir: '/nonexistent', store });
+  return log ? startEmbedder(config, { log }) : startEmbedder({ ...config, logLevel: 'silent' });
+}
+
 describe('the embedder on Qdrant', () => {
   let embedder: RunningEmbedder | null = null;
   afterEach(async () => {
@@ -574,36 +588,12 @@ describe('the embedder on Qdrant', () => {
 
   it('answers 503 when Qdrant fails, so the caller retries the batch', async () => {
     const logs: string[] = [];
-    embedder = await startEmbedder(
-      testConfig({
-        dataDir: '/nonexistent',
-        store: {
-          kind: 'qdrant',
-          url: fake.url,
-          apiKey: null,
-          collection: COLLECTION,
-          vectorSize: null,
-          keywordAvgLength: 128,
-        },
-      }),
-      { log: (line) => logs.push(line) },
-    );
+    embedder = await startOnFakeQdrant((line) => logs.push(line));
     const call = client(embedder.url);
     const canary = `canary-${randomUUID()}`;
     fake.failNext = 1;
     const res = await call('POST', '/internal/embed', {
-      items: [
-        {
-          job_id: randomUUID(),
-          seq: 1,
-          org_id: 'acme',
-          asset_id: 'a1',
-          segment_id: 's1',
-          text: canary,
-          model: POTION,
-          model_ver: '1',
-        },
-      ],
+      items: [embedItem('acme', { text: canary })],
     });
     expect(res.status).toBe(503);
     expect(res.json).toMatchObject({ code: 'store_unavailable', status: 503 });
@@ -629,62 +619,22 @@ describe('the embedder on Qdrant', () => {
   });
 
   it('never sends text to Qdrant and filters every read and delete by org', async () => {
-    embedder = await startEmbedder(
-      testConfig({
-        dataDir: '/nonexistent',
-        store: {
-          kind: 'qdrant',
-          url: fake.url,
-          apiKey: null,
-          collection: COLLECTION,
-          vectorSize: null,
-          keywordAvgLength: 128,
-        },
-        logLevel: 'silent',
-      }),
-    );
+    embedder = await startOnFakeQdrant();
     const call = client(embedder.url);
     const canary = `canary-${randomUUID()}`;
-    const text = `A large furry dog is running in the park ${canary}`;
-    const embed = await call('POST', '/internal/embed', {
-      items: [
-        {
-          job_id: randomUUID(),
-          seq: 1,
-          org_id: 'acme',
-          asset_id: 'a1',
-          segment_id: 's1',
-          text,
-          model: POTION,
-          model_ver: '1',
-        },
-      ],
-    });
+    const text = `${DOG} ${canary}`;
+    const embed = await call('POST', '/internal/embed', { items: [embedItem('acme', { text })] });
     expect(embed.status).toBe(200);
     expect(embed.json.results[0]).toMatchObject({ status: 'ok', applied: true });
 
-    const search = await call('POST', '/internal/search', {
-      org_id: 'acme',
-      query_text: text,
-      limit: 3,
-      mode: 'dense',
-    });
+    const search = await postSearch(call, 'acme', { query_text: text, limit: 3, mode: 'dense' });
     expect(search.status).toBe(200);
     expect(search.json.results[0].score).toBeGreaterThan(0.99);
     for (const mode of ['keyword', 'hybrid']) {
-      const found = await call('POST', '/internal/search', {
-        org_id: 'acme',
-        query_text: text,
-        limit: 3,
-        mode,
-      });
+      const found = await postSearch(call, 'acme', { query_text: text, limit: 3, mode });
       expect(found.json).toMatchObject({ mode, total: 1 });
     }
-    const other = await call('POST', '/internal/search', {
-      org_id: 'globex',
-      query_text: text,
-      limit: 3,
-    });
+    const other = await postSearch(call, 'globex', { query_text: text, limit: 3 });
     expect(other.json.results).toEqual([]);
     const del = await call('POST', '/internal/delete', { org_id: 'acme', asset_id: 'a1' });
     expect(del.json).toEqual({ deleted: 1 });

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbedder } from '../src/server.js';
-import type { RunningEmbedder } from '../src/server.js';
-import { DOG, POTION, TOKEN, client, embedItem, tempDir, testConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useEmbedder } from './embedder-fixture.js';
+import { DOG, POTION, TOKEN, client, embedItem, postSearch, testConfig } from './helpers.js';
 import { until as untilTrue } from './helpers.js';
 import type { Json } from './helpers.js';
 
@@ -57,26 +56,14 @@ function expectProblem(
 }
 
 describe('metrics and timing headers', () => {
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let embedder: RunningEmbedder;
-  let call: ReturnType<typeof client>;
-
-  beforeAll(async () => {
-    tmp = await tempDir('metrics');
-    embedder = await startEmbedder(testConfig({ dataDir: tmp.dir, logLevel: 'silent' }));
-    call = client(embedder.url);
-  });
-
-  afterAll(async () => {
-    await embedder?.close();
-    await tmp?.remove();
-  });
+  const served = useEmbedder('metrics', (dir) => testConfig({ dataDir: dir, logLevel: 'silent' }));
+  const { call } = served;
 
   it('puts TEI-style timing headers (ms) on embed and search', async () => {
     const embed = await call('POST', '/internal/embed', {
       items: [item(), item({ segment_id: 's2' })],
     });
-    const search = await call('POST', '/internal/search', { org_id: 'serve-org', query_text: DOG });
+    const search = await postSearch(call, 'serve-org');
     for (const res of [embed, search]) {
       expect(res.status).toBe(200);
       const times = ['x-tokenization-time', 'x-queue-time', 'x-inference-time', 'x-total-time'].map(
@@ -91,7 +78,7 @@ describe('metrics and timing headers', () => {
       expect(total).toBeGreaterThanOrEqual(Math.max(tok, queue, infer));
     }
     // Errors carry no timing headers.
-    const bad = await call('POST', '/internal/search', { org_id: 'serve-org', query_text: '∰∰' });
+    const bad = await postSearch(call, 'serve-org', { query_text: '∰∰' });
     expect(bad.status).toBe(422);
   });
 
@@ -101,7 +88,7 @@ describe('metrics and timing headers', () => {
       { authorization: 'Bearer wrong-token-0123456789abcdef' },
     ];
     for (const headers of attempts) {
-      const res = await client(embedder.url, null)('GET', '/metrics', undefined, headers);
+      const res = await client(served.embedder.url, null)('GET', '/metrics', undefined, headers);
       expectProblem(res, 401, 'unauthorized');
     }
   });
@@ -122,7 +109,7 @@ describe('metrics and timing headers', () => {
     });
     await call('POST', '/internal/search', { org_id: 'o', query_text: DOG, model: `m-${canary}` });
 
-    const res = await fetch(`${embedder.url}/metrics`, {
+    const res = await fetch(`${served.embedder.url}/metrics`, {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -186,31 +173,15 @@ describe('metrics and timing headers', () => {
  * 2 ms added to every pass, so a long request takes hundreds of milliseconds.
  */
 function slowEmbedder(maxQueuedItems: number) {
-  const state = {
-    tmp: null as Awaited<ReturnType<typeof tempDir>> | null,
-    embedder: null as unknown as RunningEmbedder,
-    call: null as unknown as ReturnType<typeof client>,
-    logs: [] as string[],
-  };
-  beforeAll(async () => {
-    state.tmp = await tempDir('slow');
-    const faultsFile = path.join(state.tmp.dir, 'faults.json');
+  return useEmbedder('slow', async (dir) => {
+    const faultsFile = path.join(dir, 'faults.json');
     await writeFile(faultsFile, JSON.stringify({ inference_delay_ms: 2 }));
-    state.embedder = await startEmbedder(
-      testConfig({
-        dataDir: state.tmp.dir,
-        faultsFile,
-        batching: { maxBatchTokens: 16_384, maxBatchItems: 1, maxQueuedItems },
-      }),
-      { log: (line) => state.logs.push(line) },
-    );
-    state.call = client(state.embedder.url);
+    return testConfig({
+      dataDir: dir,
+      faultsFile,
+      batching: { maxBatchTokens: 16_384, maxBatchItems: 1, maxQueuedItems },
+    });
   });
-  afterAll(async () => {
-    await state.embedder?.close();
-    await state.tmp?.remove();
-  });
-  return state;
 }
 
 describe('overload', () => {
@@ -225,7 +196,7 @@ describe('overload', () => {
     const refused = await call('POST', '/internal/embed', { items: [item({ org_id: 'ovl-org' })] });
     expectProblem(refused, 429, 'overloaded');
     expect(refused.headers.get('retry-after')).toBe('1');
-    const search = await call('POST', '/internal/search', { org_id: 'ovl-org', query_text: DOG });
+    const search = await postSearch(call, 'ovl-org');
     expectProblem(search, 429, 'overloaded');
     expect(search.headers.get('retry-after')).toBe('1');
 
@@ -274,10 +245,7 @@ describe('cancellation and priority', () => {
     expect(inferred + cancelled).toBe(200);
     expect(sample(after, 'heimdex_queue_admitted_items')).toBe(0);
     // Nothing of the aborted request was stored.
-    const search = await call('POST', '/internal/search', {
-      org_id: 'cancel-org',
-      query_text: DOG,
-    });
+    const search = await postSearch(call, 'cancel-org');
     expect(search.json.total).toBe(0);
   });
 
@@ -291,7 +259,7 @@ describe('cancellation and priority', () => {
       },
     );
     await until(async () => (await queued(embedder.url)) > 50, 'the ingest batch to queue');
-    const search = await call('POST', '/internal/search', { org_id: 'prio-org', query_text: DOG });
+    const search = await postSearch(call, 'prio-org');
     expect(search.status).toBe(200);
     expect(ingestDone).toBe(false);
     expect(await queued(embedder.url)).toBeGreaterThan(0);

@@ -46,99 +46,99 @@ function missing(inputs: CheckInputs, needs: (keyof CheckInputs)[]): string | nu
   return `no ${absent.join(', ')} figure (${absent.length === 1 ? 'it' : 'they'} did not run)`;
 }
 
-export function computeChecks(x: CheckInputs): Check[] {
-  const checks: Check[] = [];
+/** The figures of a check whose inputs were all measured: the difference judged, in words. */
+interface Judgement {
+  met: boolean;
+  measured: number;
+  figures: string;
+}
+
+/** One target: the inputs it needs, and how it judges them once they are all measured. */
+interface CheckDef {
+  id: Check['id'];
+  target: string;
+  needs: (keyof CheckInputs)[];
+  judge: (x: Record<keyof CheckInputs, number>) => Judgement;
+}
+
+/**
+ * "`a`'s nDCG@10 within ±tolerance of `b`'s": each side is an input and its name in the figures.
+ */
+function withinCheck(
+  id: Check['id'],
+  target: string,
+  tolerance: number,
+  [a, aName]: [keyof CheckInputs, string],
+  [b, bName]: [keyof CheckInputs, string],
+): CheckDef {
+  return {
+    id,
+    target,
+    needs: [a, b],
+    judge: (x) => {
+      const d = x[a] - x[b];
+      return {
+        met: Math.abs(d) <= tolerance + EPS,
+        measured: Math.abs(d),
+        figures: `${aName} ${f4(x[a])}, ${bName} ${f4(x[b])}: ${signed(d)}`,
+      };
+    },
+  };
+}
+
+const CHECKS: CheckDef[] = [
+  withinCheck(
+    'dense-vs-reference',
+    `dense nDCG@10 within ±${NDCG_TOLERANCE} of sentence-transformers' (exact cosine)`,
+    NDCG_TOLERANCE,
+    ['dense', 'dense'],
+    ['reference', 'reference'],
+  ),
   {
-    const target = `dense nDCG@10 within ±${NDCG_TOLERANCE} of sentence-transformers' (exact cosine)`;
-    const why = missing(x, ['dense', 'reference']);
-    if (why || x.dense === null || x.reference === null) {
-      checks.push({
-        id: 'dense-vs-reference',
-        target,
-        status: 'not measured',
-        measured: null,
-        figures: why ?? '',
-      });
-    } else {
-      const d = x.dense - x.reference;
-      checks.push({
-        id: 'dense-vs-reference',
-        target,
-        status: Math.abs(d) <= NDCG_TOLERANCE + EPS ? 'met' : 'not met',
-        measured: round(Math.abs(d), 6),
-        figures: `dense ${f4(x.dense)}, reference ${f4(x.reference)}: ${signed(d)}`,
-      });
-    }
-  }
-  {
-    const target = `hybrid nDCG@10 ≥ dense + ${HYBRID_GAIN}`;
-    const why = missing(x, ['hybrid', 'dense']);
-    if (why || x.hybrid === null || x.dense === null) {
-      checks.push({
-        id: 'hybrid-over-dense',
-        target,
-        status: 'not measured',
-        measured: null,
-        figures: why ?? '',
-      });
-    } else {
+    id: 'hybrid-over-dense',
+    target: `hybrid nDCG@10 ≥ dense + ${HYBRID_GAIN}`,
+    needs: ['hybrid', 'dense'],
+    judge: (x) => {
       const d = x.hybrid - x.dense;
-      checks.push({
-        id: 'hybrid-over-dense',
-        target,
-        status: d >= HYBRID_GAIN - EPS ? 'met' : 'not met',
-        measured: round(d, 6),
+      return {
+        met: d >= HYBRID_GAIN - EPS,
+        measured: d,
         figures: `hybrid ${f4(x.hybrid)}, dense ${f4(x.dense)}: ${signed(d)} (needs ≥ +${HYBRID_GAIN.toFixed(4)})`,
-      });
-    }
-  }
+      };
+    },
+  },
   {
-    const target = 'hybrid nDCG@10 ≥ max(dense, keyword)';
-    const why = missing(x, ['hybrid', 'dense', 'keyword']);
-    if (why || x.hybrid === null || x.dense === null || x.keyword === null) {
-      checks.push({
-        id: 'hybrid-over-best-single',
-        target,
-        status: 'not measured',
-        measured: null,
-        figures: why ?? '',
-      });
-    } else {
+    id: 'hybrid-over-best-single',
+    target: 'hybrid nDCG@10 ≥ max(dense, keyword)',
+    needs: ['hybrid', 'dense', 'keyword'],
+    judge: (x) => {
       const best = Math.max(x.dense, x.keyword);
       const which = x.dense >= x.keyword ? 'dense' : 'keyword';
       const d = x.hybrid - best;
-      checks.push({
-        id: 'hybrid-over-best-single',
-        target,
-        status: d >= -EPS ? 'met' : 'not met',
-        measured: round(d, 6),
+      return {
+        met: d >= -EPS,
+        measured: d,
         figures: `hybrid ${f4(x.hybrid)}, best single mode ${which} ${f4(best)}: ${signed(d)}`,
-      });
-    }
-  }
-  {
-    const target = `keyword nDCG@10 within ±${BM25_TOLERANCE} of the reference BM25's (same terms)`;
-    const why = missing(x, ['keyword', 'bm25']);
-    if (why || x.keyword === null || x.bm25 === null) {
-      checks.push({
-        id: 'keyword-vs-bm25',
-        target,
-        status: 'not measured',
-        measured: null,
-        figures: why ?? '',
-      });
-    } else {
-      const d = x.keyword - x.bm25;
-      checks.push({
-        id: 'keyword-vs-bm25',
-        target,
-        status: Math.abs(d) <= BM25_TOLERANCE + EPS ? 'met' : 'not met',
-        measured: round(Math.abs(d), 6),
-        figures: `keyword ${f4(x.keyword)}, BM25 ${f4(x.bm25)}: ${signed(d)}`,
-      });
-    }
-  }
-  return checks;
+      };
+    },
+  },
+  withinCheck(
+    'keyword-vs-bm25',
+    `keyword nDCG@10 within ±${BM25_TOLERANCE} of the reference BM25's (same terms)`,
+    BM25_TOLERANCE,
+    ['keyword', 'keyword'],
+    ['bm25', 'BM25'],
+  ),
+];
+
+export function computeChecks(x: CheckInputs): Check[] {
+  return CHECKS.map(({ id, target, needs, judge }): Check => {
+    const why = missing(x, needs);
+    if (why) return { id, target, status: 'not measured', measured: null, figures: why };
+    // missing() found every input it needs measured (a finite number).
+    const { met, measured, figures } = judge(x as Record<keyof CheckInputs, number>);
+    return { id, target, status: met ? 'met' : 'not met', measured: round(measured, 6), figures };
+  });
 }
 
 export interface Agreement {

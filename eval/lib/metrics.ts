@@ -56,51 +56,45 @@ export function trecOrder(scores: ReadonlyMap<string, number>): [string, number]
   return entries.map((e) => [e.doc, e.score]);
 }
 
-/** nDCG@k of one ranked list (trec_eval's ndcg_cut). */
-export function ndcgAt(
+/**
+ * A measure of one ranked list (document ids, best first) against a query's judgements (document
+ * id → relevance level), over the list's top k.
+ */
+export type RankMetric = (
   ranked: readonly string[],
   judged: ReadonlyMap<string, number>,
   k: number,
-): number {
-  let dcg = 0;
-  for (let i = 0; i < Math.min(k, ranked.length); i++) {
-    const gain = judged.get(ranked[i] as string) ?? 0;
-    if (gain > 0) dcg += gain / Math.log2(i + 2);
-  }
-  const ideal = [...judged.values()].filter((g) => g > 0).sort((a, b) => b - a);
-  let idcg = 0;
-  for (let i = 0; i < Math.min(k, ideal.length); i++)
-    idcg += (ideal[i] as number) / Math.log2(i + 2);
-  return idcg > 0 ? dcg / idcg : 0;
+) => number;
+
+/** The relevance levels of a ranked list's top k (0 for a document nobody judged). */
+function topLevels(ranked: readonly string[], judged: ReadonlyMap<string, number>, k: number) {
+  return ranked.slice(0, k).map((doc) => judged.get(doc) ?? 0);
 }
 
+/** Discounted cumulative gain of relevance levels in rank order. */
+const dcg = (levels: readonly number[]) =>
+  levels.reduce((sum, gain, i) => (gain > 0 ? sum + gain / Math.log2(i + 2) : sum), 0);
+
+/** nDCG@k of one ranked list (trec_eval's ndcg_cut). */
+export const ndcgAt: RankMetric = (ranked, judged, k) => {
+  const ideal = [...judged.values()].filter((g) => g > 0).sort((a, b) => b - a);
+  const idcg = dcg(ideal.slice(0, k));
+  return idcg > 0 ? dcg(topLevels(ranked, judged, k)) / idcg : 0;
+};
+
 /** Recall@k (trec_eval's recall.k, relevance threshold 1). */
-export function recallAt(
-  ranked: readonly string[],
-  judged: ReadonlyMap<string, number>,
-  k: number,
-): number {
+export const recallAt: RankMetric = (ranked, judged, k) => {
   let relevant = 0;
   for (const level of judged.values()) if (level >= 1) relevant++;
   if (relevant === 0) return 0;
-  let found = 0;
-  for (let i = 0; i < Math.min(k, ranked.length); i++) {
-    if ((judged.get(ranked[i] as string) ?? 0) >= 1) found++;
-  }
-  return found / relevant;
-}
+  return topLevels(ranked, judged, k).filter((level) => level >= 1).length / relevant;
+};
 
 /** Reciprocal rank of the first relevant document in the top k (recip_rank on the cut run). */
-export function mrrAt(
-  ranked: readonly string[],
-  judged: ReadonlyMap<string, number>,
-  k: number,
-): number {
-  for (let i = 0; i < Math.min(k, ranked.length); i++) {
-    if ((judged.get(ranked[i] as string) ?? 0) >= 1) return 1 / (i + 1);
-  }
-  return 0;
-}
+export const mrrAt: RankMetric = (ranked, judged, k) => {
+  const first = topLevels(ranked, judged, k).findIndex((level) => level >= 1);
+  return first < 0 ? 0 : 1 / (first + 1);
+};
 
 /** Per-query metrics of every query that has a relevant document, in the qrels' order. */
 export function evaluateRun(qrels: Qrels, run: Run): Map<string, QueryMetrics> {

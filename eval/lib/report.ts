@@ -169,54 +169,30 @@ export function renderEval(r: EvalResult): string {
   );
   out.push('');
   out.push('## Retrieval quality\n');
-  const rows: string[][] = h.modes.map((m) => [
-    `Heimdex ${describeRun(m)}`,
-    f4(m.metrics.ndcgAt10),
-    f4(m.metrics.recallAt100),
-    f4(m.metrics.mrrAt10),
-    ms(m.search.latencyMs.p50),
-    ms(m.search.latencyMs.p95),
-  ]);
+  /** A row of the quality table: the system, its three metrics, and its search latencies. */
+  const qualityRow = (
+    system: string,
+    m: MetricDelta,
+    format: (x: number) => string,
+    latency = ['', ''],
+  ) => [system, format(m.ndcgAt10), format(m.recallAt100), format(m.mrrAt10), ...latency];
+  const rows: string[][] = h.modes.map((m) =>
+    qualityRow(`Heimdex ${describeRun(m)}`, m.metrics, f4, [
+      ms(m.search.latencyMs.p50),
+      ms(m.search.latencyMs.p95),
+    ]),
+  );
   const bm = r.bm25;
-  rows.push([
-    `reference BM25 (eval/lib/bm25.ts, k1 ${String(bm.settings.k1)}, b ${String(bm.settings.b)}, same terms)`,
-    f4(bm.metrics.ndcgAt10),
-    f4(bm.metrics.recallAt100),
-    f4(bm.metrics.mrrAt10),
-    '',
-    '',
-  ]);
-  if (bm.delta) {
-    rows.push([
-      'delta (keyword − reference BM25)',
-      signed(bm.delta.ndcgAt10),
-      signed(bm.delta.recallAt100),
-      signed(bm.delta.mrrAt10),
-      '',
-      '',
-    ]);
-  }
+  const bmSettings = `k1 ${String(bm.settings.k1)}, b ${String(bm.settings.b)}`;
+  rows.push(
+    qualityRow(`reference BM25 (eval/lib/bm25.ts, ${bmSettings}, same terms)`, bm.metrics, f4),
+  );
+  if (bm.delta) rows.push(qualityRow('delta (keyword − reference BM25)', bm.delta, signed));
   if (r.reference) {
-    const m = r.reference.metrics;
-    rows.push([
-      `sentence-transformers ${r.reference.versions['sentence-transformers'] ?? ''}, exact cosine`,
-      f4(m.ndcgAt10),
-      f4(m.recallAt100),
-      f4(m.mrrAt10),
-      '',
-      '',
-    ]);
+    const st = `sentence-transformers ${r.reference.versions['sentence-transformers'] ?? ''}`;
+    rows.push(qualityRow(`${st}, exact cosine`, r.reference.metrics, f4));
   }
-  if (r.delta) {
-    rows.push([
-      'delta (dense − sentence-transformers)',
-      signed(r.delta.ndcgAt10),
-      signed(r.delta.recallAt100),
-      signed(r.delta.mrrAt10),
-      '',
-      '',
-    ]);
-  }
+  if (r.delta) rows.push(qualityRow('delta (dense − sentence-transformers)', r.delta, signed));
   out.push(
     table(['system', 'nDCG@10', 'Recall@100', 'MRR@10', 'search p50 ms', 'search p95 ms'], rows),
   );

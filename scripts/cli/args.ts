@@ -18,32 +18,35 @@ export interface Globals {
   quiet: boolean;
 }
 
+/** What `heimdex ingest` is told to do (ingest.ts). */
+export interface IngestArgs {
+  paths: string[];
+  asset?: string;
+  batchSize: number;
+  concurrency: number;
+  wait: boolean;
+  timeoutSeconds: number;
+}
+
+/** What `heimdex search` is told to look for (commands.ts). */
+export interface SearchArgs {
+  query: string;
+  limit: number;
+  asset?: string;
+  segment?: string;
+  /** Unset: the server's default (DEFAULT_SEARCH_MODE). */
+  mode?: SearchMode;
+  /** Hybrid mode's fusion options (only the ones given). */
+  fusion?: { k?: number; weight?: number };
+  explain?: true;
+}
+
 export type Command =
   | { name: 'help'; topic?: string }
   | { name: 'version' }
   | { name: 'token'; org: string; subject: string; ttlSeconds: number; secret?: string }
-  | {
-      name: 'ingest';
-      paths: string[];
-      asset?: string;
-      batchSize: number;
-      concurrency: number;
-      wait: boolean;
-      timeoutSeconds: number;
-      retries: number;
-    }
-  | {
-      name: 'search';
-      query: string;
-      limit: number;
-      asset?: string;
-      segment?: string;
-      /** Unset: the server's default (DEFAULT_SEARCH_MODE). */
-      mode?: SearchMode;
-      /** Hybrid mode's fusion options (only the ones given). */
-      fusion?: { k?: number; weight?: number };
-      explain?: true;
-    }
+  | ({ name: 'ingest'; retries: number } & IngestArgs)
+  | ({ name: 'search' } & SearchArgs)
   | { name: 'job'; jobId: string }
   | { name: 'batch'; batchId: string; wait: boolean; timeoutSeconds: number }
   | { name: 'delete'; asset?: string; point?: string };

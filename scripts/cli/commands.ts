@@ -5,6 +5,7 @@ import { REPO_ROOT } from '../lib/paths.js';
 import { loadDevSecrets } from '../lib/secrets.js';
 import { mintDevToken } from '../lib/token.js';
 import type { SearchMode } from '../../contract/internal.js';
+import type { SearchArgs } from './args.js';
 import type { ApiClient } from './client.js';
 import { CliError } from './errors.js';
 import { batchPath, describeJobError } from './ingest.js';
@@ -138,19 +139,7 @@ export function describeLocal(l: LocalText, segmentId: string): string[] {
   return [`${l.file}:${l.line}${l.changed ? '  (changed since it was ingested)' : ''}`, ...shown];
 }
 
-export async function searchCommand(
-  io: Io,
-  api: ApiClient,
-  c: {
-    query: string;
-    limit: number;
-    asset?: string;
-    segment?: string;
-    mode?: SearchMode;
-    fusion?: { k?: number; weight?: number };
-    explain?: boolean;
-  },
-): Promise<number> {
+export async function searchCommand(io: Io, api: ApiClient, c: SearchArgs): Promise<number> {
   const { body } = await api.request<SearchBody>('POST', '/vectors/search', {
     query_text: c.query,
     limit: c.limit,

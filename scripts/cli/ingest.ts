@@ -6,6 +6,7 @@
  * files is safe: identical segments map to their existing jobs (after a delete, the server makes
  * new ones). The CLI keeps no local state: what to embed is the server's decision every time.
  */
+import type { IngestArgs } from './args.js';
 import type { ApiClient } from './client.js';
 import { ApiError, CliError } from './errors.js';
 import type { Io } from './io.js';
@@ -18,13 +19,7 @@ export const MAX_CHUNK_BYTES = 768 * 1024;
 /** Batch status requests in flight at once. */
 const POLL_CONCURRENCY = 4;
 
-export interface IngestOptions {
-  paths: string[];
-  asset?: string;
-  batchSize: number;
-  concurrency: number;
-  wait: boolean;
-  timeoutSeconds: number;
+export interface IngestOptions extends IngestArgs {
   /** Delay between polling rounds (tests shorten it). */
   pollIntervalMs?: number;
 }

@@ -61,6 +61,8 @@ export interface Stack {
   /** The key (base64) the Worker encrypts queued texts with. */
   textEncryptionKey: string;
   embedderToken: string;
+  /** The embedder's KEYWORD_INDEX_KEY (keys the keyword index's term ids). */
+  keywordIndexKey: string;
   logs: { embedder?: string; worker: string };
   /** Folder holding every process log of this stack (embedder, worker, postgres). */
   logDir: string;
@@ -97,6 +99,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       devJwtSecret: run.secrets.devJwtSecret,
       textEncryptionKey: run.secrets.textEncryptionKey,
       embedderToken: run.secrets.embedderToken,
+      keywordIndexKey: run.secrets.keywordIndexKey,
       logs: { embedder: embedder.logFile, worker: worker.logFile },
       logDir: run.logDir,
       vectorDataDir: embedder.vectorDataDir,

@@ -10,6 +10,25 @@ import { REPO_ROOT, modelCacheDir, pinnedOutputs, readLock } from './cache.js';
 import { bertShapeFromConfig, readSafetensors } from './safetensors.js';
 import { readZipEntry, zipEntries } from './zip.js';
 
+/**
+ * A zip entry's local (30 bytes) or central directory (46 bytes) header: the signature, then the
+ * fields both share, from `at` on (the central header has one more field before them).
+ */
+function entryHeader(
+  size: number,
+  signature: number,
+  at: number,
+  e: { method: number; compressed: number; size: number; name: number },
+): Buffer {
+  const header = Buffer.alloc(size);
+  header.writeUInt32LE(signature, 0);
+  header.writeUInt16LE(e.method, at);
+  header.writeUInt32LE(e.compressed, at + 10);
+  header.writeUInt32LE(e.size, at + 14);
+  header.writeUInt16LE(e.name, at + 18);
+  return header;
+}
+
 /** A zip archive of `files`, the first stored and the rest deflated (as wheels mix them). */
 function makeZip(files: [string, Buffer][]): Buffer {
   const locals: Buffer[] = [];
@@ -19,18 +38,9 @@ function makeZip(files: [string, Buffer][]): Buffer {
     const method = i === 0 ? 0 : 8;
     const body = method === 0 ? data : deflateRawSync(data);
     const nameBytes = Buffer.from(name);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(method, 8);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(method, 10);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(nameBytes.length, 28);
+    const entry = { method, compressed: body.length, size: data.length, name: nameBytes.length };
+    const local = entryHeader(30, 0x04034b50, 8, entry);
+    const central = entryHeader(46, 0x02014b50, 10, entry);
     central.writeUInt32LE(offset, 42);
     locals.push(local, nameBytes, body);
     centrals.push(central, nameBytes);

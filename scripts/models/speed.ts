@@ -11,23 +11,14 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { EmbeddingModel } from '../../embedder/src/core/model.js';
 import type { Encoding } from '../../embedder/src/core/model.js';
+import { scriptOptions } from '../lib/script-options.js';
 import { REPO_ROOT, modelCacheDir } from './cache.js';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '7' },
-    texts: { type: 'string', default: '48' },
-    words: { type: 'string', default: '40' },
-    batch: { type: 'string', default: '32' },
-  },
-});
-const rounds = Number(values.rounds);
-const count = Number(values.texts);
-const words = Number(values.words);
-const batch = Number(values.batch);
+const options = scriptOptions({ rounds: 7, texts: 48, words: 40, batch: 32 });
+const { rounds, words, batch } = options;
+const count = options.texts;
 
 const fixture = path.join(REPO_ROOT, 'test/fixtures/reference/sentences.json');
 const pool = (

@@ -8,18 +8,18 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/lib/procs.js';
-import { REPO_ROOT, startStack } from '../../scripts/lib/stack.js';
-import type { Stack } from '../../scripts/lib/stack.js';
+import { REPO_ROOT } from '../../scripts/lib/stack.js';
+import { startE2eStack } from '../helpers/e2e.js';
 import { TEST_MODEL, assertTestModel } from '../helpers/paths.js';
 import { testEnv } from '../helpers/stack.js';
+import type { TestStack } from '../helpers/stack.js';
 
 const CLI = path.join(REPO_ROOT, 'scripts/heimdex.mjs');
 
-let stack: Stack;
+let stack: TestStack;
 let dataDir: string;
 let corpus: string;
 let token: string;
@@ -70,13 +70,8 @@ function expectOneLineError(run: Run, message: RegExp): void {
 
 beforeAll(async () => {
   assertTestModel();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdex-cli-'));
-  fs.chmodSync(dataDir, 0o755);
-  stack = await startStack({
-    dataDir,
-    env: testEnv({ DEV_JWT_SECRET: '', EMBEDDER_TOKEN: '' }),
-    cronIntervalMs: 0,
-  });
+  stack = await startE2eStack('cli', { env: testEnv({ DEV_JWT_SECRET: '', EMBEDDER_TOKEN: '' }) });
+  dataDir = stack.dataDir;
   corpus = path.join(dataDir, 'corpus');
   fs.mkdirSync(path.join(corpus, 'guides'), { recursive: true });
   fs.writeFileSync(
@@ -99,8 +94,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await stack?.stop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  await stack?.dispose();
 }, 60_000);
 
 /** How many requests the Worker has logged for `route` so far. */

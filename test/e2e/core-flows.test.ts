@@ -5,18 +5,16 @@
  * found by meaning) are the production model's, not a test model's.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack } from '../../scripts/lib/stack.js';
-import type { Stack } from '../../scripts/lib/stack.js';
 import { Api } from '../helpers/api.js';
+import { REWRITTEN, expectRewrittenFound, rewriteSegment, startE2eStack } from '../helpers/e2e.js';
 import { REAL_MODEL, assertRealModel, realModelEnv } from '../helpers/paths.js';
 import { filesContaining, filesUnder, testEnv } from '../helpers/stack.js';
+import type { TestStack } from '../helpers/stack.js';
 
-let stack: Stack;
-let dataDir: string;
+let stack: TestStack;
 let acme: Api;
 let globex: Api;
 const run = Date.now().toString(36);
@@ -24,20 +22,13 @@ const CANARY = `zebra-canary-${run}-quokka`;
 
 beforeAll(async () => {
   assertRealModel();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdex-e2e-'));
-  fs.chmodSync(dataDir, 0o755);
-  stack = await startStack({
-    dataDir,
-    env: testEnv(realModelEnv()),
-    cronIntervalMs: 0,
-  });
+  stack = await startE2eStack('e2e', { env: testEnv(realModelEnv()) });
   acme = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `acme-${run}`);
   globex = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `globex-${run}`);
 }, 240_000);
 
 afterAll(async () => {
-  await stack?.stop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  await stack?.dispose();
 }, 60_000);
 
 describe('core flows through the public API', () => {
@@ -96,30 +87,9 @@ describe('core flows through the public API', () => {
   });
 
   it('keeps the point_id when a segment gets new text, and search finds the new text', async () => {
-    const a = await acme.embed({
-      asset_id: 'doc',
-      segment_id: 'intro',
-      text: 'Bananas are yellow fruit',
-    });
-    const jobA = await acme.waitForJob(a.body.job_id);
-    const b = await acme.embed({
-      asset_id: 'doc',
-      segment_id: 'intro',
-      text: 'Submarines explore the deep ocean floor',
-    });
-    expect(b.body.job_id).not.toBe(a.body.job_id);
-    const jobB = await acme.waitForJob(b.body.job_id);
-    expect(jobB.status).toBe('SUCCEEDED');
-    expect(jobB.result!.point_id).toBe(jobA.result!.point_id);
-
-    const found = await acme.search({
-      query_text: 'Submarines explore the deep ocean floor',
-      asset_id: 'doc',
-      mode: 'dense',
-    });
-    expect(found.body.results).toHaveLength(1);
-    expect(found.body.results[0]!.point_id).toBe(jobA.result!.point_id);
-    expect(found.body.results[0]!.score).toBeGreaterThan(0.99);
+    const { first } = await rewriteSegment(acme);
+    const found = await acme.search(REWRITTEN);
+    expectRewrittenFound(found.body, first.result?.point_id);
   });
 
   it('isolates tenants: another org sees neither the job nor the vector', async () => {
@@ -180,7 +150,7 @@ describe('core flows through the public API', () => {
     } finally {
       await client.end();
     }
-    const pgDir = path.join(dataDir, 'pg');
+    const pgDir = path.join(stack.dataDir, 'pg');
     expect(filesUnder(pgDir).length).toBeGreaterThan(100); // the data directory really is there
     expect(filesContaining(pgDir, CANARY)).toEqual([]);
   });

@@ -9,7 +9,6 @@
  * suite is skipped, and says so.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, waitForHttp } from '../../scripts/lib/procs.js';
@@ -20,10 +19,11 @@ import type { Stack } from '../../scripts/lib/stack.js';
 import { Api } from '../helpers/api.js';
 import type { JobBody } from '../helpers/api.js';
 import { startBalancer } from '../helpers/balancer.js';
+import { REWRITTEN, expectRewrittenFound, rewriteSegment } from '../helpers/e2e.js';
 import type { Balancer, BalancedRequest } from '../helpers/balancer.js';
 import { assertTestModel } from '../helpers/paths.js';
 import { QdrantProbe, dropCollection, testQdrant } from '../helpers/qdrant.js';
-import { testEnv } from '../helpers/stack.js';
+import { tempDir, testEnv } from '../helpers/stack.js';
 
 const qdrant = testQdrant();
 if (!qdrant) {
@@ -61,8 +61,7 @@ describe.skipIf(!qdrant)(
   () => {
     beforeAll(async () => {
       assertTestModel();
-      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdex-replicas-'));
-      fs.chmodSync(dataDir, 0o755);
+      dataDir = tempDir('replicas');
       fs.mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
       const env = testEnv();
       collection = env.QDRANT_COLLECTION as string;
@@ -125,35 +124,14 @@ describe.skipIf(!qdrant)(
     }
 
     it('overwrites a segment when its next job reaches the other replica', async () => {
-      const a = await api.embed({
-        asset_id: 'doc',
-        segment_id: 'intro',
-        text: 'Bananas are yellow fruit',
-      });
-      const jobA = await api.waitForJob(a.body.job_id);
-      expect(jobA.status).toBe('SUCCEEDED');
-      const b = await api.embed({
-        asset_id: 'doc',
-        segment_id: 'intro',
-        text: 'Submarines explore the deep ocean floor',
-      });
-      const jobB = (await api.waitForJob(b.body.job_id)) as AppliedJob;
-      expect(jobB.status).toBe('SUCCEEDED');
-      expect(jobB.result?.applied).toBe(true);
-      expect(jobB.result?.point_id).toBe(jobA.result?.point_id);
+      const { first, second } = await rewriteSegment(api);
+      expect((second as AppliedJob).result?.applied).toBe(true);
 
       const calls = callsFor('intro');
       expect(calls).toHaveLength(2);
       expect(calls[0]?.target).not.toBe(calls[1]?.target);
 
-      const found = await searchBoth({
-        query_text: 'Submarines explore the deep ocean floor',
-        asset_id: 'doc',
-        mode: 'dense',
-      });
-      expect(found.results).toHaveLength(1);
-      expect(found.results[0]?.point_id).toBe(jobA.result?.point_id);
-      expect(found.results[0]?.score).toBeGreaterThan(0.99);
+      expectRewrittenFound(await searchBoth(REWRITTEN), first.result?.point_id);
       expect(await probe.count(org)).toBe(1);
     });
 

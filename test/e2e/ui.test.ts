@@ -8,23 +8,22 @@
  * /usr/bin/chromium.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { DEFAULT_FUSION, DEFAULT_SEARCH_MODE, SEARCH_MODES } from '../../contract/internal.js';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, startStack } from '../../scripts/lib/stack.js';
-import type { Stack } from '../../scripts/lib/stack.js';
+import { REPO_ROOT } from '../../scripts/lib/stack.js';
 import { mintDevToken } from '../../scripts/lib/token.js';
+import { startE2eStack } from '../helpers/e2e.js';
 import { TEST_MODEL, assertTestModel } from '../helpers/paths.js';
 import { testEnv } from '../helpers/stack.js';
+import type { TestStack } from '../helpers/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTEFACTS = path.join(REPO_ROOT, 'test-results');
 
-let stack: Stack;
-let dataDir: string;
+let stack: TestStack;
 let browser: Browser;
 const org = `ui-${Date.now().toString(36)}`;
 
@@ -35,24 +34,34 @@ beforeAll(async () => {
     );
   }
   assertTestModel();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdex-ui-'));
-  fs.chmodSync(dataDir, 0o755);
   fs.mkdirSync(ARTEFACTS, { recursive: true });
   [stack, browser] = await Promise.all([
-    startStack({
-      dataDir,
-      env: testEnv(),
-      cronIntervalMs: 0,
-    }),
+    startE2eStack('ui', { env: testEnv() }),
     chromium.launch({ executablePath: CHROMIUM }),
   ]);
 }, 240_000);
 
 afterAll(async () => {
   await browser?.close();
-  await stack?.stop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  await stack?.dispose();
 }, 60_000);
+
+/**
+ * Types `query` and clicks Search (`before` runs in between: a filter, an option), then waits for
+ * the first of the `results` (default: every result in the list) and returns them.
+ */
+async function searchFor(
+  page: Page,
+  query: string,
+  opts: { results?: string; before?: () => Promise<unknown> } = {},
+): Promise<Locator> {
+  await page.fill('#query', query);
+  await opts.before?.();
+  await page.click('#search');
+  const results = page.locator(opts.results ?? '#results li.result');
+  await results.first().waitFor();
+  return results;
+}
 
 /** A page that records script errors and CSP violations (Chromium logs those as console errors). */
 async function openPage(pathname: string): Promise<{ page: Page; problems: string[] }> {
@@ -108,10 +117,10 @@ describe('the search page in a browser', () => {
     // Dense mode: ranked by meaning, scored by cosine similarity.
     expect(await page.inputValue('#mode')).toBe('hybrid');
     await page.selectOption('#mode', 'dense');
-    await page.fill('#query', 'A big hairy canine is jogging outdoors');
-    await page.click('#search');
-    const first = page.locator('#results[data-mode="dense"] li.result').first();
-    await first.waitFor();
+    const dense = await searchFor(page, 'A big hairy canine is jogging outdoors', {
+      results: '#results[data-mode="dense"] li.result',
+    });
+    const first = dense.first();
     expect(await page.locator('#results li.result').count()).toBe(2);
     expect(await first.locator('.asset').textContent()).toBe('pets');
     expect(await first.locator('.segment').textContent()).toBe('dog');
@@ -182,11 +191,10 @@ describe('the search page in a browser', () => {
     const token = await mintDevToken({ secret: stack.devJwtSecret, org });
     await page.fill('#token', token);
     await page.locator('#whoami', { hasText: `Signed in as organisation ${org}` }).waitFor();
-    await page.fill('#query', 'monetary policy and inflation');
-    await page.fill('#asset-filter', 'finance');
-    await page.click('#search');
-    const first = page.locator('#results li.result').first();
-    await first.waitFor();
+    const results = await searchFor(page, 'monetary policy and inflation', {
+      before: () => page.fill('#asset-filter', 'finance'),
+    });
+    const first = results.first();
     expect(await page.locator('#results li.result').count()).toBe(1);
     expect(await first.locator('.segment').textContent()).toBe('rates');
     // Not typed in this tab: Heimdex does not store texts, so the page says so.
@@ -239,11 +247,10 @@ describe('the search page in a browser', () => {
         }),
       });
     });
-    await page.fill('#query', 'anything');
-    await page.check('#explain');
-    await page.click('#search');
-    const hit = page.locator('#results[data-mode="dense"] li.result');
-    await hit.waitFor();
+    const hit = await searchFor(page, 'anything', {
+      results: '#results[data-mode="dense"] li.result',
+      before: () => page.check('#explain'),
+    });
     expect(sent).toEqual([{ query_text: 'anything', limit: 10, mode: 'hybrid', explain: true }]);
     expect(await hit.locator('.score').textContent()).toBe('0.500');
     expect(await hit.locator('.score-kind').textContent()).toBe('cosine');

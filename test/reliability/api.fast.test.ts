@@ -15,29 +15,23 @@ import { ROUTES, badRequests } from '../../worker/test/routes.js';
 import type { OwnerFixture, RouteCase } from '../../worker/test/routes.js';
 import { mintDevToken } from '../../scripts/lib/token.js';
 import { Api } from '../helpers/api.js';
-import { DbProbe } from '../helpers/db.js';
 import { recordFigures } from '../helpers/report.js';
 import { startJwksServer } from '../helpers/jwks.js';
 import type { JwksServer } from '../helpers/jwks.js';
-import { startTestStack, startWorkerOnly } from '../helpers/stack.js';
+import { startWorkerOnly } from '../helpers/stack.js';
 import type { TestStack } from '../helpers/stack.js';
-import { VectorProbe } from '../helpers/vectors.js';
+import { runSuffix, useTestStack } from '../helpers/suite.js';
 
-const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+const run = runSuffix();
 
-let stack: TestStack;
+const suite = useTestStack({ name: 'rel-api' });
 let jwksWorker: TestStack;
 let jwks: JwksServer;
-let db: DbProbe;
-let vectors: VectorProbe;
 
 beforeAll(async () => {
-  stack = await startTestStack({ name: 'rel-api' });
-  db = new DbProbe(stack.databaseUrl);
-  vectors = new VectorProbe(stack.vectorDataDir!);
   jwks = await startJwksServer();
   // A production Worker with JWKS auth (Supabase-style tenant claim) over the same database.
-  jwksWorker = await startWorkerOnly(stack, {
+  jwksWorker = await startWorkerOnly(suite.stack, {
     name: 'rel-jwks',
     workerVars: {
       ENVIRONMENT: 'production',
@@ -51,10 +45,8 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await db?.close();
   await jwksWorker?.dispose();
   await jwks?.close();
-  await stack?.dispose();
 }, 60_000);
 
 /** Runs `route`'s request against `apiUrl` with the given Authorization header (or none). */
@@ -98,14 +90,14 @@ describe('bad input catalogue', () => {
   let anon: Api;
 
   beforeAll(async () => {
-    client = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, org);
-    anon = new Api(stack.apiUrl);
+    client = await Api.forOrg(suite.stack.apiUrl, suite.stack.devJwtSecret, org);
+    anon = new Api(suite.stack.apiUrl);
   });
 
   it.each(BAD_INPUTS.map((c) => [`${c.method} ${c.path.slice(0, 40)}: ${c.name}`, c] as const))(
     '%s',
     async (_name, c) => {
-      const before = await db.counts();
+      const before = await suite.db.counts();
       const headers: Record<string, string> = { ...c.headers };
       let body: string | Uint8Array | undefined;
       if (c.body !== undefined) {
@@ -123,13 +115,13 @@ describe('bad input catalogue', () => {
       const problem = checkProblem(res, c.status, c.code);
       if (c.fields) expectFieldErrors(problem, c.fields);
       c.check?.(problem, res.headers);
-      expect(await db.counts(), 'nothing was written').toEqual(before);
+      expect(await suite.db.counts(), 'nothing was written').toEqual(before);
     },
   );
 
   it('wrote no job, outbox row or vector for the tenant', async () => {
-    expect(await db.jobCount(org)).toBe(0);
-    expect(await vectors.count(org)).toBe(0);
+    expect(await suite.db.jobCount(org)).toBe(0);
+    expect(await suite.vectors.count(org)).toBe(0);
     recordFigures('bad_input_catalogue', {
       cases: BAD_INPUTS.length,
       by_status: BAD_INPUTS.reduce<Record<number, number>>((m, c) => {
@@ -186,7 +178,7 @@ describe('auth attack catalogue (JWKS provider)', () => {
       expect(job.status).toBe('SUCCEEDED');
     }
     // The signed-in tenant is the one in the claim path.
-    expect(await db.jobCount(org)).toBe(1);
+    expect(await suite.db.jobCount(org)).toBe(1);
     const s = await new Api(jwksWorker.apiUrl, await jwks.sign(claims())).search({
       query_text: 'anything at all',
     });
@@ -223,7 +215,7 @@ describe('auth attack catalogue (JWKS provider)', () => {
     ],
     [
       'HS256 signed with the dev secret (another provider)',
-      async () => ({ token: await hs256(new TextEncoder().encode(stack.devJwtSecret)) }),
+      async () => ({ token: await hs256(new TextEncoder().encode(suite.stack.devJwtSecret)) }),
     ],
     [
       'RS512 with the JWKS key material (algorithm not allowed)',
@@ -393,14 +385,14 @@ describe('auth attack catalogue (JWKS provider)', () => {
   }
 
   it.each(attacks)('rejects %s with 401 on every route and writes nothing', async (_name, make) => {
-    const before = await db.counts();
+    const before = await suite.db.counts();
     const { token, authorization } = await make();
     const header = authorization ?? (token === undefined ? undefined : `Bearer ${token}`);
     for (const { route, res } of await callEvery(header)) {
       expect(res.status, `${route.method} ${route.template}`).toBe(401);
       await expectProblem(res, 401, 'unauthorized');
     }
-    expect(await db.counts()).toEqual(before);
+    expect(await suite.db.counts()).toEqual(before);
   });
 
   afterAll(() => {
@@ -425,8 +417,8 @@ describe('cross-tenant access', () => {
   let owner: OwnerFixture;
 
   beforeAll(async () => {
-    acme = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `acme-${run}`);
-    globex = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, `globex-${run}`);
+    acme = await Api.forOrg(suite.stack.apiUrl, suite.stack.devJwtSecret, `acme-${run}`);
+    globex = await Api.forOrg(suite.stack.apiUrl, suite.stack.devJwtSecret, `globex-${run}`);
     const res = await acme.request<{ batch_id: string; jobs: Array<{ job_id: string }> }>(
       'POST',
       '/vectors/embed/batch',
@@ -452,7 +444,7 @@ describe('cross-tenant access', () => {
   /** The owner still has its job and its one vector, found first for its own text. */
   async function expectOwnerIntact() {
     expect((await acme.job(jobId)).body).toMatchObject({ status: 'SUCCEEDED' });
-    expect(await vectors.count(`acme-${run}`)).toBe(1);
+    expect(await suite.vectors.count(`acme-${run}`)).toBe(1);
     const still = await acme.search({ query_text: text, asset_id: 'deal', mode: 'dense' });
     expect(still.body.results[0]).toMatchObject({ point_id: pointId });
     expect(still.body.results[0]!.score).toBeGreaterThan(0.99);
@@ -462,10 +454,10 @@ describe('cross-tenant access', () => {
     "another tenant's token on $method $template sees none of the owner's data",
     async (route) => {
       const intruder = await mintDevToken({
-        secret: stack.devJwtSecret,
+        secret: suite.stack.devJwtSecret,
         org: `intruder-${run}-${ROUTES.indexOf(route)}`, // a fresh tenant per route
       });
-      const res = await callRoute(stack.apiUrl, route, owner, `Bearer ${intruder}`);
+      const res = await callRoute(suite.stack.apiUrl, route, owner, `Bearer ${intruder}`);
       await route.expectIsolated(res, owner);
       await expectOwnerIntact();
     },
@@ -502,12 +494,12 @@ describe('cross-tenant access', () => {
     const job = await globex.waitForJob(res.body.job_id, 30_000);
     expect(job.status).toBe('SUCCEEDED');
     expect(job.result!.point_id).not.toBe(pointId);
-    const [acmePoint] = await vectors.points(`acme-${run}`);
+    const [acmePoint] = await suite.vectors.points(`acme-${run}`);
     expect(acmePoint).toMatchObject({ id: pointId, job_id: jobId });
     // And the owner can delete its own point.
     const del = await acme.deletePoint(pointId);
     expect(del.status).toBe(200);
     expect(del.body.deleted).toBe(1);
-    expect(await vectors.count(`globex-${run}`)).toBe(1);
+    expect(await suite.vectors.count(`globex-${run}`)).toBe(1);
   });
 });

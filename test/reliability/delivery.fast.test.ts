@@ -9,9 +9,11 @@
  * right after COMMIT) and a 1 s cron, so only its outbox sweep delivers. The main Worker runs a copy
  * of wrangler.toml with max_retries=3 and 1 s/4 s backoff, so the dead-letter path takes seconds.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KeywordTerms, analyze } from '../../embedder/src/core/keywords.js';
 import { Api } from '../helpers/api.js';
 import type { JobBody, ProblemBody } from '../helpers/api.js';
 import { DbProbe } from '../helpers/db.js';
@@ -40,6 +42,12 @@ let vectors: VectorProbe;
 let mainWorkerSettings: Record<string, string>;
 
 const org = (name: string) => `${name}-${run}`;
+/** A term id as the stores write it: 4 bytes, little-endian. */
+const u32 = (id: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(id);
+  return b;
+};
 const api = (s: TestStack, orgId: string) => Api.forOrg(s.apiUrl, s.devJwtSecret, orgId);
 
 beforeAll(async () => {
@@ -508,6 +516,18 @@ describe('PII canary', () => {
     const vectorDir = main.vectorDataDir!;
     expect(filesContaining(vectorDir, jobIds[0]!).length).toBeGreaterThan(0);
     expect(filesContaining(vectorDir, CANARY)).toEqual([]);
+    // The keyword index holds the canary word's id keyed for this org (found, so the scan reads
+    // the index), never an unkeyed hash of it (whole, its first 4 bytes as an id, or hex).
+    const [term] = analyze(CANARY);
+    const unkeyed = createHash('sha256')
+      .update(term as string)
+      .digest();
+    const [keyed] = new KeywordTerms(main.keywordIndexKey).document(o, CANARY).ids;
+    const storeFiles = filesUnder(vectorDir);
+    expect(storeFiles.some((f) => f.bytes.includes(u32(keyed as number)))).toBe(true);
+    for (const needle of [unkeyed, unkeyed.subarray(0, 4), Buffer.from(unkeyed.toString('hex'))]) {
+      expect(storeFiles.filter((f) => f.bytes.includes(needle)).map((f) => f.file)).toEqual([]);
+    }
 
     // The embedder's metrics.
     const metrics = await fetch(`${main.embedderUrl}/metrics`, {

@@ -4,13 +4,10 @@
  * every job must end SUCCEEDED with exactly 5,000 points stored; the embedder's resident memory is
  * sampled from /proc/<pid>/status throughout and must stay bounded.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Api } from '../helpers/api.js';
-import { DbProbe } from '../helpers/db.js';
 import { recordFigures } from '../helpers/report.js';
-import { explainReloads, startTestStack } from '../helpers/stack.js';
-import type { TestStack } from '../helpers/stack.js';
-import { VectorProbe } from '../helpers/vectors.js';
+import { runSuffix, useTestStack } from '../helpers/suite.js';
 import { mapPool, quantile, rssKiB } from '../helpers/wait.js';
 
 const JOBS = 5000;
@@ -18,25 +15,9 @@ const SEARCHES = 2000;
 const CONCURRENCY = 16;
 /** The embedder may grow by at most this much over the run (queues, batches, store caches). */
 const RSS_GROWTH_LIMIT_MIB = 512;
-const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-const org = `load-${run}`;
+const org = `load-${runSuffix()}`;
 
-let stack: TestStack;
-let db: DbProbe;
-let vectors: VectorProbe;
-
-beforeAll(async () => {
-  stack = await startTestStack({ name: 'rel-load' });
-  db = new DbProbe(stack.databaseUrl);
-  vectors = new VectorProbe(stack.vectorDataDir!);
-}, 240_000);
-
-afterAll(async () => {
-  await db?.close();
-  await stack?.dispose();
-}, 60_000);
-
-beforeEach(({ onTestFailed }) => explainReloads(onTestFailed, () => [stack]));
+const suite = useTestStack({ name: 'rel-load' });
 
 /** A small deterministic PRNG (mulberry32), so every run sends the same texts. */
 function rng(seed: number) {
@@ -67,7 +48,7 @@ type Task = { kind: 'embed'; i: number } | { kind: 'search'; i: number };
 
 describe('load', () => {
   it(`${JOBS} jobs + ${SEARCHES} searches at concurrency ${CONCURRENCY}: no 5xx, all terminal, RSS bounded`, async () => {
-    const client = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, org);
+    const client = await Api.forOrg(suite.stack.apiUrl, suite.stack.devJwtSecret, org);
     const r = rng(42);
     const texts = Array.from({ length: JOBS }, (_, i) => `${i}: ${sentence(r, 6, 40)}`);
     const queries = Array.from({ length: SEARCHES }, () => sentence(r, 2, 8));
@@ -78,7 +59,7 @@ describe('load', () => {
       for (let k = 0; k < 2 && s < SEARCHES; k++) tasks.push({ kind: 'search', i: s++ });
     }
 
-    const pid = stack.embedderPid()!;
+    const pid = suite.stack.embedderPid()!;
     const rss: number[] = [(await rssKiB(pid))!];
     const sampler = setInterval(() => {
       void rssKiB(pid).then((v) => v !== undefined && rss.push(v));
@@ -113,7 +94,7 @@ describe('load', () => {
         }
       });
       const submittedMs = Date.now() - started;
-      const counts = await db.waitTerminal(jobIds, 600_000);
+      const counts = await suite.db.waitTerminal(jobIds, 600_000);
       const drainedMs = Date.now() - started;
       // Let memory settle after the last batch, then take the end figure.
       await new Promise((res) => setTimeout(res, 2000));
@@ -126,7 +107,7 @@ describe('load', () => {
       expect(unexpected).toEqual([]);
       expect(jobIds).toHaveLength(JOBS);
       expect(counts).toEqual({ QUEUED: 0, PROCESSING: 0, SUCCEEDED: JOBS, FAILED: 0 });
-      expect(await vectors.count(org)).toBe(JOBS);
+      expect(await suite.vectors.count(org)).toBe(JOBS);
       expect(searchHits).toBeGreaterThan(0);
       const peak = Math.max(...rss);
       expect((peak - rss[0]!) / 1024).toBeLessThan(RSS_GROWTH_LIMIT_MIB);

@@ -6,40 +6,21 @@
  * retry budget of about a minute, which covers the outage.
  */
 import fs from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Api } from '../helpers/api.js';
 import type { ProblemBody } from '../helpers/api.js';
-import { DbProbe } from '../helpers/db.js';
 import { recordFigures } from '../helpers/report.js';
-import { explainReloads, startTestStack } from '../helpers/stack.js';
-import type { TestStack } from '../helpers/stack.js';
-import { VectorProbe } from '../helpers/vectors.js';
+import { runSuffix, useTestStack } from '../helpers/suite.js';
 import { mapPool, sleep, waitUntil } from '../helpers/wait.js';
 
 const TOTAL = 500;
 const OUTAGE_MS = 30_000;
-const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-const org = `outage-${run}`;
+const org = `outage-${runSuffix()}`;
 
-let stack: TestStack;
-let db: DbProbe;
-let vectors: VectorProbe;
-
-beforeAll(async () => {
-  stack = await startTestStack({
-    name: 'rel-outage',
-    workerVars: { QUEUE_RETRY_BASE_SECONDS: '1', QUEUE_RETRY_MAX_SECONDS: '10' },
-  });
-  db = new DbProbe(stack.databaseUrl);
-  vectors = new VectorProbe(stack.vectorDataDir!);
-}, 240_000);
-
-afterAll(async () => {
-  await db?.close();
-  await stack?.dispose();
-}, 60_000);
-
-beforeEach(({ onTestFailed }) => explainReloads(onTestFailed, () => [stack]));
+const suite = useTestStack({
+  name: 'rel-outage',
+  workerVars: { QUEUE_RETRY_BASE_SECONDS: '1', QUEUE_RETRY_MAX_SECONDS: '10' },
+});
 
 const TOPICS = ['harbour', 'glacier', 'orchard', 'railway', 'volcano', 'library', 'meadow'];
 const textFor = (i: number) =>
@@ -47,7 +28,7 @@ const textFor = (i: number) =>
 
 describe('embedder outage', () => {
   it(`stopped for 30 s during an ingest of ${TOTAL} texts: every job SUCCEEDS, ${TOTAL} points`, async () => {
-    const client = await Api.forOrg(stack.apiUrl, stack.devJwtSecret, org);
+    const client = await Api.forOrg(suite.stack.apiUrl, suite.stack.devJwtSecret, org);
     const ids: string[] = [];
     const statuses: number[] = [];
 
@@ -95,17 +76,17 @@ describe('embedder outage', () => {
     // Stop the embedder once about a fifth of the texts are embedded.
     await waitUntil(
       'a fifth of the ingest to be embedded',
-      async () => (await db.statusCounts(ids)).SUCCEEDED >= TOTAL / 5,
+      async () => (await suite.db.statusCounts(ids)).SUCCEEDED >= TOTAL / 5,
       60_000,
       100,
     );
     const stoppedAt = Date.now();
-    await stack.stopEmbedder();
-    const atStop = await db.statusCounts(ids);
+    await suite.stack.stopEmbedder();
+    const atStop = await suite.db.statusCounts(ids);
 
     // Meanwhile: the API keeps accepting work; readiness and search report the dependency.
     await sleep(2000);
-    const anon = new Api(stack.apiUrl);
+    const anon = new Api(suite.stack.apiUrl);
     const ready = await anon.request<{ status: string; checks: { embedder: string } }>(
       'GET',
       '/readyz',
@@ -118,35 +99,36 @@ describe('embedder outage', () => {
     expect(search.headers.get('retry-after')).toBeTruthy();
 
     await sleep(Math.max(0, OUTAGE_MS - (Date.now() - stoppedAt)));
-    const duringOutage = await db.statusCounts(ids);
+    const duringOutage = await suite.db.statusCounts(ids);
     const restartAt = Date.now();
-    await stack.startEmbedder();
+    await suite.stack.startEmbedder();
     const restartMs = Date.now() - restartAt;
     await ingest;
 
     expect(statuses.every((s) => s === 202)).toBe(true);
     expect(ids).toHaveLength(TOTAL);
-    const counts = await db.waitTerminal(ids, 180_000);
+    const counts = await suite.db.waitTerminal(ids, 180_000);
     const recoveredMs = Date.now() - restartAt;
     expect(counts).toEqual({ QUEUED: 0, PROCESSING: 0, SUCCEEDED: TOTAL, FAILED: 0 });
 
-    const points = await vectors.points(org);
+    const points = await suite.vectors.points(org);
     expect(points).toHaveLength(TOTAL);
     expect(new Set(points.map((p) => p.segment_id)).size).toBe(TOTAL);
     expect(new Set(points.map((p) => p.job_id))).toEqual(new Set(ids));
 
-    const [att] = await db.query<{ max: number; retried: string; total: string }>(
+    const [att] = await suite.db.query<{ max: number; retried: string; total: string }>(
       `SELECT max(attempts) AS max, count(*) FILTER (WHERE attempts > 1) AS retried,
               sum(attempts) AS total FROM jobs WHERE org_id = $1`,
       [org],
     );
     expect(att!.max).toBeGreaterThan(1);
-    const log = fs.readFileSync(stack.logs.worker, 'utf8');
+    const log = fs.readFileSync(suite.stack.logs.worker, 'utf8');
     expect(log).not.toContain('to dead letter queue');
     expect(
-      await db.query('SELECT 1 FROM outbox o JOIN jobs j ON j.id = o.job_id WHERE j.org_id = $1', [
-        org,
-      ]),
+      await suite.db.query(
+        'SELECT 1 FROM outbox o JOIN jobs j ON j.id = o.job_id WHERE j.org_id = $1',
+        [org],
+      ),
     ).toEqual([]);
 
     recordFigures('embedder_outage', {

@@ -1,3 +1,9 @@
+import { problemBody } from '../../contract/problem-body';
+import { problemTable } from '../../contract/problems';
+import type { ProblemBody } from '../../contract/problems';
+import type { FieldError } from '../../contract/rules';
+export type { FieldError };
+
 /**
  * One error type with a stable code, and one code→status table. `app.onError`, the zod hook, the
  * not-found/405 handlers and the OpenAPI error responses all use this table, so the documented
@@ -11,12 +17,6 @@ export const ERROR_CODES = problemTable({
 });
 
 export type ErrorCode = keyof typeof ERROR_CODES;
-
-import { PROBLEM_BASE, problemTable } from '../../contract/problems';
-import type { ProblemBody } from '../../contract/problems';
-export { PROBLEM_BASE };
-export type { FieldError } from '../../contract/rules';
-import type { FieldError } from '../../contract/rules';
 
 export class AppError extends Error {
   readonly status: number;
@@ -53,22 +53,6 @@ export function invalidRequestDetail(errors: readonly FieldError[]): string {
 
 export type Problem = ProblemBody<ErrorCode>;
 
-export function problemBody(err: AppError, requestId: string, instance?: string): Problem {
-  const body: Problem = {
-    type: PROBLEM_BASE + err.code,
-    title: ERROR_CODES[err.code].title,
-    status: err.status,
-    code: err.code,
-    detail: err.message,
-    request_id: requestId,
-  };
-  if (instance) body.instance = instance;
-  const errors = err.options.errors ?? [];
-  if (errors.length > 0) body.errors = errors.slice(0, MAX_LISTED_ERRORS);
-  if (errors.length > MAX_LISTED_ERRORS) body.errors_omitted = errors.length - MAX_LISTED_ERRORS;
-  return body;
-}
-
 export function problemResponse(err: AppError, requestId: string, instance?: string): Response {
   const headers = new Headers({
     'content-type': 'application/problem+json',
@@ -78,7 +62,15 @@ export function problemResponse(err: AppError, requestId: string, instance?: str
   if (err.options.retryAfterSeconds !== undefined) {
     headers.set('retry-after', String(err.options.retryAfterSeconds));
   }
-  return new Response(JSON.stringify(problemBody(err, requestId, instance)), {
+  const body: Problem = problemBody(ERROR_CODES, {
+    code: err.code,
+    detail: err.message,
+    requestId,
+    instance,
+    errors: err.options.errors,
+    maxErrors: MAX_LISTED_ERRORS,
+  });
+  return new Response(JSON.stringify(body), {
     status: err.status,
     headers,
   });

@@ -11,14 +11,13 @@ import { BATCH_RETENTION_DAYS, recordOutcomes } from '../src/services/jobs';
 import { unservedModels } from '../src/services/models';
 import type { ServedModels } from '../src/services/embedder';
 import {
-  UNREACHABLE,
   call,
   envWith,
   expectProblem,
   token,
   uniqueOrg,
   withDb,
-  withUnreachable,
+  withEmbedderDown,
 } from './helpers';
 
 // Jobs are created with the Queue send switched off so that these tests observe only the HTTP
@@ -31,6 +30,13 @@ async function embed(org: string, body: unknown, env = quiet) {
   return call('POST', '/vectors/embed', { token: await token(org), body, env });
 }
 
+/** Submits `body` for `org`, expects `status`, and returns the id of the job it answers with. */
+async function embedJob(org: string, body: unknown, status: number): Promise<string> {
+  const res = await embed(org, body);
+  expect(res.status).toBe(status);
+  return ((await res.json()) as { job_id: string }).job_id;
+}
+
 describe('POST /vectors/embed', () => {
   it('creates a job (202) and returns the same job for an identical resubmission (200)', async () => {
     const org = uniqueOrg();
@@ -39,9 +45,7 @@ describe('POST /vectors/embed', () => {
     expect(first.status).toBe(202);
     const a = (await first.json()) as { job_id: string; asset_id: string; segment_id: string };
     expect(a).toMatchObject({ asset_id: 'a1', segment_id: 's1' });
-    const second = await embed(org, item);
-    expect(second.status).toBe(200);
-    expect(((await second.json()) as { job_id: string }).job_id).toBe(a.job_id);
+    expect(await embedJob(org, item, 200)).toBe(a.job_id);
   });
 
   it('makes a new job for a segment whose job predates the point format (the keyword index)', async () => {
@@ -63,14 +67,10 @@ describe('POST /vectors/embed', () => {
       );
       await db.execute(`UPDATE jobs SET job_key = '${legacyKey}' WHERE id = '${first.job_id}'`);
     });
-    const again = await embed(org, item);
-    expect(again.status).toBe(202);
-    const renewed = (await again.json()) as { job_id: string };
-    expect(renewed.job_id).not.toBe(first.job_id);
+    const renewed = await embedJob(org, item, 202);
+    expect(renewed).not.toBe(first.job_id);
     // From then on the segment is idempotent again.
-    const third = await embed(org, item);
-    expect(third.status).toBe(200);
-    expect(((await third.json()) as { job_id: string }).job_id).toBe(renewed.job_id);
+    expect(await embedJob(org, item, 200)).toBe(renewed);
   });
 
   it('creates exactly one job under concurrent identical submissions', async () => {
@@ -99,10 +99,8 @@ describe('POST /vectors/embed', () => {
       [org, { ...base, model: 'potion-base-2M' }],
       [org, { ...base, text: 'Distinct keys!' }],
     ] as const) {
-      const res = await embed(o, body);
-      ids.add(((await res.json()) as { job_id: string }).job_id);
       // Naming the default model explicitly is the same job as leaving it out.
-      expect(res.status).toBe('model' in body ? 200 : 202);
+      ids.add(await embedJob(o, body, 'model' in body ? 200 : 202));
     }
     expect(ids.size).toBe(4);
   });
@@ -161,22 +159,17 @@ describe('POST /vectors/embed', () => {
     await expectProblem(res, 413, 'payload_too_large');
   });
 
-  it('415 for a non-JSON content type', async () => {
+  // A non-JSON content type, and a broken JSON body.
+  it.each([
+    [415, 'unsupported_media_type', 'application/x-www-form-urlencoded', 'asset_id=a'],
+    [400, 'malformed_json', 'application/json', '{"asset_id": '],
+  ] as const)('%i %s for content type %s', async (status, code, contentType, rawBody) => {
     const res = await call('POST', '/vectors/embed', {
       token: await token(uniqueOrg()),
-      rawBody: 'asset_id=a',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      rawBody,
+      headers: { 'content-type': contentType },
     });
-    await expectProblem(res, 415, 'unsupported_media_type');
-  });
-
-  it('400 malformed_json for a broken body', async () => {
-    const res = await call('POST', '/vectors/embed', {
-      token: await token(uniqueOrg()),
-      rawBody: '{"asset_id": ',
-      headers: { 'content-type': 'application/json' },
-    });
-    await expectProblem(res, 400, 'malformed_json');
+    await expectProblem(res, status, code);
   });
 });
 
@@ -740,9 +733,7 @@ describe('errors and plumbing', () => {
       status: 'ready',
       checks: { database: 'ok', embedder: 'ok' },
     });
-    const { result: down } = await withUnreachable(UNREACHABLE, () =>
-      call('GET', '/readyz', { env: envWith({ EMBEDDER_URL: UNREACHABLE }) }),
-    );
+    const { result: down } = await withEmbedderDown((env) => call('GET', '/readyz', { env }));
     expect(down.status).toBe(503);
   });
 

@@ -1,14 +1,6 @@
 /** Tenant-scoped deletion against the real embedder and store. */
 import { describe, expect, it } from 'vitest';
-import {
-  UNREACHABLE,
-  call,
-  envWith,
-  expectProblem,
-  token,
-  uniqueOrg,
-  withUnreachable,
-} from './helpers';
+import { call, envWith, expectProblem, token, uniqueOrg, withEmbedderDown } from './helpers';
 
 async function ingest(org: string, asset: string, segments: Record<string, string>) {
   // Through the real local Queue: wait until every job is terminal.
@@ -179,13 +171,10 @@ describe('DELETE /vectors/points/{point_id} and /vectors/assets/{asset_id}', () 
 
   it('503 with Retry-After when the embedder is down', async () => {
     const t = await token(uniqueOrg());
-    const { result: res, attempts } = await withUnreachable(UNREACHABLE, () =>
-      call('DELETE', '/vectors/assets/x', {
-        token: t,
-        env: envWith({ EMBEDDER_URL: UNREACHABLE }),
-      }),
+    const { result: res, attempts } = await withEmbedderDown((env) =>
+      call('DELETE', '/vectors/assets/x', { token: t, env }),
     );
-    expect(attempts).toEqual([`${UNREACHABLE}/internal/delete`]);
+    expect(attempts).toEqual(['/internal/delete']);
     await expectProblem(res, 503, 'dependency_unavailable');
     expect(res.headers.get('retry-after')).toBe('2');
   });

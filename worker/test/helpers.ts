@@ -131,3 +131,16 @@ export async function withUnreachable<T>(
 
 /** An address nothing answers (see withUnreachable). */
 export const UNREACHABLE = 'http://unreachable.heimdex.test';
+
+/**
+ * Runs `fn` with an env whose embedder is unreachable (EMBEDDER_URL is UNREACHABLE, see
+ * withUnreachable). Returns fn's result and the embedder paths that were tried.
+ */
+export async function withEmbedderDown<T>(
+  fn: (env: Env) => Promise<T>,
+): Promise<{ result: T; attempts: string[] }> {
+  const { result, attempts } = await withUnreachable(UNREACHABLE, () =>
+    fn(envWith({ EMBEDDER_URL: UNREACHABLE })),
+  );
+  return { result, attempts: attempts.map((url) => url.slice(UNREACHABLE.length)) };
+}

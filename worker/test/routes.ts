@@ -79,6 +79,63 @@ const deepArray = '['.repeat(50_000) + ']'.repeat(50_000);
 const REQUEST_ID = `rel-${crypto.randomUUID().slice(0, 8)}-0001`;
 const notFound = async (res: Response) => void (await expectProblem(res, 404, 'not_found'));
 
+/** A body that is not JSON (400 malformed_json). */
+const malformed = (name: string, body: unknown): BadRequest => ({
+  name,
+  body,
+  status: 400,
+  code: 'malformed_json',
+});
+/** A body whose `fields` are invalid (400 validation_failed, naming them). */
+const invalid = (name: string, body: unknown, ...fields: string[]): BadRequest => ({
+  name,
+  body,
+  status: 400,
+  code: 'validation_failed',
+  fields,
+});
+/** A path whose parameter `field` is invalid (400 validation_failed, naming it). */
+const invalidPath = (name: string, path: string, field: string): BadRequest => ({
+  name,
+  path,
+  status: 400,
+  code: 'validation_failed',
+  fields: [field],
+});
+/** A body over a size limit (413 payload_too_large, naming the `fields` over theirs, if any). */
+const tooLarge = (name: string, body: unknown, ...fields: string[]): BadRequest => ({
+  name,
+  body,
+  status: 413,
+  code: 'payload_too_large',
+  ...(fields.length > 0 ? { fields } : {}),
+});
+
+/** A request for something that does not exist (404 not_found). */
+const unknown = (name: string, path: string): BadRequest => ({
+  name,
+  path,
+  status: 404,
+  code: 'not_found',
+});
+
+/**
+ * A route to one of the owner's resources by its id: another org's request for it gets 404, as
+ * for a resource that does not exist.
+ */
+const ownResource = (
+  method: RouteCase['method'],
+  template: string,
+  path: (o: OwnerFixture) => string,
+  errors: BadRequest[],
+): RouteCase => ({
+  method,
+  template,
+  request: (o) => ({ path: path(o) }),
+  expectIsolated: notFound,
+  errors,
+});
+
 export const ROUTES: RouteCase[] = [
   {
     method: 'POST',
@@ -94,287 +151,91 @@ export const ROUTES: RouteCase[] = [
     },
     errors: [
       // Not JSON, or not an object.
-      {
-        name: 'truncated JSON',
-        body: '{"asset_id": "doc",',
-        status: 400,
-        code: 'malformed_json',
-      },
-      {
-        name: 'trailing garbage after JSON',
-        body: JSON.stringify(ok) + ' x',
-        status: 400,
-        code: 'malformed_json',
-      },
-      {
-        name: 'single-quoted JSON',
-        body: "{'asset_id': 'doc'}",
-        status: 400,
-        code: 'malformed_json',
-      },
-      { name: 'empty body', body: '', status: 400, code: 'malformed_json' },
-      {
-        name: 'invalid UTF-8 outside strings',
-        body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
-        status: 400,
-        code: 'malformed_json',
-      },
-      {
-        name: 'JSON null',
-        body: 'null',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['(body)'],
-      },
-      {
-        name: 'JSON array',
-        body: '[]',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['(body)'],
-      },
-      {
-        name: 'JSON string',
-        body: '"embed me"',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['(body)'],
-      },
-      {
-        name: 'deeply nested array as asset_id',
-        body: `{"asset_id":${deepArray},"segment_id":"s","text":"t"}`,
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
+      malformed('truncated JSON', '{"asset_id": "doc",'),
+      malformed('trailing garbage after JSON', JSON.stringify(ok) + ' x'),
+      malformed('single-quoted JSON', "{'asset_id': 'doc'}"),
+      malformed('empty body', ''),
+      malformed('invalid UTF-8 outside strings', new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])),
+      invalid('JSON null', 'null', '(body)'),
+      invalid('JSON array', '[]', '(body)'),
+      invalid('JSON string', '"embed me"', '(body)'),
+      invalid(
+        'deeply nested array as asset_id',
+        `{"asset_id":${deepArray},"segment_id":"s","text":"t"}`,
+        'asset_id',
+      ),
       // Wrong types.
-      {
-        name: 'asset_id is a number',
-        body: { ...ok, asset_id: 42 },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
-      {
-        name: 'segment_id is a boolean',
-        body: { ...ok, segment_id: true },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segment_id'],
-      },
-      {
-        name: 'text is a number',
-        body: { ...ok, text: 7 },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'text is null',
-        body: { ...ok, text: null },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'text is an array',
-        body: { ...ok, text: ['a', 'b'] },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'text is an object',
-        body: { ...ok, text: { value: 'x' } },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'model is a number',
-        body: { ...ok, model: 3 },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['model'],
-      },
+      invalid('asset_id is a number', { ...ok, asset_id: 42 }, 'asset_id'),
+      invalid('segment_id is a boolean', { ...ok, segment_id: true }, 'segment_id'),
+      invalid('text is a number', { ...ok, text: 7 }, 'text'),
+      invalid('text is null', { ...ok, text: null }, 'text'),
+      invalid('text is an array', { ...ok, text: ['a', 'b'] }, 'text'),
+      invalid('text is an object', { ...ok, text: { value: 'x' } }, 'text'),
+      invalid('model is a number', { ...ok, model: 3 }, 'model'),
       // Missing fields.
-      {
-        name: 'missing text',
-        body: { asset_id: 'doc', segment_id: 'p1' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'missing asset_id',
-        body: { segment_id: 'p1', text: 'x' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
-      {
-        name: 'missing segment_id',
-        body: { asset_id: 'doc', text: 'x' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segment_id'],
-      },
-      {
-        name: 'empty object',
-        body: {},
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id', 'segment_id', 'text'],
-      },
+      invalid('missing text', { asset_id: 'doc', segment_id: 'p1' }, 'text'),
+      invalid('missing asset_id', { segment_id: 'p1', text: 'x' }, 'asset_id'),
+      invalid('missing segment_id', { asset_id: 'doc', text: 'x' }, 'segment_id'),
+      invalid('empty object', {}, 'asset_id', 'segment_id', 'text'),
       // Empty, blank, too long.
-      {
-        name: 'empty text',
-        body: { ...ok, text: '' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'whitespace-only text',
-        body: { ...ok, text: ' \n\t ' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'empty asset_id',
-        body: { ...ok, asset_id: '' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
-      {
-        name: `asset_id of ${MAX_ID_CHARS + 1} characters`,
-        body: { ...ok, asset_id: 'a'.repeat(MAX_ID_CHARS + 1) },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
-      {
-        name: `text of ${MAX_TEXT_CHARS + 1} characters`,
-        body: { ...ok, text: 'x'.repeat(MAX_TEXT_CHARS + 1) },
-        status: 413,
-        code: 'payload_too_large',
-        fields: ['text'],
-      },
-      {
-        name: `text of ${MAX_TEXT_CHARS + 1} astral characters (counted as characters)`,
-        body: { ...ok, text: '😀'.repeat(MAX_TEXT_CHARS + 1) },
-        status: 413,
-        code: 'payload_too_large',
-        fields: ['text'],
-      },
-      {
-        name: `body over ${MAX_BODY_BYTES} bytes`,
-        body: { ...ok, text: 'y'.repeat(MAX_BODY_BYTES + 1) },
-        status: 413,
-        code: 'payload_too_large',
-      },
+      invalid('empty text', { ...ok, text: '' }, 'text'),
+      invalid('whitespace-only text', { ...ok, text: ' \n\t ' }, 'text'),
+      invalid('empty asset_id', { ...ok, asset_id: '' }, 'asset_id'),
+      invalid(
+        `asset_id of ${MAX_ID_CHARS + 1} characters`,
+        { ...ok, asset_id: 'a'.repeat(MAX_ID_CHARS + 1) },
+        'asset_id',
+      ),
+      tooLarge(
+        `text of ${MAX_TEXT_CHARS + 1} characters`,
+        { ...ok, text: 'x'.repeat(MAX_TEXT_CHARS + 1) },
+        'text',
+      ),
+      tooLarge(
+        `text of ${MAX_TEXT_CHARS + 1} astral characters (counted as characters)`,
+        { ...ok, text: '😀'.repeat(MAX_TEXT_CHARS + 1) },
+        'text',
+      ),
+      tooLarge(`body over ${MAX_BODY_BYTES} bytes`, {
+        ...ok,
+        text: 'y'.repeat(MAX_BODY_BYTES + 1),
+      }),
       // Unicode and control characters.
-      {
-        name: 'lone high surrogate in text',
-        body: '{"asset_id":"doc","segment_id":"p1","text":"abc \\ud800 def"}',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'lone low surrogate in text',
-        body: '{"asset_id":"doc","segment_id":"p1","text":"\\udc00abc"}',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'NUL in text',
-        body: { ...ok, text: 'before\u0000after' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['text'],
-      },
-      {
-        name: 'lone surrogate in asset_id',
-        body: '{"asset_id":"doc\\udfff","segment_id":"p1","text":"x"}',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
-      {
-        name: 'SOH control character in segment_id',
-        body: { ...ok, segment_id: 's\u0001' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segment_id'],
-      },
-      {
-        name: 'newline in asset_id',
-        body: { ...ok, asset_id: 'doc\nX-Injected: 1' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
-      {
-        name: 'DEL in asset_id',
-        body: { ...ok, asset_id: 'doc\u007f' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
-      {
-        name: 'C1 control (NEL) in segment_id',
-        body: { ...ok, segment_id: 'p\u0085' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segment_id'],
-      },
-      {
-        name: 'NUL in segment_id',
-        body: { ...ok, segment_id: 'p\u0000' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segment_id'],
-      },
+      invalid(
+        'lone high surrogate in text',
+        '{"asset_id":"doc","segment_id":"p1","text":"abc \\ud800 def"}',
+        'text',
+      ),
+      invalid(
+        'lone low surrogate in text',
+        '{"asset_id":"doc","segment_id":"p1","text":"\\udc00abc"}',
+        'text',
+      ),
+      invalid('NUL in text', { ...ok, text: 'before\u0000after' }, 'text'),
+      invalid(
+        'lone surrogate in asset_id',
+        '{"asset_id":"doc\\udfff","segment_id":"p1","text":"x"}',
+        'asset_id',
+      ),
+      invalid(
+        'SOH control character in segment_id',
+        { ...ok, segment_id: 's\u0001' },
+        'segment_id',
+      ),
+      invalid('newline in asset_id', { ...ok, asset_id: 'doc\nX-Injected: 1' }, 'asset_id'),
+      invalid('DEL in asset_id', { ...ok, asset_id: 'doc\u007f' }, 'asset_id'),
+      invalid('C1 control (NEL) in segment_id', { ...ok, segment_id: 'p\u0085' }, 'segment_id'),
+      invalid('NUL in segment_id', { ...ok, segment_id: 'p\u0000' }, 'segment_id'),
       // Model names, unknown fields.
-      {
-        name: 'path traversal as model',
-        body: { ...ok, model: '../../etc/passwd' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['model'],
-      },
-      {
-        name: 'space in model_ver',
-        body: { ...ok, model_ver: '1 2' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['model_ver'],
-      },
-      {
-        name: 'unknown field',
-        body: { ...ok, priority: 'high' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['priority'],
-      },
-      {
-        name: '__proto__ field',
-        body: `{"asset_id":"doc","segment_id":"p1","text":"x","__proto__":{"admin":true}}`,
-        status: 400,
-        code: 'validation_failed',
-        fields: ['__proto__'],
-      },
-      {
-        name: 'org_id field (tenant from the body)',
-        body: { ...ok, org_id: 'someone-else' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['org_id'],
-      },
+      invalid('path traversal as model', { ...ok, model: '../../etc/passwd' }, 'model'),
+      invalid('space in model_ver', { ...ok, model_ver: '1 2' }, 'model_ver'),
+      invalid('unknown field', { ...ok, priority: 'high' }, 'priority'),
+      invalid(
+        '__proto__ field',
+        `{"asset_id":"doc","segment_id":"p1","text":"x","__proto__":{"admin":true}}`,
+        '__proto__',
+      ),
+      invalid('org_id field (tenant from the body)', { ...ok, org_id: 'someone-else' }, 'org_id'),
       // Content types.
       {
         name: 'text/plain',
@@ -460,13 +321,7 @@ export const ROUTES: RouteCase[] = [
       expect(jobs.map((j) => j.job_id)).not.toContain(o.jobId);
     },
     errors: [
-      {
-        name: 'empty batch',
-        body: { asset_id: 'doc', segments: [] },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segments'],
-      },
+      invalid('empty batch', { asset_id: 'doc', segments: [] }, 'segments'),
       {
         name: `${MAX_BATCH_SEGMENTS + 1}-item batch`,
         body: {
@@ -477,34 +332,18 @@ export const ROUTES: RouteCase[] = [
         code: 'validation_failed',
         fields: ['segments'],
       },
-      {
-        name: 'segments is an object',
-        body: { asset_id: 'doc', segments: { 0: seg(0) } },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segments'],
-      },
-      {
-        name: 'null batch item',
-        body: { asset_id: 'doc', segments: [seg(0), null] },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segments.1'],
-      },
-      {
-        name: 'batch item without asset_id and no batch asset_id',
-        body: { segments: [seg(0, { asset_id: 'a' }), seg(1)] },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segments.1.asset_id'],
-      },
-      {
-        name: 'unknown field in a batch item',
-        body: { asset_id: 'doc', segments: [seg(0, { colour: 'red' })] },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['segments.0.colour'],
-      },
+      invalid('segments is an object', { asset_id: 'doc', segments: { 0: seg(0) } }, 'segments'),
+      invalid('null batch item', { asset_id: 'doc', segments: [seg(0), null] }, 'segments.1'),
+      invalid(
+        'batch item without asset_id and no batch asset_id',
+        { segments: [seg(0, { asset_id: 'a' }), seg(1)] },
+        'segments.1.asset_id',
+      ),
+      invalid(
+        'unknown field in a batch item',
+        { asset_id: 'doc', segments: [seg(0, { colour: 'red' })] },
+        'segments.0.colour',
+      ),
       {
         name: 'too-long text in item 3 of a batch',
         body: {
@@ -550,142 +389,38 @@ export const ROUTES: RouteCase[] = [
       expect(body.results.map((r) => r.point_id)).not.toContain(o.pointId);
     },
     errors: [
-      {
-        name: 'search limit 0',
-        body: { ...search, limit: 0 },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['limit'],
-      },
-      {
-        name: `search limit ${MAX_SEARCH_LIMIT + 1}`,
-        body: { ...search, limit: MAX_SEARCH_LIMIT + 1 },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['limit'],
-      },
-      {
-        name: 'search limit "10" (a string)',
-        body: { ...search, limit: '10' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['limit'],
-      },
-      {
-        name: 'search limit 2.5',
-        body: { ...search, limit: 2.5 },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['limit'],
-      },
-      {
-        name: 'search limit -1',
-        body: { ...search, limit: -1 },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['limit'],
-      },
-      {
-        name: 'search limit 1e309 (Infinity)',
-        body: '{"query_text":"x","limit":1e309}',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['limit'],
-      },
-      {
-        name: 'search without query_text',
-        body: { limit: 5 },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['query_text'],
-      },
-      {
-        name: 'search query_text too long',
-        body: { query_text: 'q'.repeat(MAX_TEXT_CHARS + 1) },
-        status: 413,
-        code: 'payload_too_large',
-        fields: ['query_text'],
-      },
-      {
-        name: 'search with lone surrogate',
-        body: '{"query_text":"\\ud83d"}',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['query_text'],
-      },
-      {
-        name: 'search unknown field',
-        body: { ...search, org_id: 'other' },
-        status: 400,
-        code: 'validation_failed',
-        fields: ['org_id'],
-      },
+      invalid('search limit 0', { ...search, limit: 0 }, 'limit'),
+      invalid(
+        `search limit ${MAX_SEARCH_LIMIT + 1}`,
+        { ...search, limit: MAX_SEARCH_LIMIT + 1 },
+        'limit',
+      ),
+      invalid('search limit "10" (a string)', { ...search, limit: '10' }, 'limit'),
+      invalid('search limit 2.5', { ...search, limit: 2.5 }, 'limit'),
+      invalid('search limit -1', { ...search, limit: -1 }, 'limit'),
+      invalid('search limit 1e309 (Infinity)', '{"query_text":"x","limit":1e309}', 'limit'),
+      invalid('search without query_text', { limit: 5 }, 'query_text'),
+      tooLarge(
+        'search query_text too long',
+        { query_text: 'q'.repeat(MAX_TEXT_CHARS + 1) },
+        'query_text',
+      ),
+      invalid('search with lone surrogate', '{"query_text":"\\ud83d"}', 'query_text'),
+      invalid('search unknown field', { ...search, org_id: 'other' }, 'org_id'),
     ],
   },
-  {
-    method: 'GET',
-    template: '/jobs/{job_id}',
-    request: (o) => ({ path: `/jobs/${o.jobId}` }),
-    expectIsolated: notFound,
-    errors: [
-      {
-        name: 'job id not a UUID',
-        path: '/jobs/not-a-uuid',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['job_id'],
-      },
-      {
-        name: 'job id SQL injection',
-        path: `/jobs/${encodeURIComponent("1' OR '1'='1")}`,
-        status: 400,
-        code: 'validation_failed',
-        fields: ['job_id'],
-      },
-      {
-        name: 'unknown job',
-        path: '/jobs/00000000-0000-4000-8000-000000000000',
-        status: 404,
-        code: 'not_found',
-      },
-    ],
-  },
-  {
-    method: 'GET',
-    template: '/batches/{batch_id}',
-    request: (o) => ({ path: `/batches/${o.batchId}` }),
-    expectIsolated: notFound,
-    errors: [
-      {
-        name: 'batch id not a UUID',
-        path: '/batches/not-a-uuid',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['batch_id'],
-      },
-      {
-        name: 'unknown batch',
-        path: '/batches/00000000-0000-4000-8000-000000000000',
-        status: 404,
-        code: 'not_found',
-      },
-    ],
-  },
-  {
-    method: 'DELETE',
-    template: '/vectors/points/{point_id}',
-    request: (o) => ({ path: `/vectors/points/${o.pointId}` }),
-    expectIsolated: notFound,
-    errors: [
-      {
-        name: 'point id not a UUID',
-        path: '/vectors/points/12345',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['point_id'],
-      },
-    ],
-  },
+  ownResource('GET', '/jobs/{job_id}', (o) => `/jobs/${o.jobId}`, [
+    invalidPath('job id not a UUID', '/jobs/not-a-uuid', 'job_id'),
+    invalidPath('job id SQL injection', `/jobs/${encodeURIComponent("1' OR '1'='1")}`, 'job_id'),
+    unknown('unknown job', '/jobs/00000000-0000-4000-8000-000000000000'),
+  ]),
+  ownResource('GET', '/batches/{batch_id}', (o) => `/batches/${o.batchId}`, [
+    invalidPath('batch id not a UUID', '/batches/not-a-uuid', 'batch_id'),
+    unknown('unknown batch', '/batches/00000000-0000-4000-8000-000000000000'),
+  ]),
+  ownResource('DELETE', '/vectors/points/{point_id}', (o) => `/vectors/points/${o.pointId}`, [
+    invalidPath('point id not a UUID', '/vectors/points/12345', 'point_id'),
+  ]),
   {
     method: 'DELETE',
     template: '/vectors/assets/{asset_id}',
@@ -695,33 +430,19 @@ export const ROUTES: RouteCase[] = [
       expect(await res.json()).toEqual({ deleted: 0, cancelled_jobs: 0 });
     },
     errors: [
-      {
-        name: 'control character in asset path',
-        path: '/vectors/assets/doc%01',
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
-      {
-        name: `asset path of ${MAX_ID_CHARS + 1} characters`,
-        path: `/vectors/assets/${'a'.repeat(MAX_ID_CHARS + 1)}`,
-        status: 400,
-        code: 'validation_failed',
-        fields: ['asset_id'],
-      },
+      invalidPath('control character in asset path', '/vectors/assets/doc%01', 'asset_id'),
+      invalidPath(
+        `asset path of ${MAX_ID_CHARS + 1} characters`,
+        `/vectors/assets/${'a'.repeat(MAX_ID_CHARS + 1)}`,
+        'asset_id',
+      ),
     ],
   },
 ];
 
 /** Requests that reach no route at all. */
 export const UNROUTED: BadRequest[] = [
-  {
-    name: 'unknown route',
-    method: 'GET',
-    path: '/vectors/everything',
-    status: 404,
-    code: 'not_found',
-  },
+  { ...unknown('unknown route', '/vectors/everything'), method: 'GET' },
 ];
 
 /** Every route's error cases (method and path filled in), then UNROUTED. */

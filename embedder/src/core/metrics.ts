@@ -12,115 +12,59 @@ const COUNT_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 const TOKEN_BUCKETS = [16, 64, 256, 1024, 4096, 16_384, 65_536, 262_144];
 const RESULT_BUCKETS = [0, 1, 5, 10, 25, 50, 100];
 
+/** Every metric's help text, by its name after the `heimdex_` prefix. */
+const HELP = {
+  embedding_requests_total: 'POST /internal/embed requests, by HTTP status.',
+  embedding_duration_seconds:
+    'Time to answer POST /internal/embed (tokenize, queue, infer, store).',
+  embedding_errors_total: 'Failed /internal/embed requests and per-item errors, by error code.',
+  embedding_items_total: 'Items embedded and stored, by model.',
+  search_requests_total: 'POST /internal/search requests, by HTTP status.',
+  search_duration_seconds:
+    'Time to answer POST /internal/search (tokenize, queue, infer, store query).',
+  search_errors_total: 'Failed /internal/search requests, by error code.',
+  search_results_count: 'Results returned per search.',
+  model_cache_hits_total: 'Requests for a model that was already loaded.',
+  model_cache_misses_total:
+    'Requests for a model that had to be loaded (or was being loaded) first.',
+  queue_depth: 'Items waiting for a forward pass, by model and priority.',
+  batch_size: 'Items per forward pass.',
+  batch_tokens: 'Padded tokens per forward pass (items × longest item).',
+  inference_duration_seconds: 'Duration of one forward pass.',
+  cancelled_items_total: 'Queued items dropped before inference because their request was aborted.',
+  queue_admitted_items:
+    'Items admitted and not yet embedded (bounded by EMBEDDER_MAX_QUEUED_ITEMS).',
+  store_memory_index_points:
+    'Points in the embedded store in-memory search index (0 when it is off or released).',
+  store_memory_index_bytes:
+    'Bytes of vectors and norms held by the in-memory search index, spare capacity included.',
+} as const;
+
+type MetricName = keyof typeof HELP;
+
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly embeddingRequests = new Counter({
-    name: 'heimdex_embedding_requests_total',
-    help: 'POST /internal/embed requests, by HTTP status.',
-    labelNames: ['status'] as const,
-    registers: [this.registry],
-  });
-  readonly embeddingDuration = new Histogram({
-    name: 'heimdex_embedding_duration_seconds',
-    help: 'Time to answer POST /internal/embed (tokenize, queue, infer, store).',
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly embeddingErrors = new Counter({
-    name: 'heimdex_embedding_errors_total',
-    help: 'Failed /internal/embed requests and per-item errors, by error code.',
-    labelNames: ['code'] as const,
-    registers: [this.registry],
-  });
-  readonly embeddedItems = new Counter({
-    name: 'heimdex_embedding_items_total',
-    help: 'Items embedded and stored, by model.',
-    labelNames: ['model'] as const,
-    registers: [this.registry],
-  });
-  readonly searchRequests = new Counter({
-    name: 'heimdex_search_requests_total',
-    help: 'POST /internal/search requests, by HTTP status.',
-    labelNames: ['status'] as const,
-    registers: [this.registry],
-  });
-  readonly searchDuration = new Histogram({
-    name: 'heimdex_search_duration_seconds',
-    help: 'Time to answer POST /internal/search (tokenize, queue, infer, store query).',
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly searchErrors = new Counter({
-    name: 'heimdex_search_errors_total',
-    help: 'Failed /internal/search requests, by error code.',
-    labelNames: ['code'] as const,
-    registers: [this.registry],
-  });
-  readonly searchResults = new Histogram({
-    name: 'heimdex_search_results_count',
-    help: 'Results returned per search.',
-    buckets: RESULT_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly modelCacheHits = new Counter({
-    name: 'heimdex_model_cache_hits_total',
-    help: 'Requests for a model that was already loaded.',
-    labelNames: ['model'] as const,
-    registers: [this.registry],
-  });
-  readonly modelCacheMisses = new Counter({
-    name: 'heimdex_model_cache_misses_total',
-    help: 'Requests for a model that had to be loaded (or was being loaded) first.',
-    labelNames: ['model'] as const,
-    registers: [this.registry],
-  });
-  readonly queueDepth = new Gauge({
-    name: 'heimdex_queue_depth',
-    help: 'Items waiting for a forward pass, by model and priority.',
-    labelNames: ['model', 'priority'] as const,
-    registers: [this.registry],
-  });
-  readonly batchSize = new Histogram({
-    name: 'heimdex_batch_size',
-    help: 'Items per forward pass.',
-    labelNames: ['model'] as const,
-    buckets: COUNT_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly batchTokens = new Histogram({
-    name: 'heimdex_batch_tokens',
-    help: 'Padded tokens per forward pass (items × longest item).',
-    labelNames: ['model'] as const,
-    buckets: TOKEN_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly inferenceDuration = new Histogram({
-    name: 'heimdex_inference_duration_seconds',
-    help: 'Duration of one forward pass.',
-    labelNames: ['model'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly cancelledItems = new Counter({
-    name: 'heimdex_cancelled_items_total',
-    help: 'Queued items dropped before inference because their request was aborted.',
-    labelNames: ['model'] as const,
-    registers: [this.registry],
-  });
+  readonly embeddingRequests = this.counter('embedding_requests_total', ['status']);
+  readonly embeddingDuration = this.histogram('embedding_duration_seconds', LATENCY_BUCKETS);
+  readonly embeddingErrors = this.counter('embedding_errors_total', ['code']);
+  readonly embeddedItems = this.counter('embedding_items_total', ['model']);
+  readonly searchRequests = this.counter('search_requests_total', ['status']);
+  readonly searchDuration = this.histogram('search_duration_seconds', LATENCY_BUCKETS);
+  readonly searchErrors = this.counter('search_errors_total', ['code']);
+  readonly searchResults = this.histogram('search_results_count', RESULT_BUCKETS);
+  readonly modelCacheHits = this.counter('model_cache_hits_total', ['model']);
+  readonly modelCacheMisses = this.counter('model_cache_misses_total', ['model']);
+  readonly queueDepth = this.gauge('queue_depth', ['model', 'priority']);
+  readonly batchSize = this.histogram('batch_size', COUNT_BUCKETS, ['model']);
+  readonly batchTokens = this.histogram('batch_tokens', TOKEN_BUCKETS, ['model']);
+  readonly inferenceDuration = this.histogram('inference_duration_seconds', LATENCY_BUCKETS, [
+    'model',
+  ]);
+  readonly cancelledItems = this.counter('cancelled_items_total', ['model']);
 
   constructor(options: { defaultMetrics?: boolean; admittedItems?: () => number } = {}) {
-    const admitted = options.admittedItems;
-    if (admitted) {
-      new Gauge({
-        name: 'heimdex_queue_admitted_items',
-        help: 'Items admitted and not yet embedded (bounded by EMBEDDER_MAX_QUEUED_ITEMS).',
-        registers: [this.registry],
-        collect() {
-          this.set(admitted());
-        },
-      });
-    }
+    if (options.admittedItems) this.scrapedGauge('queue_admitted_items', options.admittedItems);
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -129,22 +73,8 @@ export class Metrics {
    * vectors and norms (capacity included). Both 0 while the index is off or released.
    */
   watchMemoryIndex(stats: () => { points: number; vectorBytes: number } | null): void {
-    new Gauge({
-      name: 'heimdex_store_memory_index_points',
-      help: 'Points in the embedded store in-memory search index (0 when it is off or released).',
-      registers: [this.registry],
-      collect() {
-        this.set(stats()?.points ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'heimdex_store_memory_index_bytes',
-      help: 'Bytes of vectors and norms held by the in-memory search index, spare capacity included.',
-      registers: [this.registry],
-      collect() {
-        this.set(stats()?.vectorBytes ?? 0);
-      },
-    });
+    this.scrapedGauge('store_memory_index_points', () => stats()?.points ?? 0);
+    this.scrapedGauge('store_memory_index_bytes', () => stats()?.vectorBytes ?? 0);
   }
 
   /** The batcher hooks of one model. */
@@ -162,5 +92,36 @@ export class Metrics {
       },
       cancelled: (items) => this.cancelledItems.inc({ model }, items),
     };
+  }
+
+  private counter<L extends string>(name: MetricName, labelNames: readonly L[]): Counter<L> {
+    return new Counter({ ...this.describe(name), labelNames });
+  }
+
+  private gauge<L extends string>(name: MetricName, labelNames: readonly L[]): Gauge<L> {
+    return new Gauge({ ...this.describe(name), labelNames });
+  }
+
+  private histogram<L extends string>(
+    name: MetricName,
+    buckets: number[],
+    labelNames: readonly L[] = [],
+  ): Histogram<L> {
+    return new Histogram({ ...this.describe(name), labelNames, buckets });
+  }
+
+  /** A gauge without labels whose value `read` gives each time the metrics are scraped. */
+  private scrapedGauge(name: MetricName, read: () => number): void {
+    new Gauge({
+      ...this.describe(name),
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
+  /** What every metric's configuration starts with: its full name, help and registry. */
+  private describe(name: MetricName) {
+    return { name: `heimdex_${name}`, help: HELP[name], registers: [this.registry] };
   }
 }

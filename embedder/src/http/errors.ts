@@ -1,7 +1,8 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
-import { PROBLEM_BASE, problemTable } from '../../../contract/problems.js';
+import { problemBody } from '../../../contract/problem-body.js';
+import { problemTable } from '../../../contract/problems.js';
 import type { ProblemBody } from '../../../contract/problems.js';
 import { fieldErrors } from '../../../contract/rules.js';
 import type { FieldError } from '../../../contract/rules.js';
@@ -29,10 +30,6 @@ export const PROBLEMS = problemTable({
 
 export type ProblemCode = keyof typeof PROBLEMS;
 
-export { PROBLEM_BASE };
-
-export type { FieldError };
-
 export type Problem = ProblemBody<ProblemCode>;
 
 /** An error answered as an RFC 9457 problem. `detail` must never contain input text. */
@@ -48,18 +45,14 @@ export class ApiError extends Error {
 }
 
 export function problemResponse(c: Context<AppEnv>, err: ApiError): Response {
-  const { status, title } = PROBLEMS[err.code];
   c.set('problemCode', err.code);
-  const body: Problem = {
-    type: PROBLEM_BASE + err.code,
-    title,
-    status,
+  const body: Problem = problemBody(PROBLEMS, {
     code: err.code,
     detail: err.message,
-    request_id: c.get('requestId'),
-  };
-  if (err.options.errors?.length) body.errors = err.options.errors;
-  return c.body(JSON.stringify(body), status, {
+    requestId: c.get('requestId'),
+    errors: err.options.errors,
+  });
+  return c.body(JSON.stringify(body), PROBLEMS[err.code].status, {
     'content-type': 'application/problem+json',
     ...err.options.headers,
   });
