@@ -6,6 +6,7 @@
  * files is safe: identical segments map to their existing jobs (after a delete, the server makes
  * new ones). The CLI keeps no local state: what to embed is the server's decision every time.
  */
+import type { Chunking } from '../../contract/internal.js';
 import type { ApiClient } from './client.js';
 import { ApiError, CliError } from './errors.js';
 import type { Io } from './io.js';
@@ -25,6 +26,8 @@ export interface IngestOptions {
   concurrency: number;
   wait: boolean;
   timeoutSeconds: number;
+  /** Sent with every batch (unset: the organisation's setting, else the server's default). */
+  chunking?: Chunking;
   /** Delay between polling rounds (tests shorten it). */
   pollIntervalMs?: number;
 }
@@ -146,6 +149,7 @@ export async function ingest(
   await eachLimited(chunks, opts.concurrency, async (chunk: Segment[]) => {
     try {
       const { body } = await api.request<BatchAnswer>('POST', '/vectors/embed/batch', {
+        ...(opts.chunking !== undefined ? { chunking: opts.chunking } : {}),
         segments: chunk.map((s) => ({
           asset_id: s.asset_id,
           segment_id: s.segment_id,
