@@ -21,6 +21,7 @@ import type { BenchResult } from './lib/report.js';
 import { runSoak } from './lib/soak.js';
 import { maxBy } from './lib/stats.js';
 import { measureStack } from './lib/stack-bench.js';
+import { measureChunkingCost } from './lib/chunking-bench.js';
 import { measureKeywordCost } from './lib/keywords-bench.js';
 import { measureStores } from './lib/store-bench.js';
 import { best, evaluateTargets } from './lib/targets.js';
@@ -29,7 +30,16 @@ import type { LengthClass } from './lib/texts.js';
 import { measureVariant } from './lib/throughput.js';
 import { MINILM, VARIANT_IDS, variant } from './lib/variants.js';
 
-const SECTIONS = ['peak', 'throughput', 'stack', 'store', 'keywords', 'soak', 'peer'] as const;
+const SECTIONS = [
+  'peak',
+  'throughput',
+  'stack',
+  'store',
+  'keywords',
+  'chunking',
+  'soak',
+  'peer',
+] as const;
 type Section = (typeof SECTIONS)[number];
 const FULL_SOAK_MINUTES = 10;
 
@@ -260,6 +270,7 @@ function newResult(
     search: null,
     stores: [],
     keywordCost: null,
+    chunkingCost: null,
     soak: null,
     peer: null,
     targets: [],
@@ -271,14 +282,15 @@ function newResult(
   };
 }
 
-/** The MiniLM-shaped model (not the real one, which the peer section uses) serves these sections. */
+/** The sections that need the real all-MiniLM-L6-v2 in the model cache (npm run models). */
 function usesMinilm(o: Options): boolean {
   const has = (s: Section) => o.sections.has(s);
   return (
     (has('throughput') && o.models.some((m) => m !== 'potion-fp32')) ||
     has('stack') ||
     has('soak') ||
-    has('keywords')
+    has('keywords') ||
+    has('chunking')
   );
 }
 
@@ -318,6 +330,17 @@ async function runSections(o: Options, result: BenchResult, workDir: string): Pr
       modelName: MINILM,
       texts: 192,
       length: 'medium',
+      rounds: Math.max(2, o.rounds),
+    });
+  }
+  if (has('chunking')) {
+    progress('chunking: long texts, every window against the first one');
+    result.chunkingCost = await measureChunkingCost({
+      workDir,
+      modelDir: modelCacheDir(),
+      modelName: MINILM,
+      texts: 48,
+      words: 640,
       rounds: Math.max(2, o.rounds),
     });
   }
@@ -427,6 +450,7 @@ function finishResult(result: BenchResult, run: RunStart): void {
     peer: result.peer,
     stores: result.stores,
     keywordCost: result.keywordCost,
+    chunkingCost: result.chunkingCost,
   });
   Object.assign(result, finishedEnvelope(run, result.command, result.machine));
 }

@@ -24,6 +24,17 @@ export function pointId(key: PointKey): Promise<string> {
   return uuidV5(name, HEIMDEX_POINT_NAMESPACE);
 }
 
+/**
+ * The point id of chunk `index` of a segment's text: chunk 0 is the segment's point id (so a text
+ * that fits the window keeps the id it always had), chunk i > 0 a UUID v5 of the same name plus
+ * `\0i`.
+ */
+export function chunkPointId(key: PointKey, index: number): Promise<string> {
+  if (index === 0) return pointId(key);
+  const name = [key.org_id, key.asset_id, key.segment_id, key.model, key.model_ver, String(index)];
+  return uuidV5(name.join('\u0000'), HEIMDEX_POINT_NAMESPACE);
+}
+
 /** RFC 4122 §4.3 name-based UUID, version 5 (SHA-1). */
 export async function uuidV5(name: string, namespace: string): Promise<string> {
   const ns = parseUuid(namespace);

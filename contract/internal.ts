@@ -9,11 +9,12 @@ import { z } from 'zod';
 import { Id, ModelName, ModelVer, PointId, Text } from './rules.js';
 
 /**
- * The form of what a job writes: the dense vector plus the keyword index's term vector (v1). It is
- * part of every job key, so when it changes an identical resubmission is a new job that writes the
- * point again in the new form (the way points written before the keyword index join it).
+ * The form of what a job writes: per chunk of the text, the dense vector plus the keyword index's
+ * term vector (v2; v1 wrote one point per text, truncated). It is part of every job key, so when
+ * it changes an identical resubmission is a new job that writes the segment again in the new form
+ * (the way points written before the keyword index or chunking join them).
  */
-export const POINT_FORMAT = 'dense+keyword-v1';
+export const POINT_FORMAT = 'dense+keyword+chunks-v2';
 
 /** Items in one POST /internal/embed. */
 export const MAX_EMBED_ITEMS = 512;
@@ -23,6 +24,44 @@ export const MAX_SEARCH_LIMIT = 100;
 export const MAX_FILTER_IDS = 100;
 
 const count = z.int().nonnegative();
+
+// ---------------------------------------------------------------- chunking
+
+/** Bounds of a chunk's size in model tokens (a model's own window may be smaller: it caps). */
+export const MIN_CHUNK_TOKENS = 16;
+export const MAX_CHUNK_TOKENS = 512;
+
+/**
+ * How a text longer than the model's window is embedded: `"truncate"` embeds its first window
+ * only (one point); windows (the default) split it into chunks of at most `max_tokens` model
+ * tokens (default and cap: the model's window) overlapping by `overlap_tokens`, one point each.
+ */
+export const ChunkWindows = z
+  .strictObject({
+    max_tokens: z.int().min(MIN_CHUNK_TOKENS).max(MAX_CHUNK_TOKENS).optional(),
+    overlap_tokens: z
+      .int()
+      .min(0)
+      .max(MAX_CHUNK_TOKENS - 1)
+      .optional(),
+  })
+  .refine(
+    (c) => c.overlap_tokens === undefined || c.overlap_tokens < (c.max_tokens ?? MAX_CHUNK_TOKENS),
+    { message: 'must be less than max_tokens', path: ['overlap_tokens'] },
+  );
+export const Chunking = z.union([z.literal('truncate'), ChunkWindows]);
+export type Chunking = z.infer<typeof Chunking>;
+
+/**
+ * Overlap between consecutive chunks when a request names none, in model tokens. Chosen by
+ * measurement (README "Search quality": chunked against truncated on the SciFact dev split).
+ */
+export const DEFAULT_CHUNK_OVERLAP_TOKENS = 32;
+
+/** How search results count: one per segment (its best chunk), or every matching chunk. */
+export const GROUP_BY = ['segment', 'chunk'] as const;
+export const GroupBy = z.enum(GROUP_BY);
+export type GroupBy = z.infer<typeof GroupBy>;
 
 // ---------------------------------------------------------------- the point payload
 
@@ -41,6 +80,17 @@ export const PointPayload = z.object({
   truncated: z.boolean(),
   /** Code points of the text that reached the model (= text_len unless truncated). */
   truncated_len: count,
+  /**
+   * The segment's point id (contract/ids.ts `pointId`): its first chunk's id, shared by all of
+   * its chunks. Deletes and search grouping go by it.
+   */
+  segment_point_id: z.string(),
+  /** This chunk's place among the segment's chunks (0 for a text that fits the window). */
+  chunk_index: count,
+  chunk_count: z.int().positive(),
+  /** The chunk's code points in the submitted text: [chunk_start, chunk_end). */
+  chunk_start: count,
+  chunk_end: count,
   job_id: z.string(),
   /** The job's sequence number: a write lands only when no newer seq is stored for the point. */
   seq: z.int().nonnegative(),
@@ -63,6 +113,8 @@ export const EmbedItem = z.strictObject({
   text: Text,
   model: ModelName,
   model_ver: ModelVer,
+  /** Default: windows of the model's size, DEFAULT_CHUNK_OVERLAP_TOKENS apart. */
+  chunking: Chunking.optional(),
 });
 export type EmbedItem = z.infer<typeof EmbedItem>;
 
@@ -82,7 +134,10 @@ export type ItemErrorCode = (typeof ITEM_ERROR_CODES)[number];
 
 /** What a successful job reports (the Worker stores it as the job's `result`). No text. */
 export const EmbedSuccess = z.object({
+  /** The segment's point id (its first chunk's). */
   point_id: PointId,
+  /** Points the text was written as (1 unless chunked). */
+  chunk_count: z.int().positive(),
   /** False when a newer seq is already stored for the point (latest wins; not an error). */
   applied: z.boolean(),
   text_len: count,
@@ -173,6 +228,8 @@ export const SearchRequest = z.strictObject({
   fusion: Fusion.optional(),
   /** Add each hit's rank and score in the dense and keyword rankings. */
   explain: z.boolean().optional(),
+  /** Default `segment`: one result per segment, its best chunk. */
+  group_by: GroupBy.optional(),
   asset_id: Id.optional(),
   segment_id: Id.optional(),
   model: ModelName.optional(),

@@ -1,5 +1,5 @@
 /**
- * Postgres schema: jobs, the transactional outbox and batch handles.
+ * Postgres schema: jobs, the transactional outbox, batch handles and organisation settings.
  *
  * PII rule: no column ever holds a text in the clear. The text travels only in `outbox.payload`,
  * encrypted (AES-256-GCM, bound to its job: worker/src/lib/text-cipher.ts), and an outbox row
@@ -7,7 +7,7 @@
  * that records the outcome.
  */
 import { sql } from 'drizzle-orm';
-import type { EmbedSuccess } from '../contract/internal.js';
+import type { Chunking, EmbedSuccess } from '../contract/internal.js';
 import type { EmbedMessage } from '../worker/src/queue/message.js';
 import {
   bigint,
@@ -36,8 +36,13 @@ export const jobStatus = pgEnum('job_status', JOB_STATUSES);
  */
 export const jobSeq = pgSequence('job_seq', { startWith: 1, increment: 1 });
 
-/** What a successful job reports: the embedder's per-item result (the wire contract). No text. */
-export type JobResult = EmbedSuccess;
+/**
+ * What a successful job reports: the embedder's per-item result (the wire contract). No text.
+ * `chunk_count` is absent from the results of jobs that finished before texts were chunked (each
+ * wrote one point).
+ */
+export type JobResult = Omit<EmbedSuccess, 'chunk_count'> &
+  Partial<Pick<EmbedSuccess, 'chunk_count'>>;
 
 /** Why a job failed: a stable code and a message that never contains the text. */
 export interface JobError {
@@ -125,6 +130,16 @@ export const batches = pgTable(
   },
   (t) => [index('batches_org_created_idx').on(t.orgId, t.createdAt)],
 );
+
+/**
+ * An organisation's settings (`GET`/`PUT /vectors/settings`): its default chunking of texts whose
+ * request names none (null or no row: the embedder's default).
+ */
+export const orgSettings = pgTable('org_settings', {
+  orgId: text('org_id').primaryKey(),
+  chunking: jsonb('chunking').$type<Chunking>(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 export type JobRow = typeof jobs.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;

@@ -9,6 +9,9 @@ import {
   computeChecks,
   metricDelta,
 } from './lib/checks.js';
+import { describeChunking, parseChunking } from './lib/chunking.js';
+import type { ChunkStats } from './lib/chunking.js';
+import type { IngestResult } from './lib/heimdex.js';
 import type { Check, CheckInputs } from './lib/checks.js';
 import type { MetricSummary } from './lib/metrics.js';
 import {
@@ -19,8 +22,9 @@ import {
   sweepGrid,
 } from './lib/options.js';
 import type { FusionSettings } from './lib/options.js';
-import { bestOfSweep, describeRun, renderEval } from './lib/report.js';
-import type { EvalResult, ModeRun } from './lib/report.js';
+import { bestOfSweep, compareChunking, describeRun, renderEval } from './lib/report.js';
+import type { EvalResult, ModeRun, SettingRun } from './lib/report.js';
+import { testEnvelope } from './test-envelope.js';
 
 const env = {} as NodeJS.ProcessEnv;
 
@@ -41,6 +45,29 @@ describe('eval options', () => {
     expect(parseModes(' keyword , keyword,dense,')).toEqual(['keyword', 'dense']);
     expect(() => parseModes('dense,sparse')).toThrow(/unknown mode "sparse"/);
     expect(() => parseModes(' , ')).toThrow(/no mode/);
+  });
+
+  it('ingests with the server default chunking unless --chunking names settings', () => {
+    expect(parseOptions([], env).chunking).toEqual([
+      { label: 'default', request: null, slug: 'default' },
+    ]);
+    const o = parseOptions(['--chunking', 'truncate, default,128:16,truncate'], env);
+    expect(o.chunking.map((c) => c.label)).toEqual(['truncate', 'default', '128:16']);
+    expect(o.chunking[0]?.request).toBe('truncate');
+    expect(o.chunking[2]).toEqual({
+      label: '128:16',
+      request: { max_tokens: 128, overlap_tokens: 16 },
+      slug: 'w128o16',
+    });
+  });
+
+  it('refuses chunking settings the API would refuse, naming the field', () => {
+    expect(() => parseOptions(['--chunking', ' , '], env)).toThrow(/names no setting/);
+    expect(() => parseOptions(['--chunking', 'windows'], env)).toThrow(/"windows" is not/);
+    expect(() => parseOptions(['--chunking', '128'], env)).toThrow(/MAX:OVERLAP/);
+    expect(() => parseOptions(['--chunking', '8:0'], env)).toThrow(/max_tokens/);
+    expect(() => parseOptions(['--chunking', '64:64'], env)).toThrow(/overlap_tokens/);
+    expect(() => parseOptions(['--chunking', '64:-1'], env)).toThrow(/MAX:OVERLAP/);
   });
 
   it('no longer knows the single --mode passthrough', () => {
@@ -236,58 +263,94 @@ function modeRun(
   };
 }
 
-function result(over: Partial<EvalResult> = {}): EvalResult {
+const AGREE = {
+  top10Overlap: 1,
+  top1Same: 809,
+  scoreAbsDiff: { mean: 8e-8, max: 5e-7, pairs: 80900 },
+};
+
+function ingestResult(chunks: Partial<ChunkStats> = {}): IngestResult {
+  return {
+    docs: 5183,
+    requests: 21,
+    seconds: 600,
+    textsPerSecond: 8.6,
+    submitSeconds: 20,
+    chunksPerSecond: 14.3,
+    chunks: {
+      texts: 5183,
+      chunks: 8580,
+      chunkCountMissing: 0,
+      multiChunk: 3681,
+      truncated: 0,
+      window: 254,
+      overWindow: 3681,
+      tokens: { n: 5183, min: 9, mean: 330, p50: 314, p95: 600, p99: 800, max: 1937 },
+      chunksPerText: { mean: 1.655, max: 9 },
+      ...chunks,
+    },
+    succeeded: 5183,
+    failed: 0,
+    failedCodes: {},
+    waitedWith: 'batches',
+    retries: 0,
+  };
+}
+
+/** One chunking setting's run, its nDCG@10s `shift` above the default fixture's. */
+function settingRun(item = 'default', shift = 0, over: Partial<SettingRun> = {}): SettingRun {
+  const setting = parseChunking(item);
   const modes = [
-    modeRun('dense', 0.6602, 120),
-    modeRun('keyword', 0.69, 60),
-    modeRun('hybrid', 0.7123, 150, { sent: {} }),
+    modeRun('dense', 0.6602 + shift, 120),
+    modeRun('keyword', 0.69 + shift, 60),
+    modeRun('hybrid', 0.7123 + shift, 150, { sent: {} }),
   ];
   const sweep = sweepGrid().map((f, i) =>
-    modeRun('hybrid', 0.69 + i / 1000, 140, {
+    modeRun('hybrid', 0.69 + shift + i / 1000, 140, {
       sent: f,
       label: `hybrid k=${f.k} weight=${f.weight}`,
     }),
   );
   return {
-    schema: 'heimdex-eval/2',
-    command: 'npm run eval -- --sweep-fusion',
-    startedAt: '2026-12-02T10:00:00.000Z',
-    finishedAt: '2026-12-02T11:00:00.000Z',
-    durationSeconds: 3600,
-    machine: {
-      cpuModel: 'Test CPU',
-      cores: 2,
-      logicalCpus: 2,
-      cpuFlags: [],
-      memoryGiB: 8,
-      platform: 'linux',
-      arch: 'x64',
-      kernel: '6',
-      node: 'v22',
-      packages: {},
-      git: { commit: '0123456789abcdef', dirty: true },
+    chunking: {
+      label: setting.label,
+      request: setting.request,
+      description: describeChunking(setting),
     },
-    loadAverage: { start: [1, 1, 1], end: [2, 2, 2] },
+    org: `eval-scifact-2026-12-02T10-00-00-${setting.slug}`,
+    ingest: ingestResult(),
+    modes,
+    sweep,
+    sweepBest: bestOfSweep(sweep),
+    vsReference: { delta: metricDelta(metrics(0.6602 + shift), metrics(0.6602)), agreement: AGREE },
+    vsBm25: {
+      delta: metricDelta(metrics(0.69 + shift), metrics(0.6966)),
+      agreement: {
+        top10Overlap: 0.98,
+        top1Same: 800,
+        scoreAbsDiff: { mean: 1e-6, max: 1e-5, pairs: 80000 },
+      },
+    },
+    checks: computeChecks({
+      dense: 0.6602 + shift,
+      keyword: 0.69 + shift,
+      hybrid: 0.7123 + shift,
+      reference: 0.6602,
+      bm25: 0.6966,
+    }),
+    ...over,
+  };
+}
+
+function result(over: Partial<EvalResult> = {}): EvalResult {
+  return {
+    ...testEnvelope('npm run eval -- --sweep-fusion', 3600),
+    schema: 'heimdex-eval/3',
     dataset: { name: 'scifact', split: 'train', docs: 5183, blankDocs: 0, queries: 809, files: {} },
     model: { name: 'minilm-l6-v2', dir: '.cache/models/x', dtype: 'fp32', files: {} },
     settings: { limit: 100, referenceRan: 'after the Heimdex side' },
-    heimdex: {
-      ingest: {
-        docs: 5183,
-        requests: 21,
-        seconds: 600,
-        textsPerSecond: 8.6,
-        submitSeconds: 20,
-        succeeded: 5183,
-        failed: 0,
-        failedCodes: {},
-        waitedWith: 'batches',
-        retries: 0,
-      },
-      modes,
-      sweep,
-      sweepBest: bestOfSweep(sweep),
-    },
+    heimdex: [settingRun()],
+    chunking: null,
     reference: {
       metrics: metrics(0.6602),
       metricsByThisCode: metrics(0.6602),
@@ -299,33 +362,15 @@ function result(over: Partial<EvalResult> = {}): EvalResult {
       settings: {},
       versions: { 'sentence-transformers': '6.2.0' },
     },
-    delta: { ndcgAt10: 0, recallAt100: 0, mrrAt10: 0 },
-    agreement: {
-      top10Overlap: 1,
-      top1Same: 809,
-      scoreAbsDiff: { mean: 8e-8, max: 5e-7, pairs: 80900 },
-    },
-    bm25: {
-      metrics: metrics(0.6966),
-      seconds: 10.2,
-      settings: { k1: 0.9, b: 0.4 },
-      delta: metricDelta(metrics(0.69), metrics(0.6966)),
-      agreement: {
-        top10Overlap: 0.98,
-        top1Same: 800,
-        scoreAbsDiff: { mean: 1e-6, max: 1e-5, pairs: 80000 },
-      },
-    },
-    checks: computeChecks({
-      dense: 0.6602,
-      keyword: 0.69,
-      hybrid: 0.7123,
-      reference: 0.6602,
-      bm25: 0.6966,
-    }),
+    bm25: { metrics: metrics(0.6966), seconds: 10.2, settings: { k1: 0.9, b: 0.4 } },
     warnings: [],
     ...over,
   };
+}
+
+/** The fixture with several chunking settings, compared as run.ts compares them. */
+function multiResult(runs: SettingRun[]): EvalResult {
+  return result({ heimdex: runs, chunking: compareChunking(runs) });
 }
 
 describe('bestOfSweep and describeRun', () => {
@@ -386,13 +431,17 @@ describe('renderEval', () => {
     );
     const missed = renderEval(
       result({
-        checks: computeChecks({
-          dense: 0.6602,
-          keyword: 0.69,
-          hybrid: 0.68,
-          reference: null,
-          bm25: 0.6966,
-        }),
+        heimdex: [
+          settingRun('default', 0, {
+            checks: computeChecks({
+              dense: 0.6602,
+              keyword: 0.69,
+              hybrid: 0.68,
+              reference: null,
+              bm25: 0.6966,
+            }),
+          }),
+        ],
       }),
     );
     expect(missed).toMatch(/≥ dense \+ 0\.03 .*\*\*not met\*\*/);
@@ -410,13 +459,13 @@ describe('renderEval', () => {
       `Best nDCG@10 of the sweep: k 100, weight 0.7 (0.7010); the hybrid pass (k ${DEFAULT_FUSION.k}, weight ${DEFAULT_FUSION.weight}) scored 0.7123 (+0.0113).`,
     );
     expect(
-      renderEval(result({ heimdex: { ...result().heimdex, sweep: null, sweepBest: null } })),
+      renderEval(result({ heimdex: [settingRun('default', 0, { sweep: null, sweepBest: null })] })),
     ).not.toContain('Fusion sweep');
   });
 
   it('reports the speed of each pass and hybrid against dense', () => {
     const md = renderEval(result());
-    expect(md).toContain('8.6 texts/s (5183 in 600.0 s, 21 requests)');
+    expect(md).toContain('8.6 texts/s (5183 in 600.0 s, 21 requests); 14.3 chunks/s (8580 points)');
     expect(md).toMatch(
       /search, keyword, through the Worker.*p50 60\.0 ms, p95 120\.0 ms, p99 180\.0 ms/,
     );
@@ -425,32 +474,80 @@ describe('renderEval', () => {
   });
 
   it('renders a single mode with no references and no sweep', () => {
-    const base = result();
-    const md = renderEval({
-      ...base,
-      heimdex: {
-        ...base.heimdex,
-        modes: [modeRun('keyword', 0.69, 60)],
-        sweep: null,
-        sweepBest: null,
-      },
-      reference: null,
-      delta: null,
-      agreement: null,
-      checks: computeChecks({
-        dense: null,
-        keyword: 0.69,
-        hybrid: null,
+    const md = renderEval(
+      result({
+        heimdex: [
+          settingRun('default', 0, {
+            modes: [modeRun('keyword', 0.69, 60)],
+            sweep: null,
+            sweepBest: null,
+            vsReference: null,
+            checks: computeChecks({
+              dense: null,
+              keyword: 0.69,
+              hybrid: null,
+              reference: null,
+              bm25: 0.6966,
+            }),
+          }),
+        ],
         reference: null,
-        bm25: 0.6966,
+        warnings: ['keyword: 3 queries got no result from Heimdex'],
       }),
-      warnings: ['keyword: 3 queries got no result from Heimdex'],
-    });
+    );
     expect(md).toContain('| Heimdex keyword ');
     expect(md).not.toContain('Heimdex dense');
     expect(md).not.toContain('sentence-transformers 6.2.0');
     expect(md).not.toContain('hybrid p50 / dense p50');
     expect(md.match(/not measured/g)).toHaveLength(3);
     expect(md).toContain('- keyword: 3 queries got no result from Heimdex');
+  });
+
+  it('compares chunking settings: settings × modes with deltas, the targets, each corpus', () => {
+    const md = renderEval(
+      multiResult([
+        settingRun('truncate', 0, {
+          ingest: ingestResult({ chunks: 5183, multiChunk: 0, truncated: 3681 }),
+        }),
+        settingRun('default', 0.01),
+        settingRun('128:16', -0.002),
+      ]),
+    );
+    const row = (start: string) => md.split('\n').find((l) => l.startsWith(start)) ?? '';
+    expect(md).toContain("Each setting's passes against the first setting's (truncate):");
+    expect(row('| truncate | dense ')).toMatch(/\| 0\.6602 +\| +\| 0\.8602 +\| +\|/);
+    expect(row('| default  | hybrid ')).toMatch(
+      /\| 0\.7223 +\| \+0\.0100 +\| 0\.9223 +\| \+0\.0100 +\| 0\.6923 +\| \+0\.0100 +\|/,
+    );
+    expect(row('| 128:16   | keyword ')).toMatch(/\| 0\.6880 +\| -0\.0020 +\|/);
+    expect(md).toMatch(
+      /\| dense nDCG@10, chunking default ≥ truncate +\| default 0\.6702, truncate 0\.6602: \+0\.0100 +\| \*\*met\*\* +\|/,
+    );
+    expect(md).toMatch(
+      /\| hybrid nDCG@10, chunking 128:16 ≥ truncate .*-0\.0020 +\| \*\*not met\*\* +\|/,
+    );
+    // Each corpus: texts over the window, truncated, chunks, speed.
+    expect(row('| truncate | 5183 ')).toMatch(
+      /\| 5183 +\| 3681 +\| 3681 +\| 0 +\| 5183 +\| 1\.66, 9 +\| 314, 1937 +\| 8\.6 +\| 14\.3 +\|/,
+    );
+    expect(md).toContain('over the window (254 tokens)');
+    // Every row elsewhere names its setting; one sweep per setting.
+    expect(row('| Heimdex dense, chunking 128:16 ')).toMatch(/\| 0\.6582 /);
+    expect(row('| delta (dense − sentence-transformers), chunking default ')).toMatch(/\+0\.0100/);
+    expect(md).toMatch(/\| default +\| hybrid nDCG@10 ≥ dense \+ 0\.03 /);
+    expect(md.match(/## Fusion sweep \(hybrid\) — chunking /g)).toHaveLength(3);
+    expect(row('| ingest, chunking truncate ')).toContain('8.6 texts/s');
+    expect(md).toContain('Jobs (chunking 128:16) followed with GET /batches/{batch_id}');
+    expect(md).toContain('Dense mode (chunking default) against sentence-transformers');
+    expect(md).toContain('With chunking, a pass differs from the references by design');
+  });
+
+  it('reads as before chunking with one setting: no comparison, no setting column', () => {
+    const md = renderEval(result());
+    expect(md).not.toContain("Each setting's passes");
+    expect(md).not.toContain(', chunking default');
+    expect(md).toContain('| Heimdex dense ');
+    expect(md).toContain(`Ingested once (chunking: ${describeChunking(parseChunking('default'))})`);
+    expect(md).toMatch(/\| default +\| 5183 +\| 3681 +\| 0 +\| 3681 +\| 8580 /);
   });
 });

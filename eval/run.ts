@@ -3,40 +3,32 @@
  * same model through sentence-transformers (eval/reference.py).
  *
  * Starts the local stack (scripts/lib/stack.ts: embedded PostgreSQL, the embedder, wrangler dev),
- * ingests a BEIR-format dataset once through POST /vectors/embed/batch and the queue, then runs the
- * split's queries through POST /vectors/search in each of `--modes` (dense, keyword, hybrid; with
- * `--sweep-fusion`, hybrid over a grid of fusion settings too), and reports per pass nDCG@10,
- * Recall@100 and MRR@10 (computed as pytrec_eval computes them) and search p50/p95, with ingest
- * texts/s, into eval/results/<date>-<dataset>-<model>.{json,md}. Two references: an in-process
+ * ingests a BEIR-format dataset through POST /vectors/embed/batch and the queue once per
+ * `--chunking` setting (default: the server's default, windows; `truncate,default` compares
+ * truncation with it), each into an organisation of its own, then runs the split's queries
+ * through POST /vectors/search against each in each of `--modes` (dense, keyword, hybrid; with
+ * `--sweep-fusion`, hybrid over a grid of fusion settings too), and reports per setting and pass
+ * nDCG@10, Recall@100 and MRR@10 (computed as pytrec_eval computes them) and search p50/p95, the
+ * deltas against the first setting, with ingest texts/s and chunks/s and the corpus's texts over
+ * the model's window, into eval/results/<date>-<dataset>-<model>.{json,md}. Two references: an in-process
  * BM25 over the same terms as the keyword index (eval/lib/bm25.ts; keyword mode's), and
  * sentence-transformers encoding the same texts and searching exactly in numpy (dense mode's). The
  * report judges issue 15's quality targets (eval/lib/checks.ts). Nothing it logs or writes holds a
  * document's or a query's text: ids and numbers only.
  */
-import { createHash } from 'node:crypto';
-import { cpSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { format, resolveConfig } from 'prettier';
-import {
-  commandOptions,
-  endRun,
-  finishedEnvelope,
-  shellQuote,
-  startRun,
-} from '../bench/lib/envelope.js';
-import { machineInfo } from '../bench/lib/machine.js';
+import { commandOptions, endRun, startRun } from '../bench/lib/envelope.js';
 import { round, roundSummary } from '../bench/lib/stats.js';
 import type { SearchMode } from '../contract/internal.js';
 import { BM25_B, BM25_K1 } from '../embedder/src/core/keywords.js';
-import { modelSpec } from '../embedder/src/core/registry.js';
-import { localStackEnv } from '../scripts/lib/local-env.js';
-import { startStack } from '../scripts/lib/stack.js';
-import { mintDevToken } from '../scripts/lib/token.js';
-import { derivedWranglerConfig } from '../test/helpers/stack.js';
+import type { Stack } from '../scripts/lib/stack.js';
+import { settingRecord } from './lib/chunking.js';
+import type { ChunkingSetting } from './lib/chunking.js';
 import { loadDataset } from './lib/dataset.js';
 import type { Dataset } from './lib/dataset.js';
 import { ingest, searchAll } from './lib/heimdex.js';
-import type { Api } from './lib/heimdex.js';
+import type { Api, IngestResult } from './lib/heimdex.js';
 import { Bm25Index } from './lib/bm25.js';
 import { agreement, computeChecks, metricDelta } from './lib/checks.js';
 import { summarizeRun } from './lib/metrics.js';
@@ -44,72 +36,25 @@ import type { MetricSummary, Run } from './lib/metrics.js';
 import { USAGE, effectiveFusion, parseOptions, sweepGrid } from './lib/options.js';
 import type { EvalOptions, FusionSettings } from './lib/options.js';
 import { REPO_ROOT, ensurePython, runPython } from './lib/python.js';
-import { bestOfSweep, renderEval } from './lib/report.js';
-import type { EvalResult, ModeRun, ReferenceResult } from './lib/report.js';
+import { bestOfSweep, compareChunking, renderEval } from './lib/report.js';
+import type { EvalResult, ModeRun, ReferenceResult, SettingRun } from './lib/report.js';
+import {
+  commandLine,
+  createLog,
+  modelFiles,
+  orgApi,
+  publishResults,
+  runEnvelope,
+  startEvalStack,
+  stopEvalStack,
+  textWindow,
+} from './lib/runner.js';
 
 const RESULTS_DIR = path.join(REPO_ROOT, 'eval/results');
 /** Results per query (the metrics need 100). */
 const LIMIT = 100;
 
-/** Stops what is running (the stack) when the run is interrupted. */
-let onSignal: (() => Promise<void>) | null = null;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`eval: ${signal}, stopping\n`);
-    void (onSignal?.() ?? Promise.resolve()).finally(() => process.exit(130));
-  });
-}
-
-const started = performance.now();
-function log(message: string): void {
-  const s = (performance.now() - started) / 1000;
-  const stamp = `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
-  process.stderr.write(`[eval ${stamp}] ${message}\n`);
-}
-
-function commandLine(argv: string[]): string {
-  const env = ['EMBEDDING_MODEL_DIR', 'EMBEDDING_MODEL_NAME', 'EMBEDDING_DTYPE', 'QDRANT_URL']
-    .filter((k) => process.env[k])
-    .map((k) => `${k}=${k === 'QDRANT_URL' ? '<set>' : shellQuote(process.env[k] ?? '')}`);
-  const args = argv.map(shellQuote);
-  return [...env, 'npm run eval', ...(args.length > 0 ? ['--', ...args] : [])].join(' ');
-}
-
-/** Checksums of the model files the embedder loads (config, tokenizer, the dtype's ONNX file). */
-function modelFiles(modelDir: string, name: string, dtype: string) {
-  const folder = path.join(modelDir, modelSpec(name).hubId ?? name);
-  const onnx =
-    dtype === 'q8'
-      ? 'onnx/model_quantized.onnx'
-      : dtype === 'fp16'
-        ? 'onnx/model_fp16.onnx'
-        : 'onnx/model.onnx';
-  const out: Record<string, { bytes: number; sha256: string }> = {};
-  for (const rel of ['config.json', 'tokenizer.json', onnx]) {
-    const file = path.join(folder, rel);
-    if (!existsSync(file)) continue;
-    const bytes = readFileSync(file);
-    out[rel] = { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-  }
-  return { folder, files: out };
-}
-
-/**
- * A copy of the Worker's (and the embedder's) sources for wrangler dev to run: wrangler reloads on
- * every source change and a reload drops the local queue's in-flight messages, so edits made
- * while the eval runs must not reach it (as test/helpers/stack.ts does for the tests).
- */
-function snapshotSources(workDir: string): string {
-  const dir = path.join(workDir, 'src');
-  for (const rel of ['worker/src', 'db', 'embedder/src', 'contract']) {
-    cpSync(path.join(REPO_ROOT, rel), path.join(dir, rel), { recursive: true });
-  }
-  copyFileSync(
-    path.join(REPO_ROOT, 'worker/tsconfig.json'),
-    path.join(dir, 'worker/tsconfig.json'),
-  );
-  return dir;
-}
+const log = createLog('eval');
 
 /** One pass of the queries in one mode: its figures and its run (query → document → score). */
 interface Pass {
@@ -127,8 +72,12 @@ async function searchPass(
   assetId: string,
   docIds: ReadonlySet<string>,
   pass: { label: string; mode: SearchMode; fusionSent: Partial<FusionSettings> | null },
+  /** What the log names before the pass (the chunking setting, when several run). */
+  where: string,
 ): Promise<Pass> {
-  log(`${pass.label}: ${ds.queries.length} queries through POST /vectors/search (limit ${LIMIT})`);
+  log(
+    `${where}${pass.label}: ${ds.queries.length} queries through POST /vectors/search (limit ${LIMIT})`,
+  );
   const s = await searchAll(api, ds.queries, {
     assetId,
     limit: LIMIT,
@@ -161,80 +110,85 @@ async function searchPass(
   };
 }
 
-async function runHeimdex(o: EvalOptions, ds: Dataset, workDir: string, stamp: string) {
-  const dataDir = path.join(workDir, 'stack');
-  mkdirSync(dataDir, { recursive: true });
-  const sourceRoot = snapshotSources(workDir);
+/** One chunking setting's side: its organisation's ingest and its passes. */
+interface SettingPasses {
+  setting: ChunkingSetting;
+  org: string;
+  ingest: IngestResult;
+  modes: Pass[];
+  sweep: Pass[] | null;
+}
+
+/** Ingests the corpus under `setting` into a fresh organisation, then runs every pass on it. */
+async function runSetting(
+  o: EvalOptions,
+  ds: Dataset,
+  stack: Stack,
+  setting: ChunkingSetting,
+  org: string,
+): Promise<SettingPasses> {
+  const api = await orgApi(stack, org, log);
+  const assetId = `${ds.name}-corpus`;
   log(
-    `starting the local stack (${o.model}, ${o.dtype}, models from ${path.relative(REPO_ROOT, o.modelDir) || '.'})`,
+    `chunking ${setting.label}: ingesting ${ds.docs.length} documents into organisation ${org} through POST /vectors/embed/batch (${o.inFlight} requests in flight)`,
   );
-  const stack = await startStack({
-    dataDir,
-    env: localStackEnv(
-      { dir: o.modelDir, name: o.model, dtype: o.dtype },
-      {
-        NEON_WS_PROXY: '',
-        VECTOR_DATA_DIR: path.join(dataDir, 'vectors'),
-        WRANGLER_LOG_PATH: path.join(dataDir, 'logs'),
-      },
-    ),
-    wranglerConfig: derivedWranglerConfig(workDir, { sourceRoot }),
-    // The outbox sweep re-sends anything the local queue lost, as the production cron does.
-    cronIntervalMs: 15_000,
-    onStatus: (m) => log(`  ${m}`),
+  const ing = await ingest(api, ds.docs, {
+    assetId,
+    inFlight: o.inFlight,
+    timeoutSeconds: o.timeoutMinutes * 60,
+    chunking: setting.request,
+    window: textWindow(o.model),
   });
-  onSignal = () => stack.stop();
-  try {
-    const org = `eval-${ds.name}-${stamp}`.slice(0, 128);
-    const token = await mintDevToken({ secret: stack.devJwtSecret, org, ttlSeconds: 24 * 3600 });
-    const api = { url: stack.apiUrl, token, log };
-    const assetId = `${ds.name}-corpus`;
-    log(
-      `ingesting ${ds.docs.length} documents through POST /vectors/embed/batch (${o.inFlight} requests in flight)`,
-    );
-    const ing = await ingest(api, ds.docs, {
-      assetId,
-      inFlight: o.inFlight,
-      timeoutSeconds: o.timeoutMinutes * 60,
-    });
-    log(
-      `  ${ing.textsPerSecond.toFixed(1)} texts/s (${ing.seconds.toFixed(1)} s); ${ing.succeeded} succeeded, ${ing.failed} failed`,
-    );
-    const docIds = new Set(ds.docs.map((d) => d.id));
-    const modes: Pass[] = [];
-    for (const mode of o.modes) {
-      modes.push(
-        await searchPass(api, ds, assetId, docIds, {
-          label: mode,
-          mode,
-          fusionSent: mode === 'hybrid' ? o.fusion : null,
-        }),
-      );
-    }
-    let sweep: Pass[] | null = null;
-    if (o.sweepFusion) {
-      sweep = [];
-      const grid = sweepGrid();
-      const hybrid = modes.find((p) => p.result.mode === 'hybrid');
-      for (const [i, fusion] of grid.entries()) {
-        const label = `hybrid k=${fusion.k} weight=${fusion.weight}`;
-        const same = hybrid?.result.fusion;
-        if (hybrid && same && same.k === fusion.k && same.weight === fusion.weight) {
-          log(`fusion sweep ${i + 1}/${grid.length}: ${label} is the hybrid pass's setting`);
-          sweep.push({ ...hybrid, result: { ...hybrid.result, label, sameAs: 'hybrid' } });
-          continue;
-        }
-        log(`fusion sweep ${i + 1}/${grid.length}`);
-        sweep.push(
-          await searchPass(api, ds, assetId, docIds, { label, mode: 'hybrid', fusionSent: fusion }),
-        );
+  const c = ing.chunks;
+  log(
+    `  ${ing.textsPerSecond.toFixed(1)} texts/s, ${ing.chunksPerSecond.toFixed(1)} chunks/s (${ing.seconds.toFixed(1)} s); ${ing.succeeded} succeeded, ${ing.failed} failed; ` +
+      `${c.chunks} chunks, ${c.overWindow ?? '?'} texts over the window, ${c.truncated} truncated`,
+  );
+  const docIds = new Set(ds.docs.map((d) => d.id));
+  const where = o.chunking.length > 1 ? `chunking ${setting.label}, ` : '';
+  const pass = (p: Parameters<typeof searchPass>[4]) =>
+    searchPass(api, ds, assetId, docIds, p, where);
+  const modes: Pass[] = [];
+  for (const mode of o.modes) {
+    modes.push(await pass({ label: mode, mode, fusionSent: mode === 'hybrid' ? o.fusion : null }));
+  }
+  let sweep: Pass[] | null = null;
+  if (o.sweepFusion) {
+    sweep = [];
+    const grid = sweepGrid();
+    const hybrid = modes.find((p) => p.result.mode === 'hybrid');
+    for (const [i, fusion] of grid.entries()) {
+      const label = `hybrid k=${fusion.k} weight=${fusion.weight}`;
+      const same = hybrid?.result.fusion;
+      if (hybrid && same && same.k === fusion.k && same.weight === fusion.weight) {
+        log(`fusion sweep ${i + 1}/${grid.length}: ${label} is the hybrid pass's setting`);
+        sweep.push({ ...hybrid, result: { ...hybrid.result, label, sameAs: 'hybrid' } });
+        continue;
       }
+      log(`fusion sweep ${i + 1}/${grid.length}`);
+      sweep.push(await pass({ label, mode: 'hybrid', fusionSent: fusion }));
     }
-    return { ingest: ing, modes, sweep };
+  }
+  return { setting, org, ingest: ing, modes, sweep };
+}
+
+/** One stack; each chunking setting in turn, each in an organisation of its own. */
+async function runHeimdex(
+  o: EvalOptions,
+  ds: Dataset,
+  workDir: string,
+  stamp: string,
+): Promise<SettingPasses[]> {
+  const stack = await startEvalStack('eval', o, workDir, log);
+  try {
+    const out: SettingPasses[] = [];
+    for (const setting of o.chunking) {
+      const org = `eval-${ds.name}-${stamp}-${setting.slug}`.slice(0, 128);
+      out.push(await runSetting(o, ds, stack, setting, org));
+    }
+    return out;
   } finally {
-    log('stopping the local stack');
-    onSignal = null;
-    await stack.stop();
+    await stopEvalStack(stack, log);
   }
 }
 
@@ -309,8 +263,7 @@ async function main(): Promise<void> {
   const command = commandOptions(parseOptions, USAGE);
   if (!command) return;
   const { argv, o } = command;
-  const run = startRun(o.workDir, '.data/eval');
-  const { startedAt, stamp, workDir } = run;
+  const { startedAt, loadAtStart, stamp, workDir } = startRun(o.workDir, '.data/eval');
   const ds = loadDataset(o.dataset, o.split, { limitQueries: o.limitQueries });
   log(
     `${ds.name} ${ds.split}: ${ds.docs.length} documents, ${ds.queries.length} judged queries; work dir ${path.relative(REPO_ROOT, workDir)}`,
@@ -338,27 +291,32 @@ async function main(): Promise<void> {
   // Settled here so that a failure surfaces after the Heimdex side, not as an unhandled rejection.
   parallelReference?.catch(() => undefined);
   const h = await runHeimdex(o, ds, workDir, stamp.slice(0, 19));
-  if (h.ingest.failed > 0)
-    warnings.push(
-      `${h.ingest.failed} ingest jobs FAILED: their documents are missing from Heimdex's results`,
-    );
-  for (const p of [...h.modes, ...(h.sweep ?? []).filter((s) => !s.result.sameAs)]) {
-    const { label, mode, search, metrics } = p.result;
-    if (search.unknownResults > 0)
+  const multi = h.length > 1;
+  for (const run of h) {
+    const where = multi ? `chunking ${run.setting.label}, ` : '';
+    if (run.ingest.failed > 0)
       warnings.push(
-        `${label}: ${search.unknownResults} search results named a segment that is not a corpus document`,
+        `${where}${run.ingest.failed} ingest jobs FAILED: their documents are missing from Heimdex's results`,
       );
-    if (metrics.emptyResults > 0)
-      warnings.push(`${label}: ${metrics.emptyResults} queries got no result from Heimdex`);
-    if (p.modeMismatches > 0)
+    if (run.ingest.chunks.chunkCountMissing > 0)
       warnings.push(
-        `${label}: ${p.modeMismatches} of ${search.queries} answers did not report mode ${mode} (last reported: ${search.modeReported ?? 'none'})`,
+        `${where}${run.ingest.chunks.chunkCountMissing} job results carry no chunk_count (counted as one chunk each)`,
       );
+    for (const p of [...run.modes, ...(run.sweep ?? []).filter((s) => !s.result.sameAs)]) {
+      const { mode, search, metrics } = p.result;
+      const label = `${where}${p.result.label}`;
+      if (search.unknownResults > 0)
+        warnings.push(
+          `${label}: ${search.unknownResults} search results named a segment that is not a corpus document`,
+        );
+      if (metrics.emptyResults > 0)
+        warnings.push(`${label}: ${metrics.emptyResults} queries got no result from Heimdex`);
+      if (p.modeMismatches > 0)
+        warnings.push(
+          `${label}: ${p.modeMismatches} of ${search.queries} answers did not report mode ${mode} (last reported: ${search.modeReported ?? 'none'})`,
+        );
+    }
   }
-  const pass = (mode: SearchMode) => h.modes.find((p) => p.result.mode === mode);
-  const dense = pass('dense');
-  const keyword = pass('keyword');
-  const hybrid = pass('hybrid');
 
   let reference: { result: ReferenceResult; run: Run } | null = null;
   let referenceFailed = false;
@@ -377,16 +335,48 @@ async function main(): Promise<void> {
     );
   }
   const queryIds = ds.queries.map((q) => q.id);
-  const checks = computeChecks({
-    dense: dense?.result.metrics.ndcgAt10 ?? null,
-    keyword: keyword?.result.metrics.ndcgAt10 ?? null,
-    hybrid: hybrid?.result.metrics.ndcgAt10 ?? null,
-    reference: reference?.result.metrics.ndcgAt10 ?? null,
-    bm25: bm25Metrics.ndcgAt10,
+  const settingRuns: SettingRun[] = h.map((run) => {
+    const pass = (mode: SearchMode) => run.modes.find((p) => p.result.mode === mode);
+    const dense = pass('dense');
+    const keyword = pass('keyword');
+    const hybrid = pass('hybrid');
+    const checks = computeChecks({
+      dense: dense?.result.metrics.ndcgAt10 ?? null,
+      keyword: keyword?.result.metrics.ndcgAt10 ?? null,
+      hybrid: hybrid?.result.metrics.ndcgAt10 ?? null,
+      reference: reference?.result.metrics.ndcgAt10 ?? null,
+      bm25: bm25Metrics.ndcgAt10,
+    });
+    for (const c of checks)
+      log(
+        `check${multi ? ` (chunking ${run.setting.label})` : ''}: ${c.target}: ${c.status}${c.figures ? ` (${c.figures})` : ''}`,
+      );
+    const sweep = run.sweep?.map((p) => p.result) ?? null;
+    return {
+      chunking: settingRecord(run.setting),
+      org: run.org,
+      ingest: run.ingest,
+      modes: run.modes.map((p) => p.result),
+      sweep,
+      sweepBest: bestOfSweep(sweep),
+      vsReference:
+        reference && dense
+          ? {
+              delta: metricDelta(dense.result.metrics, reference.result.metrics),
+              agreement: agreement(dense.scores, reference.run, queryIds),
+            }
+          : null,
+      vsBm25: keyword
+        ? {
+            delta: metricDelta(keyword.result.metrics, bm25Metrics),
+            agreement: agreement(keyword.scores, bm25Run, queryIds),
+          }
+        : null,
+      checks,
+    };
   });
-  for (const c of checks)
-    log(`check: ${c.target}: ${c.status}${c.figures ? ` (${c.figures})` : ''}`);
-  const sweep = h.sweep?.map((p) => p.result) ?? null;
+  const comparison = compareChunking(settingRuns);
+  for (const c of comparison?.checks ?? []) log(`check: ${c.target}: ${c.status} (${c.figures})`);
 
   const modelSlug = `${o.model.replace(/[^A-Za-z0-9._-]+/g, '_')}${o.dtype === 'fp32' ? '' : `-${o.dtype}`}`;
   const outFile = path.resolve(
@@ -398,8 +388,8 @@ async function main(): Promise<void> {
       ),
   );
   const result: EvalResult = {
-    schema: 'heimdex-eval/2',
-    ...finishedEnvelope(run, commandLine(argv), machineInfo()),
+    ...runEnvelope(commandLine('npm run eval', argv), startedAt, loadAtStart),
+    schema: 'heimdex-eval/3',
     dataset: {
       name: ds.name,
       split: ds.split,
@@ -416,6 +406,7 @@ async function main(): Promise<void> {
     },
     settings: {
       limit: LIMIT,
+      chunking: o.chunking.map((c) => c.label),
       modes: o.modes,
       fusion: o.modes.includes('hybrid') ? o.fusion : null,
       sweepFusion: o.sweepFusion ? sweepGrid() : null,
@@ -430,22 +421,11 @@ async function main(): Promise<void> {
       limitQueries: o.limitQueries ?? null,
       vectorStore: process.env.QDRANT_URL ? 'qdrant (QDRANT_URL)' : 'lancedb (embedded)',
       documentText: 'title + " " + text, stripped (BEIR)',
-      mapping: `one asset per dataset (${ds.name}-corpus), segment_id = document id`,
+      mapping: `one organisation per chunking setting, one asset per dataset (${ds.name}-corpus), segment_id = document id; search results one per segment (the API's default grouping)`,
     },
-    heimdex: {
-      ingest: {
-        ...h.ingest,
-        seconds: round(h.ingest.seconds),
-        textsPerSecond: round(h.ingest.textsPerSecond),
-        submitSeconds: round(h.ingest.submitSeconds),
-      },
-      modes: h.modes.map((p) => p.result),
-      sweep,
-      sweepBest: bestOfSweep(sweep),
-    },
+    heimdex: settingRuns,
+    chunking: comparison,
     reference: reference?.result ?? null,
-    delta: reference && dense ? metricDelta(dense.result.metrics, reference.result.metrics) : null,
-    agreement: reference && dense ? agreement(dense.scores, reference.run, queryIds) : null,
     bm25: {
       metrics: bm25Metrics,
       seconds: round(bm25Seconds),
@@ -458,24 +438,12 @@ async function main(): Promise<void> {
         terms: 'plain words (the keyword index keys each term by an organisation-keyed hash)',
         limit: LIMIT,
       },
-      delta: keyword ? metricDelta(keyword.result.metrics, bm25Metrics) : null,
-      agreement: keyword ? agreement(keyword.scores, bm25Run, queryIds) : null,
     },
-    checks,
     warnings,
   };
-  mkdirSync(path.dirname(outFile), { recursive: true });
-  const report = renderEval(result);
-  // Written as Prettier writes them, so that `npm run lint` passes with results committed.
-  const pretty = async (text: string, filepath: string) =>
-    format(text, { ...(await resolveConfig(filepath)), filepath });
-  writeFileSync(outFile, await pretty(JSON.stringify(result, null, 2), outFile));
-  const mdFile = outFile.replace(/\.json$/, '.md');
-  writeFileSync(mdFile, await pretty(report, mdFile));
-  process.stdout.write(`${report}\n`);
-  log(`results: ${path.relative(REPO_ROOT, outFile)} (and .md)`);
+  await publishResults(outFile, result, renderEval(result), log);
   endRun(workDir, o.keep, log);
-  if (h.ingest.failed > 0 || referenceFailed) process.exitCode = 1;
+  if (h.some((run) => run.ingest.failed > 0) || referenceFailed) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {

@@ -62,7 +62,7 @@ export function endRun(workDir: string, keep: boolean, log: (msg: string) => voi
 
 /** The envelope of a run that ends now, started as `run` records. */
 export function finishedEnvelope(
-  run: RunStart,
+  run: Pick<RunStart, 'startedAt' | 'loadAtStart'>,
   command: string,
   machine: MachineInfo,
 ): RunEnvelope {

@@ -7,17 +7,10 @@
  * ingest throughput kept with the sparse vectors (issue target: at least 95%).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { QueueLimiter } from '../../embedder/src/core/batcher.js';
 import { KeywordTerms } from '../../embedder/src/core/keywords.js';
 import type { TermAnalyzer, TermVector } from '../../embedder/src/core/keywords.js';
-import { Metrics } from '../../embedder/src/core/metrics.js';
-import { ModelPool } from '../../embedder/src/core/models.js';
-import { EmbedderService } from '../../embedder/src/core/service.js';
 import type { EmbedJob } from '../../embedder/src/core/service.js';
-import { createLogger } from '../../embedder/src/log.js';
-import { LanceDbStore } from '../../embedder/src/store/lancedb.js';
+import { CALL_ITEMS, startInProcessEmbedder } from './in-process.js';
 import { progress } from './progress.js';
 import { round } from './stats.js';
 import { LENGTH_TOKENS, TextSource } from './texts.js';
@@ -49,38 +42,21 @@ export interface KeywordCostResult {
 
 const EMPTY: TermVector = { ids: new Uint32Array(0), tfs: new Uint32Array(0), length: 0 };
 const NO_TERMS: TermAnalyzer = { document: () => EMPTY, query: () => EMPTY };
-/** Items per embed call: the queue consumer's calls (EMBEDDER_CALL_ITEMS). */
-const CALL_ITEMS = 32;
 const ORG = 'bench-keywords-org';
 
 export async function measureKeywordCost(o: KeywordCostOptions): Promise<KeywordCostResult> {
-  const metrics = new Metrics();
-  const logger = createLogger('silent');
-  const admission = new QueueLimiter(1_000_000);
-  const models = new ModelPool({
-    model: {
-      name: o.modelName,
-      version: '1',
-      dir: o.modelDir,
-      device: 'cpu',
-      dtype: 'fp32',
-      cpuSpinning: false,
-    },
-    extraModels: [],
-    batching: { maxBatchTokens: 16_384, maxBatchItems: CALL_ITEMS, maxQueuedItems: 1_000_000 },
-    metrics,
-    logger,
+  const embedder = await startInProcessEmbedder({
+    workDir: o.workDir,
+    storeDir: 'keywords-lancedb',
+    modelDir: o.modelDir,
+    modelName: o.modelName,
   });
-  const dataDir = path.join(o.workDir, 'keywords-lancedb');
-  mkdirSync(dataDir, { recursive: true });
-  const store = new LanceDbStore({ dataDir });
-  const { model } = await models.start();
   try {
-    models.setStoreDimension((await store.init(model.dim)).dim);
     const terms = new KeywordTerms('bench-keyword-index-key-0123456789abcdef');
-    const service = (keywords: TermAnalyzer) =>
-      new EmbedderService({ models, admission, store, keywords, metrics });
-    const variants = { withTerms: service(terms), denseOnly: service(NO_TERMS) };
+    const variants = {
+      withTerms: embedder.service(terms),
+      denseOnly: embedder.service(NO_TERMS),
+    };
     const texts = new TextSource(LENGTH_TOKENS[o.length], 4242).take(o.texts);
     const best = { withTerms: 0, denseOnly: 0 };
     let seq = 1;
@@ -124,7 +100,6 @@ export async function measureKeywordCost(o: KeywordCostOptions): Promise<Keyword
       analysisMsPerText: round(analysisMsPerText, 3),
     };
   } finally {
-    await store.close();
-    await models.close();
+    await embedder.close();
   }
 }

@@ -12,6 +12,7 @@ import { env, pipeline } from '@huggingface/transformers';
 import { pointId } from '../../contract/ids.js';
 import { LanceDbStore } from '../../embedder/src/store/lancedb.js';
 import type { VectorPoint } from '../../embedder/src/store/types.js';
+import { wholeText } from '../../embedder/src/store/types.js';
 
 export interface NaiveRun {
   itemsPerSecond: number;
@@ -95,8 +96,9 @@ export async function loadNaive(
             model: modelName,
             model_ver: '1',
           };
+          const id = await pointId(key);
           const point: VectorPoint = {
-            id: await pointId(key),
+            id,
             vector: Float32Array.from(out.data),
             payload: {
               ...key,
@@ -108,6 +110,7 @@ export async function loadNaive(
               job_id: `job-${item}`,
               seq: item + 2,
               embedded_at: new Date().toISOString(),
+              ...wholeText(id, text.length),
             },
           };
           await store.upsert([point]);

@@ -1,5 +1,6 @@
 /** The bench's JSON document and its human-readable rendering (Markdown tables). */
 import type { RunEnvelope } from './envelope.js';
+import type { ChunkingCostResult } from './chunking-bench.js';
 import type { KeywordCostResult } from './keywords-bench.js';
 import type { VerifyReport } from '../make-model.js';
 import type { MatmulPeak } from './matmul.js';
@@ -37,6 +38,7 @@ export interface BenchResult extends RunEnvelope {
   stores: StoreCell[];
   /** Section `keywords`: ingest with and without the keyword index's term vectors. */
   keywordCost: KeywordCostResult | null;
+  chunkingCost: ChunkingCostResult | null;
   soak: SoakResult | null;
   /** sentence-transformers against Heimdex's embedder, the real model (section `peer`). */
   peer: PeerResult | null;
@@ -83,6 +85,7 @@ export function renderReport(r: BenchResult): string {
     renderSearch(r),
     renderStores(r),
     renderKeywordCost(r),
+    renderChunkingCost(r),
     renderSoak(r),
     renderPeer(r),
     renderTargets(r),
@@ -402,6 +405,30 @@ function renderKeywordCost(r: BenchResult): string[] {
         ],
       ],
     ),
+    '',
+  ];
+}
+
+/** ## Chunking: what embedding every window of long texts costs */
+function renderChunkingCost(r: BenchResult): string[] {
+  const c = r.chunkingCost;
+  if (!c) return [];
+  const row = (name: string, v: ChunkingCostResult['chunked']) => [
+    name,
+    n1(v.chunksPerText),
+    n1(v.tokensPerText),
+    n1(v.textsPerSecond),
+    n1(v.chunksPerSecond),
+    n1(v.tokensPerSecond),
+  ];
+  return [
+    `## Chunking cost (${c.model}, ${c.texts} texts of ~${c.charsPerText} characters per round, EmbedderService.embed in process, best of ${c.rounds} rounds)\n`,
+    table(
+      ['chunking', 'chunks/text', 'tokens/text', 'texts/s', 'chunks/s', 'tokens/s'],
+      [row('windows (default)', c.chunked), row('"truncate"', c.truncated)],
+    ),
+    '',
+    `Tokens embedded per second with chunking: ${pct(c.tokenRateRatio)} of truncation's.`,
     '',
   ];
 }

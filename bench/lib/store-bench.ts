@@ -12,6 +12,7 @@ import path from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
 import { LanceDbStore } from '../../embedder/src/store/lancedb.js';
 import { QdrantStore } from '../../embedder/src/store/qdrant.js';
+import { wholeText } from '../../embedder/src/store/types.js';
 import type {
   SearchMode,
   TermVector,
@@ -115,26 +116,30 @@ function points(from: number, n: number, dim: number): VectorPoint[] {
   const vectors = randomUnitVectors(n, dim, 1 + from);
   const terms = zipfTerms(1 + from);
   const now = new Date().toISOString();
-  return vectors.map((vector, i) => ({
-    id: randomUUID(),
-    vector,
-    terms: terms(TERMS_PER_POINT),
-    payload: {
-      org_id: ORG,
-      asset_id: `asset-${Math.floor((from + i) / 100)}`,
-      segment_id: `seg-${from + i}`,
-      modality: 'text',
-      model: MODEL,
-      model_ver: '1',
-      text_len: 100,
-      token_count: 20,
-      truncated: false,
-      truncated_len: 100,
-      job_id: randomUUID(),
-      seq: from + i + 1,
-      embedded_at: now,
-    },
-  }));
+  return vectors.map((vector, i) => {
+    const id = randomUUID();
+    return {
+      id,
+      vector,
+      terms: terms(TERMS_PER_POINT),
+      payload: {
+        ...wholeText(id, 100),
+        org_id: ORG,
+        asset_id: `asset-${Math.floor((from + i) / 100)}`,
+        segment_id: `seg-${from + i}`,
+        modality: 'text',
+        model: MODEL,
+        model_ver: '1',
+        text_len: 100,
+        token_count: 20,
+        truncated: false,
+        truncated_len: 100,
+        job_id: randomUUID(),
+        seq: from + i + 1,
+        embedded_at: now,
+      },
+    };
+  });
 }
 
 const WRITE_SAMPLES = 20;

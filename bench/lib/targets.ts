@@ -1,4 +1,5 @@
 /** The issue's performance targets, each a ratio (or difference) of figures from one run. */
+import type { ChunkingCostResult } from './chunking-bench.js';
 import type { KeywordCostResult } from './keywords-bench.js';
 import type { StoreCell } from './store-bench.js';
 import type { MatmulPeak } from './matmul.js';
@@ -40,12 +41,15 @@ export interface TargetInputs {
   stores?: StoreCell[];
   /** The keywords section: ingest with and without the keyword index's term vectors. */
   keywordCost?: KeywordCostResult | null;
+  chunkingCost?: ChunkingCostResult | null;
 }
 
 /** Hybrid search p50 ≤ this × dense p50, embedded store, at this many points (issue 15). */
 export const HYBRID_LATENCY = { points: 100_000, ratio: 1.3 } as const;
 /** Ingest with term vectors ≥ this share of dense-only ingest (issue 15). */
 export const KEYWORD_INGEST_SHARE = 0.95;
+/** Chunked long texts keep at least this share of truncation's embedded tokens per second. */
+export const CHUNKING_TOKEN_SHARE = 0.95;
 
 /** Heimdex's embedder ÷ sentence-transformers `encode`, texts/s, same model and texts. */
 export const PEER_TARGETS = [
@@ -231,6 +235,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
     ),
   );
   out.push(...keywordTargets(t));
+  out.push(chunkingTarget(t));
   for (const { dtype, threshold, label } of PEER_TARGETS) {
     const lengths = t.peer ? [...new Set(t.peer.ratios.map((r) => r.length))] : ['medium' as const];
     for (const length of lengths) {
@@ -255,6 +260,24 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
   }
 
   return out;
+}
+
+/** Chunking's overhead: the embedder's token rate on long texts, chunked against truncated. */
+function chunkingTarget(t: TargetInputs): TargetResult {
+  const c = t.chunkingCost ?? null;
+  return judge(
+    {
+      id: 'chunking-token-rate',
+      target: `Embedder tokens/s with chunking >= ${CHUNKING_TOKEN_SHARE * 100}% of truncation's on long texts (same service, texts and store)`,
+      threshold: CHUNKING_TOKEN_SHARE,
+      comparison: '>=',
+      unit: 'fraction',
+    },
+    c ? c.tokenRateRatio : null,
+    c
+      ? `${c.chunked.tokensPerSecond} tokens/s chunked (${c.chunked.chunksPerText} chunks per text), ${c.truncated.tokensPerSecond} truncated (${c.model}, ${c.texts} texts of ~${c.charsPerText} characters, best of ${c.rounds} rounds)`
+      : 'not measured (section chunking)',
+  );
 }
 
 /** Hybrid search's cost over dense in the embedded store, and the keyword index's ingest cost. */

@@ -16,6 +16,10 @@ export const DOG = 'A large furry dog is running in the park';
 /** The payload keys of a stored point, sorted (what the Worker may read back). */
 export const PAYLOAD_KEYS = [
   'asset_id',
+  'chunk_count',
+  'chunk_end',
+  'chunk_index',
+  'chunk_start',
   'embedded_at',
   'job_id',
   'modality',
@@ -23,6 +27,7 @@ export const PAYLOAD_KEYS = [
   'model_ver',
   'org_id',
   'segment_id',
+  'segment_point_id',
   'seq',
   'text_len',
   'token_count',

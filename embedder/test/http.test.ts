@@ -211,6 +211,7 @@ describe('embed and search', () => {
           job_id: it1.job_id,
           status: 'ok',
           point_id: expectedId,
+          chunk_count: 1,
           applied: true,
           text_len: DOG.length,
           token_count: 9,
@@ -278,10 +279,10 @@ describe('embed and search', () => {
     ).toEqual(['doc-2']);
   });
 
-  it('reports truncation in model tokens for a text longer than the window', async () => {
+  it('reports truncation in model tokens for a text longer than the window (chunking "truncate")', async () => {
     const long = `${DOG} and then some more words about 🚀 rockets `.repeat(60);
     const res = await call('POST', '/internal/embed', {
-      items: [item({ org_id: 'trunc-org', text: long })],
+      items: [item({ org_id: 'trunc-org', text: long, chunking: 'truncate' })],
     });
     expect(res.status).toBe(200);
     const [r] = res.json.results;

@@ -30,9 +30,9 @@ interface Recorded {
 
 interface Condition {
   key?: string;
-  match?: { value: unknown };
+  match?: { value?: unknown; any?: unknown[] };
   has_id?: string[];
-  range?: { lte?: number };
+  range?: { lte?: number; lt?: number };
   must?: Condition[];
   should?: Condition[];
 }
@@ -40,8 +40,16 @@ interface Condition {
 /** Qdrant's filter semantics for the conditions the adapter uses. */
 function matches(point: { id: string; payload: Record<string, unknown> }, c: Condition): boolean {
   if (c.has_id) return c.has_id.includes(point.id);
-  if (c.key && c.match) return point.payload[c.key] === c.match.value;
-  if (c.key && c.range) return Number(point.payload[c.key]) <= (c.range.lte ?? Infinity);
+  if (c.key && c.match) {
+    const value = point.payload[c.key];
+    return c.match.any ? c.match.any.includes(value) : value === c.match.value;
+  }
+  if (c.key && c.range) {
+    // A point without the field does not match a range (Qdrant's semantics).
+    if (point.payload[c.key] === undefined) return false;
+    const x = Number(point.payload[c.key]);
+    return x <= (c.range.lte ?? Infinity) && x < (c.range.lt ?? Infinity);
+  }
   const must = c.must ?? [];
   const should = c.should ?? [];
   return (
@@ -169,6 +177,22 @@ class FakeQdrant {
           200,
           (body.searches as Json[]).map((search) => ({ points: this.query(search) })),
         );
+      case 'POST /collections/{c}/points/scroll': {
+        // Ordered by id; `offset` is the first id of the page.
+        const all = filtered(body.filter).sort((a, b) => (a.id < b.id ? -1 : 1));
+        const start = body.offset ? all.findIndex((p) => p.id >= body.offset) : 0;
+        const page = all.slice(start, start + body.limit);
+        const fields = body.with_payload as string[];
+        return reply(200, {
+          points: page.map((p) => ({
+            id: p.id,
+            payload: Object.fromEntries(
+              fields.filter((f) => f in p.payload).map((f) => [f, p.payload[f]]),
+            ),
+          })),
+          next_page_offset: all[start + body.limit]?.id ?? null,
+        });
+      }
       case 'POST /collections/{c}/points/count':
         return reply(200, { count: filtered(body.filter).length });
       case 'POST /collections/{c}/points/delete':
@@ -251,11 +275,17 @@ async function point(segment: string, seq: number, vector: number[]): Promise<Ve
     token_count: 2,
     truncated: false,
     truncated_len: 5,
+    segment_point_id: '',
+    chunk_index: 0,
+    chunk_count: 1,
+    chunk_start: 0,
+    chunk_end: 5,
     job_id: randomUUID(),
     seq,
     embedded_at: new Date().toISOString(),
   };
-  return { id: await pointId(payload), vector: Float32Array.from(vector), payload };
+  const id = await pointId(payload);
+  return { id, vector: Float32Array.from(vector), payload: { ...payload, segment_point_id: id } };
 }
 
 describe('QdrantStore speaks Qdrant REST', () => {
@@ -275,6 +305,7 @@ describe('QdrantStore speaks Qdrant REST', () => {
       { field_name: 'org_id', field_schema: { type: 'keyword', is_tenant: true } },
       { field_name: 'asset_id', field_schema: 'keyword' },
       { field_name: 'segment_id', field_schema: 'keyword' },
+      { field_name: 'segment_point_id', field_schema: 'keyword' },
       { field_name: 'model', field_schema: 'keyword' },
       { field_name: 'model_ver', field_schema: 'keyword' },
       { field_name: 'seq', field_schema: 'integer' },
@@ -447,6 +478,117 @@ describe('QdrantStore speaks Qdrant REST', () => {
     expect(fake.points.get(b.id)?.payload.seq).toBe(11);
   });
 
+  it('writes segments: reads them, writes the newest text, reads them back and deletes the older chunks', async () => {
+    const s = store();
+    await s.init(4);
+    // Segment s1 as three chunks of job 10 (chunk 0's id is the segment's point id).
+    const chunks = async (segment: string, count: number, seq: number) => {
+      const first = await point(segment, seq, [1, 0, 0, 0]);
+      return Promise.all(
+        Array.from({ length: count }, async (_, i) => {
+          const p = await point(segment, seq, [1, 0, i, 0]);
+          const payload = { ...p.payload, job_id: first.payload.job_id, chunk_index: i };
+          return {
+            ...p,
+            id: i === 0 ? first.id : randomUUID(),
+            payload: { ...payload, chunk_count: count },
+          };
+        }),
+      );
+    };
+    const three = await chunks('s1', 3, 10);
+    const s1 = three[0]?.id as string;
+    // s2: a point written before chunking (no segment field), seq 20.
+    const old = await point('s2', 20, [0, 1, 0, 0]);
+    const { segment_point_id: _, ...oldPayload } = old.payload;
+    fake.points.set(old.id, { id: old.id, vector: [0, 1, 0, 0], payload: oldPayload });
+    expect(await s.writeSegments(three)).toEqual([true, true, true]);
+
+    fake.requests.length = 0;
+    const one = await chunks('s1', 1, 11);
+    const late = await chunks('s2', 2, 19);
+    expect(await s.writeSegments([...one, ...late])).toEqual([true, false, false]);
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `POST /collections/${COLLECTION}/points/scroll`,
+      `PUT /collections/${COLLECTION}/points`,
+      `POST /collections/${COLLECTION}/points/scroll`,
+      `POST /collections/${COLLECTION}/points/delete`,
+    ]);
+    const segmentIds = [s1, old.id];
+    const read = {
+      filter: {
+        must: [ORG_FILTER],
+        should: [{ key: 'segment_point_id', match: { any: segmentIds } }, { has_id: segmentIds }],
+      },
+      limit: 1024,
+      with_payload: ['segment_point_id', 'seq'],
+      with_vector: false,
+    };
+    const [before, after] = calls('POST', '/points/scroll');
+    expect(before?.body).toEqual(read);
+    expect(after?.body).toEqual(read);
+    // Only s1's new text is written (s2 holds a newer seq), each point still guarded by its id.
+    const [upsert] = calls('PUT', '/points');
+    expect(upsert?.body.points.map((p: { id: string }) => p.id)).toEqual([s1]);
+    expect(upsert?.body.update_filter).toEqual({
+      should: [{ must: [{ has_id: [s1] }, { key: 'seq', range: { lte: 11 } }] }],
+    });
+    // Then the chunks below s1's newest seq, by segment (and by id, for an old point).
+    const [del] = calls('POST', '/points/delete');
+    expect(del?.query).toBe('?wait=true&ordering=medium');
+    const below = { key: 'seq', range: { lt: 11 } };
+    expect(del?.body).toEqual({
+      filter: {
+        must: [ORG_FILTER],
+        should: [
+          { must: [{ key: 'segment_point_id', match: { value: s1 } }, below] },
+          { must: [{ has_id: [s1] }, below] },
+        ],
+      },
+    });
+    expect([...fake.points.keys()].sort()).toEqual([s1, old.id].sort());
+
+    // Nothing older left and nothing newer written: a redelivery is one read and one write.
+    fake.requests.length = 0;
+    expect(await s.writeSegments(one)).toEqual([true]);
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `POST /collections/${COLLECTION}/points/scroll`,
+      `PUT /collections/${COLLECTION}/points`,
+      `POST /collections/${COLLECTION}/points/scroll`,
+    ]);
+    // A late job alone: the one read, nothing written.
+    fake.requests.length = 0;
+    expect(await s.writeSegments(late)).toEqual([false, false]);
+    expect(fake.requests).toHaveLength(1);
+    expect(JSON.stringify(fake.requests)).not.toMatch(/"text"/);
+  });
+
+  it('reads a segment of more points than one scroll page in pages', async () => {
+    const s = store();
+    await s.init(4);
+    const first = await point('s1', 1, [1, 0, 0, 0]);
+    const many = Array.from({ length: 1100 }, (_, i) => ({
+      ...first,
+      id: i === 0 ? first.id : randomUUID(),
+      payload: { ...first.payload, chunk_index: i, chunk_count: 1100 },
+    }));
+    expect((await s.writeSegments(many)).every(Boolean)).toBe(true);
+    fake.requests.length = 0;
+    expect(await s.writeSegments([{ ...first, payload: { ...first.payload, seq: 2 } }])).toEqual([
+      true,
+    ]);
+    // Two pages before the write, two after (chunk 0 replaced, 1,099 older), then the delete.
+    const scrolls = calls('POST', '/points/scroll');
+    expect(scrolls.map((r) => r.body.offset ?? null)).toEqual([
+      null,
+      expect.any(String),
+      null,
+      expect.any(String),
+    ]);
+    expect(calls('POST', '/points/delete')).toHaveLength(1);
+    expect([...fake.points.keys()]).toEqual([first.id]);
+  });
+
   it('scopes search, count and delete to the organisation', async () => {
     const s = store();
     await s.init(4);
@@ -528,15 +670,20 @@ describe('QdrantStore speaks Qdrant REST', () => {
     expect(await s.delete({ orgId: 'globex', pointId: a.id })).toBe(0);
     expect(await s.delete({ orgId: 'acme', pointId: a.id })).toBe(1);
     expect(await s.delete({ orgId: 'acme', assetId: 'a1' })).toBe(0);
+    // A point id deletes its segment: the point, and every point whose segment it is.
+    const segment = (org: object) => ({
+      must: [org],
+      should: [{ has_id: [a.id] }, { key: 'segment_point_id', match: { value: a.id } }],
+    });
     const counted = calls('POST', '/points/count').map((r) => r.body.filter);
     expect(counted).toEqual([
-      { must: [{ key: 'org_id', match: { value: 'globex' } }, { has_id: [a.id] }] },
-      { must: [ORG_FILTER, { has_id: [a.id] }] },
+      segment({ key: 'org_id', match: { value: 'globex' } }),
+      segment(ORG_FILTER),
       { must: [ORG_FILTER, { key: 'asset_id', match: { value: 'a1' } }] },
     ]);
     const [del] = calls('POST', '/points/delete');
     expect(del?.query).toBe('?wait=true&ordering=medium');
-    expect(del?.body).toEqual({ filter: { must: [ORG_FILTER, { has_id: [a.id] }] } });
+    expect(del?.body).toEqual({ filter: segment(ORG_FILTER) });
   });
 
   it('authenticates with the api-key header', async () => {
@@ -643,7 +790,7 @@ describe('the embedder on Qdrant', () => {
     for (const r of fake.requests) {
       expect(r.raw).not.toContain(canary);
       expect(r.raw).not.toContain('furry');
-      if (/\/points\/(query|count|delete)$/.test(r.path)) {
+      if (/\/points\/(query|count|delete|scroll)$/.test(r.path)) {
         // The request and each of its prefetches (hybrid) carry the tenant condition first.
         for (const q of [r.body, ...(r.body.prefetch ?? [])]) {
           expect(q.filter.must[0]).toEqual({

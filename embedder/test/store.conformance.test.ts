@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as lancedb from '@lancedb/lancedb';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pointId } from '../../contract/ids.js';
+import { chunkPointId, pointId } from '../../contract/ids.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
 import type { LanceDbStoreOptions } from '../src/store/lancedb.js';
 import { QdrantStore } from '../src/store/qdrant.js';
@@ -18,6 +18,10 @@ function unit(values: number[]): Float32Array {
   return v.map((x) => x / norm);
 }
 
+/**
+ * A point of one segment's text; unless `extra` says otherwise, the text fits the window: the
+ * segment's only chunk, whose id is the segment's point id.
+ */
 async function point(
   org: string,
   asset: string,
@@ -27,6 +31,11 @@ async function point(
   extra: Partial<PointPayload> = {},
 ): Promise<VectorPoint> {
   const payload: PointPayload = {
+    segment_point_id: '',
+    chunk_index: 0,
+    chunk_count: 1,
+    chunk_start: 0,
+    chunk_end: extra.truncated_len ?? 10,
     org_id: org,
     asset_id: asset,
     segment_id: segment,
@@ -42,7 +51,55 @@ async function point(
     embedded_at: new Date(1_700_000_000_000 + seq).toISOString(),
     ...extra,
   };
-  return { id: await pointId(payload), vector: unit(vector), payload };
+  const id = await pointId(payload);
+  if (extra.segment_point_id === undefined) payload.segment_point_id = id;
+  return { id, vector: unit(vector), payload };
+}
+
+/** Chunk i's vector in `chunked`: near axis i, so a search for it finds that chunk first. */
+const chunkAxis = (i: number) => Array.from({ length: DIM }, (_, k) => (k === i % DIM ? 1 : 0.05));
+
+/**
+ * The `count` chunks of one text of a segment, written by job `seq`: ids from chunkPointId
+ * (chunk 0's is the segment's point id), 100 code points apart and 120 long, chunk i's vector
+ * near axis i (or `vectors[i]`), its terms the shared term 1 and its own term 100 + i.
+ */
+async function chunked(
+  org: string,
+  asset: string,
+  segment: string,
+  count: number,
+  seq: number,
+  vectors?: number[][],
+): Promise<VectorPoint[]> {
+  const key = { org_id: org, asset_id: asset, segment_id: segment, model: MODEL, model_ver: '1' };
+  const segmentPointId = await pointId(key);
+  const jobId = randomUUID();
+  const textLen = 100 * count + 20;
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const p = await point(org, asset, segment, vectors?.[i] ?? chunkAxis(i), seq, {
+        job_id: jobId,
+        text_len: textLen,
+        truncated_len: textLen,
+        token_count: 30 * count,
+        segment_point_id: segmentPointId,
+        chunk_index: i,
+        chunk_count: count,
+        chunk_start: 100 * i,
+        chunk_end: 100 * i + 120,
+      });
+      return withTerms({ ...p, id: await chunkPointId(key, i) }, { 1: 1, [100 + i]: 1 }, 2);
+    }),
+  );
+}
+
+/** The chunk fields, which points written before chunking lack. */
+const CHUNK_KEYS = ['segment_point_id', 'chunk_index', 'chunk_count', 'chunk_start', 'chunk_end'];
+
+/** A payload as an embedder before chunking wrote it: no chunk fields. */
+function legacyPayload(payload: PointPayload): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(payload).filter(([k]) => !CHUNK_KEYS.includes(k)));
 }
 
 const search = (store: VectorStore, orgId: string, vector: number[], more: object = {}) =>
@@ -76,6 +133,11 @@ interface Harness {
   store: VectorStore;
   /** A second store instance over the same data (a restart). */
   reopen: () => Promise<VectorStore>;
+  /**
+   * Writes `points` as an embedder before chunking did (payloads without the chunk fields, an
+   * old table), and returns a store over them (closed by `cleanup`).
+   */
+  legacy: (points: readonly VectorPoint[]) => Promise<VectorStore>;
   cleanup: () => Promise<void>;
 }
 
@@ -259,6 +321,7 @@ function conformance(makeHarness: () => Promise<Harness>): void {
   });
 
   keywordConformance(() => ({ h, store }));
+  chunkConformance(() => ({ h, store }));
 }
 
 /** A point with a keyword-index entry: term id → count, and the text's length in terms. */
@@ -431,6 +494,203 @@ function keywordConformance(current: () => { h: Harness; store: VectorStore }): 
   });
 }
 
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/**
+ * What a tenant's searches find: every point a dense search reaches (ids and payloads, sorted
+ * by id), and the ids a keyword search for the chunks' shared term 1 reaches (sorted).
+ */
+async function findable(store: VectorStore, org: string) {
+  const dense = await search(store, org, chunkAxis(0), { limit: 100 });
+  const keyword = await keywordSearch(store, org, { 1: 1 }, { limit: 100 });
+  return {
+    dense: dense.map((x) => ({ id: x.id, payload: x.payload })).sort(byId),
+    keyword: keyword.map((x) => x.id).sort(),
+  };
+}
+
+/** What `findable` answers when exactly `points` (all with term 1) are stored. */
+function only(points: readonly VectorPoint[]) {
+  return {
+    dense: points.map((p) => ({ id: p.id, payload: p.payload })).sort(byId),
+    keyword: points.map((p) => p.id).sort(),
+  };
+}
+
+/** Segment writes (VectorStore.writeSegments): one point per chunk of a text, latest wins. */
+function chunkConformance(current: () => { h: Harness; store: VectorStore }): void {
+  it('segments: a 3-chunk text overwritten by a 1-chunk text leaves only the new chunk', async () => {
+    const { store } = current();
+    const three = await chunked('acme', 'a1', 's1', 3, 5);
+    expect(await store.writeSegments(three)).toEqual([true, true, true]);
+    expect(await findable(store, 'acme')).toEqual(only(three));
+    expect(await store.count({ orgId: 'acme' })).toBe(3);
+    const one = await chunked('acme', 'a1', 's1', 1, 6);
+    // Chunk 0 keeps the segment's point id whatever the text's length.
+    expect(one[0]?.id).toBe(three[0]?.id);
+    expect(await store.writeSegments(one)).toEqual([true]);
+    expect(await store.count({ orgId: 'acme' })).toBe(1);
+    expect(await findable(store, 'acme')).toEqual(only(one));
+    // Neither the surplus chunks' vectors nor their own terms find anything of theirs.
+    for (const stale of three.slice(1)) {
+      const hits = await search(store, 'acme', [...stale.vector]);
+      expect(hits.map((x) => x.id)).toEqual([one[0]?.id]);
+    }
+    expect(await keywordSearch(store, 'acme', { 101: 1, 102: 1 })).toEqual([]);
+    // And back to more chunks: the new set, whole.
+    const two = await chunked('acme', 'a1', 's1', 2, 7);
+    expect(await store.writeSegments(two)).toEqual([true, true]);
+    expect(await findable(store, 'acme')).toEqual(only(two));
+  });
+
+  it('segments: a late older job applies nothing and leaves the newer set intact', async () => {
+    const { store } = current();
+    const newer = await chunked('acme', 'a1', 's1', 2, 10);
+    expect(await store.writeSegments(newer)).toEqual([true, true]);
+    // More chunks than the newer text: its chunks 2 and 3 have no newer point of their own id.
+    const older = await chunked('acme', 'a1', 's1', 4, 7);
+    expect(await store.writeSegments(older)).toEqual([false, false, false, false]);
+    expect(await store.count({ orgId: 'acme' })).toBe(2);
+    expect(await findable(store, 'acme')).toEqual(only(newer));
+    // In one batch with another segment's text: that one lands, the late one still does not.
+    const other = await chunked('acme', 'a1', 's2', 2, 8);
+    expect(await store.writeSegments([...older, ...other])).toEqual([
+      ...older.map(() => false),
+      true,
+      true,
+    ]);
+    expect(await findable(store, 'acme')).toEqual(only([...newer, ...other]));
+    // Two jobs of one segment in one batch, older first: the newer's set, the older not applied.
+    const a = await chunked('acme', 'a2', 's3', 3, 20);
+    const b = await chunked('acme', 'a2', 's3', 1, 21);
+    expect(await store.writeSegments([...a, ...b])).toEqual([false, false, false, true]);
+    expect(await findable(store, 'acme')).toEqual(only([...newer, ...other, ...b]));
+  });
+
+  it("segments: an older job's chunks landing after the newer write are removed by the segment's next write", async () => {
+    const { store } = current();
+    const newer = await chunked('acme', 'a1', 's1', 1, 10);
+    const older = await chunked('acme', 'a1', 's1', 3, 5);
+    expect(await store.writeSegments(newer)).toEqual([true]);
+    // The older job's chunks land after the newer job wrote (per id: chunk 0 is refused, its
+    // surplus chunks 1 and 2 have no newer point of their id): the segment holds a mix.
+    expect(await store.upsert(older)).toEqual([false, true, true]);
+    expect(await store.count({ orgId: 'acme' })).toBe(3);
+    // The older job's own segment write (a redelivery) applies nothing and cleans up.
+    expect(await store.writeSegments(older)).toEqual([false, false, false]);
+    expect(await store.count({ orgId: 'acme' })).toBe(1);
+    expect(await findable(store, 'acme')).toEqual(only(newer));
+    // Again, cleaned up by a redelivery of the newer job.
+    expect(await store.upsert(older)).toEqual([false, true, true]);
+    expect(await store.writeSegments(newer)).toEqual([true]);
+    expect(await findable(store, 'acme')).toEqual(only(newer));
+    // Two writers of one segment at once, the older issued first: the newer's set, whole.
+    const slow = await chunked('acme', 'a2', 's2', 4, 30);
+    const fast = await chunked('acme', 'a2', 's2', 2, 31);
+    const [slowApplied, fastApplied] = await Promise.all([
+      store.writeSegments(slow),
+      store.writeSegments(fast),
+    ]);
+    // The newer job is applied; the older one may have been, for a moment, if it wrote first
+    // (then the newer write removed it), so its outcome is either.
+    expect(fastApplied).toEqual([true, true]);
+    expect(new Set(slowApplied).size).toBe(1);
+    expect(await findable(store, 'acme')).toEqual(only([...newer, ...fast]));
+    expect(await store.count({ orgId: 'acme' })).toBe(3);
+  });
+
+  it('segments: an identical redelivery is applied again and changes nothing', async () => {
+    const { store } = current();
+    const three = await chunked('acme', 'a1', 's1', 3, 5);
+    expect(await store.writeSegments(three)).toEqual([true, true, true]);
+    const again = three.map((p) => ({ ...p, payload: { ...p.payload } }));
+    expect(await store.writeSegments(again)).toEqual([true, true, true]);
+    expect(await store.count({ orgId: 'acme' })).toBe(3);
+    expect(await findable(store, 'acme')).toEqual(only(three));
+  });
+
+  it("segments: a delete by the segment's point id removes all its chunks, by asset all its segments'", async () => {
+    const { store } = current();
+    const s1 = await chunked('acme', 'a1', 's1', 3, 5);
+    const s2 = await chunked('acme', 'a1', 's2', 2, 6);
+    const s3 = await chunked('acme', 'a2', 's3', 2, 7);
+    await store.writeSegments([...s1, ...s2, ...s3]);
+    expect(await store.delete({ orgId: 'acme', pointId: s1[0]?.id as string })).toBe(3);
+    expect(await store.delete({ orgId: 'acme', pointId: s1[0]?.id as string })).toBe(0);
+    expect(await findable(store, 'acme')).toEqual(only([...s2, ...s3]));
+    expect(await store.delete({ orgId: 'acme', assetId: 'a1' })).toBe(2);
+    expect(await findable(store, 'acme')).toEqual(only(s3));
+    expect(await store.count({ orgId: 'acme' })).toBe(2);
+    // A delete is no tombstone: the segment's next job writes it again.
+    const back = await chunked('acme', 'a1', 's1', 2, 8);
+    expect(await store.writeSegments(back)).toEqual([true, true]);
+    expect(await findable(store, 'acme')).toEqual(only([...s3, ...back]));
+  });
+
+  it("segments: another organisation's segments are never read, pruned or deleted", async () => {
+    const { store } = current();
+    // The same asset and segment ids in two orgs (different point ids)...
+    const mine = await chunked('acme', 'a1', 's1', 3, 5);
+    const theirs = await chunked('globex', 'a1', 's1', 3, 5);
+    // ...and a globex point that claims acme's segment, with a newer seq.
+    const intruder = await point('globex', 'a9', 'x', chunkAxis(5), 99, {
+      segment_point_id: mine[0]?.id as string,
+    });
+    await store.writeSegments([...theirs, intruder]);
+    expect(await store.writeSegments(mine)).toEqual([true, true, true]);
+    const one = await chunked('acme', 'a1', 's1', 1, 6);
+    expect(await store.writeSegments(one)).toEqual([true]);
+    expect(await findable(store, 'acme')).toEqual(only(one));
+    const globex = await search(store, 'globex', chunkAxis(0), { limit: 100 });
+    expect(globex.map((x) => x.id).sort()).toEqual([...theirs, intruder].map((p) => p.id).sort());
+    // Deletes by either org's segment point id stay in the caller's org.
+    expect(await store.delete({ orgId: 'acme', pointId: theirs[0]?.id as string })).toBe(0);
+    expect(await store.delete({ orgId: 'globex', pointId: mine[0]?.id as string })).toBe(1);
+    expect(await store.count({ orgId: 'acme' })).toBe(1);
+    expect(await store.delete({ orgId: 'acme', pointId: mine[0]?.id as string })).toBe(1);
+    expect(await store.count({ orgId: 'globex' })).toBe(3);
+  });
+
+  it("segments: a point written before chunking reads back as its segment's only chunk, and a chunked write replaces it", async () => {
+    const { h } = current();
+    const old = await point('acme', 'a1', 's1', chunkAxis(0), 5, { truncated_len: 7 });
+    const other = await point('acme', 'a1', 's2', chunkAxis(1), 5);
+    const store = await h.legacy([old, other]);
+    // The defaults: its own segment, chunk 0 of 1, the whole embedded text.
+    expect(old.payload).toMatchObject({
+      segment_point_id: old.id,
+      chunk_index: 0,
+      chunk_count: 1,
+      chunk_start: 0,
+      chunk_end: 7,
+    });
+    const dense = await search(store, 'acme', chunkAxis(0), { limit: 100 });
+    expect(dense.map((x) => ({ id: x.id, payload: x.payload })).sort(byId)).toEqual(
+      [old, other].map((p) => ({ id: p.id, payload: p.payload })).sort(byId),
+    );
+    // An older chunked job of its segment is refused (the old point has no segment field: it
+    // is found by its id).
+    expect(await store.writeSegments(await chunked('acme', 'a1', 's1', 2, 4))).toEqual([
+      false,
+      false,
+    ]);
+    const three = await chunked('acme', 'a1', 's1', 3, 6);
+    expect(three[0]?.id).toBe(old.id);
+    expect(await store.writeSegments(three)).toEqual([true, true, true]);
+    expect(await store.count({ orgId: 'acme' })).toBe(4);
+    const hits = await search(store, 'acme', chunkAxis(0), { limit: 100, segmentId: 's1' });
+    expect(hits.map((x) => ({ id: x.id, payload: x.payload })).sort(byId)).toEqual(
+      only(three).dense,
+    );
+    // Its next text, of one chunk, leaves just that chunk (and the other segment's old point).
+    expect(await store.writeSegments(await chunked('acme', 'a1', 's1', 1, 7))).toEqual([true]);
+    expect(await store.count({ orgId: 'acme' })).toBe(2);
+    // A delete by an old point's id removes it (its own segment).
+    expect(await store.delete({ orgId: 'acme', pointId: other.id })).toBe(1);
+    expect(await store.count({ orgId: 'acme' })).toBe(1);
+  });
+}
+
 /**
  * Runs `fn` on a LanceDB store (initialised) in a fresh folder, then closes the store and removes
  * the folder.
@@ -451,18 +711,55 @@ async function withLanceStore(
   }
 }
 
-/** A LanceDB store in a fresh folder; `reopen` opens the same folder with the same options. */
+/**
+ * Creates the table as an embedder before the keyword index and chunking did (no kw_* or chunk
+ * columns), holding `points`.
+ */
+async function writeLegacyTable(dir: string, points: readonly VectorPoint[]): Promise<void> {
+  const db = await lancedb.connect(dir);
+  const table = await db.createTable(
+    'points',
+    points.map((p) => ({
+      id: p.id,
+      vector: Array.from(p.vector),
+      ...legacyPayload(p.payload),
+      seq: BigInt(p.payload.seq),
+    })),
+  );
+  const columns = (await table.schema()).fields.map((f) => f.name);
+  expect(columns.filter((c) => c.startsWith('kw_') || CHUNK_KEYS.includes(c))).toEqual([]);
+  table.close();
+  db.close();
+}
+
+/**
+ * A LanceDB store in a fresh folder; `reopen` opens the same folder with the same options,
+ * `legacy` a store over an old table in another fresh folder.
+ */
 function lanceHarness(prefix: string, options: { memoryIndexMaxRows?: number } = {}) {
   return async (): Promise<Harness> => {
     const tmp = await tempDir(prefix);
     const store = new LanceDbStore({ dataDir: tmp.dir, ...options });
     await store.init(DIM);
+    const legacies: { store: LanceDbStore; remove: () => Promise<void> }[] = [];
     return {
       store,
       reopen: async () => new LanceDbStore({ dataDir: tmp.dir, ...options }),
+      legacy: async (points) => {
+        const old = await tempDir(`${prefix}-legacy`);
+        await writeLegacyTable(old.dir, points);
+        const legacy = new LanceDbStore({ dataDir: old.dir, ...options });
+        legacies.push({ store: legacy, remove: old.remove });
+        expect(await legacy.init(DIM)).toEqual({ dim: DIM, created: false });
+        return legacy;
+      },
       cleanup: async () => {
         await store.close();
         await tmp.remove();
+        for (const l of legacies) {
+          await l.store.close();
+          await l.remove();
+        }
       },
     };
   };
@@ -479,13 +776,7 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
     const tmp = await tempDir('lance-legacy');
     // The table as an embedder before the keyword index wrote it (no kw_* columns).
     const old = await point('acme', 'a1', 'old', [1, 0], 1);
-    const db = await lancedb.connect(tmp.dir);
-    const legacy = await db.createTable('points', [
-      { id: old.id, vector: Array.from(old.vector), ...old.payload, seq: BigInt(1) },
-    ]);
-    expect((await legacy.schema()).fields.some((f) => f.name.startsWith('kw_'))).toBe(false);
-    legacy.close();
-    db.close();
+    await writeLegacyTable(tmp.dir, [old]);
     const store = new LanceDbStore({ dataDir: tmp.dir });
     try {
       expect(await store.init(DIM)).toEqual({ dim: DIM, created: false });
@@ -553,6 +844,39 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
         0,
       );
 
+      // Segment writes: 3-chunk texts (two concurrent calls), then shorter texts over some, a
+      // late older job, an older job's chunk landing late and cleaned up, and segment deletes.
+      const randomVectors = (n: number) =>
+        Array.from({ length: n }, () => Array.from({ length: DIM }, rand));
+      const text = (k: number, count: number, seq: number) =>
+        chunked(`org${k % 3}`, `ca${k % 2}`, `c${k}`, count, seq, randomVectors(count));
+      const texts: VectorPoint[][] = [];
+      for (let k = 0; k < 12; k++) texts.push(await text(k, 3, 2000 + k));
+      const [firstHalf, secondHalf] = [texts.slice(0, 6).flat(), texts.slice(6).flat()];
+      expect(
+        await Promise.all([memory.writeSegments(firstHalf), memory.writeSegments(secondHalf)]),
+      ).toEqual([firstHalf.map(() => true), secondHalf.map(() => true)]);
+      const shorter = [
+        ...(await text(0, 1, 3000)),
+        ...(await text(1, 1, 3001)),
+        ...(await text(2, 2, 3002)),
+        ...(await text(3, 2, 3003)),
+      ];
+      expect(await memory.writeSegments(shorter)).toEqual(shorter.map(() => true));
+      const late = await text(4, 5, 1000);
+      expect(await memory.writeSegments(late)).toEqual(late.map(() => false));
+      const older = await text(5, 4, 1500);
+      expect(await memory.upsert(older)).toEqual([false, false, false, true]);
+      expect(await memory.writeSegments(texts[5] as VectorPoint[])).toEqual([true, true, true]);
+      const segmentOf = (k: number) => (texts[k]?.[0] as VectorPoint).id;
+      expect(await memory.delete({ orgId: 'org0', pointId: segmentOf(6) })).toBe(3);
+      expect(await memory.delete({ orgId: 'org1', pointId: segmentOf(7) })).toBe(3);
+      expect(await memory.delete({ orgId: 'org1', pointId: segmentOf(8) })).toBe(0);
+      // The in-memory copy holds exactly the table's rows.
+      let rows = 0;
+      for (const orgId of ['org0', 'org1', 'org2']) rows += await memory.count({ orgId });
+      expect(memory.memoryIndexStats()?.points).toBe(rows);
+
       direct = new LanceDbStore({ dataDir: tmp.dir, memoryIndexMaxRows: 0 });
       await direct.init(DIM);
       const queries = [
@@ -569,6 +893,10 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
           filters: { embeddedBefore: '2023-11-14T22:13:20.100Z', segmentIds: ['s2', 's5', 's11'] },
         },
         { orgId: 'nobody' },
+        { orgId: 'org0', segmentId: 'c0' },
+        { orgId: 'org1', assetId: 'ca1' },
+        { orgId: 'org2', segmentId: 'c5' },
+        { orgId: 'org2', filters: { segmentIds: ['c2', 'c5', 'c8'] } },
       ];
       const normalise = (hits: { id: string; score: number; payload: PointPayload }[]) =>
         hits.map((h) => ({ ...h, score: Math.round(h.score * 1e4) / 1e4 }));
@@ -584,6 +912,21 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
         const fromMemory = await memory.search(params);
         expect(normalise(fromMemory)).toEqual(normalise(await direct.search(params)));
         if (q.orgId !== 'nobody') expect(fromMemory.length).toBeGreaterThan(0);
+      }
+      // The keyword index, kept in step with every write, prune and delete, agrees with the one
+      // the other store rebuilt from the table.
+      for (const orgId of ['org0', 'org1', 'org2']) {
+        const params = {
+          mode: 'keyword' as const,
+          terms: terms({ 1: 1, 101: 1 }),
+          orgId,
+          model: MODEL,
+          modelVer: '1',
+          limit: 50,
+        };
+        const fromMemory = await memory.search(params);
+        expect(fromMemory.length).toBeGreaterThan(0);
+        expect(normalise(fromMemory)).toEqual(normalise(await direct.search(params)));
       }
       // A restart loads the copy from disk and still agrees.
       await memory.close();
@@ -742,6 +1085,18 @@ describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)'
     return {
       store,
       reopen: async () => make(),
+      // Qdrant has no schema: an old point is one whose payload lacks the chunk fields.
+      legacy: async (points) => {
+        await qdrant.admin().upsert(collection, {
+          wait: true,
+          points: points.map((p) => ({
+            id: p.id,
+            vector: Array.from(p.vector),
+            payload: legacyPayload(p.payload),
+          })),
+        });
+        return store;
+      },
       cleanup: async () => {
         await store.close();
         await qdrant.admin().deleteCollection(collection);
@@ -847,6 +1202,27 @@ describe.skipIf(!qdrantUrl)(
         expect(replay[k]).toEqual(b.points.map((p) => p.payload.seq === maxSeq.get(p.id))),
       );
       expect(await replicaA.count({ orgId: 'acme' })).toBe(60);
+    });
+
+    it("racing segment writes from both replicas converge to the newest job's chunks, whatever lands first", async () => {
+      const rand = seededRand(13);
+      const segments: VectorPoint[][] = [];
+      for (let round = 0; round < 10; round++) {
+        // An older text of 4 chunks and a newer one of 1 or 2, through different replicas.
+        const older = await chunked('acme', 'race', `s${round}`, 4, 100 + 2 * round);
+        const newer = await chunked('acme', 'race', `s${round}`, 1 + (round % 2), 101 + 2 * round);
+        const [toA, toB] = rand() < 0.5 ? [older, newer] : [newer, older];
+        const [a, b] = await Promise.all([
+          replicaA.writeSegments(toA),
+          replicaB.writeSegments(toB),
+        ]);
+        expect(toA === newer ? a : b).toEqual(newer.map(() => true));
+        segments.push(newer);
+      }
+      const stored = await search(replicaA, 'acme', chunkAxis(0), { limit: 100 });
+      expect(stored.map((x) => ({ id: x.id, payload: x.payload })).sort(byId)).toEqual(
+        only(segments.flat()).dense,
+      );
     });
 
     it('deletes by point and by asset through one replica are seen by the other at once', async () => {

@@ -202,3 +202,51 @@ export function metricDelta(
     mrrAt10: round(a.mrrAt10 - b.mrrAt10, 6),
   };
 }
+
+/** The issue's chunking target for one chunked setting and mode: nDCG@10 ≥ truncate's. */
+export interface ChunkingCheck {
+  /** The chunked setting's label (`default`, `128:16`). */
+  chunking: string;
+  /** The pass's label (`dense`, `hybrid`). */
+  mode: string;
+  target: string;
+  status: Exclude<CheckStatus, 'not measured'>;
+  /** nDCG@10 of the chunked pass − truncate's. */
+  measured: number;
+  figures: string;
+}
+
+/** What chunkingChecks reads of a setting's run: its label, whether it truncates, its passes. */
+export interface ChunkingRunFigures {
+  label: string;
+  truncates: boolean;
+  modes: readonly { label: string; metrics: { ndcgAt10: number } }[];
+}
+
+/**
+ * "Chunked nDCG@10 ≥ truncated": every pass of every chunked setting against the same pass of the
+ * first truncating setting; none without a truncating setting.
+ */
+export function chunkingChecks(runs: readonly ChunkingRunFigures[]): ChunkingCheck[] {
+  const base = runs.find((r) => r.truncates);
+  if (!base) return [];
+  return runs
+    .filter((r) => !r.truncates)
+    .flatMap((r) =>
+      r.modes.flatMap((m) => {
+        const t = base.modes.find((b) => b.label === m.label);
+        if (!t) return [];
+        const d = m.metrics.ndcgAt10 - t.metrics.ndcgAt10;
+        return [
+          {
+            chunking: r.label,
+            mode: m.label,
+            target: `${m.label} nDCG@10, chunking ${r.label} ≥ ${base.label}`,
+            status: d >= -EPS ? ('met' as const) : ('not met' as const),
+            measured: round(d, 6),
+            figures: `${r.label} ${f4(m.metrics.ndcgAt10)}, ${base.label} ${f4(t.metrics.ndcgAt10)}: ${signed(d)}`,
+          },
+        ];
+      }),
+    );
+}

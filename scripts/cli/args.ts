@@ -3,8 +3,16 @@
  * may appear anywhere. Every value is checked here, so commands receive typed, valid settings.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_FUSION, DEFAULT_SEARCH_MODE, SEARCH_MODES } from '../../contract/internal.js';
-import type { SearchMode } from '../../contract/internal.js';
+import {
+  DEFAULT_CHUNK_OVERLAP_TOKENS,
+  DEFAULT_FUSION,
+  DEFAULT_SEARCH_MODE,
+  GROUP_BY,
+  MAX_CHUNK_TOKENS,
+  MIN_CHUNK_TOKENS,
+  SEARCH_MODES,
+} from '../../contract/internal.js';
+import type { Chunking, GroupBy, SearchMode } from '../../contract/internal.js';
 import { MAX_BATCH_SEGMENTS } from '../../contract/rules.js';
 import { CliError } from './errors.js';
 
@@ -26,6 +34,8 @@ export interface IngestArgs {
   concurrency: number;
   wait: boolean;
   timeoutSeconds: number;
+  /** Unset: the organisation's setting, else the server's default. */
+  chunking?: Chunking;
 }
 
 /** What `heimdex search` is told to look for (commands.ts). */
@@ -39,6 +49,8 @@ export interface SearchArgs {
   /** Hybrid mode's fusion options (only the ones given). */
   fusion?: { k?: number; weight?: number };
   explain?: true;
+  /** Unset: the server's default (one result per segment). */
+  groupBy?: GroupBy;
 }
 
 export type Command =
@@ -77,6 +89,8 @@ const OPTIONS = {
   'fusion-k': { type: 'string' },
   'fusion-weight': { type: 'string' },
   explain: { type: 'boolean' },
+  'group-by': { type: 'string' },
+  chunking: { type: 'string' },
   'batch-size': { type: 'string' },
   concurrency: { type: 'string' },
   'no-wait': { type: 'boolean' },
@@ -90,8 +104,8 @@ const GLOBAL: OptionName[] = ['url', 'token', 'json', 'quiet', 'help', 'version'
 
 const COMMANDS: Record<Exclude<Command['name'], 'help' | 'version'>, OptionName[]> = {
   token: ['org', 'sub', 'ttl', 'secret'],
-  ingest: ['asset', 'batch-size', 'concurrency', 'no-wait', 'timeout', 'retries'],
-  search: ['limit', 'asset', 'segment', 'mode', 'fusion-k', 'fusion-weight', 'explain'],
+  ingest: ['asset', 'chunking', 'batch-size', 'concurrency', 'no-wait', 'timeout', 'retries'],
+  search: ['limit', 'asset', 'segment', 'mode', 'fusion-k', 'fusion-weight', 'explain', 'group-by'],
   job: [],
   batch: ['wait', 'timeout'],
   delete: ['asset', 'point'],
@@ -103,23 +117,29 @@ Commands:
   token   [--org ID] [--sub ID] [--ttl SECONDS] [--secret S]
           Print a dev token (AUTH_PROVIDER=dev). The secret comes from --secret, DEV_JWT_SECRET,
           or the dev stack's .data/dev-secrets.json (HEIMDEX_DATA_DIR moves it).
-  ingest  <file|folder>… [--asset NAME] [--batch-size N] [--concurrency N] [--no-wait]
-          [--timeout SECONDS] [--retries N]
+  ingest  <file|folder>… [--asset NAME] [--chunking truncate|MAX[:OVERLAP]] [--batch-size N]
+          [--concurrency N] [--no-wait] [--timeout SECONDS] [--retries N]
           Embed .txt/.md files (one segment per paragraph, ids p1, p2, …; a markdown heading
           goes with the paragraph after it) and .jsonl files (one per line: {"asset_id"?,
           "segment_id"?, "text"}). Each file is an asset named by its path from the current
           folder (notes/today.md); --asset NAME puts every file under asset NAME instead
           (segment ids notes/today.md#p1, …), so that delete --asset NAME removes them all.
           Follows each batch until its jobs finish and prints a summary (exit 1 if any failed).
+          A text longer than the model's window is embedded as overlapping chunks of its
+          tokens: --chunking MAX[:OVERLAP] sets their size (${MIN_CHUNK_TOKENS}-${MAX_CHUNK_TOKENS} tokens, at most the
+          model's window) and overlap (default ${DEFAULT_CHUNK_OVERLAP_TOKENS}, less than MAX); --chunking truncate
+          embeds the first window only. Default: the organisation's setting (PUT
+          /vectors/settings), else windows of the model's size.
   search  "<query>" [--limit N] [--asset ID] [--segment ID] [--mode MODE] [--explain]
-          [--fusion-k N] [--fusion-weight W]
+          [--fusion-k N] [--fusion-weight W] [--group-by segment|chunk]
           Ranked hits; for a hit from a file ingested here, the file, line and paragraph as
           they read now on this disk (the server keeps no text). --mode dense (by meaning;
           score: cosine similarity), keyword (by the query's words; score: BM25) or hybrid
           (both rankings fused; score: reciprocal rank fusion); default ${DEFAULT_SEARCH_MODE}.
           --fusion-k N (1-1000, default ${DEFAULT_FUSION.k}) and --fusion-weight W (the dense ranking's
           share, 0-1, default ${DEFAULT_FUSION.weight}) tune hybrid's fusion. --explain shows each hit's
-          rank and score in the dense and keyword rankings.
+          rank and score in the dense and keyword rankings. --group-by segment (the default):
+          one hit per segment, at its best chunk; chunk: every matching chunk of a long text.
   job     <job_id>
   batch   <batch_id> [--wait] [--timeout SECONDS]
           Job counts of one ingest request (by status) and its failed jobs; --wait follows it
@@ -150,6 +170,37 @@ function searchMode(raw: string | undefined): SearchMode | undefined {
     throw new CliError(`--mode must be one of ${SEARCH_MODES.join(', ')} (got "${raw}")`);
   }
   return mode;
+}
+
+function groupBy(raw: string | undefined): GroupBy | undefined {
+  if (raw === undefined) return undefined;
+  const value = GROUP_BY.find((g) => g === raw.trim().toLowerCase());
+  if (value === undefined) {
+    throw new CliError(`--group-by must be one of ${GROUP_BY.join(', ')} (got "${raw}")`);
+  }
+  return value;
+}
+
+/** `--chunking truncate` or `--chunking MAX[:OVERLAP]` (model tokens), checked as the API would. */
+export function chunkingOption(raw: string | undefined): Chunking | undefined {
+  if (raw === undefined) return undefined;
+  const value = raw.trim().toLowerCase();
+  if (value === 'truncate') return 'truncate';
+  const m = /^(\d+)(?::(\d+))?$/.exec(value);
+  const usage = `--chunking must be truncate or MAX[:OVERLAP] in model tokens, e.g. 256:32 (got "${raw}")`;
+  if (!m) throw new CliError(usage);
+  const max = Number(m[1]);
+  if (max < MIN_CHUNK_TOKENS || max > MAX_CHUNK_TOKENS) {
+    throw new CliError(
+      `--chunking: MAX must be from ${MIN_CHUNK_TOKENS} to ${MAX_CHUNK_TOKENS} tokens (got "${raw}")`,
+    );
+  }
+  if (m[2] === undefined) return { max_tokens: max };
+  const overlap = Number(m[2]);
+  if (overlap >= max) {
+    throw new CliError(`--chunking: OVERLAP must be less than MAX (got "${raw}")`);
+  }
+  return { max_tokens: max, overlap_tokens: overlap };
 }
 
 function int(name: string, raw: string | undefined, def: number, min: number, max: number) {
@@ -252,6 +303,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
           wait: !v['no-wait'],
           timeoutSeconds: int('timeout', v.timeout, 600, 1, 86_400),
           retries: int('retries', v.retries, 6, 0, 20),
+          ...(v.chunking !== undefined ? { chunking: chunkingOption(v.chunking)! } : {}),
         },
       };
     }
@@ -259,6 +311,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
       positional(1, 'one query (quote it)');
       if (!args[0]!.trim()) throw new CliError('search needs a non-empty query');
       const mode = searchMode(v.mode);
+      const group = groupBy(v['group-by']);
       const k =
         v['fusion-k'] === undefined ? undefined : int('fusion-k', v['fusion-k'], 0, 1, 1000);
       const weight = decimal('fusion-weight', v['fusion-weight'], 0, 1);
@@ -284,6 +337,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
           ...(mode !== undefined ? { mode } : {}),
           ...(fused ? { fusion } : {}),
           ...(v.explain ? { explain: true as const } : {}),
+          ...(group !== undefined ? { groupBy: group } : {}),
         },
       };
     }

@@ -10,7 +10,12 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_FUSION, DEFAULT_SEARCH_MODE } from '../../contract/internal.js';
+import {
+  DEFAULT_FUSION,
+  DEFAULT_SEARCH_MODE,
+  MAX_CHUNK_TOKENS,
+  MIN_CHUNK_TOKENS,
+} from '../../contract/internal.js';
 import { MAX_BATCH_SEGMENTS } from '../../contract/rules.js';
 import { DEFAULT_URL, parseCli, parseUrl } from './args.js';
 import { ApiClient, backoffMs, retryAfterMs } from './client.js';
@@ -168,6 +173,53 @@ describe('argument parsing', () => {
     [['batch'], /batch needs a batch id/],
     [['job', 'j', '--wait'], /job does not take --wait/],
     [['token', 'extra'], /token takes no arguments/],
+  ])('refuses %j', (argv, message) => {
+    expect(usageError(argv)).toMatch(message);
+  });
+
+  it('parses --chunking for ingest and --group-by for search', () => {
+    const ingest = (value: string) => parse(['ingest', 'x', '--chunking', value]).command;
+    expect(ingest('256:32')).toMatchObject({ chunking: { max_tokens: 256, overlap_tokens: 32 } });
+    expect(ingest('128')).toMatchObject({ chunking: { max_tokens: 128 } });
+    expect(ingest(`${MAX_CHUNK_TOKENS}:0`)).toMatchObject({
+      chunking: { max_tokens: MAX_CHUNK_TOKENS, overlap_tokens: 0 },
+    });
+    expect(ingest(`${MIN_CHUNK_TOKENS}:${MIN_CHUNK_TOKENS - 1}`)).toMatchObject({
+      chunking: { max_tokens: MIN_CHUNK_TOKENS, overlap_tokens: MIN_CHUNK_TOKENS - 1 },
+    });
+    expect(ingest('truncate')).toMatchObject({ chunking: 'truncate' });
+    expect(ingest(' TRUNCATE ')).toMatchObject({ chunking: 'truncate' });
+    expect(parse(['ingest', 'x']).command).not.toHaveProperty('chunking');
+    expect(parse(['search', 'q', '--group-by', 'chunk']).command).toEqual({
+      name: 'search',
+      query: 'q',
+      limit: 10,
+      groupBy: 'chunk',
+    });
+    expect(parse(['search', 'q', '--group-by', 'Segment']).command).toMatchObject({
+      groupBy: 'segment',
+    });
+    expect(parse(['search', 'q']).command).not.toHaveProperty('groupBy');
+  });
+
+  it.each([
+    [['ingest', 'x', '--chunking', 'split'], /--chunking must be truncate or MAX\[:OVERLAP\]/],
+    [['ingest', 'x', '--chunking', '64:'], /--chunking must be truncate or MAX\[:OVERLAP\]/],
+    [['ingest', 'x', '--chunking', ':8'], /--chunking must be truncate or MAX\[:OVERLAP\]/],
+    [['ingest', 'x', '--chunking', '64.5'], /--chunking must be truncate or MAX\[:OVERLAP\]/],
+    [
+      ['ingest', 'x', '--chunking', String(MIN_CHUNK_TOKENS - 1)],
+      new RegExp(`--chunking: MAX must be from ${MIN_CHUNK_TOKENS} to ${MAX_CHUNK_TOKENS} tokens`),
+    ],
+    [['ingest', 'x', '--chunking', String(MAX_CHUNK_TOKENS + 1)], /--chunking: MAX must be from/],
+    [['ingest', 'x', '--chunking', '64:64'], /--chunking: OVERLAP must be less than MAX/],
+    [['ingest', 'x', '--chunking'], /option --chunking needs a value/],
+    [['ingest', 'x', '--group-by', 'chunk'], /ingest does not take --group-by/],
+    [
+      ['search', 'q', '--group-by', 'asset'],
+      /^--group-by must be one of segment, chunk \(got "asset"\)$/,
+    ],
+    [['search', 'q', '--chunking', 'truncate'], /search does not take --chunking/],
   ])('refuses %j', (argv, message) => {
     expect(usageError(argv)).toMatch(message);
   });
@@ -934,11 +986,120 @@ describe('heimdex ingest (in process, against the scripted server)', () => {
     expect(keyword.stdout[0]).toBe('3 results (mode keyword; score: BM25; model m@1)');
   });
 
+  it('ingest sends --chunking with every batch, and nothing without it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-chunking-'));
+    fs.writeFileSync(path.join(dir, 'a.txt'), 'one\n\ntwo\n\nthree');
+    const bodies: Array<Record<string, unknown>> = [];
+    handler = (req, body) => {
+      const { segments } = JSON.parse(body) as {
+        segments: Array<{ asset_id: string; segment_id: string }>;
+      };
+      bodies.push(JSON.parse(body) as Record<string, unknown>);
+      return {
+        status: 202,
+        body: {
+          jobs: segments.map((s) => ({ ...s, job_id: `j-${s.segment_id}`, existing: false })),
+        },
+      };
+    };
+    const env = { HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' };
+    const argv = ['-q', 'ingest', 'a.txt', '--no-wait', '--batch-size', '2'];
+    expect(await runCli([...argv, '--chunking', '200:20'], captureIo(env, dir))).toBe(0);
+    expect(bodies.map((b) => b.chunking)).toEqual([
+      { max_tokens: 200, overlap_tokens: 20 },
+      { max_tokens: 200, overlap_tokens: 20 },
+    ]);
+    bodies.length = 0;
+    expect(await runCli([...argv, '--chunking', 'truncate'], captureIo(env, dir))).toBe(0);
+    expect(bodies.map((b) => b.chunking)).toEqual(['truncate', 'truncate']);
+    bodies.length = 0;
+    expect(await runCli(argv, captureIo(env, dir))).toBe(0);
+    expect(bodies.every((b) => !('chunking' in b))).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('search sends --group-by, shows which chunk each hit is, and the chunk of its local text', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-chunks-'));
+    // One paragraph over three lines; the hit is its chunk 2 of 3, which starts on the 2nd line.
+    const paragraph = 'First line of the text\nSecond line about dogs\nThird line';
+    fs.writeFileSync(path.join(dir, 'long.txt'), `Intro\n\n${paragraph}\n`);
+    const start = paragraph.indexOf('Second');
+    const hit = (point: string, chunk: number, chunks: number, s = 0, e = 5) => ({
+      point_id: point,
+      score: 0.5,
+      payload: {
+        asset_id: 'long.txt',
+        segment_id: 'p2',
+        text_len: [...paragraph].length,
+        token_count: 7,
+        chunk_index: chunk,
+        chunk_count: chunks,
+        chunk_start: s,
+        chunk_end: e,
+        segment_point_id: 'seg',
+      },
+    });
+    handler = () => ({
+      status: 200,
+      body: {
+        results: [hit('c2', 1, 3, start, start + 22), { ...hit('short', 0, 1), score: 0.25 }],
+        mode: 'dense',
+        query_model: 'm',
+        query_model_ver: '1',
+        total: 2,
+      },
+    });
+    const env = { HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' };
+    const io = captureIo(env, dir);
+    expect(await runCli(['search', 'dogs', '--mode', 'dense', '--group-by', 'chunk'], io)).toBe(0);
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual({
+      query_text: 'dogs',
+      limit: 10,
+      mode: 'dense',
+      group_by: 'chunk',
+    });
+    expect(io.stdout).toEqual([
+      '2 results (mode dense; score: cosine similarity; model m@1)',
+      '#  score  asset / segment  chunk  tokens  point',
+      '1  0.500  long.txt / p2    2/3    7       c2',
+      '   long.txt:4',
+      '   │ Second line about dogs',
+      '2  0.250  long.txt / p2           7       short',
+      '   long.txt:3',
+      '   │ First line of the text',
+      '   │ Second line about dogs',
+      '   │ Third line',
+    ]);
+    // No --group-by: nothing sent, and no chunk column when no hit is a chunk of a longer text.
+    handler = () => ({
+      status: 200,
+      body: {
+        results: [hit('short', 0, 1)],
+        mode: 'dense',
+        query_model: 'm',
+        query_model_ver: '1',
+        total: 1,
+      },
+    });
+    const plain = captureIo(env, dir);
+    expect(await runCli(['search', 'dogs', '--mode', 'dense'], plain)).toBe(0);
+    expect(JSON.parse(seen.at(-1)!.body)).not.toHaveProperty('group_by');
+    expect(plain.stdout[1]).toBe('#  score  asset / segment  tokens  point');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('documents the search options in --help', async () => {
     const io = captureIo();
     expect(await runCli(['--help'], io)).toBe(0);
     const help = io.stdout.join('\n');
-    for (const opt of ['--mode MODE', '--fusion-k N', '--fusion-weight W', '--explain']) {
+    for (const opt of [
+      '--mode MODE',
+      '--fusion-k N',
+      '--fusion-weight W',
+      '--explain',
+      '--group-by segment|chunk',
+      '--chunking truncate|MAX[:OVERLAP]',
+    ]) {
       expect(help).toContain(opt);
     }
     expect(help).toContain(`default ${DEFAULT_SEARCH_MODE}.`);

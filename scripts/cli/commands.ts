@@ -139,6 +139,25 @@ export function describeLocal(l: LocalText, segmentId: string): string[] {
   return [`${l.file}:${l.line}${l.changed ? '  (changed since it was ingested)' : ''}`, ...shown];
 }
 
+/**
+ * The part of a hit's local text that is its chunk: characters (code points) [start, end) of the
+ * text, starting on the line it starts on. Only for a local text that reads as it was embedded.
+ */
+export function localChunk(l: LocalText, start: number, end: number): LocalText {
+  if (l.text === undefined || l.line === undefined || l.changed) return l;
+  const points = [...l.text];
+  const before = points.slice(0, start).join('');
+  // A JSONL row is one line of the file, whatever its text holds.
+  const lines = l.file.endsWith('.jsonl') ? 0 : before.split('\n').length - 1;
+  return { ...l, line: l.line + lines, text: points.slice(start, end).join('') };
+}
+
+/** `i/n`: which of a chunked text's chunks a hit is (empty for a text of one chunk). */
+function chunkCell(payload: Record<string, unknown>): string {
+  const { chunk_index: i, chunk_count: n } = payload;
+  return typeof i === 'number' && typeof n === 'number' && n > 1 ? `${i + 1}/${n}` : '';
+}
+
 export async function searchCommand(io: Io, api: ApiClient, c: SearchArgs): Promise<number> {
   const { body } = await api.request<SearchBody>('POST', '/vectors/search', {
     query_text: c.query,
@@ -148,16 +167,27 @@ export async function searchCommand(io: Io, api: ApiClient, c: SearchArgs): Prom
     ...(c.mode !== undefined ? { mode: c.mode } : {}),
     ...(c.fusion !== undefined ? { fusion: c.fusion } : {}),
     ...(c.explain ? { explain: true } : {}),
+    ...(c.groupBy !== undefined ? { group_by: c.groupBy } : {}),
   });
   for (const r of body.results) {
-    const { asset_id, segment_id, text_len } = r.payload;
+    const { asset_id, segment_id, text_len, chunk_count, chunk_start, chunk_end } = r.payload;
     if (typeof asset_id !== 'string' || typeof segment_id !== 'string') continue;
-    const local = await localText(
+    let local = await localText(
       asset_id,
       segment_id,
       typeof text_len === 'number' ? text_len : undefined,
       io.cwd,
     );
+    // A hit on a chunk of a long text: show that chunk, not the text's beginning.
+    if (
+      local &&
+      typeof chunk_count === 'number' &&
+      chunk_count > 1 &&
+      typeof chunk_start === 'number' &&
+      typeof chunk_end === 'number'
+    ) {
+      local = localChunk(local, chunk_start, chunk_end);
+    }
     if (local) r.local = local;
   }
   if (io.json) {
@@ -168,6 +198,8 @@ export async function searchCommand(io: Io, api: ApiClient, c: SearchArgs): Prom
   io.out(searchSummary(body, c.mode));
   if (n === 0) return 0;
   const explain = c.explain === true || body.results.some((r) => r.explain !== undefined);
+  // A `chunk` column (i/n) when some hit is a chunk of a text longer than the model's window.
+  const chunked = body.results.some((r) => chunkCell(r.payload) !== '');
   const rows = body.results.map((r, i) => [
     String(i + 1),
     formatScore(r.score, body.mode),
@@ -175,10 +207,17 @@ export async function searchCommand(io: Io, api: ApiClient, c: SearchArgs): Prom
       ? [rankCell(r.explain?.dense, 'dense'), rankCell(r.explain?.keyword, 'keyword')]
       : []),
     `${String(r.payload.asset_id)} / ${String(r.payload.segment_id)}`,
+    ...(chunked ? [chunkCell(r.payload)] : []),
     String(r.payload.token_count ?? ''),
     r.point_id,
   ]);
-  const head = ['#', 'score', ...(explain ? ['dense', 'keyword'] : []), 'asset / segment'];
+  const head = [
+    '#',
+    'score',
+    ...(explain ? ['dense', 'keyword'] : []),
+    'asset / segment',
+    ...(chunked ? ['chunk'] : []),
+  ];
   const [header, ...lines] = table([...head, 'tokens', 'point'], rows).split('\n');
   io.out(header!);
   const indent = ' '.repeat(String(n).length + 2);

@@ -141,6 +141,7 @@ export async function ingest(
   await eachLimited(chunks, opts.concurrency, async (chunk: Segment[]) => {
     try {
       const { body } = await api.request<BatchAnswer>('POST', '/vectors/embed/batch', {
+        ...(opts.chunking !== undefined ? { chunking: opts.chunking } : {}),
         segments: chunk.map((s) => ({
           asset_id: s.asset_id,
           segment_id: s.segment_id,

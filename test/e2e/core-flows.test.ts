@@ -155,3 +155,73 @@ describe('core flows through the public API', () => {
     expect(filesContaining(pgDir, CANARY)).toEqual([]);
   });
 });
+
+describe('long texts, chunked (real model)', () => {
+  // Sentences of a lab notebook: the passage about the needle sits far past the 256-token window.
+  const FILLER = [
+    'The centrifuge was calibrated before each run and the rotor was inspected for cracks.',
+    'Buffer solutions were prepared fresh every morning and stored at four degrees.',
+    'Samples were labelled with the date, the operator and the batch number.',
+    'The fume hood airflow was checked weekly and logged in the maintenance book.',
+  ];
+  const NEEDLE =
+    'Our cat Pickles escaped through the window and climbed the tallest oak in the garden.';
+  const filler = (n: number) => Array.from({ length: n }, (_, i) => FILLER[i % 4]).join(' ');
+  const text = `${filler(40)} ${NEEDLE} ${filler(8)}`;
+  const needleAt = [...text.slice(0, text.indexOf(NEEDLE))].length;
+
+  it('embeds every window of a long text and finds a passage past the first one', async () => {
+    const res = await acme.embed({ asset_id: 'notebook', segment_id: 'p1', text });
+    const job = await acme.waitForJob(res.body.job_id);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.result).toMatchObject({ truncated: false, text_len: [...text].length });
+    expect(job.result!.chunk_count).toBeGreaterThan(2);
+    const cut = await acme.embed({
+      asset_id: 'notebook',
+      segment_id: 'p1-truncated',
+      text,
+      chunking: 'truncate',
+    });
+    expect((await acme.waitForJob(cut.body.job_id)).result).toMatchObject({
+      truncated: true,
+      chunk_count: 1,
+    });
+
+    const query = 'a pet that got out and went up a tree';
+    for (const mode of ['dense', 'hybrid'] as const) {
+      const found = await acme.search({ query_text: query, mode, asset_id: 'notebook' });
+      const [top] = found.body.results;
+      expect(top?.payload.segment_id, mode).toBe('p1');
+      expect(top?.point_id).toBe(job.result!.point_id);
+      // The best chunk's offsets locate the passage in the client's own copy of the text.
+      expect(top!.payload.chunk_start as number).toBeLessThanOrEqual(needleAt);
+      expect(top!.payload.chunk_end as number).toBeGreaterThanOrEqual(needleAt + NEEDLE.length);
+      // One result per segment: p1's other chunks do not crowd out the truncated copy.
+      const segments = found.body.results.map((r) => r.payload.segment_id);
+      expect(segments).toEqual(['p1', 'p1-truncated']);
+    }
+  });
+
+  it('overwrites a chunked text with a short one, leaving no old chunk; a delete removes every chunk', async () => {
+    const res = await acme.embed({ asset_id: 'notebook', segment_id: 'p1', text: FILLER[0]! });
+    const job = await acme.waitForJob(res.body.job_id);
+    expect(job.result).toMatchObject({ chunk_count: 1 });
+    const chunks = await acme.search({
+      query_text: NEEDLE,
+      group_by: 'chunk',
+      limit: 50,
+      filters: { segment_ids: ['p1'] },
+    });
+    expect(chunks.body.results.map((r) => r.payload.chunk_index)).toEqual([0]);
+    const long = await acme.embed({ asset_id: 'notebook', segment_id: 'p2', text });
+    const longJob = await acme.waitForJob(long.body.job_id);
+    const deleted = await acme.deletePoint(longJob.result!.point_id);
+    expect(deleted.body.deleted).toBe(longJob.result!.chunk_count);
+    const left = await acme.search({
+      query_text: NEEDLE,
+      group_by: 'chunk',
+      filters: { segment_ids: ['p2'] },
+    });
+    expect(left.body.results).toEqual([]);
+  });
+});

@@ -44,7 +44,7 @@ export class Api {
     };
   }
 
-  embed(item: { asset_id: string; segment_id: string; text: string }) {
+  embed(item: { asset_id: string; segment_id: string; text: string; chunking?: unknown }) {
     return this.request<{ job_id: string; asset_id: string; segment_id: string }>(
       'POST',
       '/vectors/embed',
@@ -62,6 +62,8 @@ export class Api {
     asset_id?: string;
     segment_id?: string;
     mode?: 'dense' | 'keyword' | 'hybrid';
+    group_by?: 'segment' | 'chunk';
+    filters?: Record<string, unknown>;
   }) {
     return this.request<SearchBody>('POST', '/vectors/search', body);
   }
@@ -139,6 +141,8 @@ export interface JobBody {
   attempts: number;
   result: {
     point_id: string;
+    /** Points the text was written as (1 unless chunked). */
+    chunk_count?: number;
     text_len: number;
     token_count: number;
     truncated: boolean;

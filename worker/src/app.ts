@@ -21,6 +21,7 @@ import { registerEmbedBatch } from './routes/embed-batch';
 import { registerHealth } from './routes/health';
 import { registerJobs } from './routes/jobs';
 import { registerSearch } from './routes/search';
+import { registerSettings } from './routes/settings';
 import { registerUi } from './routes/ui';
 import { MAX_BODY_BYTES } from './limits';
 import { isDatabaseUnavailable } from './lib/db';
@@ -84,6 +85,7 @@ export function createApp(): OpenAPIHono<AppBindings> {
   registerJobs(app);
   registerBatches(app);
   registerSearch(app);
+  registerSettings(app);
   registerDelete(app);
   registerDevToken(app);
   registerUi(app);

@@ -768,6 +768,7 @@ describe('errors and plumbing', () => {
         '/vectors/embed/batch',
         '/vectors/points/{point_id}',
         '/vectors/search',
+        '/vectors/settings',
       ].sort(),
     );
   });

@@ -10,12 +10,13 @@
  * imported here (the reliability suite runs it in Node).
  */
 import { expect } from 'vitest';
+import { MAX_CHUNK_TOKENS } from '../../contract/internal.js';
 import {
   DEFAULT_MAX_TEXT_CHARS as MAX_TEXT_CHARS,
   MAX_BATCH_SEGMENTS,
   MAX_ID_CHARS,
 } from '../../contract/rules.js';
-import { MAX_BODY_BYTES, MAX_SEARCH_LIMIT } from '../src/limits.js';
+import { MAX_BODY_BYTES, MAX_SEARCH_LIMIT, MAX_TEXT_BYTES } from '../src/limits.js';
 import { expectProblem } from './problem.js';
 import type { ProblemBody } from './problem.js';
 
@@ -54,7 +55,7 @@ export interface BadRequest {
 }
 
 export interface RouteCase {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** The OpenAPI path template, e.g. `/jobs/{job_id}`. */
   template: string;
   /** A request against the owner's resources (path and body). */
@@ -76,6 +77,12 @@ const seg = (i: number, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 const deepArray = '['.repeat(50_000) + ']'.repeat(50_000);
+/** Under MAX_TEXT_CHARS characters, over MAX_TEXT_BYTES bytes of UTF-8 (4 bytes each). */
+const MANY_BYTES = '😀'.repeat(30_000);
+/** The detail of a 413 for a text over the byte limit names the limit. */
+const namesByteLimit = (b: ProblemBody) => expect(b.detail).toContain(String(MAX_TEXT_BYTES));
+/** Settings as the PUT route's request writes them. */
+const SETTINGS = { chunking: { max_tokens: 128, overlap_tokens: 16 } };
 const REQUEST_ID = `rel-${crypto.randomUUID().slice(0, 8)}-0001`;
 const notFound = async (res: Response) => void (await expectProblem(res, 404, 'not_found'));
 
@@ -200,6 +207,50 @@ export const ROUTES: RouteCase[] = [
         ...ok,
         text: 'y'.repeat(MAX_BODY_BYTES + 1),
       }),
+      {
+        ...tooLarge(
+          `text of 30,000 emoji: under MAX_TEXT_CHARS, over ${MAX_TEXT_BYTES} bytes of UTF-8`,
+          { ...ok, text: MANY_BYTES },
+          'text',
+        ),
+        check: namesByteLimit,
+      },
+      // Chunking.
+      invalid(
+        'chunking overlap_tokens not below max_tokens',
+        { ...ok, chunking: { max_tokens: 64, overlap_tokens: 64 } },
+        'chunking.overlap_tokens',
+      ),
+      invalid(
+        'chunking overlap_tokens not below the default max_tokens',
+        { ...ok, chunking: { overlap_tokens: MAX_CHUNK_TOKENS } },
+        'chunking.overlap_tokens',
+      ),
+      invalid(
+        `chunking max_tokens ${MAX_CHUNK_TOKENS + 1}`,
+        { ...ok, chunking: { max_tokens: MAX_CHUNK_TOKENS + 1 } },
+        'chunking.max_tokens',
+      ),
+      invalid(
+        'chunking max_tokens 64.5',
+        { ...ok, chunking: { max_tokens: 64.5 } },
+        'chunking.max_tokens',
+      ),
+      invalid(
+        'chunking overlap_tokens "8" (a string)',
+        { ...ok, chunking: { max_tokens: 64, overlap_tokens: '8' } },
+        'chunking.overlap_tokens',
+      ),
+      invalid(
+        'unknown key in chunking',
+        { ...ok, chunking: { max_tokens: 64, stride: 8 } },
+        'chunking.stride',
+      ),
+      {
+        ...invalid('chunking "split" (neither form)', { ...ok, chunking: 'split' }, 'chunking'),
+        check: (b) => expect(b.errors?.[0]?.message).toMatch(/"truncate" or an object/),
+      },
+      invalid('chunking null', { ...ok, chunking: null }, 'chunking'),
       // Unicode and control characters.
       invalid(
         'lone high surrogate in text',
@@ -345,6 +396,31 @@ export const ROUTES: RouteCase[] = [
         'segments.0.colour',
       ),
       {
+        name: 'bad chunking in item 2 of a batch',
+        body: {
+          asset_id: 'doc',
+          segments: [seg(0), seg(1), seg(2, { chunking: { overlap_tokens: -1 } })],
+        },
+        status: 400,
+        code: 'validation_failed',
+        fields: ['segments.2.chunking.overlap_tokens'],
+      },
+      {
+        name: 'bad batch chunking',
+        body: { asset_id: 'doc', chunking: { max_tokens: 8 }, segments: [seg(0)] },
+        status: 400,
+        code: 'validation_failed',
+        fields: ['chunking.max_tokens'],
+      },
+      {
+        name: `item 1 of a batch over ${MAX_TEXT_BYTES} bytes of UTF-8`,
+        body: { asset_id: 'doc', segments: [seg(0), seg(1, { text: MANY_BYTES })] },
+        status: 413,
+        code: 'payload_too_large',
+        fields: ['segments.1.text'],
+        check: namesByteLimit,
+      },
+      {
         name: 'too-long text in item 3 of a batch',
         body: {
           asset_id: 'doc',
@@ -407,6 +483,94 @@ export const ROUTES: RouteCase[] = [
       ),
       invalid('search with lone surrogate', '{"query_text":"\\ud83d"}', 'query_text'),
       invalid('search unknown field', { ...search, org_id: 'other' }, 'org_id'),
+      invalid('search group_by "asset"', { ...search, group_by: 'asset' }, 'group_by'),
+    ],
+  },
+  {
+    method: 'GET',
+    template: '/vectors/settings',
+    request: () => ({ path: '/vectors/settings' }),
+    // A fresh organisation has no settings: never the owner's.
+    async expectIsolated(res) {
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ chunking: null, updated_at: null });
+    },
+    errors: [
+      {
+        name: 'DELETE on settings',
+        method: 'DELETE',
+        status: 405,
+        code: 'method_not_allowed',
+        check: (_b, h) => expect(h.get('allow')?.split(', ').sort()).toEqual(['GET', 'PUT']),
+      },
+    ],
+  },
+  {
+    method: 'PUT',
+    template: '/vectors/settings',
+    request: () => ({ path: '/vectors/settings', body: SETTINGS }),
+    // The intruder writes its own organisation's settings; the owner's stay as they were.
+    async expectIsolated(res) {
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject(SETTINGS);
+    },
+    errors: [
+      {
+        name: 'settings without chunking',
+        body: {},
+        status: 400,
+        code: 'validation_failed',
+        fields: ['chunking'],
+      },
+      {
+        name: 'settings chunking overlap_tokens above max_tokens',
+        body: { chunking: { max_tokens: 32, overlap_tokens: 40 } },
+        status: 400,
+        code: 'validation_failed',
+        fields: ['chunking.overlap_tokens'],
+      },
+      {
+        name: 'settings chunking max_tokens 0',
+        body: { chunking: { max_tokens: 0 } },
+        status: 400,
+        code: 'validation_failed',
+        fields: ['chunking.max_tokens'],
+      },
+      {
+        name: 'unknown key in settings chunking',
+        body: { chunking: { window: 64 } },
+        status: 400,
+        code: 'validation_failed',
+        fields: ['chunking.window'],
+      },
+      {
+        name: 'settings chunking "TRUNCATE"',
+        body: { chunking: 'TRUNCATE' },
+        status: 400,
+        code: 'validation_failed',
+        fields: ['chunking'],
+      },
+      {
+        name: 'settings for another org (org_id in the body)',
+        body: { ...SETTINGS, org_id: 'someone-else' },
+        status: 400,
+        code: 'validation_failed',
+        fields: ['org_id'],
+      },
+      {
+        name: 'settings as text/plain',
+        body: JSON.stringify(SETTINGS),
+        contentType: 'text/plain',
+        status: 415,
+        code: 'unsupported_media_type',
+      },
+      {
+        name: 'settings without a token',
+        body: SETTINGS,
+        anonymous: true,
+        status: 401,
+        code: 'unauthorized',
+      },
     ],
   },
   ownResource('GET', '/jobs/{job_id}', (o) => `/jobs/${o.jobId}`, [

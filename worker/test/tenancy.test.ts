@@ -2,7 +2,7 @@
  * Tenant isolation on every route: another organisation's valid token, aimed at the owner's
  * resources, sees nothing of them and changes nothing. One owner fixture is ingested through the
  * real local Queue, consumer and embedder; each route in the shared table (routes.ts) is then tried
- * by a fresh intruder org, and the owner's job and vector are checked intact afterwards.
+ * by a fresh intruder org, and the owner's job, vector and settings are checked intact afterwards.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { call, callRoute, token, uniqueOrg } from './helpers';
@@ -10,6 +10,7 @@ import { ROUTES } from './routes';
 import type { OwnerFixture } from './routes';
 
 let owner: OwnerFixture;
+const OWNER_CHUNKING = { max_tokens: 48, overlap_tokens: 4 };
 
 async function waitForJob(t: string, jobId: string) {
   for (let i = 0; i < 300; i++) {
@@ -46,6 +47,12 @@ beforeAll(async () => {
   const job_id = jobs[0]!.job_id;
   const job = await waitForJob(t, job_id);
   expect(job.status).toBe('SUCCEEDED');
+  // The owner's own settings, which no other organisation's request may read or change.
+  const put = await call('PUT', '/vectors/settings', {
+    token: t,
+    body: { chunking: OWNER_CHUNKING },
+  });
+  expect(put.status).toBe(200);
   owner = {
     org,
     token: t,
@@ -70,6 +77,8 @@ describe.each(ROUTES)('tenant isolation on $method $template', (route) => {
     const found = await ownerSearch();
     expect(found.results[0]?.point_id).toBe(owner.pointId);
     expect(found.results[0]?.score).toBeGreaterThan(0.99);
+    const settings = await call('GET', '/vectors/settings', { token: owner.token });
+    expect(((await settings.json()) as { chunking: unknown }).chunking).toEqual(OWNER_CHUNKING);
   });
 });
 

@@ -148,6 +148,7 @@ export function withStoreFaults(store: VectorStore, faults: Faults): VectorStore
     },
     init: (dim) => store.init(dim),
     upsert: guarded((points) => store.upsert(points)),
+    writeSegments: guarded((points) => store.writeSegments(points)),
     search: guarded((params) => store.search(params)),
     delete: guarded((params) => store.delete(params)),
     count: guarded((params) => store.count(params)),

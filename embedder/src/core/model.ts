@@ -5,6 +5,9 @@ import type { ModelConfig } from '../config.js';
 import { ServiceError, StartupError, shortReason } from './errors.js';
 import { modelSpec } from './registry.js';
 import type { ModelSpec, Pooling } from './registry.js';
+import { DEFAULT_CHUNK_OVERLAP_TOKENS } from '../../../contract/internal.js';
+import type { Chunking } from '../../../contract/internal.js';
+import { splitIntoChunks } from './chunking.js';
 import { fitToWindow } from './truncate.js';
 import { sumOfSquares } from './vector.js';
 import type { TextStats } from './truncate.js';
@@ -30,6 +33,19 @@ export interface Encoding {
   /** Segment ids, for tokenizers that produce them (BERT); null otherwise. */
   typeIds: readonly number[] | null;
   stats: TextStats;
+}
+
+/** A chunk's place in its text: index among `count`, code points [start, end). */
+export interface ChunkPlace {
+  index: number;
+  count: number;
+  start: number;
+  end: number;
+}
+
+/** One chunk of a passage, tokenized; `stats` describe the whole text. */
+export interface ChunkEncoding extends Encoding {
+  chunk: ChunkPlace;
 }
 
 interface TokenizerOutput {
@@ -200,6 +216,60 @@ export class EmbeddingModel {
       typeIds: encoded.token_type_ids ?? null,
       stats: fitted.stats,
     };
+  }
+
+  /**
+   * A passage tokenized for storage, chunk by chunk (core/chunking.ts). `"truncate"` gives the
+   * one encoding `tokenize` gives (the text's first window). Windows (the default: the model's
+   * whole budget, DEFAULT_CHUNK_OVERLAP_TOKENS of overlap) give one encoding per chunk of at most
+   * `max_tokens` tokens (capped at the model's window minus its special tokens); a text that fits
+   * is one chunk, tokenized exactly as `tokenize` does, and the first chunk of a longer one is
+   * the window `tokenize` would keep, so a text's first point is what truncation made.
+   */
+  tokenizeChunks(text: string, chunking: Chunking | undefined): ChunkEncoding[] {
+    if (chunking === 'truncate') {
+      const e = this.tokenize(text, 'passage');
+      return [{ ...e, chunk: { index: 0, count: 1, start: 0, end: e.stats.truncated_len } }];
+    }
+    const budget = this.maxTokens - this.specialTokens;
+    const maxTokens = Math.min(chunking?.max_tokens ?? budget, budget);
+    const overlapTokens = Math.min(
+      chunking?.overlap_tokens ?? DEFAULT_CHUNK_OVERLAP_TOKENS,
+      maxTokens - 1,
+    );
+    const seen = new Map<string, TokenizerOutput>();
+    const encoded = (s: string): TokenizerOutput => {
+      let out = seen.get(s);
+      if (!out) {
+        out = this.encodeWithSpecialTokens(s);
+        seen.set(s, out);
+      }
+      return out;
+    };
+    const countTokens = (s: string): number => encoded(s).input_ids.length - this.specialTokens;
+    const chunks = splitIntoChunks(text, {
+      countTokens,
+      encode: (s) => this.extractor.tokenizer.encode(s, { add_special_tokens: false }),
+      maxTokens,
+      overlapTokens,
+      prefix: this.spec.passagePrefix,
+    });
+    const textLen = chunks.at(-1)?.end ?? 0;
+    const stats: TextStats = {
+      text_len: textLen,
+      token_count: countTokens(text),
+      truncated: false,
+      truncated_len: textLen,
+    };
+    return chunks.map((c, index) => {
+      const e = encoded(c.input);
+      return {
+        ids: e.input_ids,
+        typeIds: e.token_type_ids ?? null,
+        stats,
+        chunk: { index, count: chunks.length, start: c.start, end: c.end },
+      };
+    });
   }
 
   /**

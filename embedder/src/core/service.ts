@@ -1,10 +1,11 @@
-import type { ItemErrorCode } from '../../../contract/internal.js';
+import type { Chunking, GroupBy, ItemErrorCode } from '../../../contract/internal.js';
 import { DEFAULT_SEARCH_MODE } from '../../../contract/internal.js';
 import type {
   Fusion,
   PayloadFilters,
   PointPayload,
   RankInfo,
+  SearchHit,
   SearchMode,
   TermVector,
   VectorPoint,
@@ -15,10 +16,10 @@ import { ServiceError } from './errors.js';
 import { NO_FAULTS } from './faults.js';
 import type { Faults } from './faults.js';
 import type { QueueLimiter } from './batcher.js';
-import { pointId } from '../../../contract/ids.js';
+import { chunkPointId, pointId } from '../../../contract/ids.js';
 import type { Metrics } from './metrics.js';
 import { emptyEmbedding, toOutcome } from './model.js';
-import type { EmbedOutcome, Encoding } from './model.js';
+import type { ChunkEncoding, EmbedOutcome, Encoding } from './model.js';
 import type { ModelPool, ServedModel } from './models.js';
 
 /** One job's text to embed and store (the HTTP edge maps the wire's EmbedItem to this). */
@@ -32,6 +33,8 @@ export interface EmbedJob {
   text: string;
   model: string;
   modelVer: string;
+  /** Default: windows of the model's size (EmbeddingModel.tokenizeChunks). */
+  chunking?: Chunking;
 }
 
 export type { ItemErrorCode };
@@ -40,7 +43,10 @@ export type EmbedJobResult =
   | {
       jobId: string;
       status: 'ok';
+      /** The segment's point id (its first chunk's). */
       pointId: string;
+      /** Points the text was written as (1 unless chunked). */
+      chunkCount: number;
       /** False when a newer seq is already stored for the point (latest wins; not an error). */
       applied: boolean;
       textLen: number;
@@ -84,6 +90,8 @@ export interface SearchQuery {
   fusion?: Fusion;
   /** Add each hit's rank and score in the dense and keyword rankings. */
   explain?: boolean;
+  /** Default `segment`: one result per segment (its best chunk); `chunk`: every chunk. */
+  groupBy?: GroupBy;
   assetId?: string;
   segmentId?: string;
   /** Default: the default model (EMBEDDING_MODEL_NAME). */
@@ -134,6 +142,14 @@ export interface ServiceDeps {
 
 /** Items tokenized between two yields to the event loop (so forward passes keep being fed). */
 const TOKENIZE_CHUNK = 64;
+
+/**
+ * Segment search: the store is asked for `limit` × this many chunks first, and four times as
+ * many each time that yields fewer than `limit` segments while more chunks exist, up to
+ * MAX_GROUP_CANDIDATES (a segment has ~2 chunks per 1,000 characters at the default windows).
+ */
+const GROUP_FETCH_FACTOR = 2;
+const MAX_GROUP_CANDIDATES = 4000;
 
 /**
  * The embedder's use cases, independent of HTTP: embed-and-store a batch, search, delete.
@@ -201,7 +217,9 @@ export class EmbedderService {
     });
 
     const timing: Timing = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
-    const outcomes = new Array<EmbedOutcome | undefined>(items.length);
+    // Per item: its chunks' encodings and, once inferred, their outcomes (in chunk order).
+    const encodings = new Array<ChunkEncoding[] | undefined>(items.length);
+    const outcomes = new Array<EmbedOutcome[] | undefined>(items.length);
     const admitted = this.admission.reserve([...groups.values()].reduce((n, g) => n + g.length, 0));
     try {
       const settled = await Promise.allSettled(
@@ -221,32 +239,39 @@ export class EmbedderService {
             }
             return;
           }
-          const encodings = await this.tokenizeAll(
+          const chunked = await this.tokenizePassages(
             served,
-            indices.map((i) => (items[i] as EmbedJob).text),
-            'passage',
+            indices.map((i) => items[i] as EmbedJob),
             timing,
             options.signal,
           );
-          const toInfer: number[] = [];
-          encodings.forEach((encoding, k) => {
-            if (encoding.stats.token_count > 0) toInfer.push(k);
-            else outcomes[indices[k] as number] = emptyEmbedding(encoding.stats);
+          const toInfer: ChunkEncoding[] = [];
+          const owner: number[] = [];
+          chunked.forEach((chunks, k) => {
+            const i = indices[k] as number;
+            encodings[i] = chunks;
+            if ((chunks[0] as ChunkEncoding).stats.token_count === 0) {
+              outcomes[i] = [emptyEmbedding((chunks[0] as ChunkEncoding).stats)];
+              return;
+            }
+            outcomes[i] = [];
+            for (const c of chunks) {
+              toInfer.push(c);
+              owner.push(i);
+            }
           });
-          const done = await served.batcher.submit(
-            toInfer.map((k) => encodings[k] as Encoding),
-            'passage',
-            options.signal,
-            admitted,
-          );
-          timing.queueMs = Math.max(timing.queueMs, done.queueMs);
-          timing.inferenceMs += done.inferenceMs;
-          toInfer.forEach((k, row) => {
-            outcomes[indices[k] as number] = toOutcome(
-              done.vectors[row],
-              (encodings[k] as Encoding).stats,
-            );
-          });
+          // Admission counted texts; the chunks beyond one per text join the reservation.
+          const extra = this.admission.reserve(Math.max(0, toInfer.length - indices.length));
+          try {
+            const done = await served.batcher.submit(toInfer, 'passage', options.signal, admitted);
+            timing.queueMs = Math.max(timing.queueMs, done.queueMs);
+            timing.inferenceMs += done.inferenceMs;
+            toInfer.forEach((c, row) => {
+              outcomes[owner[row] as number]?.push(toOutcome(done.vectors[row], c.stats));
+            });
+          } finally {
+            extra.release();
+          }
         }),
       );
       const failure = settled.find((s) => s.status === 'rejected');
@@ -257,43 +282,68 @@ export class EmbedderService {
 
     const embeddedAt = this.now().toISOString();
     const points: VectorPoint[] = [];
-    const pointItems: number[] = [];
-    for (const [i, outcome] of outcomes.entries()) {
-      if (!outcome) continue;
+    /** Per item with points: its index and its points' range in `points`. */
+    const written: Array<{ item: number; from: number; to: number }> = [];
+    for (const [i, chunkOutcomes] of outcomes.entries()) {
+      if (!chunkOutcomes) continue;
       const item = items[i] as EmbedJob;
-      if (!outcome.ok) {
-        results[i] = itemError(item, outcome.code, false, outcome.message);
+      const failed = chunkOutcomes.find((o) => !o.ok);
+      if (failed && !failed.ok) {
+        // One chunk without a vector fails the text: a segment is written whole or not at all.
+        results[i] = itemError(item, failed.code, false, failed.message);
         continue;
       }
-      const payload: PointPayload = {
+      const key = {
         org_id: item.orgId,
         asset_id: item.assetId,
         segment_id: item.segmentId,
-        modality: 'text',
         model: item.model,
         model_ver: item.modelVer,
-        ...outcome.stats,
-        job_id: item.jobId,
-        seq: item.seq,
-        embedded_at: embeddedAt,
       };
-      points.push({
-        id: await pointId(payload),
-        vector: outcome.vector,
-        payload,
-        terms: this.keywords.document(item.orgId, item.text),
-      });
-      pointItems.push(i);
+      const segmentPointId = await pointId(key);
+      const chunks = encodings[i] as ChunkEncoding[];
+      const from = points.length;
+      for (const [k, outcome] of chunkOutcomes.entries()) {
+        if (!outcome.ok) continue;
+        const { chunk } = chunks[k] as ChunkEncoding;
+        const payload: PointPayload = {
+          ...key,
+          modality: 'text',
+          ...outcome.stats,
+          job_id: item.jobId,
+          seq: item.seq,
+          embedded_at: embeddedAt,
+          segment_point_id: segmentPointId,
+          chunk_index: chunk.index,
+          chunk_count: chunk.count,
+          chunk_start: chunk.start,
+          chunk_end: chunk.end,
+        };
+        points.push({
+          id: await chunkPointId(key, chunk.index),
+          vector: outcome.vector,
+          payload,
+          // A chunk's terms are its own text's; a text kept as one point (it fits, or "truncate")
+          // is indexed whole, as before chunking: BM25 has no window.
+          terms: this.keywords.document(
+            item.orgId,
+            chunk.count === 1 ? item.text : chunkText(item.text, chunk.start, chunk.end),
+          ),
+        });
+      }
+      written.push({ item: i, from, to: points.length });
     }
-    const applied = points.length > 0 ? await this.storeCall(() => this.store.upsert(points)) : [];
-    pointItems.forEach((i, k) => {
-      const point = points[k] as VectorPoint;
+    const applied =
+      points.length > 0 ? await this.storeCall(() => this.store.writeSegments(points)) : [];
+    for (const { item: i, from, to } of written) {
+      const point = points[from] as VectorPoint;
       const { text_len, token_count, truncated, truncated_len, model, model_ver } = point.payload;
       results[i] = {
         jobId: point.payload.job_id,
         status: 'ok',
-        pointId: point.id,
-        applied: applied[k] === true,
+        pointId: point.payload.segment_point_id,
+        chunkCount: to - from,
+        applied: applied.slice(from, to).every((a) => a === true),
         textLen: text_len,
         tokenCount: token_count,
         truncated,
@@ -302,7 +352,7 @@ export class EmbedderService {
         modelVer: model_ver,
       };
       this.metrics.embeddedItems.inc({ model });
-    });
+    }
     for (const r of results)
       if (r.status === 'error') this.metrics.embeddingErrors.inc({ code: r.code });
 
@@ -342,27 +392,44 @@ export class EmbedderService {
         : await this.embedQuery(name, request.queryText, timing, options.signal);
     const terms: TermVector | undefined =
       mode === 'dense' ? undefined : this.keywords.query(request.orgId, request.queryText);
-    const hits = await this.storeCall(() =>
-      this.store.search({
-        mode,
-        ...(vector === undefined ? {} : { vector }),
-        ...(terms === undefined ? {} : { terms }),
-        ...(request.fusion === undefined ? {} : { fusion: request.fusion }),
-        ...(request.explain === undefined ? {} : { explain: request.explain }),
-        orgId: request.orgId,
-        model: name,
-        modelVer: this.models.version,
-        limit: request.limit,
-        ...(request.assetId === undefined ? {} : { assetId: request.assetId }),
-        ...(request.segmentId === undefined ? {} : { segmentId: request.segmentId }),
-        ...(request.filters === undefined ? {} : { filters: request.filters }),
-      }),
-    );
+    const searchStore = (limit: number) =>
+      this.storeCall(() =>
+        this.store.search({
+          mode,
+          ...(vector === undefined ? {} : { vector }),
+          ...(terms === undefined ? {} : { terms }),
+          ...(request.fusion === undefined ? {} : { fusion: request.fusion }),
+          ...(request.explain === undefined ? {} : { explain: request.explain }),
+          orgId: request.orgId,
+          model: name,
+          modelVer: this.models.version,
+          limit,
+          ...(request.assetId === undefined ? {} : { assetId: request.assetId }),
+          ...(request.segmentId === undefined ? {} : { segmentId: request.segmentId }),
+          ...(request.filters === undefined ? {} : { filters: request.filters }),
+        }),
+      );
+    let hits: SearchHit[];
+    if (request.groupBy === 'chunk') {
+      hits = await searchStore(request.limit);
+    } else {
+      // Segments: fetch chunks until `limit` segments are among them or the store has no more.
+      let fetch = Math.min(MAX_GROUP_CANDIDATES, request.limit * GROUP_FETCH_FACTOR);
+      for (;;) {
+        const chunks = await searchStore(fetch);
+        hits = bestPerSegment(chunks);
+        if (hits.length >= request.limit || chunks.length < fetch || fetch >= MAX_GROUP_CANDIDATES)
+          break;
+        fetch = Math.min(MAX_GROUP_CANDIDATES, fetch * 4);
+      }
+      hits = hits.slice(0, request.limit);
+    }
     this.metrics.searchResults.observe(hits.length);
     return {
       result: {
+        // A segment's result is the segment's point (its id deletes every chunk); a chunk's, the chunk's.
         results: hits.map((h) => ({
-          pointId: h.id,
+          pointId: request.groupBy === 'chunk' ? h.id : h.payload.segment_point_id,
           score: h.score,
           payload: h.payload,
           ...(h.explain === undefined ? {} : { explain: h.explain }),
@@ -444,12 +511,7 @@ export class EmbedderService {
   ): Promise<Encoding[]> {
     const out: Encoding[] = [];
     for (let start = 0; start < texts.length; start += TOKENIZE_CHUNK) {
-      if (start > 0) {
-        await new Promise((resolve) => setImmediate(resolve));
-        if (signal?.aborted) {
-          throw new ServiceError('cancelled', 'the request was aborted by its caller');
-        }
-      }
+      if (start > 0) await this.yieldUnlessAborted(signal);
       const t0 = performance.now();
       for (const text of texts.slice(start, start + TOKENIZE_CHUNK)) {
         out.push(served.model.tokenize(text, kind));
@@ -457,6 +519,31 @@ export class EmbedderService {
       timing.tokenizationMs += performance.now() - t0;
     }
     return out;
+  }
+
+  /** Passages' chunks (EmbeddingModel.tokenizeChunks), yielding between groups as tokenizeAll. */
+  private async tokenizePassages(
+    served: ServedModel,
+    jobs: readonly EmbedJob[],
+    timing: Timing,
+    signal?: AbortSignal,
+  ): Promise<ChunkEncoding[][]> {
+    const out: ChunkEncoding[][] = [];
+    for (let start = 0; start < jobs.length; start += TOKENIZE_CHUNK) {
+      if (start > 0) await this.yieldUnlessAborted(signal);
+      const t0 = performance.now();
+      for (const job of jobs.slice(start, start + TOKENIZE_CHUNK)) {
+        out.push(served.model.tokenizeChunks(job.text, job.chunking));
+      }
+      timing.tokenizationMs += performance.now() - t0;
+    }
+    return out;
+  }
+
+  private async yieldUnlessAborted(signal: AbortSignal | undefined): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (signal?.aborted)
+      throw new ServiceError('cancelled', 'the request was aborted by its caller');
   }
 
   /** Store failures become `store_unavailable`: the caller retries the whole request. */
@@ -470,6 +557,21 @@ export class EmbedderService {
       });
     }
   }
+}
+
+/** Code points [start, end) of `text`: a chunk's text. */
+function chunkText(text: string, start: number, end: number): string {
+  return [...text].slice(start, end).join('');
+}
+
+/** The best hit of each segment (its first in `hits`, which are best first), in order. */
+function bestPerSegment(hits: readonly SearchHit[]): SearchHit[] {
+  const seen = new Set<string>();
+  return hits.filter((h) => {
+    if (seen.has(h.payload.segment_point_id)) return false;
+    seen.add(h.payload.segment_point_id);
+    return true;
+  });
 }
 
 function itemError(

@@ -30,6 +30,7 @@ export function embedJob(item: EmbedItem): EmbedJob {
     text: item.text,
     model: item.model,
     modelVer: item.model_ver,
+    ...(item.chunking === undefined ? {} : { chunking: item.chunking }),
   };
 }
 
@@ -41,6 +42,7 @@ export function embedResponse(result: EmbedResult): EmbedResponse {
             job_id: r.jobId,
             status: 'ok',
             point_id: r.pointId,
+            chunk_count: r.chunkCount,
             applied: r.applied,
             text_len: r.textLen,
             token_count: r.tokenCount,
@@ -92,6 +94,7 @@ export function searchQuery(req: SearchRequest & { limit: number }): SearchQuery
           },
         }),
     ...(req.explain === undefined ? {} : { explain: req.explain }),
+    ...(req.group_by === undefined ? {} : { groupBy: req.group_by }),
   };
 }
 

@@ -96,6 +96,36 @@ const KEYWORD_FIELDS = [
 ];
 const KEYWORD_COLUMNS = KEYWORD_FIELDS.map((f) => f.name);
 
+/**
+ * The chunk columns (contract/internal.ts PointPayload): the segment's point id and the chunk's
+ * place and span in the text. Null in rows written before chunking (added to such a table on
+ * open); payloadFromRecord reads a null as the row's defaults (its own segment, chunk 0 of 1).
+ */
+const CHUNK_FIELDS = [
+  new Field('segment_point_id', new Utf8(), true),
+  new Field('chunk_index', new Int32(), true),
+  new Field('chunk_count', new Int32(), true),
+  new Field('chunk_start', new Int32(), true),
+  new Field('chunk_end', new Int32(), true),
+];
+
+/** Columns a table made by an older embedder may lack, and the SQL of their null value. */
+const ADDED_COLUMNS: { field: Field; nullSql: string; what: string }[] = [
+  ...KEYWORD_FIELDS.map((field) => ({
+    field,
+    nullSql:
+      field.typeId === new Int32().typeId
+        ? 'CAST(NULL AS INT)'
+        : `arrow_cast(NULL, 'List(UInt32)')`,
+    what: 'keyword index',
+  })),
+  ...CHUNK_FIELDS.map((field) => ({
+    field,
+    nullSql: field.typeId === new Int32().typeId ? 'CAST(NULL AS INT)' : 'CAST(NULL AS STRING)',
+    what: 'chunk',
+  })),
+];
+
 function tableSchema(dim: number): Schema {
   const utf8 = (name: string) => new Field(name, new Utf8(), false);
   const int32 = (name: string) => new Field(name, new Int32(), false);
@@ -116,17 +146,24 @@ function tableSchema(dim: number): Schema {
     new Field('seq', new Int64(), false),
     utf8('embedded_at'),
     ...KEYWORD_FIELDS,
+    ...CHUNK_FIELDS,
   ]);
 }
 
 /** Points per group-committed write, at most (bounds the id lookup and the merge). */
 const MAX_GROUP_POINTS = 4096;
 
-interface PendingUpsert {
+interface PendingWrite {
   points: readonly VectorPoint[];
+  /** A writeSegments call (else an upsert): a group holds writes of one kind. */
+  segments: boolean;
   resolve(applied: boolean[]): void;
   reject(err: unknown): void;
 }
+
+/** A segment's key: segment point ids are per organisation. */
+const segmentKey = (orgId: string, segmentPointId: string) =>
+  JSON.stringify([orgId, segmentPointId]);
 
 /**
  * The embedded vector store: a LanceDB table on local disk (VECTOR_DATA_DIR). Writes are
@@ -144,7 +181,7 @@ export class LanceDbStore implements VectorStore {
   private tbl: Table | null = null;
   private dim = 0;
   private readonly writes = new Mutex();
-  private readonly pendingUpserts: PendingUpsert[] = [];
+  private readonly pendingWrites: PendingWrite[] = [];
   private flushQueued = false;
   private writeCount = 0;
   private readonly tableName: string;
@@ -193,11 +230,11 @@ export class LanceDbStore implements VectorStore {
         throw new StoreError(`table "${this.tableName}" has no fixed-size "vector" column`);
       }
       this.dim = listSize;
-      await this.addKeywordColumns(this.tbl);
+      await this.addMissingColumns(this.tbl);
       this.schema = (await this.tbl.schema()) as unknown as Schema;
       const indexes = await this.tbl.listIndices();
       const indexed = new Set(indexes.flatMap((i) => i.columns));
-      for (const column of ['id', 'org_id']) {
+      for (const column of ['id', 'org_id', 'segment_point_id']) {
         if (!indexed.has(column)) {
           await this.tbl.createIndex(column, { config: lancedb.Index.btree() });
         }
@@ -211,23 +248,21 @@ export class LanceDbStore implements VectorStore {
     }
   }
 
-  /** A table made before the keyword index gets its columns, null in the rows it holds. */
-  private async addKeywordColumns(table: Table): Promise<void> {
+  /**
+   * A table made before the keyword index or chunking gets their columns, null in the rows it
+   * holds.
+   */
+  private async addMissingColumns(table: Table): Promise<void> {
     const have = new Set((await table.schema()).fields.map((f) => f.name));
-    const missing = KEYWORD_FIELDS.filter((f) => !have.has(f.name));
+    const missing = ADDED_COLUMNS.filter((c) => !have.has(c.field.name));
     if (missing.length === 0) return;
     // As SQL: LanceDB's addColumns(Field[]) checks `instanceof` against its own copy of
     // apache-arrow (the CommonJS build), which our fields (the ESM build) are not.
-    await table.addColumns(
-      missing.map((f) => ({
-        name: f.name,
-        valueSql:
-          f.typeId === new Int32().typeId
-            ? 'CAST(NULL AS INT)'
-            : `arrow_cast(NULL, 'List(UInt32)')`,
-      })),
-    );
-    this.options.logger?.info('keyword index columns added', { columns: missing.length });
+    await table.addColumns(missing.map((c) => ({ name: c.field.name, valueSql: c.nullSql })));
+    for (const what of new Set(missing.map((c) => c.what))) {
+      const columns = missing.filter((c) => c.what === what).length;
+      this.options.logger?.info(`${what} columns added`, { columns });
+    }
   }
 
   /** Rebuilds the keyword index from the rows that have terms. */
@@ -272,11 +307,24 @@ export class LanceDbStore implements VectorStore {
 
   /**
    * Group commit: every LanceDB write is a new table version (a manifest and a data fragment), so
-   * its cost barely depends on how many rows it carries. Upserts that arrive while a write runs
-   * wait together, and the next write takes them all (up to MAX_GROUP_POINTS) in one merge, with
-   * latest-wins decided across the whole group. Each caller gets its own points' outcomes.
+   * its cost barely depends on how many rows it carries. Writes that arrive while one runs wait
+   * together, and the next write takes them all (up to MAX_GROUP_POINTS; upserts and
+   * writeSegments calls in separate groups, in arrival order) in one merge, with latest-wins
+   * decided across the whole group. Each caller gets its own points' outcomes.
    */
   upsert(points: readonly VectorPoint[]): Promise<boolean[]> {
+    return this.enqueue(points, false);
+  }
+
+  /**
+   * Segment-wise latest-wins (VectorStore.writeSegments), group-committed like `upsert`: see
+   * writeSegmentGroup.
+   */
+  writeSegments(points: readonly VectorPoint[]): Promise<boolean[]> {
+    return this.enqueue(points, true);
+  }
+
+  private enqueue(points: readonly VectorPoint[], segments: boolean): Promise<boolean[]> {
     let table: Table;
     try {
       table = this.table();
@@ -292,7 +340,7 @@ export class LanceDbStore implements VectorStore {
     }
     if (points.length === 0) return Promise.resolve([]);
     return new Promise<boolean[]>((resolve, reject) => {
-      this.pendingUpserts.push({ points, resolve, reject });
+      this.pendingWrites.push({ points, segments, resolve, reject });
       this.scheduleFlush(table);
     });
   }
@@ -305,21 +353,24 @@ export class LanceDbStore implements VectorStore {
 
   private async flush(table: Table): Promise<void> {
     this.flushQueued = false;
-    const group: PendingUpsert[] = [];
+    const group: PendingWrite[] = [];
     let size = 0;
-    while (this.pendingUpserts.length > 0) {
-      const next = this.pendingUpserts[0] as PendingUpsert;
+    while (this.pendingWrites.length > 0) {
+      const next = this.pendingWrites[0] as PendingWrite;
       if (group.length > 0 && size + next.points.length > MAX_GROUP_POINTS) break;
+      if (group.length > 0 && next.segments !== group[0]?.segments) break;
       group.push(next);
       size += next.points.length;
-      this.pendingUpserts.shift();
+      this.pendingWrites.shift();
     }
     // Whatever did not fit goes in the next write.
-    if (this.pendingUpserts.length > 0) this.scheduleFlush(table);
+    if (this.pendingWrites.length > 0) this.scheduleFlush(table);
     if (group.length === 0) return;
     const all = group.flatMap((g) => g.points);
     try {
-      const applied = await this.write(table, all);
+      const applied = group[0]?.segments
+        ? await this.writeSegmentGroup(table, all)
+        : await this.write(table, all);
       let offset = 0;
       for (const g of group) {
         g.resolve(applied.slice(offset, offset + g.points.length));
@@ -335,6 +386,68 @@ export class LanceDbStore implements VectorStore {
   /** One merge of `points` (latest wins by seq, also against what is stored). */
   private write(table: Table, points: readonly VectorPoint[]): Promise<boolean[]> {
     return writeLatest(points, (candidates) => this.writeCandidates(table, candidates));
+  }
+
+  /**
+   * One segment-wise write of `points` (VectorStore.writeSegments), under the write mutex, so the
+   * table changes only here meanwhile. Reads the stored points of the batch's segments (a row
+   * written before chunking has no segment_point_id: it is found by its id, the segment's point
+   * id); per segment, the greatest seq stored or in the batch wins: the batch's points of that
+   * seq go through the per-id latest-wins merge (`write`), every other point of the batch is not
+   * applied; then the segment's stored points below that seq that the merge did not replace (an
+   * older text's surplus chunks, or an older job's written by `upsert`) are deleted, from the
+   * table and the in-memory indexes alike. One query, one merge and at most one delete.
+   */
+  private async writeSegmentGroup(
+    table: Table,
+    points: readonly VectorPoint[],
+  ): Promise<boolean[]> {
+    const keyOf = (p: VectorPoint) => segmentKey(p.payload.org_id, p.payload.segment_point_id);
+    const list = [...new Set(points.map((p) => p.payload.segment_point_id))]
+      .map(sqlString)
+      .join(', ');
+    const rows = (
+      (await table
+        .query()
+        .where(`segment_point_id IN (${list}) OR id IN (${list})`)
+        .select(['id', 'org_id', 'segment_point_id', 'seq'])
+        .toArray()) as {
+        id: string;
+        org_id: string;
+        segment_point_id: string | null;
+        seq: bigint | number;
+      }[]
+    ).map((r) => ({
+      id: String(r.id),
+      key: segmentKey(String(r.org_id), String(r.segment_point_id ?? r.id)),
+      seq: Number(r.seq),
+    }));
+    // Each segment's greatest seq, stored or in the batch: the seq it converges to.
+    const newest = new Map<string, number>();
+    for (const p of points) {
+      const key = keyOf(p);
+      newest.set(key, Math.max(newest.get(key) ?? -Infinity, p.payload.seq));
+    }
+    for (const r of rows) {
+      const seq = newest.get(r.key);
+      if (seq !== undefined && r.seq > seq) newest.set(r.key, r.seq);
+    }
+    const eligible = points.filter((p) => p.payload.seq === newest.get(keyOf(p)));
+    const written = eligible.length > 0 ? await this.write(table, eligible) : [];
+    const applied = new Map<VectorPoint, boolean>(eligible.map((p, i) => [p, written[i] === true]));
+    const replaced = new Set(eligible.filter((_, i) => written[i]).map((p) => p.id));
+    const doomed = rows
+      .filter((r) => r.seq < (newest.get(r.key) ?? -Infinity) && !replaced.has(r.id))
+      .map((r) => r.id);
+    if (doomed.length > 0) {
+      const result = await table.delete(`id IN (${doomed.map(sqlString).join(', ')})`);
+      if (result.numDeletedRows > 0) this.writesSinceOptimize++;
+      for (const id of doomed) {
+        this.memory?.remove(id);
+        this.keywords.remove(id);
+      }
+    }
+    return points.map((p) => applied.get(p) === true);
   }
 
   /** Merges each candidate unless a newer seq is stored; which of them won. */
@@ -465,7 +578,7 @@ export class LanceDbStore implements VectorStore {
         .map((row) => ({
           id: String(row.id),
           score: Math.max(-1, Math.min(1, 1 - row._distance)),
-          payload: payloadFromRecord(row),
+          payload: payloadFromRecord(String(row.id), row),
         }))
         .sort((a, b) => b.score - a.score);
     } catch (err) {
@@ -475,16 +588,19 @@ export class LanceDbStore implements VectorStore {
 
   async delete(params: DeleteParams): Promise<number> {
     const table = this.table();
+    // A point id deletes its whole segment (a row written before chunking is its own segment).
     const target =
       params.pointId !== undefined
-        ? `id = ${sqlString(params.pointId)}`
+        ? `(id = ${sqlString(params.pointId)} OR segment_point_id = ${sqlString(params.pointId)})`
         : `asset_id = ${sqlString(params.assetId)}`;
     return this.writes.run(async () => {
       try {
         const result = await table.delete(`org_id = ${sqlString(params.orgId)} AND ${target}`);
         if (result.numDeletedRows > 0) this.writesSinceOptimize++;
-        const selected = (id: string, p: { asset_id: string }) =>
-          params.pointId !== undefined ? id === params.pointId : p.asset_id === params.assetId;
+        const selected = (id: string, p: PointPayload) =>
+          params.pointId !== undefined
+            ? id === params.pointId || p.segment_point_id === params.pointId
+            : p.asset_id === params.assetId;
         this.memory?.deleteWhere(params.orgId, selected);
         this.keywords.deleteWhere(params.orgId, selected);
         return result.numDeletedRows;
@@ -615,7 +731,8 @@ function forEachRow(
         if (!columns.has(name)) columns.set(name, batch.getChild(name));
         return columns.get(name)?.get(i);
       };
-      each(String(ids?.get(i)), column, payloadFromRecord(record));
+      const id = String(ids?.get(i));
+      each(id, column, payloadFromRecord(id, record));
     }
   }
 }

@@ -192,6 +192,14 @@ export class MemoryIndex {
     this.byId.set(id, { partition, key, slot });
   }
 
+  /** Removes a point; whether it was held. */
+  remove(id: string): boolean {
+    const at = this.byId.get(id);
+    if (!at) return false;
+    this.removeAt(id, at);
+    return true;
+  }
+
   /** Removes the points of `orgId` that `match` selects; returns how many. */
   deleteWhere(orgId: string, match: (id: string, p: PointPayload) => boolean): number {
     const doomed: string[] = [];

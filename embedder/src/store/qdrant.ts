@@ -3,21 +3,19 @@ import type { Schemas } from '@qdrant/js-client-rest';
 import { DEFAULT_KEYWORD_AVG_LENGTH, bm25Tf } from '../core/keywords.js';
 import { DEFAULT_FUSION, annotate, fusionWeights, hybridCandidates } from './fusion.js';
 import {
+  type DeleteParams,
   KeywordIndexUnavailable,
+  type PayloadFilters,
+  type SearchHit,
+  type SearchParams,
   StoreError,
+  type StoreInitResult,
+  type VectorPoint,
+  type VectorStore,
   isoInstant,
   payloadFromRecord,
   toStoreError,
   writeLatest,
-} from './types.js';
-import type {
-  DeleteParams,
-  PayloadFilters,
-  SearchHit,
-  SearchParams,
-  StoreInitResult,
-  VectorPoint,
-  VectorStore,
 } from './types.js';
 
 export interface QdrantStoreOptions {
@@ -47,6 +45,7 @@ const PAYLOAD_INDEXES: [string, Schemas['PayloadFieldSchema']][] = [
   ['org_id', { type: 'keyword', is_tenant: true }],
   ['asset_id', 'keyword'],
   ['segment_id', 'keyword'],
+  ['segment_point_id', 'keyword'],
   ['model', 'keyword'],
   ['model_ver', 'keyword'],
   ['seq', 'integer'],
@@ -61,6 +60,20 @@ const PAYLOAD_INDEXES: [string, Schemas['PayloadFieldSchema']][] = [
 const WRITE_ORDERING: Schemas['WriteOrdering'] = 'medium';
 
 const match = (key: string, value: string): Condition => ({ key, match: { value } });
+
+/** Points per page when reading back the stored points of a batch's segments. */
+const SEGMENT_SCROLL_PAGE = 1024;
+
+/** A segment's key: segment point ids are per organisation. */
+const segmentKey = (orgId: string, segmentPointId: string) =>
+  JSON.stringify([orgId, segmentPointId]);
+
+/** A stored point of a segment, as the segment read-back sees it. */
+interface SegmentPoint {
+  id: string;
+  key: string;
+  seq: number;
+}
 
 /** Qdrant conditions for the optional payload filters. */
 function payloadConditions(f: PayloadFilters | undefined): Condition[] {
@@ -96,6 +109,11 @@ function payloadConditions(f: PayloadFilters | undefined): Condition[] {
  * `medium` ordering, so that with replication every replica sees them in the same order. Whether a
  * point was applied is then read back: it was when the stored seq is its own (or the point is
  * gone again, deleted since).
+ *
+ * Segment writes (writeSegments) hold the same way across replicas: every decision is a
+ * conditional write or a filtered delete that Qdrant evaluates, and each writer reads the
+ * segment back after its own write and deletes what is older than the newest seq it sees, so
+ * whichever writer writes last also cleans up after the other.
  */
 export class QdrantStore implements VectorStore {
   readonly kind = 'qdrant' as const;
@@ -192,6 +210,160 @@ export class QdrantStore implements VectorStore {
 
   /** Upserts each candidate unless a newer seq is stored; which of them are stored now. */
   private async writeCandidates(candidates: readonly VectorPoint[]): Promise<boolean[]> {
+    await this.conditionalUpsert(candidates);
+    const stored = await this.client.retrieve(this.collection, {
+      ids: candidates.map((c) => c.id),
+      with_payload: ['seq'],
+      with_vector: false,
+    });
+    const storedSeq = new Map(stored.map((r) => [String(r.id), Number(r.payload?.seq)]));
+    return candidates.map((c) => {
+      const seq = storedSeq.get(c.id);
+      return seq === undefined || seq === c.payload.seq;
+    });
+  }
+
+  /**
+   * Segment-wise latest-wins (VectorStore.writeSegments) in three or four requests:
+   * 1. a scroll of the stored points of the batch's segments (id, segment and seq);
+   * 2. unless a segment holds a newer seq than the batch's (then none of its points is written),
+   *    the conditional upsert of the batch's newest points per segment, each still guarded by
+   *    its own id's stored seq;
+   * 3. the same scroll again, for each segment's greatest seq now (a concurrent writer's
+   *    included) and each point's stored seq;
+   * 4. where it found points below their segment's greatest seq, one delete of exactly those
+   *    (filtered by segment and `seq <` that seq, so nothing newer is ever deleted).
+   * Steps 2-3 are skipped when nothing is written (the first read is then the state). A point
+   * was applied when it was written and its segment's greatest seq and its own stored seq are
+   * its seq (or it is gone, deleted since).
+   */
+  async writeSegments(points: readonly VectorPoint[]): Promise<boolean[]> {
+    if (points.length === 0) return [];
+    try {
+      const keyOf = (p: VectorPoint) => segmentKey(p.payload.org_id, p.payload.segment_point_id);
+      const segments = new Map<string, { orgId: string; id: string }>();
+      for (const p of points) {
+        segments.set(keyOf(p), { orgId: p.payload.org_id, id: p.payload.segment_point_id });
+      }
+      const before = await this.segmentPoints(segments);
+      const storedMax = newestPerSegment(before);
+      const batchMax = new Map<string, number>();
+      for (const p of points) {
+        batchMax.set(keyOf(p), Math.max(batchMax.get(keyOf(p)) ?? -Infinity, p.payload.seq));
+      }
+      // Per segment, the batch's newest points, unless the store holds a newer seq.
+      const eligible = points.map((p) => {
+        const key = keyOf(p);
+        const seq = p.payload.seq;
+        return seq === batchMax.get(key) && seq >= (storedMax.get(key) ?? -Infinity);
+      });
+      const toWrite = points.filter((_, i) => eligible[i]);
+      let after = before;
+      let written: boolean[] = [];
+      if (toWrite.length > 0) {
+        written = await writeLatest(toWrite, async (candidates) => {
+          await this.conditionalUpsert(candidates);
+          return candidates.map(() => true);
+        });
+        after = await this.segmentPoints(segments);
+      }
+      const newest = newestPerSegment(after);
+      await this.pruneSegments(segments, after, newest);
+      const storedSeq = new Map(after.map((r) => [r.id, r.seq]));
+      const wrote = new Map(toWrite.map((p, i) => [p, written[i] === true]));
+      return points.map((p) => {
+        if (wrote.get(p) !== true) return false;
+        const segmentSeq = newest.get(keyOf(p));
+        const seq = storedSeq.get(p.id);
+        return (
+          (segmentSeq === undefined || segmentSeq === p.payload.seq) &&
+          (seq === undefined || seq === p.payload.seq)
+        );
+      });
+    } catch (err) {
+      throw toStoreError('write points to Qdrant', err);
+    }
+  }
+
+  /**
+   * The stored points of `segments`, per organisation: those whose `segment_point_id` is one of
+   * them, and the points with a segment's id (written before chunking, without the field).
+   */
+  private async segmentPoints(
+    segments: ReadonlyMap<string, { orgId: string; id: string }>,
+  ): Promise<SegmentPoint[]> {
+    const byOrg = new Map<string, string[]>();
+    for (const { orgId, id } of segments.values()) {
+      byOrg.set(orgId, [...(byOrg.get(orgId) ?? []), id]);
+    }
+    const out: SegmentPoint[] = [];
+    for (const [orgId, ids] of byOrg) {
+      const filter: Filter = {
+        must: [match('org_id', orgId)],
+        should: [{ key: 'segment_point_id', match: { any: ids } }, { has_id: ids }],
+      };
+      let offset: Schemas['ExtendedPointId'] | null | undefined;
+      do {
+        const page = await this.client.scroll(this.collection, {
+          filter,
+          limit: SEGMENT_SCROLL_PAGE,
+          with_payload: ['segment_point_id', 'seq'],
+          with_vector: false,
+          ...(offset === undefined || offset === null ? {} : { offset }),
+        });
+        for (const p of page.points) {
+          const id = String(p.id);
+          const segment = p.payload?.segment_point_id;
+          out.push({
+            id,
+            key: segmentKey(orgId, typeof segment === 'string' ? segment : id),
+            seq: Number(p.payload?.seq),
+          });
+        }
+        // The next page's first id (typed loosely by the client); none after the last page.
+        const next = page.next_page_offset;
+        offset = typeof next === 'string' || typeof next === 'number' ? next : null;
+      } while (offset !== null);
+    }
+    return out;
+  }
+
+  /**
+   * Deletes the points of `segments` below their segment's greatest seq, where `stored` (a
+   * read-back) has any: one filtered delete per organisation, guarded by `seq <` the greatest
+   * seq seen, so a newer point written meanwhile is never deleted.
+   */
+  private async pruneSegments(
+    segments: ReadonlyMap<string, { orgId: string; id: string }>,
+    stored: readonly SegmentPoint[],
+    newest: ReadonlyMap<string, number>,
+  ): Promise<void> {
+    const stale = new Set(
+      stored.filter((r) => r.seq < (newest.get(r.key) ?? -Infinity)).map((r) => r.key),
+    );
+    const byOrg = new Map<string, Condition[]>();
+    for (const key of stale) {
+      const segment = segments.get(key);
+      const seq = newest.get(key);
+      if (!segment || seq === undefined) continue;
+      const below: Condition = { key: 'seq', range: { lt: seq } };
+      byOrg.set(segment.orgId, [
+        ...(byOrg.get(segment.orgId) ?? []),
+        { must: [match('segment_point_id', segment.id), below] },
+        { must: [{ has_id: [segment.id] }, below] },
+      ]);
+    }
+    for (const [orgId, should] of byOrg) {
+      await this.client.delete(this.collection, {
+        wait: true,
+        ordering: WRITE_ORDERING,
+        filter: { must: [match('org_id', orgId)], should },
+      });
+    }
+  }
+
+  /** Writes each candidate unless its id's stored seq is newer (Qdrant decides). */
+  private async conditionalUpsert(candidates: readonly VectorPoint[]): Promise<void> {
     await this.client.upsert(this.collection, {
       wait: true,
       ordering: WRITE_ORDERING,
@@ -206,16 +378,6 @@ export class QdrantStore implements VectorStore {
           must: [{ has_id: [c.id] }, { key: 'seq', range: { lte: c.payload.seq } }],
         })),
       },
-    });
-    const stored = await this.client.retrieve(this.collection, {
-      ids: candidates.map((c) => c.id),
-      with_payload: ['seq'],
-      with_vector: false,
-    });
-    const storedSeq = new Map(stored.map((r) => [String(r.id), Number(r.payload?.seq)]));
-    return candidates.map((c) => {
-      const seq = storedSeq.get(c.id);
-      return seq === undefined || seq === c.payload.seq;
     });
   }
 
@@ -302,12 +464,14 @@ export class QdrantStore implements VectorStore {
   }
 
   async delete(params: DeleteParams): Promise<number> {
-    const filter: Filter = {
-      must:
-        params.pointId !== undefined
-          ? [match('org_id', params.orgId), { has_id: [params.pointId] }]
-          : [match('org_id', params.orgId), match('asset_id', params.assetId)],
-    };
+    // A point id deletes its whole segment: the point, and the points it is the segment of.
+    const filter: Filter =
+      params.pointId !== undefined
+        ? {
+            must: [match('org_id', params.orgId)],
+            should: [{ has_id: [params.pointId] }, match('segment_point_id', params.pointId)],
+          }
+        : { must: [match('org_id', params.orgId), match('asset_id', params.assetId)] };
     try {
       // Qdrant's delete does not report a count; count the same filter first.
       const { count } = await this.client.count(this.collection, { filter, exact: true });
@@ -349,5 +513,13 @@ type QueryRequest = Schemas['QueryRequest'];
 
 /** A Qdrant scored point as a hit (Qdrant returns them best first). */
 function toHit(p: Schemas['ScoredPoint']): SearchHit {
-  return { id: String(p.id), score: p.score, payload: payloadFromRecord(p.payload ?? {}) };
+  const id = String(p.id);
+  return { id, score: p.score, payload: payloadFromRecord(id, p.payload ?? {}) };
+}
+
+/** Each segment's greatest stored seq. */
+function newestPerSegment(points: readonly SegmentPoint[]): Map<string, number> {
+  const newest = new Map<string, number>();
+  for (const p of points) newest.set(p.key, Math.max(newest.get(p.key) ?? -Infinity, p.seq));
+  return newest;
 }

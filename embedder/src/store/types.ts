@@ -123,9 +123,22 @@ export interface VectorStore {
    * `seq`. Returns, per input point, whether it was applied. Throws if the write fails.
    */
   upsert(points: readonly VectorPoint[]): Promise<boolean[]>;
+  /**
+   * Writes whole segments, latest wins per segment. A segment is the points sharing a
+   * `payload.segment_point_id` (the chunks of one text; one job's points share its seq). Its points
+   * land only if no stored point of the segment has a greater seq (not even a chunk index the new
+   * text lacks), each also latest-wins by id as in `upsert`; after the write, every stored point of
+   * the segment with a seq below the segment's greatest is deleted (an older text's surplus
+   * chunks, or a late older job's), so a segment converges to one job's chunk set whatever order
+   * concurrent writers run in. Returns, per input point, whether it was applied.
+   */
+  writeSegments(points: readonly VectorPoint[]): Promise<boolean[]>;
   /** Searches in `params.mode`; throws KeywordIndexUnavailable for keyword mode without one. */
   search(params: SearchParams): Promise<SearchHit[]>;
-  /** Deletes within one organisation; returns how many points were deleted. */
+  /**
+   * Deletes within one organisation; returns how many points were deleted. A point id deletes
+   * its whole segment: the point and every point whose `segment_point_id` it is.
+   */
   delete(params: DeleteParams): Promise<number>;
   /** Points of one organisation (there is no count across organisations). */
   count(params: { orgId: string }): Promise<number>;
@@ -153,8 +166,12 @@ export function toStoreError(action: string, err: unknown): StoreError {
   return new StoreError(`could not ${action}: ${reason}`, { cause: err });
 }
 
-/** A payload read back from a store row (numbers may come back as bigint or strings). */
-export function payloadFromRecord(raw: Record<string, unknown>): PointPayload {
+/**
+ * A payload read back from a store row (numbers may come back as bigint or strings). A point
+ * written before chunking (no chunk fields) is its segment's only chunk: the whole embedded text.
+ */
+export function payloadFromRecord(id: string, raw: Record<string, unknown>): PointPayload {
+  const present = (v: unknown) => v !== undefined && v !== null;
   return {
     org_id: String(raw.org_id),
     asset_id: String(raw.asset_id),
@@ -169,6 +186,11 @@ export function payloadFromRecord(raw: Record<string, unknown>): PointPayload {
     job_id: String(raw.job_id),
     seq: Number(raw.seq),
     embedded_at: String(raw.embedded_at),
+    segment_point_id: present(raw.segment_point_id) ? String(raw.segment_point_id) : id,
+    chunk_index: present(raw.chunk_index) ? Number(raw.chunk_index) : 0,
+    chunk_count: present(raw.chunk_count) ? Number(raw.chunk_count) : 1,
+    chunk_start: present(raw.chunk_start) ? Number(raw.chunk_start) : 0,
+    chunk_end: present(raw.chunk_end) ? Number(raw.chunk_end) : Number(raw.truncated_len),
   };
 }
 
@@ -226,4 +248,21 @@ export async function writeLatest(
   const { candidates, candidateOf } = latestPerId(points);
   const written = await write(candidates);
   return appliedPerPoint(points, candidates, candidateOf, written);
+}
+
+/** The chunk fields of a point that holds its segment's whole embedded text as its one chunk. */
+export function wholeText(
+  id: string,
+  embeddedLen: number,
+): Pick<
+  PointPayload,
+  'segment_point_id' | 'chunk_index' | 'chunk_count' | 'chunk_start' | 'chunk_end'
+> {
+  return {
+    segment_point_id: id,
+    chunk_index: 0,
+    chunk_count: 1,
+    chunk_start: 0,
+    chunk_end: embeddedLen,
+  };
 }

@@ -1,6 +1,14 @@
 /** Schemas shared by several routes, and the OpenAPI error responses generated from ERROR_CODES. */
 import { createRoute, z } from '@hono/zod-openapi';
 import * as rules from '../../../contract/rules';
+import {
+  ChunkWindows,
+  DEFAULT_CHUNK_OVERLAP_TOKENS,
+  MAX_CHUNK_TOKENS,
+  MIN_CHUNK_TOKENS,
+} from '../../../contract/internal';
+import type { Chunking as ChunkingValue } from '../../../contract/internal';
+import { MAX_TEXT_BYTES } from '../limits';
 import { requireAuth } from '../middleware/auth';
 import { AppError, ERROR_CODES, MAX_LISTED_ERRORS } from '../errors';
 import { EmbedderRejectedError, EmbedderUnavailableError } from '../services/embedder';
@@ -33,23 +41,118 @@ export const ModelVer = documented(rules.ModelVer);
 /** The optional model choice of a text to embed (POST /vectors/embed and each batch segment). */
 export const MODEL_FIELDS = { model: ModelName.optional(), model_ver: ModelVer.optional() };
 
+/**
+ * How a long text is embedded (contract/internal.ts `Chunking`), documented. A union: a value of
+ * neither form gets CHUNKING_ERROR; an object with a bad field gets that field's error
+ * (fieldErrors below).
+ */
+const CHUNKING_ERROR = `must be "truncate" or an object {max_tokens?, overlap_tokens?}`;
+
+const ChunkWindowsDoc = documented(ChunkWindows, {
+  description:
+    `Split a text longer than the model's window into chunks of at most \`max_tokens\` model ` +
+    `tokens (${MIN_CHUNK_TOKENS}–${MAX_CHUNK_TOKENS}; default and cap: the model's window, e.g. ` +
+    `256 for all-MiniLM-L6-v2), consecutive chunks sharing \`overlap_tokens\` tokens (default ` +
+    `${DEFAULT_CHUNK_OVERLAP_TOKENS}; less than max_tokens). Each chunk is a point of the segment.`,
+  example: { max_tokens: 128, overlap_tokens: 16 },
+});
+
+export const Chunking = z
+  .union([z.literal('truncate'), ChunkWindowsDoc], { error: CHUNKING_ERROR })
+  .openapi('Chunking', {
+    description:
+      'How a text longer than the model\'s window is embedded: `"truncate"` embeds its first ' +
+      'window only (one point, the behaviour before chunking); an object (`{}` for the defaults) ' +
+      "splits it into overlapping windows, one point each. Unset: the organisation's setting " +
+      '(PUT /vectors/settings), else windows with the defaults. Part of the idempotency key: ' +
+      'the same text with another chunking is a new job.',
+    example: { max_tokens: 128, overlap_tokens: 16 },
+  });
+
+/**
+ * Chunking or null (an organisation's setting), as one flat union: a union of Chunking and null
+ * would nest the unions' errors, and `.nullable()` loses the null in the OpenAPI document.
+ */
+export const NullableChunking = z.union([z.literal('truncate'), ChunkWindowsDoc, z.null()], {
+  error: (issue) => `${issue.input === undefined ? 'required: ' : ''}${CHUNKING_ERROR}, or null`,
+});
+
 /** A text to embed as the request wrote it, and as the ingest service takes it. */
 export function ingestItem(
-  segment: { segment_id: string; text: string; model?: string; model_ver?: string },
+  segment: {
+    segment_id: string;
+    text: string;
+    model?: string;
+    model_ver?: string;
+    chunking?: ChunkingValue;
+  },
   assetId: string,
   path: string,
+  /** The batch's chunking, for a segment that names none. */
+  batchChunking?: ChunkingValue,
 ): IngestItem {
   const { segment_id, text, model, model_ver } = segment;
-  return { assetId, segmentId: segment_id, text, model, modelVer: model_ver, path };
+  const chunking = segment.chunking ?? batchChunking;
+  return {
+    assetId,
+    segmentId: segment_id,
+    text,
+    model,
+    modelVer: model_ver,
+    ...(chunking !== undefined ? { chunking } : {}),
+    path,
+  };
 }
 
 /**
- * Text to embed. Its length limit (MAX_TEXT_CHARS, in characters) is configuration, so routes check
- * it after parsing and answer 413; the body limit bounds it before that.
+ * Text to search for. Its length limit (MAX_TEXT_CHARS, in characters) is configuration, so routes
+ * check it after parsing and answer 413; the body limit bounds it before that.
  */
 export const Text = documented(rules.Text);
 
+/**
+ * Text to embed: as Text, and at most MAX_TEXT_BYTES bytes of UTF-8, the most one queue message
+ * carries (limits.ts; 413 naming the field beyond).
+ */
+export const EmbedText = documented(rules.Text, {
+  description:
+    'The text to embed: non-empty, not blank, no NUL, well-formed Unicode. At most ' +
+    'MAX_TEXT_CHARS characters (Unicode code points; 32,000 unless the deployment sets ' +
+    `otherwise) and at most ${MAX_TEXT_BYTES} bytes of UTF-8 (what one queue message carries: ` +
+    'Cloudflare Queues take 128 KB a message, and the text travels encrypted and base64-encoded). ' +
+    'A longer text is refused with 413 naming the field, never truncated. Texts longer than the ' +
+    "model's window are chunked (see `chunking`).",
+  example: 'A large furry dog is running in the park',
+});
+
 export const charLength = rules.charLength;
+
+const utf8 = new TextEncoder();
+
+/**
+ * 413 naming the field when a text to embed is longer than MAX_TEXT_BYTES bytes of UTF-8: the
+ * most one queue message carries (limits.ts).
+ */
+export function checkTextBytes(text: string, field: string): void {
+  // Cheap bound first: a UTF-16 code unit is at most 3 bytes of UTF-8.
+  if (text.length * 3 <= MAX_TEXT_BYTES) return;
+  const bytes = utf8.encode(text).byteLength;
+  if (bytes > MAX_TEXT_BYTES) {
+    throw new AppError(
+      'payload_too_large',
+      `${field} is ${bytes} bytes of UTF-8; at most ${MAX_TEXT_BYTES} bytes fit in one queue message`,
+      {
+        errors: [
+          {
+            field,
+            pointer: '/' + field.split('.').join('/'),
+            message: `at most ${MAX_TEXT_BYTES} bytes of UTF-8 (got ${bytes})`,
+          },
+        ],
+      },
+    );
+  }
+}
 
 /** 413 naming the field when a text is longer than MAX_TEXT_CHARS characters. */
 export function checkTextLength(text: string, max: number, field: string): void {
@@ -160,7 +263,30 @@ export const BODY_ERRORS: ErrorCode[] = [
   'unsupported_media_type',
 ];
 
-export const fieldErrors = rules.fieldErrors;
+type Issue = z.core.$ZodIssue;
+
+/**
+ * An issue of a union (chunking) whose input had the shape of one option and failed inside it
+ * (`{"max_tokens": 64.5}`): that option's issues, at their full paths, so that the problem names
+ * `chunking.max_tokens`, not `chunking`. A value of no option's shape keeps the union's issue.
+ */
+function unwrapUnion(issue: Issue): Issue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const inside = issue.errors.filter(
+    (branch) =>
+      branch.length > 0 &&
+      branch.every(
+        (i) => i.path.length > 0 || i.code === 'unrecognized_keys' || i.code === 'custom',
+      ),
+  );
+  if (inside.length !== 1) return [issue];
+  return inside[0]!.flatMap((i) => unwrapUnion({ ...i, path: [...issue.path, ...i.path] }));
+}
+
+/** The field errors of a failed parse (contract/rules.ts), a union's named by its option's. */
+export function fieldErrors(error: z.ZodError): rules.FieldError[] {
+  return rules.fieldErrors(new z.ZodError(error.issues.flatMap(unwrapUnion)));
+}
 
 /** Texts to embed: a bad body, or the database or the queue down. */
 export const INGEST_ERRORS: ErrorCode[] = [...BODY_ERRORS, 'dependency_unavailable'];
@@ -196,7 +322,7 @@ export function htmlPage(description: string) {
 }
 
 /** The name of an operation in the OpenAPI document: its method, path, operationId and tag. */
-export function operation<M extends 'get' | 'post' | 'delete', P extends string>(
+export function operation<M extends 'get' | 'post' | 'put' | 'delete', P extends string>(
   method: M,
   path: P,
   operationId: string,

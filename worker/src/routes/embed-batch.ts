@@ -4,8 +4,9 @@ import { AppError, invalidRequestDetail } from '../errors';
 import type { FieldError } from '../errors';
 import type { AppBindings } from '../middleware/context';
 import { ingest } from '../services/ingest';
-import { INGEST_ERRORS, Id, MODEL_FIELDS, Text, authenticated, operation } from './common';
-import { checkTextLength, ingestItem, json, jsonBody } from './common';
+import { Chunking, EmbedText, INGEST_ERRORS, Id, MODEL_FIELDS } from './common';
+import { authenticated, operation } from './common';
+import { checkTextBytes, checkTextLength, ingestItem, json, jsonBody } from './common';
 
 export { MAX_BATCH_SEGMENTS } from '../../../contract/rules';
 import { MAX_BATCH_SEGMENTS } from '../../../contract/rules';
@@ -14,8 +15,12 @@ export const BatchSegment = z
   .object({
     asset_id: Id.optional(),
     segment_id: Id,
-    text: Text,
+    text: EmbedText,
     ...MODEL_FIELDS,
+    chunking: Chunking.optional().openapi({
+      description:
+        "This segment's chunking; unset: the batch's `chunking`, else the organisation's",
+    }),
   })
   .strict()
   .openapi('BatchSegment');
@@ -23,6 +28,10 @@ export const BatchSegment = z
 export const EmbedBatchRequest = z
   .object({
     asset_id: Id.optional().openapi({ description: 'Default asset for segments that name none' }),
+    chunking: Chunking.optional().openapi({
+      description:
+        "Chunking of the segments that name none; unset: the organisation's setting, else the default",
+    }),
     segments: z.array(BatchSegment).min(1).max(MAX_BATCH_SEGMENTS),
   })
   .strict()
@@ -61,6 +70,7 @@ export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {
     const missing: FieldError[] = [];
     body.segments.forEach((s, i) => {
       checkTextLength(s.text, c.var.config.maxTextChars, `segments.${i}.text`);
+      checkTextBytes(s.text, `segments.${i}.text`);
       if (!s.asset_id && !body.asset_id) {
         missing.push({
           field: `segments.${i}.asset_id`,
@@ -76,7 +86,9 @@ export function registerEmbedBatch(app: OpenAPIHono<AppBindings>): void {
     const jobs = await ingest(
       c.var,
       c.env.EMBED_QUEUE,
-      body.segments.map((s, i) => ingestItem(s, (s.asset_id ?? body.asset_id)!, `segments.${i}`)),
+      body.segments.map((s, i) =>
+        ingestItem(s, (s.asset_id ?? body.asset_id)!, `segments.${i}`, body.chunking),
+      ),
       { batchId },
     );
     return c.json(

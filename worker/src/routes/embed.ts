@@ -2,15 +2,17 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppBindings } from '../middleware/context';
 import { ingest } from '../services/ingest';
-import { INGEST_ERRORS, Id, MODEL_FIELDS, Text, authenticated, operation } from './common';
-import { checkTextLength, ingestItem, json, jsonBody } from './common';
+import { Chunking, EmbedText, INGEST_ERRORS, Id, MODEL_FIELDS } from './common';
+import { authenticated, operation } from './common';
+import { checkTextBytes, checkTextLength, ingestItem, json, jsonBody } from './common';
 
 export const EmbedRequest = z
   .object({
     asset_id: Id.openapi({ example: 'doc-42' }),
     segment_id: Id.openapi({ example: 'p-1' }),
-    text: Text.openapi({ example: 'A large furry dog is running in the park' }),
+    text: EmbedText,
     ...MODEL_FIELDS,
+    chunking: Chunking.optional(),
   })
   .strict()
   .openapi('EmbedRequest');
@@ -34,6 +36,7 @@ export function registerEmbed(app: OpenAPIHono<AppBindings>): void {
   app.openapi(embedRoute, async (c) => {
     const body = c.req.valid('json');
     checkTextLength(body.text, c.var.config.maxTextChars, 'text');
+    checkTextBytes(body.text, 'text');
     const [job] = await ingest(c.var, c.env.EMBED_QUEUE, [ingestItem(body, body.asset_id, '')]);
     return c.json(
       { job_id: job!.jobId, asset_id: job!.assetId, segment_id: job!.segmentId },

@@ -20,7 +20,18 @@ export const JobResponse = z
     model_ver: z.string(),
     result: z
       .object({
-        point_id: z.uuid(),
+        point_id: z.uuid().openapi({
+          description: "the segment's point id (its first chunk's), shared by all its chunks",
+        }),
+        chunk_count: z
+          .number()
+          .int()
+          .positive()
+          .openapi({
+            description:
+              'points the text was stored as: 1 for a text that fits the model window (or chunking ' +
+              '"truncate"), else its chunks',
+          }),
         model: z.string(),
         model_ver: z.string(),
         text_len: z.number().int(),
@@ -71,7 +82,8 @@ export function registerJobs(app: OpenAPIHono<AppBindings>): void {
         segment_id: job.segmentId,
         model: job.model,
         model_ver: job.modelVer,
-        result: job.result ?? null,
+        // A job that finished before texts were chunked wrote one point.
+        result: job.result ? { ...job.result, chunk_count: job.result.chunk_count ?? 1 } : null,
         error: job.error ?? null,
         current: job.current,
         deleted_at: job.deletedAt?.toISOString() ?? null,

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import {
   DEFAULT_FUSION,
   DEFAULT_SEARCH_MODE,
+  GROUP_BY,
   PointPayload,
   SEARCH_MODES,
 } from '../../../contract/internal';
@@ -95,6 +96,17 @@ export const SearchRequest = z
     explain: z.boolean().optional().openapi({
       description: "add each result's rank and score in the dense and keyword rankings",
     }),
+    group_by: z
+      .enum(GROUP_BY)
+      .optional()
+      .openapi({
+        description:
+          'segment (the default): one result per segment, scored and placed by its best chunk ' +
+          "(its `chunk_*` fields say which), with the segment's point id; chunk: every matching " +
+          'chunk is a result of its own, with its own point id (`payload.segment_point_id` names ' +
+          'its segment). A text that fits the model window is one chunk: both answer alike.',
+        default: 'segment',
+      }),
     asset_id: Id.optional(),
     segment_id: Id.optional(),
     model: ModelName.optional(),
@@ -122,13 +134,26 @@ const rankInfo = (ranking: string) =>
     });
 
 /** The stored point payload as clients see it (contract/internal.ts, less the store's `seq`). */
-export const SearchPayload = documented(PointPayload.omit({ seq: true }), 'PointPayload');
+export const SearchPayload = documented(PointPayload.omit({ seq: true })).openapi('PointPayload', {
+  description:
+    "A point's non-sensitive metadata (never the text). A segment's text longer than the model's " +
+    'window is stored as `chunk_count` chunks: this one is chunk `chunk_index` (from 0), the ' +
+    "text's characters (code points) [`chunk_start`, `chunk_end`). `segment_point_id` is the " +
+    "segment's point id (its first chunk's; the job's `result.point_id`): what DELETE " +
+    "/vectors/points/{point_id} takes to delete the segment. `text_len`: the whole text's " +
+    "length; `token_count`, `truncated` and `truncated_len`: this chunk's (truncated only with " +
+    'chunking "truncate").',
+});
 
 export const SearchResponse = z
   .object({
     results: z.array(
       z.object({
-        point_id: z.uuid(),
+        point_id: z.uuid().openapi({
+          description:
+            "group_by segment (the default): the segment's point id (= payload.segment_point_id); " +
+            "group_by chunk: the chunk's own point id",
+        }),
         score: z.number().openapi({
           description:
             "the mode's score, best first: cosine similarity in [-1, 1] (dense), BM25 (keyword), reciprocal rank fusion (hybrid)",
@@ -185,11 +210,17 @@ export function registerSearch(app: OpenAPIHono<AppBindings>): void {
         ...(body.mode === undefined ? {} : { mode: body.mode }),
         ...(body.fusion === undefined ? {} : { fusion: body.fusion }),
         ...(body.explain === undefined ? {} : { explain: body.explain }),
+        ...(body.group_by === undefined ? {} : { group_by: body.group_by }),
       }),
     );
     c.header('server-timing', `embedder;dur=${Date.now() - started}`, { append: true });
     // Parse the embedder's answer with the public schema: unknown payload fields are stripped,
     // so nothing the public contract does not name (the store's `seq`) reaches a client.
-    return c.json(SearchResponse.parse(res), 200);
+    const out = SearchResponse.parse(res);
+    // Per segment, a result is the segment: its point id, whichever chunk scored it.
+    if ((body.group_by ?? 'segment') === 'segment') {
+      for (const r of out.results) r.point_id = r.payload.segment_point_id;
+    }
+    return c.json(out, 200);
   });
 }

@@ -13,9 +13,30 @@ import type { TextCipher } from '../lib/text-cipher';
 import { pointId } from '../../../contract/ids';
 import { jobKey } from '../lib/hash';
 import type { JobKeyParts } from '../lib/hash';
+import { jsonBytes } from '../lib/chunk';
+import { QUEUE_MESSAGE_BODY_MAX_BYTES } from '../limits';
 
-/** One segment's text to embed, in the caller's organisation: what the idempotency key hashes. */
+/**
+ * One segment's text to embed, in the caller's organisation: what the idempotency key hashes
+ * (its chunking included: it travels in the queue message).
+ */
 export type NewJob = JobKeyParts;
+
+/**
+ * The queue message of item `index` would exceed Cloudflare's message limit: nothing is written
+ * (the transaction rolls back). Texts within MAX_TEXT_BYTES never get here unless the envelope
+ * outgrows its reserve (limits.ts QUEUE_MESSAGE_ENVELOPE_BYTES).
+ */
+export class MessageTooLargeError extends Error {
+  constructor(
+    readonly index: number,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`queue message of item ${index} is ${bytes} bytes (at most ${limit})`);
+    this.name = 'MessageTooLargeError';
+  }
+}
 
 export type SubmitOutcome = 'created' | 'requeued' | 'existing';
 
@@ -236,8 +257,19 @@ export async function submitJobs(
         model_ver: item.modelVer,
         text_enc: await cipher.encrypt(item.text, { org_id: item.orgId, job_id: jobId, seq }),
         request_id: requestId,
+        ...(item.chunking !== undefined ? { chunking: item.chunking } : {}),
       })),
     );
+    messages.forEach((m, k) => {
+      const bytes = jsonBytes(m);
+      if (bytes > QUEUE_MESSAGE_BODY_MAX_BYTES) {
+        throw new MessageTooLargeError(
+          items.indexOf(toSend[k]!.item),
+          bytes,
+          QUEUE_MESSAGE_BODY_MAX_BYTES,
+        );
+      }
+    });
     const outboxRows = await tx
       .insert(outbox)
       .values(messages.map((m) => ({ jobId: m.job_id, jobSeq: m.seq, payload: m })))

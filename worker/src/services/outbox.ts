@@ -12,17 +12,26 @@ import { chunkBySize, jsonBytes } from '../lib/chunk';
 import type { Db } from '../lib/db';
 import type { Logger } from '../lib/log';
 import { errorKind } from '../lib/log';
+import {
+  QUEUE_BATCH_BUDGET_BYTES,
+  QUEUE_BATCH_MAX_MESSAGES,
+  QUEUE_MESSAGE_METADATA_BYTES,
+} from '../limits';
 import type { PendingMessage } from './jobs';
 
-const MAX_BATCH_MESSAGES = 100;
-const MAX_BATCH_BYTES = 200 * 1024;
-
 /**
- * One sendBatch takes at most 100 messages and 256 KB: chunks stay under 200 KiB, counting 64
- * bytes of overhead per message.
+ * The sendBatch calls for `items`, in order: Cloudflare takes at most 100 messages and 256 KB
+ * (256,000 bytes) per call (limits.ts). Each message counts as its JSON body plus Cloudflare's
+ * per-message metadata, and a call stays within QUEUE_BATCH_BUDGET_BYTES; every message is at
+ * most 128 KB (ingest refuses longer texts), so one always fits a call of its own.
  */
-function chunks(items: PendingMessage[]): PendingMessage[][] {
-  return chunkBySize(items, MAX_BATCH_MESSAGES, MAX_BATCH_BYTES, (p) => jsonBytes(p.message) + 64);
+export function sendBatches(items: PendingMessage[]): PendingMessage[][] {
+  return chunkBySize(
+    items,
+    QUEUE_BATCH_MAX_MESSAGES,
+    QUEUE_BATCH_BUDGET_BYTES,
+    (p) => jsonBytes(p.message) + QUEUE_MESSAGE_METADATA_BYTES,
+  );
 }
 
 async function send(
@@ -42,7 +51,7 @@ export async function relay(
   log: Logger,
   pending: PendingMessage[],
 ): Promise<void> {
-  for (const batch of chunks(pending)) {
+  for (const batch of sendBatches(pending)) {
     const ids = batch.map((p) => p.outboxId);
     try {
       await send(queue, config, batch);
@@ -113,7 +122,7 @@ export async function sweep(
       });
     }
     let sent = 0;
-    for (const batch of chunks(rows.map((r) => ({ outboxId: r.id, message: r.payload })))) {
+    for (const batch of sendBatches(rows.map((r) => ({ outboxId: r.id, message: r.payload })))) {
       const ids = batch.map((p) => p.outboxId);
       try {
         // The sweep is the recovery path: it ignores the fault-injection switch on purpose.

@@ -371,6 +371,8 @@ const SCRIPT = pageScript(String.raw`
     add('model', p.model + '@' + p.model_ver);
     add('tokens', String(p.token_count) + (p.truncated ? ' (truncated to ' + p.truncated_len + ')' : ''));
     add('chars', String(p.text_len));
+    // A chunked text: which chunk scored, and where it lies in the text.
+    if (p.chunk_count > 1) add('chunk', (p.chunk_index + 1) + ' of ' + p.chunk_count + ', characters ' + p.chunk_start + '–' + p.chunk_end);
     add('embedded', new Date(p.embedded_at).toLocaleString());
     add('point', hit.point_id);
     return el('li', { class: 'result', 'data-point-id': hit.point_id },
@@ -383,7 +385,7 @@ const SCRIPT = pageScript(String.raw`
         el('div', {}, el('span', { class: 'ids asset', text: p.asset_id }), ' / ', el('span', { class: 'ids segment', text: p.segment_id })),
         known === undefined
           ? el('div', { class: 'snippet unknown', text: 'Text not added in this tab (Heimdex stores vectors, not text).' })
-          : el('div', { class: 'snippet', text: known }),
+          : el('div', { class: 'snippet', text: p.chunk_count > 1 ? Array.from(known).slice(p.chunk_start, p.chunk_end).join('') : known }),
         meta,
         hit.explain ? renderExplain(hit.explain) : null));
   }
