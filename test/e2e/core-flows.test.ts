@@ -210,6 +210,7 @@ describe('long texts, chunked (real model)', () => {
       query_text: NEEDLE,
       group_by: 'chunk',
       limit: 50,
+      asset_id: 'notebook',
       filters: { segment_ids: ['p1'] },
     });
     expect(chunks.body.results.map((r) => r.payload.chunk_index)).toEqual([0]);
@@ -220,6 +221,7 @@ describe('long texts, chunked (real model)', () => {
     const left = await acme.search({
       query_text: NEEDLE,
       group_by: 'chunk',
+      asset_id: 'notebook',
       filters: { segment_ids: ['p2'] },
     });
     expect(left.body.results).toEqual([]);
