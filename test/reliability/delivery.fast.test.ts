@@ -42,11 +42,13 @@ let vectors: VectorProbe;
 let mainWorkerSettings: Record<string, string>;
 
 const org = (name: string) => `${name}-${run}`;
-/** A term id as the stores write it: 4 bytes, little-endian. */
-const u32 = (id: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(id);
-  return b;
+/** A term id's 4 bytes as a store may write them: little-endian, then big-endian. */
+const termIdBytes = (id: number): Buffer[] => {
+  const le = Buffer.alloc(4);
+  le.writeUInt32LE(id);
+  const be = Buffer.alloc(4);
+  be.writeUInt32BE(id);
+  return [le, be];
 };
 const api = (s: TestStack, orgId: string) => Api.forOrg(s.apiUrl, s.devJwtSecret, orgId);
 
@@ -517,17 +519,23 @@ describe('PII canary', () => {
     expect(filesContaining(vectorDir, jobIds[0]!).length).toBeGreaterThan(0);
     expect(filesContaining(vectorDir, CANARY)).toEqual([]);
     // The keyword index holds the canary word's id keyed for this org (found, so the scan reads
-    // the index), never an unkeyed hash of it (whole, its first 4 bytes as an id, or hex).
+    // the index), never an unkeyed hash of it (whole, hex, or its first 4 bytes as an id). Ids are
+    // looked for in both byte orders: LanceDB writes them little-endian, Qdrant's write-ahead log
+    // (CBOR) big-endian.
     const [term] = analyze(CANARY);
     const unkeyed = createHash('sha256')
       .update(term as string)
       .digest();
     const [keyed] = new KeywordTerms(main.keywordIndexKey).document(o, CANARY).ids;
     const storeFiles = filesUnder(vectorDir);
-    expect(storeFiles.some((f) => f.bytes.includes(u32(keyed as number)))).toBe(true);
-    for (const needle of [unkeyed, unkeyed.subarray(0, 4), Buffer.from(unkeyed.toString('hex'))]) {
-      expect(storeFiles.filter((f) => f.bytes.includes(needle)).map((f) => f.file)).toEqual([]);
-    }
+    const holds = (bytes: Buffer) => storeFiles.filter((f) => f.bytes.includes(bytes));
+    expect(termIdBytes(keyed as number).some((b) => holds(b).length > 0)).toBe(true);
+    const unkeyedForms = [
+      unkeyed,
+      Buffer.from(unkeyed.toString('hex')),
+      ...termIdBytes(unkeyed.readUInt32LE(0)),
+    ];
+    for (const needle of unkeyedForms) expect(holds(needle).map((f) => f.file)).toEqual([]);
 
     // The embedder's metrics.
     const metrics = await fetch(`${main.embedderUrl}/metrics`, {
