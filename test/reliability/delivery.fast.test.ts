@@ -416,6 +416,41 @@ describe('vector store outage', () => {
       points: 20,
     });
   });
+
+  it('a chunked segment rewritten across a store outage ends as the newest text alone', async () => {
+    const o = org('chunks');
+    const client = await api(main, o);
+    const sentence = (i: number) =>
+      `Step ${i} of the procedure checks the ${['pump', 'valve', 'gauge'][i % 3]} seal again.`;
+    const long = Array.from({ length: 120 }, (_, i) => sentence(i)).join(' ');
+    const first = await client.embed({ asset_id: 'proc', segment_id: 's1', text: long });
+    const firstJob = await client.waitForJob(first.body.job_id, 60_000);
+    expect(firstJob.status).toBe('SUCCEEDED');
+    expect(firstJob.result!.chunk_count).toBeGreaterThan(2);
+    expect(await vectors.count(o)).toBe(firstJob.result!.chunk_count);
+
+    // The rewrite (one chunk) fails its deliveries while the store is down, then lands.
+    main.setEmbedderFaults({ store_unavailable: true });
+    let id: string;
+    try {
+      const res = await client.embed({ asset_id: 'proc', segment_id: 's1', text: sentence(0) });
+      id = res.body.job_id;
+      await waitUntil(
+        'the rewrite to fail a delivery on the store',
+        async () => (await client.job(id)).body.attempts >= 1,
+        15_000,
+        100,
+      );
+    } finally {
+      main.setEmbedderFaults({});
+    }
+    const job = await client.waitForJob(id, 60_000);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.result!.chunk_count).toBe(1);
+    // No chunk of the old text is left: the segment is the new job's one point.
+    const points = await vectors.points(o);
+    expect(points.map((p) => [p.segment_id, p.job_id])).toEqual([['s1', id]]);
+  });
 });
 
 describe('PII canary', () => {
