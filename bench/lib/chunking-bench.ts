@@ -8,11 +8,9 @@
  * truncation's): the splitting, the extra tokenization and the per-chunk writes are the overhead.
  * Rounds alternate which goes first; the best round of each is kept.
  */
-import { randomUUID } from 'node:crypto';
 import type { Chunking } from '../../contract/internal.js';
 import { KeywordTerms } from '../../embedder/src/core/keywords.js';
-import type { EmbedJob } from '../../embedder/src/core/service.js';
-import { CALL_ITEMS, startInProcessEmbedder } from './in-process.js';
+import { bestOfAlternating, embedRate, startInProcessEmbedder } from './in-process.js';
 import { progress } from './progress.js';
 import { round } from './stats.js';
 import { TextSource } from './texts.js';
@@ -75,37 +73,22 @@ export async function measureChunkingCost(o: ChunkingCostOptions): Promise<Chunk
       return { chunksPerText: chunks / texts.length, tokensPerText: tokens / texts.length };
     };
     const shapes = { chunked: shape('chunked'), truncated: shape('truncated') };
-    const best = { chunked: 0, truncated: 0 };
     let seq = 1;
-    const run = async (name: VariantName) => {
-      const jobs: EmbedJob[] = texts.map((text, i) => ({
-        jobId: randomUUID(),
-        seq: seq++,
+    const best = await bestOfAlternating(['chunked', 'truncated'], o.rounds, async (name) => {
+      const chunking = VARIANTS[name];
+      const perSecond = await embedRate(service, texts, {
         orgId: ORG,
         assetId: `${name}-${seq}`,
-        segmentId: `s${i}`,
-        text,
         model: o.modelName,
-        modelVer: '1',
-        ...(VARIANTS[name] === undefined ? {} : { chunking: VARIANTS[name] }),
-      }));
-      const t0 = performance.now();
-      for (let i = 0; i < jobs.length; i += CALL_ITEMS) {
-        await service.embed(jobs.slice(i, i + CALL_ITEMS));
-      }
-      const perSecond = jobs.length / ((performance.now() - t0) / 1000);
-      best[name] = Math.max(best[name], perSecond);
+        firstSeq: seq,
+        ...(chunking === undefined ? {} : { chunking }),
+      });
+      seq += texts.length;
       progress(
         `  chunking: ${name} ${perSecond.toFixed(2)} texts/s, ${(perSecond * shapes[name].tokensPerText).toFixed(0)} tokens/s`,
       );
-    };
-    await run('truncated'); // warm-up (not counted: `best` is reset below)
-    best.truncated = 0;
-    for (let r = 0; r < o.rounds; r++) {
-      const order: VariantName[] =
-        r % 2 === 0 ? ['chunked', 'truncated'] : ['truncated', 'chunked'];
-      for (const name of order) await run(name);
-    }
+      return perSecond;
+    });
     const rate = (name: VariantName): ChunkingVariantRate => ({
       chunksPerText: round(shapes[name].chunksPerText, 2),
       tokensPerText: round(shapes[name].tokensPerText),

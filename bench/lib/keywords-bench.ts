@@ -6,11 +6,9 @@
  * Rounds alternate which goes first; the best round of each is kept, and their ratio is the
  * ingest throughput kept with the sparse vectors (issue target: at least 95%).
  */
-import { randomUUID } from 'node:crypto';
 import { KeywordTerms } from '../../embedder/src/core/keywords.js';
 import type { TermAnalyzer, TermVector } from '../../embedder/src/core/keywords.js';
-import type { EmbedJob } from '../../embedder/src/core/service.js';
-import { CALL_ITEMS, startInProcessEmbedder } from './in-process.js';
+import { bestOfAlternating, embedRate, startInProcessEmbedder } from './in-process.js';
 import { progress } from './progress.js';
 import { round } from './stats.js';
 import { LENGTH_TOKENS, TextSource } from './texts.js';
@@ -58,34 +56,18 @@ export async function measureKeywordCost(o: KeywordCostOptions): Promise<Keyword
       denseOnly: embedder.service(NO_TERMS),
     };
     const texts = new TextSource(LENGTH_TOKENS[o.length], 4242).take(o.texts);
-    const best = { withTerms: 0, denseOnly: 0 };
     let seq = 1;
-    const run = async (name: keyof typeof variants) => {
-      const jobs: EmbedJob[] = texts.map((text, i) => ({
-        jobId: randomUUID(),
-        seq: seq++,
+    const best = await bestOfAlternating(['withTerms', 'denseOnly'], o.rounds, async (name) => {
+      const perSecond = await embedRate(variants[name], texts, {
         orgId: ORG,
         assetId: `${name}-${seq}`,
-        segmentId: `s${i}`,
-        text,
         model: o.modelName,
-        modelVer: '1',
-      }));
-      const t0 = performance.now();
-      for (let i = 0; i < jobs.length; i += CALL_ITEMS) {
-        await variants[name].embed(jobs.slice(i, i + CALL_ITEMS));
-      }
-      const perSecond = jobs.length / ((performance.now() - t0) / 1000);
-      best[name] = Math.max(best[name], perSecond);
+        firstSeq: seq,
+      });
+      seq += texts.length;
       progress(`  keywords: ${name} ${perSecond.toFixed(1)} texts/s`);
-    };
-    await run('denseOnly'); // warm-up (not counted: `best` is reset below)
-    best.denseOnly = 0;
-    for (let r = 0; r < o.rounds; r++) {
-      const order: (keyof typeof variants)[] =
-        r % 2 === 0 ? ['withTerms', 'denseOnly'] : ['denseOnly', 'withTerms'];
-      for (const name of order) await run(name);
-    }
+      return perSecond;
+    });
     const a0 = performance.now();
     for (const text of texts) terms.document(ORG, text);
     const analysisMsPerText = (performance.now() - a0) / texts.length;
