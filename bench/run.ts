@@ -6,6 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadCorpus } from '../eval/lib/dataset.js';
+import { DEFAULT_DATASET } from '../eval/lib/options.js';
 import { invalidFiles, modelCacheDir, readLock } from '../scripts/models/cache.js';
 import { PASSED_ENV } from './lib/embedder.js';
 import { commandOptions, endRun, finishedEnvelope, shellQuote, startRun } from './lib/envelope.js';
@@ -56,6 +58,10 @@ const USAGE = `npm run bench [-- options]
   --rounds N             interleaved rounds over the throughput cells, best round kept (default 1)
   --ingest-texts N       texts through the Worker API (default 1000)
   --ingest-length L      their length class (default medium)
+  --ingest-chars N       instead, real passages of N characters (SciFact abstracts run together,
+                         ../shared/eval/scifact): long texts the embedder chunks; the result adds
+                         chunks and chunks/s
+  --ingest-only          the stack section measures the ingest only (no search latency)
   --search-queries N     queries per concurrency level (default 200)
   --store-sizes LIST     vectors in the store benchmark (default 10000,100000)
   --soak-minutes M       ingest soak length (default 1; the RSS target is for 10)
@@ -111,6 +117,8 @@ function parseOptions(argv: string[]) {
       rounds: { type: 'string', default: '1' },
       'ingest-texts': { type: 'string', default: '1000' },
       'ingest-length': { type: 'string', default: 'medium' },
+      'ingest-chars': { type: 'string' },
+      'ingest-only': { type: 'boolean', default: false },
       'search-queries': { type: 'string', default: '200' },
       'store-sizes': { type: 'string', default: '10000,100000' },
       'soak-minutes': { type: 'string', default: '1' },
@@ -151,6 +159,11 @@ function parseOptions(argv: string[]) {
       LENGTH_CLASSES,
       'ingest-length',
     )[0] as LengthClass,
+    ingestChars:
+      values['ingest-chars'] === undefined
+        ? null
+        : positiveInt(values['ingest-chars'], 'ingest-chars'),
+    ingestOnly: values['ingest-only'] === true,
     searchQueries: positiveInt(values['search-queries'], 'search-queries'),
     storeSizes: list(values['store-sizes'], 'store-sizes').map((s) =>
       positiveInt(s, 'store-sizes'),
@@ -243,6 +256,7 @@ function newResult(
       rounds: o.rounds,
       ingestTexts: o.ingestTexts,
       ingestLength: o.ingestLength,
+      ingestChars: o.ingestChars,
       searchQueries: o.searchQueries,
       searchConcurrency: [...SEARCH_CONCURRENCY],
       storeSizes: o.storeSizes,
@@ -398,6 +412,15 @@ async function runStack(o: Options, result: BenchResult, workDir: string): Promi
     maxBatchTokens: o.maxBatchTokens,
     ingestTexts: o.ingestTexts,
     length: o.ingestLength,
+    ...(o.ingestChars === null
+      ? {}
+      : {
+          documentChars: {
+            chars: o.ingestChars,
+            corpus: loadCorpus(DEFAULT_DATASET).docs.map((d) => d.text),
+          },
+        }),
+    ingestOnly: o.ingestOnly,
     requestItems: o.requestItems,
     minSeconds: o.seconds,
     maxSeconds: o.maxSeconds,

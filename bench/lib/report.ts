@@ -265,6 +265,7 @@ function renderIngest(r: BenchResult): string[] {
         'length',
         'cap',
         'e2e texts/s',
+        ...(i.documents ? ['e2e chunks/s (chunks)'] : []),
         'raw texts/s (the better window)',
         'e2e / raw',
         'seconds',
@@ -275,9 +276,12 @@ function renderIngest(r: BenchResult): string[] {
       [
         [
           i.texts,
-          `${i.length} (${LENGTH_TOKENS[i.length]})`,
+          i.documents
+            ? `${i.documents.chars} characters (${n1(i.tokens)} tokens mean)`
+            : `${i.length} (${LENGTH_TOKENS[i.length]})`,
           i.cap,
           n1(i.textsPerSecond),
+          ...(i.documents ? [`${n1(i.documents.chunksPerSecond)} (${i.documents.chunks})`] : []),
           `${n1(i.raw.textsPerSecond)} (${n1(i.raw.windows[0])} before, ${n1(i.raw.windows[1])} after)`,
           pct(i.fraction),
           n1(i.seconds),

@@ -20,7 +20,7 @@ import { progress } from './progress.js';
 import { round, roundSummary, summarize } from './stats.js';
 import type { Summary } from './stats.js';
 import { randomUnitVectors } from './store-bench.js';
-import { LENGTH_TOKENS, TextSource } from './texts.js';
+import { LENGTH_TOKENS, TextSource, documentTexts } from './texts.js';
 import type { LengthClass } from './texts.js';
 import { machineBusy, stackProcessCpu, threadCpu } from './threads.js';
 import type { StackProcess } from './threads.js';
@@ -32,7 +32,14 @@ export interface StackBenchOptions {
   maxBatchTokens: number;
   ingestTexts: number;
   length: LengthClass;
+  /**
+   * When set, the ingest's texts are real passages of this many characters (documentTexts, from
+   * `corpus`) instead of `length`'s synthetic ones: long texts that the embedder chunks.
+   */
+  documentChars?: { chars: number; corpus: readonly string[] };
   requestItems: number;
+  /** Measure the ingest only (no search latency). */
+  ingestOnly?: boolean;
   minSeconds: number;
   maxSeconds: number;
   searchQueries: number;
@@ -43,7 +50,16 @@ export interface IngestResult {
   variant: string;
   texts: number;
   length: LengthClass;
+  /**
+   * Tokens per text, special tokens included; for documents, the texts' mean `token_count` (the
+   * whole text's tokens, special tokens excluded).
+   */
   tokens: number;
+  /**
+   * Documents (`--ingest-chars`): the characters per text, the chunks the jobs wrote (sum of
+   * their results' `chunk_count`) and the chunks per second end to end; null for `length` texts.
+   */
+  documents?: { chars: number; chunks: number; chunksPerSecond: number } | null;
   cap: number;
   /** Seconds from the first POST until the last job completed (jobs.completed_at). */
   seconds: number;
@@ -169,7 +185,7 @@ const SEGMENTS_PER_CALL = 256;
 export async function measureStack(
   v: Variant,
   o: StackBenchOptions,
-): Promise<{ ingest: IngestResult; search: SearchResult }> {
+): Promise<{ ingest: IngestResult; search: SearchResult | null }> {
   const dataDir = path.join(o.workDir, 'stack');
   const vectorDir = path.join(dataDir, 'vectors');
   progress(`starting the local stack (PostgreSQL, WS proxy, embedder ${v.label}, wrangler dev)`);
@@ -194,7 +210,7 @@ export async function measureStack(
       tenantClaim: process.env.AUTH_TENANT_CLAIM,
     });
     const ingest = await measureIngest(stack, v, o, jwt);
-    const search = await measureSearch(stack, v, o, vectorDir, jwt);
+    const search = o.ingestOnly ? null : await measureSearch(stack, v, o, vectorDir, jwt);
     return { ingest, search };
   } finally {
     progress('stopping the local stack');
@@ -208,14 +224,16 @@ async function measureIngest(
   o: StackBenchOptions,
   api: string,
 ): Promise<IngestResult> {
-  const tokens = LENGTH_TOKENS[o.length] + v.specialTokens;
-  const texts = new TextSource(LENGTH_TOKENS[o.length], 77).take(o.ingestTexts);
+  const texts = o.documentChars
+    ? documentTexts(o.documentChars.corpus, o.ingestTexts, o.documentChars.chars)
+    : new TextSource(LENGTH_TOKENS[o.length], 77).take(o.ingestTexts);
+  const label = o.documentChars ? `${o.documentChars.chars}-character` : o.length;
   const concurrency = embedConcurrency(o.cap, o.requestItems);
 
   // The raw rate is measured before and after the ingest, and the better window is the one the
   // ingest is held to: one window slowed by other work on the machine must not flatter the ratio.
   const measureRaw = async (when: string) => {
-    progress(`raw embedder throughput ${when} (${o.length} texts, cap ${o.cap})`);
+    progress(`raw embedder throughput ${when} (${label} texts, cap ${o.cap})`);
     await settleEmbedder(stack.embedderUrl, stack.embedderToken, v.modelName);
     const meter = coresMeter(stack.embedderPid());
     const run = await runEmbedLoad({
@@ -243,7 +261,7 @@ async function measureIngest(
   try {
     const metricsBefore = await fetchMetrics(stack.embedderUrl, stack.embedderToken);
     progress(
-      `end-to-end ingest: ${o.ingestTexts} ${o.length} texts through POST /vectors/embed/batch`,
+      `end-to-end ingest: ${o.ingestTexts} ${label} texts through POST /vectors/embed/batch`,
     );
     const started = Date.now();
     const e2eMeter = coresMeter(stack.embedderPid());
@@ -284,7 +302,20 @@ async function measureIngest(
     );
     const verifiedJobs = await verifyJobs(stack.apiUrl, api, jobIds);
     const textsPerSecond = o.ingestTexts / seconds;
-    progress(`  end to end: ${textsPerSecond.toFixed(1)} texts/s`);
+    const written = await jobTotals(db);
+    const documents = o.documentChars
+      ? {
+          chars: o.documentChars.chars,
+          chunks: written.chunks,
+          chunksPerSecond: round(written.chunks / seconds),
+        }
+      : null;
+    progress(
+      `  end to end: ${textsPerSecond.toFixed(1)} texts/s` +
+        (documents
+          ? `, ${documents.chunksPerSecond.toFixed(1)} chunks/s (${documents.chunks} chunks)`
+          : ''),
+    );
     const rawAfter = await measureRaw('after the ingest');
     const best = rawAfter.run.itemsPerSecond > rawBefore.run.itemsPerSecond ? rawAfter : rawBefore;
     const raw = best.run;
@@ -296,7 +327,10 @@ async function measureIngest(
       variant: v.id,
       texts: o.ingestTexts,
       length: o.length,
-      tokens,
+      tokens: o.documentChars
+        ? round(written.tokens / o.ingestTexts, 1)
+        : LENGTH_TOKENS[o.length] + v.specialTokens,
+      documents,
       cap: o.cap,
       seconds: round(seconds),
       textsPerSecond: round(textsPerSecond),
@@ -361,6 +395,20 @@ function followIngest(
       return { job: summarize(job), batch: summarize(batch) };
     },
   };
+}
+
+/**
+ * What the ingest's jobs wrote, from their results: chunks (`chunk_count`, 1 where absent) and
+ * the texts' tokens (`token_count`: the whole text's, special tokens excluded).
+ */
+async function jobTotals(db: pg.Client): Promise<{ chunks: number; tokens: number }> {
+  const { rows } = await db.query<{ chunks: number; tokens: number }>(
+    `SELECT coalesce(sum(coalesce((result->>'chunk_count')::int, 1)), 0)::int AS chunks,
+            coalesce(sum((result->>'token_count')::int), 0)::int AS tokens
+       FROM jobs WHERE org_id = $1 AND status = 'SUCCEEDED'`,
+    [ORG_INGEST],
+  );
+  return rows[0] ?? { chunks: 0, tokens: 0 };
 }
 
 /** Polls the jobs table until `n` jobs of the org succeeded; returns the last completion time. */

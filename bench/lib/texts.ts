@@ -56,3 +56,40 @@ export class TextSource {
     return Array.from({ length: n }, () => this.next());
   }
 }
+
+/**
+ * `n` real English passages of exactly `chars` code points each, for the long-text ingest: the
+ * SciFact corpus's abstracts (title + text, in a seeded order) run together and cut into
+ * consecutive pieces, each starting at a word. Real prose has ~4–5 characters per WordPiece
+ * token (the synthetic vocabulary words above have ~8), so a 4,000-character passage is ~900
+ * tokens: 4–5 windows of all-MiniLM-L6-v2, as a long document of a user's would be.
+ */
+export function documentTexts(
+  corpusDocs: readonly string[],
+  n: number,
+  chars: number,
+  seed = 5,
+): string[] {
+  const random = seededRandom(seed);
+  const order = corpusDocs.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  const out: string[] = [];
+  let pending: string[] = [];
+  for (const i of order) {
+    pending.push(...[...(corpusDocs[i] as string).replace(/\s+/g, ' ').trim()], ' ');
+    while (pending.length >= chars) {
+      const piece = pending.slice(0, chars);
+      if (piece[chars - 1] === ' ') piece[chars - 1] = '.';
+      out.push(piece.join(''));
+      if (out.length === n) return out;
+      // The next piece starts at the next word.
+      let next = chars;
+      while (next < pending.length && pending[next] !== ' ') next++;
+      pending = pending.slice(next + 1);
+    }
+  }
+  throw new Error(`the corpus holds fewer than ${n} passages of ${chars} characters`);
+}

@@ -5,7 +5,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import type { EmbedderConfig } from './config.js';
 import { QueueLimiter } from './core/batcher.js';
 import { StartupError, shortReason } from './core/errors.js';
-import { Faults, withStoreFaults } from './core/faults.js';
+import { Faults, storeHooks, withStoreFaults } from './core/faults.js';
 import { Metrics } from './core/metrics.js';
 import type { EmbeddingModel } from './core/model.js';
 import { ModelPool } from './core/models.js';
@@ -71,7 +71,7 @@ export async function startEmbedder(
   let store: VectorStore | null = null;
   try {
     checkVectorSize(config, model);
-    store = createVectorStore(config.store, logger);
+    store = createVectorStore(config.store, logger, faults ? storeHooks(faults) : undefined);
     models.setStoreDimension(await openStore(config, store, model));
     const opened = store;
     if (opened.memoryIndexStats) metrics.watchMemoryIndex(() => opened.memoryIndexStats!());

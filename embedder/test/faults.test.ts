@@ -1,7 +1,8 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { Faults } from '../src/core/faults.js';
+import { describe, expect, it, vi } from 'vitest';
+import { Faults, storeHooks } from '../src/core/faults.js';
+import type { VectorPoint } from '../src/store/types.js';
 import { createLogger } from '../src/log.js';
 import { useEmbedder } from './embedder-fixture.js';
 import { TOKEN, embedItem, postSearch, sleep, tempDir, testConfig, until } from './helpers.js';
@@ -9,6 +10,27 @@ import { TOKEN, embedItem, postSearch, sleep, tempDir, testConfig, until } from 
 const item = (over: Record<string, unknown> = {}) => embedItem('fault-org', over);
 
 describe('Faults (the fault-injection file)', () => {
+  it('kill_mid_segment_prefix: SIGKILLs the process in a matching segment write only', async () => {
+    const tmp = await tempDir('faults-kill');
+    const kill = vi.spyOn(process, 'kill').mockImplementation(() => true);
+    try {
+      const file = path.join(tmp.dir, 'faults.json');
+      const hooks = storeHooks(new Faults(file, createLogger('silent'), 0));
+      const points = (segment: string) =>
+        [{ payload: { segment_id: segment } }] as unknown as VectorPoint[];
+      hooks.afterSegmentWrite?.(points('kill-1'));
+      expect(kill).not.toHaveBeenCalled(); // no file: no faults
+      await writeFile(file, JSON.stringify({ kill_mid_segment_prefix: 'kill-' }));
+      hooks.afterSegmentWrite?.(points('other'));
+      expect(kill).not.toHaveBeenCalled();
+      hooks.afterSegmentWrite?.(points('kill-1'));
+      expect(kill).toHaveBeenCalledExactlyOnceWith(process.pid, 'SIGKILL');
+    } finally {
+      kill.mockRestore();
+      await tmp.remove();
+    }
+  });
+
   it('re-reads the file at most every 200 ms, and only when it changed', async () => {
     const tmp = await tempDir('faults-unit');
     const lines: string[] = [];
@@ -22,6 +44,7 @@ describe('Faults (the fault-injection file)', () => {
         storeUnavailable: false,
         rejectSegmentPrefix: '',
         inferenceDelayMs: 0,
+        killMidSegmentPrefix: '',
       });
       await writeFile(file, JSON.stringify({ store_unavailable: true }));
       expect(faults.current().storeUnavailable).toBe(false); // checked < 200 ms ago

@@ -6,7 +6,13 @@ import { chunkPointId, pointId } from '../../contract/ids.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
 import type { LanceDbStoreOptions } from '../src/store/lancedb.js';
 import { QdrantStore } from '../src/store/qdrant.js';
-import type { PointPayload, TermVector, VectorPoint, VectorStore } from '../src/store/types.js';
+import type {
+  PointPayload,
+  StoreHooks,
+  TermVector,
+  VectorPoint,
+  VectorStore,
+} from '../src/store/types.js';
 import { seededRand, tempDir } from './helpers.js';
 
 const DIM = 8;
@@ -131,6 +137,8 @@ async function writeThreePoints(store: VectorStore) {
 
 interface Harness {
   store: VectorStore;
+  /** The store's fault-injection hooks (StoreHooks), which a test may set and clear. */
+  hooks: StoreHooks;
   /** A second store instance over the same data (a restart). */
   reopen: () => Promise<VectorStore>;
   /**
@@ -519,6 +527,29 @@ function only(points: readonly VectorPoint[]) {
 
 /** Segment writes (VectorStore.writeSegments): one point per chunk of a text, latest wins. */
 function chunkConformance(current: () => { h: Harness; store: VectorStore }): void {
+  it('segments: a write stopped after the new chunks and before the prune is completed by its retry', async () => {
+    const { h, store } = current();
+    const three = await chunked('acme', 'a1', 's1', 3, 5);
+    await store.writeSegments(three);
+    const one = await chunked('acme', 'a1', 's1', 1, 6);
+    // The process dies right after the new chunks are stored (as EMBEDDER_FAULTS_FILE's
+    // kill_mid_segment_prefix makes it, with SIGKILL, in the reliability suite).
+    h.hooks.afterSegmentWrite = () => {
+      throw new Error('crashed mid-segment');
+    };
+    try {
+      await expect(store.writeSegments(one)).rejects.toThrow(/crashed mid-segment/);
+    } finally {
+      delete h.hooks.afterSegmentWrite;
+    }
+    // What the crash leaves: the new text's chunk 0 next to the old text's chunks 1 and 2.
+    expect(await findable(store, 'acme')).toEqual(only([one[0]!, three[1]!, three[2]!]));
+    // The job's retry (its same points) completes the write: the new text alone.
+    await store.writeSegments(one);
+    expect(await findable(store, 'acme')).toEqual(only(one));
+    expect(await store.count({ orgId: 'acme' })).toBe(1);
+  });
+
   it('segments: a 3-chunk text overwritten by a 1-chunk text leaves only the new chunk', async () => {
     const { store } = current();
     const three = await chunked('acme', 'a1', 's1', 3, 5);
@@ -739,12 +770,14 @@ async function writeLegacyTable(dir: string, points: readonly VectorPoint[]): Pr
 function lanceHarness(prefix: string, options: { memoryIndexMaxRows?: number } = {}) {
   return async (): Promise<Harness> => {
     const tmp = await tempDir(prefix);
-    const store = new LanceDbStore({ dataDir: tmp.dir, ...options });
+    const hooks: StoreHooks = {};
+    const store = new LanceDbStore({ dataDir: tmp.dir, ...options, hooks });
     await store.init(DIM);
     const legacies: { store: LanceDbStore; remove: () => Promise<void> }[] = [];
     return {
       store,
-      reopen: async () => new LanceDbStore({ dataDir: tmp.dir, ...options }),
+      hooks,
+      reopen: async () => new LanceDbStore({ dataDir: tmp.dir, ...options, hooks }),
       legacy: async (points) => {
         const old = await tempDir(`${prefix}-legacy`);
         await writeLegacyTable(old.dir, points);
@@ -1063,7 +1096,7 @@ function qdrantCollections() {
       collections.push(collection);
       return collection;
     },
-    store: (collection: string, options: { keywordAvgLength?: number } = {}) =>
+    store: (collection: string, options: { keywordAvgLength?: number; hooks?: StoreHooks } = {}) =>
       new QdrantStore({
         url: qdrantUrl as string,
         apiKey: process.env.QDRANT_API_KEY ?? null,
@@ -1079,11 +1112,13 @@ describe.skipIf(!qdrantUrl)('VectorStore conformance: Qdrant (needs QDRANT_URL)'
   conformance(async () => {
     const collection = qdrant.fresh();
     // The tiny keyword corpus's true average length (Qdrant's weights are fixed at write).
-    const make = () => qdrant.store(collection, { keywordAvgLength: 3 });
+    const hooks: StoreHooks = {};
+    const make = () => qdrant.store(collection, { keywordAvgLength: 3, hooks });
     const store = make();
     await store.init(DIM);
     return {
       store,
+      hooks,
       reopen: async () => make(),
       // Qdrant has no schema: an old point is one whose payload lacks the chunk fields.
       legacy: async (points) => {

@@ -4,6 +4,11 @@
  * keep arriving, then started again. Every job must end SUCCEEDED and the store must hold exactly
  * 500 points. The Worker runs the repo's wrangler.toml (max_retries 8) with 1 s → 10 s backoff, a
  * retry budget of about a minute, which covers the outage.
+ *
+ * Then a crash inside a chunked write: the embedder SIGKILLs itself (fault injection) after a
+ * rewritten segment's new chunks are stored and before the old text's surplus chunks are pruned,
+ * the worst moment for a segment; once it is restarted, the retried job must leave the segment
+ * holding the new text's chunks alone.
  */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +24,7 @@ const org = `outage-${runSuffix()}`;
 
 const suite = useTestStack({
   name: 'rel-outage',
+  embedderFaults: true,
   workerVars: { QUEUE_RETRY_BASE_SECONDS: '1', QUEUE_RETRY_MAX_SECONDS: '10' },
 });
 
@@ -144,6 +150,71 @@ describe('embedder outage', () => {
       succeeded: counts.SUCCEEDED,
       failed: counts.FAILED,
       points: points.length,
+    });
+  });
+});
+
+describe('embedder killed mid-segment', () => {
+  it("SIGKILL between a rewrite's new chunks and the prune: after the retry only the new chunks remain", async () => {
+    const o = `kill-${runSuffix()}`;
+    const client = await Api.forOrg(suite.stack.apiUrl, suite.stack.devJwtSecret, o);
+    const sentence = (i: number) =>
+      `Step ${i} of the procedure checks the ${['pump', 'valve', 'gauge'][i % 3]} seal again.`;
+    const text = (n: number) => Array.from({ length: n }, (_, i) => sentence(i)).join(' ');
+    const first = await client.embed({ asset_id: 'proc', segment_id: 'kill-s1', text: text(150) });
+    const firstJob = await client.waitForJob(first.body.job_id, 60_000);
+    expect(firstJob.status).toBe('SUCCEEDED');
+    const oldChunks = firstJob.result!.chunk_count!;
+    expect(oldChunks).toBeGreaterThan(2);
+
+    // The rewrite (fewer chunks) kills the embedder mid-write.
+    suite.stack.setEmbedderFaults({ kill_mid_segment_prefix: 'kill-' });
+    let rewrite: string;
+    let mid: Awaited<ReturnType<typeof suite.vectors.points>>;
+    try {
+      const res = await client.embed({ asset_id: 'proc', segment_id: 'kill-s1', text: text(30) });
+      expect(res.status).toBe(202);
+      rewrite = res.body.job_id;
+      await waitUntil(
+        'the embedder to die in the segment write',
+        async () => suite.stack.embedderPid() === undefined,
+        60_000,
+        50,
+      );
+      // What the crash left: the new text's chunks stored next to the old text's surplus.
+      mid = await suite.vectors.points(o);
+    } finally {
+      suite.stack.setEmbedderFaults({});
+    }
+    const midNew = mid.filter((p) => p.job_id === rewrite).length;
+    const midOld = mid.filter((p) => p.job_id === first.body.job_id).length;
+    expect(midNew).toBeGreaterThan(0);
+    expect(midOld).toBe(oldChunks - midNew);
+    expect(midOld).toBeGreaterThan(0);
+
+    const restartAt = Date.now();
+    await suite.stack.startEmbedder();
+    const job = await client.waitForJob(rewrite, 120_000);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.attempts).toBeGreaterThan(1);
+    expect(job.result!.chunk_count).toBe(midNew);
+    const points = await suite.vectors.points(o);
+    expect(points).toHaveLength(midNew);
+    expect(new Set(points.map((p) => p.job_id))).toEqual(new Set([rewrite]));
+    // Search agrees: the segment is one result, of the new text's chunk count.
+    const search = await client.search({
+      query_text: 'the procedure checks the gauge seal',
+      limit: 5,
+    });
+    expect(search.status, JSON.stringify(search.body)).toBe(200);
+    expect(search.body.results).toHaveLength(1);
+    expect(search.body.results[0]!.payload.chunk_count).toBe(midNew);
+    recordFigures('embedder_killed_mid_segment', {
+      old_chunks: oldChunks,
+      new_chunks: midNew,
+      stale_chunks_at_crash: midOld,
+      attempts: job.attempts,
+      terminal_after_restart_ms: Date.now() - restartAt,
     });
   });
 });

@@ -2,7 +2,8 @@
  * Fault injection for the reliability suite, off unless EMBEDDER_FAULTS_FILE is set (and refused
  * with NODE_ENV=production, see config.ts). The file is JSON:
  *
- *   {"store_unavailable"?: boolean, "reject_segment_prefix"?: string, "inference_delay_ms"?: number}
+ *   {"store_unavailable"?: boolean, "reject_segment_prefix"?: string, "inference_delay_ms"?: number,
+ *    "kill_mid_segment_prefix"?: string}
  *
  * It is re-read at most every 200 ms, and only when its modification time or size changed, so a
  * test can flip faults on and off while the embedder runs. A missing file means no faults; a file
@@ -14,7 +15,7 @@ import { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { BatchBackend } from './batcher.js';
 import { StoreError } from '../store/types.js';
-import type { VectorStore } from '../store/types.js';
+import type { StoreHooks, VectorStore } from '../store/types.js';
 
 export interface FaultState {
   /** Every store call (write, search, delete, count, health) fails as if the store were down. */
@@ -23,18 +24,25 @@ export interface FaultState {
   rejectSegmentPrefix: string;
   /** Added to every forward pass, to act like a slower model (0 = off). */
   inferenceDelayMs: number;
+  /**
+   * The process SIGKILLs itself inside a segment write of a segment whose segment_id starts with
+   * this, after its new points are stored and before the older ones are pruned ('' = off).
+   */
+  killMidSegmentPrefix: string;
 }
 
 export const NO_FAULTS: FaultState = Object.freeze({
   storeUnavailable: false,
   rejectSegmentPrefix: '',
   inferenceDelayMs: 0,
+  killMidSegmentPrefix: '',
 });
 
 const FaultFile = z.strictObject({
   store_unavailable: z.boolean().optional(),
   reject_segment_prefix: z.string().optional(),
   inference_delay_ms: z.int().min(0).max(60_000).optional(),
+  kill_mid_segment_prefix: z.string().optional(),
 });
 /** The contents of EMBEDDER_FAULTS_FILE, as test harnesses write it (snake_case, all optional). */
 export type FaultFile = z.infer<typeof FaultFile>;
@@ -89,6 +97,7 @@ export class Faults {
         storeUnavailable: parsed.store_unavailable === true,
         rejectSegmentPrefix: parsed.reject_segment_prefix ?? '',
         inferenceDelayMs: parsed.inference_delay_ms ?? 0,
+        killMidSegmentPrefix: parsed.kill_mid_segment_prefix ?? '',
       },
       version,
     );
@@ -100,16 +109,33 @@ export class Faults {
     const changed =
       next.storeUnavailable !== this.state.storeUnavailable ||
       next.rejectSegmentPrefix !== this.state.rejectSegmentPrefix ||
-      next.inferenceDelayMs !== this.state.inferenceDelayMs;
+      next.inferenceDelayMs !== this.state.inferenceDelayMs ||
+      next.killMidSegmentPrefix !== this.state.killMidSegmentPrefix;
     this.state = next;
     if (changed) {
       this.logger.warn('fault injection changed', {
         store_unavailable: next.storeUnavailable,
         reject_segment_prefix: next.rejectSegmentPrefix || null,
         inference_delay_ms: next.inferenceDelayMs,
+        kill_mid_segment_prefix: next.killMidSegmentPrefix || null,
       });
     }
   }
+}
+
+/**
+ * The store hooks of `kill_mid_segment_prefix`: a crash (SIGKILL, no cleanup, nothing flushed)
+ * in the middle of a segment write, as a power cut or an OOM kill would leave it.
+ */
+export function storeHooks(faults: Faults): StoreHooks {
+  return {
+    afterSegmentWrite: (points) => {
+      const prefix = faults.current().killMidSegmentPrefix;
+      if (prefix !== '' && points.some((p) => p.payload.segment_id.startsWith(prefix))) {
+        process.kill(process.pid, 'SIGKILL');
+      }
+    },
+  };
 }
 
 /** The backend with `inference_delay_ms` applied: each forward pass waits that long first. */

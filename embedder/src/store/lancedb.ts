@@ -35,6 +35,7 @@ import type {
   SearchParams,
   TermVector,
   StoreInitResult,
+  StoreHooks,
   VectorPoint,
   VectorStore,
 } from './types.js';
@@ -54,6 +55,7 @@ export interface LanceDbStoreOptions {
    */
   memoryIndexMaxRows?: number;
   logger?: Logger;
+  hooks?: StoreHooks;
 }
 
 const DEFAULT_TABLE = 'points';
@@ -435,6 +437,7 @@ export class LanceDbStore implements VectorStore {
     const eligible = points.filter((p) => p.payload.seq === newest.get(keyOf(p)));
     const written = eligible.length > 0 ? await this.write(table, eligible) : [];
     const applied = new Map<VectorPoint, boolean>(eligible.map((p, i) => [p, written[i] === true]));
+    if (eligible.length > 0) this.options.hooks?.afterSegmentWrite?.(eligible);
     const replaced = new Set(eligible.filter((_, i) => written[i]).map((p) => p.id));
     const doomed = rows
       .filter((r) => r.seq < (newest.get(r.key) ?? -Infinity) && !replaced.has(r.id))

@@ -9,6 +9,7 @@ import {
   type SearchHit,
   type SearchParams,
   StoreError,
+  type StoreHooks,
   type StoreInitResult,
   type VectorPoint,
   type VectorStore,
@@ -30,6 +31,7 @@ export interface QdrantStoreOptions {
    * (QDRANT_KEYWORD_AVG_LENGTH).
    */
   keywordAvgLength?: number;
+  hooks?: StoreHooks;
 }
 
 /** The named sparse vector of the keyword index. */
@@ -120,11 +122,13 @@ export class QdrantStore implements VectorStore {
   private readonly client: QdrantClient;
   private readonly collection: string;
   private readonly keywordAvgLength: number;
+  private readonly hooks: StoreHooks;
   private hasKeywordVector = false;
 
   constructor(options: QdrantStoreOptions) {
     this.collection = options.collection;
     this.keywordAvgLength = options.keywordAvgLength ?? DEFAULT_KEYWORD_AVG_LENGTH;
+    this.hooks = options.hooks ?? {};
     this.client = new QdrantClient({
       url: options.url,
       ...(options.apiKey ? { apiKey: options.apiKey } : {}),
@@ -265,6 +269,7 @@ export class QdrantStore implements VectorStore {
           await this.conditionalUpsert(candidates);
           return candidates.map(() => true);
         });
+        this.hooks.afterSegmentWrite?.(toWrite);
         after = await this.segmentPoints(segments);
       }
       const newest = newestPerSegment(after);

@@ -109,6 +109,16 @@ export interface StoreInitResult {
   created: boolean;
 }
 
+/**
+ * Fault-injection hooks (the reliability suite's, wired only with EMBEDDER_FAULTS_FILE).
+ * `afterSegmentWrite` runs inside writeSegments once the segments' new points are stored and
+ * before the older points are pruned: the one moment at which a crash leaves a segment holding
+ * chunks of two texts, which the retried write must clean up.
+ */
+export interface StoreHooks {
+  afterSegmentWrite?(points: readonly VectorPoint[]): void;
+}
+
 export interface VectorStore {
   readonly kind: 'lancedb' | 'qdrant';
   /**
