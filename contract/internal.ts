@@ -9,12 +9,13 @@ import { z } from 'zod';
 import { Id, ModelName, ModelVer, PointId, Text } from './rules.js';
 
 /**
- * The form of what a job writes: per chunk of the text, the dense vector plus the keyword index's
- * term vector (v2; v1 wrote one point per text, truncated). It is part of every job key, so when
- * it changes an identical resubmission is a new job that writes the segment again in the new form
- * (the way points written before the keyword index or chunking join them).
+ * The form of what a job writes: per chunk of the text, the dense vector, and on the first chunk
+ * the keyword index's term vector of the whole text (v3; v2 put each chunk's own terms on it, v1
+ * wrote one point per text, truncated). It is part of every job key, so when it changes an
+ * identical resubmission is a new job that writes the segment again in the new form (the way
+ * points written before the keyword index or chunking join them).
  */
-export const POINT_FORMAT = 'dense+keyword+chunks-v2';
+export const POINT_FORMAT = 'dense+keyword+chunks-v3';
 
 /** Items in one POST /internal/embed. */
 export const MAX_EMBED_ITEMS = 512;

@@ -147,18 +147,24 @@ describe('chunking long texts', () => {
     await embed('needle-org', { segment_id: 'hay', text });
     await embed('needle-org', { segment_id: 'hay-cut', text, chunking: 'truncate' });
     await embed('needle-org', { segment_id: 'other', text: FILLER[2] });
-    const [top] = await search('needle-org', {
-      query_text: 'Bartholomew the quokka juggles pineapples',
-      mode: 'keyword',
-    });
-    expect(top?.payload.segment_id).toBe('hay');
-    // The best chunk's offsets locate the needle in the client's own copy of the text.
     const at = codePoints(text.slice(0, text.indexOf(needle)));
-    expect(top!.payload.chunk_start).toBeLessThanOrEqual(at);
-    expect(top!.payload.chunk_end).toBeGreaterThanOrEqual(at + codePoints(needle));
-    // "truncate" limits the vector to the first window; the keyword index holds the whole text.
+    for (const mode of ['hybrid', 'dense']) {
+      const [top] = await search('needle-org', {
+        query_text: 'Bartholomew the quokka juggles pineapples',
+        mode,
+      });
+      expect(top?.payload.segment_id, mode).toBe('hay');
+      // The best chunk's offsets locate the needle in the client's own copy of the text.
+      expect(top!.payload.chunk_index, mode).toBeGreaterThan(0);
+      expect(top!.payload.chunk_start, mode).toBeLessThanOrEqual(at);
+      expect(top!.payload.chunk_end, mode).toBeGreaterThanOrEqual(at + codePoints(needle));
+    }
+    // Keyword search scores whole texts, chunked or not ("truncate" limits only the vector):
+    // both copies match, each on its first point, which holds the whole text's terms.
     const hits = await search('needle-org', { query_text: 'quokka Bartholomew', mode: 'keyword' });
-    expect(hits.map((h) => h.payload.segment_id)).toEqual(['hay', 'hay-cut']);
+    expect(hits.map((h) => h.payload.segment_id).sort()).toEqual(['hay', 'hay-cut']);
+    expect(hits.map((h) => h.payload.chunk_index)).toEqual([0, 0]);
+    expect(hits[0]!.score).toBeCloseTo(hits[1]!.score, 5);
     const dense = await search('needle-org', {
       query_text: 'Bartholomew the quokka juggles pineapples',
       mode: 'dense',
@@ -258,8 +264,16 @@ describe('segment search', () => {
         limit: 5,
         group_by: 'chunk',
       });
-      expect(chunks.length, mode).toBe(5);
-      expect(new Set(chunks.map((h) => h.payload.segment_id)).size, mode).toBeLessThan(5);
+      if (mode === 'keyword') {
+        // BM25 scores whole texts: a segment's terms are on its first chunk only.
+        expect(chunks.map((h) => h.payload.chunk_index)).toEqual([0, 0, 0, 0]);
+        expect(chunks.map((h) => h.point_id).sort()).toEqual(
+          hits.map((h) => h.payload.segment_point_id).sort(),
+        );
+      } else {
+        expect(chunks.length, mode).toBe(5);
+        expect(new Set(chunks.map((h) => h.payload.segment_id)).size, mode).toBeLessThan(5);
+      }
     }
   });
 });

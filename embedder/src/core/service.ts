@@ -21,6 +21,7 @@ import type { Metrics } from './metrics.js';
 import { emptyEmbedding, toOutcome } from './model.js';
 import type { ChunkEncoding, EmbedOutcome, Encoding } from './model.js';
 import type { ModelPool, ServedModel } from './models.js';
+import { DEFAULT_FUSION, bestPerSegment, fuseSegments, hybridCandidates } from '../store/fusion.js';
 
 /** One job's text to embed and store (the HTTP edge maps the wire's EmbedItem to this). */
 export interface EmbedJob {
@@ -147,6 +148,8 @@ const TOKENIZE_CHUNK = 64;
  * Segment search: the store is asked for `limit` × this many chunks first, and four times as
  * many each time that yields fewer than `limit` segments while more chunks exist, up to
  * MAX_GROUP_CANDIDATES (a segment has ~2 chunks per 1,000 characters at the default windows).
+ * Hybrid asks each ranking for its fusion candidates' worth (fusion.ts's hybridCandidates) of
+ * segments the same way.
  */
 const GROUP_FETCH_FACTOR = 2;
 const MAX_GROUP_CANDIDATES = 4000;
@@ -323,12 +326,10 @@ export class EmbedderService {
           id: await chunkPointId(key, chunk.index),
           vector: outcome.vector,
           payload,
-          // A chunk's terms are its own text's; a text kept as one point (it fits, or "truncate")
-          // is indexed whole, as before chunking: BM25 has no window.
-          terms: this.keywords.document(
-            item.orgId,
-            chunk.count === 1 ? item.text : chunkText(item.text, chunk.start, chunk.end),
-          ),
+          // BM25 ranks whole texts (it has no window): the segment's first point holds the terms
+          // of the whole text, its other chunks none, so the keyword index counts each text once
+          // with its true length (chunk-wise BM25 measured worse: eval/results, 2026-12-02).
+          ...(chunk.index === 0 ? { terms: this.keywords.document(item.orgId, item.text) } : {}),
         });
       }
       written.push({ item: i, from, to: points.length });
@@ -392,14 +393,18 @@ export class EmbedderService {
         : await this.embedQuery(name, request.queryText, timing, options.signal);
     const terms: TermVector | undefined =
       mode === 'dense' ? undefined : this.keywords.query(request.orgId, request.queryText);
-    const searchStore = (limit: number) =>
+    const searchStore = (limit: number, ranking: SearchMode = mode) =>
       this.storeCall(() =>
         this.store.search({
-          mode,
+          mode: ranking,
           ...(vector === undefined ? {} : { vector }),
           ...(terms === undefined ? {} : { terms }),
-          ...(request.fusion === undefined ? {} : { fusion: request.fusion }),
-          ...(request.explain === undefined ? {} : { explain: request.explain }),
+          ...(request.fusion === undefined || ranking !== 'hybrid'
+            ? {}
+            : { fusion: request.fusion }),
+          ...(request.explain === undefined || ranking !== mode
+            ? {}
+            : { explain: request.explain }),
           orgId: request.orgId,
           model: name,
           modelVer: this.models.version,
@@ -412,6 +417,29 @@ export class EmbedderService {
     let hits: SearchHit[];
     if (request.groupBy === 'chunk') {
       hits = await searchStore(request.limit);
+    } else if (mode === 'hybrid') {
+      // Segments, hybrid: each ranking by segment, then fused (fusion.ts's fuseSegments).
+      const want = hybridCandidates(request.limit);
+      let fetch = Math.min(MAX_GROUP_CANDIDATES, want * GROUP_FETCH_FACTOR);
+      for (;;) {
+        const [dense, keyword] = await Promise.all([
+          searchStore(fetch, 'dense'),
+          searchStore(fetch, 'keyword'),
+        ]);
+        const short = (chunks: readonly SearchHit[]) =>
+          bestPerSegment(chunks).length < want && chunks.length >= fetch;
+        if (fetch >= MAX_GROUP_CANDIDATES || !(short(dense) || short(keyword))) {
+          hits = fuseSegments(
+            dense,
+            keyword,
+            request.fusion ?? DEFAULT_FUSION,
+            request.limit,
+            request.explain === true,
+          );
+          break;
+        }
+        fetch = Math.min(MAX_GROUP_CANDIDATES, fetch * 4);
+      }
     } else {
       // Segments: fetch chunks until `limit` segments are among them or the store has no more.
       let fetch = Math.min(MAX_GROUP_CANDIDATES, request.limit * GROUP_FETCH_FACTOR);
@@ -557,21 +585,6 @@ export class EmbedderService {
       });
     }
   }
-}
-
-/** Code points [start, end) of `text`: a chunk's text. */
-function chunkText(text: string, start: number, end: number): string {
-  return [...text].slice(start, end).join('');
-}
-
-/** The best hit of each segment (its first in `hits`, which are best first), in order. */
-function bestPerSegment(hits: readonly SearchHit[]): SearchHit[] {
-  const seen = new Set<string>();
-  return hits.filter((h) => {
-    if (seen.has(h.payload.segment_point_id)) return false;
-    seen.add(h.payload.segment_point_id);
-    return true;
-  });
 }
 
 function itemError(

@@ -70,3 +70,47 @@ export function annotate(
     explain: { dense: d.get(hit.id) ?? null, keyword: k.get(hit.id) ?? null },
   }));
 }
+
+/** The best hit of each segment (its first in `hits`, which are best first), in order. */
+export function bestPerSegment(hits: readonly SearchHit[]): SearchHit[] {
+  const seen = new Set<string>();
+  return hits.filter((h) => {
+    if (seen.has(h.payload.segment_point_id)) return false;
+    seen.add(h.payload.segment_point_id);
+    return true;
+  });
+}
+
+/**
+ * Hybrid search by segment: each ranking of chunks (best first) becomes a ranking of segments
+ * (a segment placed where its best chunk is), and those are fused as `fuse` fuses, so a
+ * segment's dense and keyword evidence add up even when different points carry them (fusing
+ * chunks first splits it: a long text's keyword terms are on its first point, its best passage
+ * is often another chunk). For texts of one chunk both ways agree exactly. A result is the
+ * segment's best dense chunk (the passage closest in meaning: its offsets are what a client
+ * highlights), or its keyword hit where the dense ranking did not reach it, with the segment's
+ * fused score; `explain` gives the segment's rank and score in each ranking.
+ */
+export function fuseSegments(
+  dense: readonly SearchHit[],
+  keyword: readonly SearchHit[],
+  fusion: Fusion,
+  limit: number,
+  explain = false,
+): SearchHit[] {
+  const denseBest = bestPerSegment(dense);
+  const keywordBest = bestPerSegment(keyword);
+  const asSegments = (hits: readonly SearchHit[]) =>
+    hits.map((h) => ({ ...h, id: h.payload.segment_point_id }));
+  const chunkOf = new Map<string, SearchHit>();
+  for (const h of [...keywordBest, ...denseBest]) chunkOf.set(h.payload.segment_point_id, h);
+  return fuse(asSegments(denseBest), asSegments(keywordBest), fusion, limit, explain).map((r) => {
+    const chunk = chunkOf.get(r.id) as SearchHit;
+    return {
+      id: chunk.id,
+      score: r.score,
+      payload: chunk.payload,
+      ...(r.explain === undefined ? {} : { explain: r.explain }),
+    };
+  });
+}
