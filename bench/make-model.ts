@@ -1,9 +1,11 @@
 /**
- * `npm run bench:model [-- --force] [-- --verify]`: builds the MiniLM-shaped bench model under
+ * `npm run bench:model [-- --force] [-- --verify] [-- --cross-encoder]`: builds the MiniLM-shaped bench model under
  * .data/bench-models/minilm-l6-shaped: a BERT encoder with all-MiniLM-L6-v2's exact shapes and
  * seeded random weights, in fp32 (onnx/model.onnx) and int8 dynamic quantisation
  * (onnx/model_quantized.onnx), with a WordPiece tokenizer derived from potion-base-2M's
  * vocabulary. It loads through transformers.js exactly like a Hub model. Never downloads.
+ * `--cross-encoder` builds the ms-marco-MiniLM-shaped reranker instead
+ * (.data/bench-models/ms-marco-minilm-l6-shaped, bench/lib/cross-encoder-model.ts).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { MINILM_L6_SHAPE, buildBertModel, randomBertWeights } from './lib/bert.js';
 import type { BertShape } from './lib/bert.js';
 import { cosine } from '../embedder/src/core/vector.js';
+import { ensureCrossEncoderShaped } from './lib/cross-encoder-model.js';
 import { encodeModel } from './lib/onnx.js';
 import { BENCH_MODELS_DIR, MINILM_SHAPED, POTION, SHARED_MODELS_DIR } from './lib/paths.js';
 
@@ -261,11 +264,25 @@ export async function verifyMinilmShaped(): Promise<VerifyReport> {
 
 async function main(): Promise<void> {
   const args = new Set(process.argv.slice(2));
-  const unknown = [...args].filter((a) => a !== '--force' && a !== '--verify');
+  const known = ['--force', '--verify', '--cross-encoder'];
+  const unknown = [...args].filter((a) => !known.includes(a));
   if (unknown.length > 0) {
     throw new Error(
-      `unknown option(s) ${unknown.join(' ')}; usage: bench:model [--force] [--verify]`,
+      `unknown option(s) ${unknown.join(' ')}; usage: bench:model [--force] [--verify] [--cross-encoder]`,
     );
+  }
+  if (args.has('--cross-encoder')) {
+    // The reranker of the real shape (bench/lib/cross-encoder-model.ts), instead of the encoder.
+    const built = ensureCrossEncoderShaped({
+      force: args.has('--force'),
+      log: (m) => process.stderr.write(`${m}\n`),
+    });
+    for (const [file, f] of Object.entries(built.files)) {
+      process.stderr.write(
+        `  ${file}  ${(f.bytes / 1e6).toFixed(1)} MB  sha256 ${f.sha256.slice(0, 16)}…\n`,
+      );
+    }
+    return;
   }
   const info = await ensureMinilmShaped({
     force: args.has('--force'),

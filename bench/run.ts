@@ -24,6 +24,7 @@ import { runSoak } from './lib/soak.js';
 import { maxBy } from './lib/stats.js';
 import { measureStack } from './lib/stack-bench.js';
 import { measureChunkingCost } from './lib/chunking-bench.js';
+import { describeRerank, measureRerank } from './lib/rerank-bench.js';
 import { measureKeywordCost } from './lib/keywords-bench.js';
 import { measureStores } from './lib/store-bench.js';
 import { best, evaluateTargets } from './lib/targets.js';
@@ -39,6 +40,7 @@ const SECTIONS = [
   'store',
   'keywords',
   'chunking',
+  'rerank',
   'soak',
   'peer',
 ] as const;
@@ -285,6 +287,7 @@ function newResult(
     stores: [],
     keywordCost: null,
     chunkingCost: null,
+    rerank: null,
     soak: null,
     peer: null,
     targets: [],
@@ -357,6 +360,11 @@ async function runSections(o: Options, result: BenchResult, workDir: string): Pr
       words: 640,
       rounds: Math.max(2, o.rounds),
     });
+  }
+  if (has('rerank')) {
+    progress('rerank: 100 documents × 1 query through the Worker and the embedder');
+    result.rerank = await measureRerank({ workDir, documents: 100, requests: 30, dtype: 'fp32' });
+    for (const line of describeRerank(result.rerank)) progress(`  ${line}`);
   }
   if (has('soak')) await runSoakSection(o, result, workDir);
   if (has('peer')) {
@@ -474,6 +482,7 @@ function finishResult(result: BenchResult, run: RunStart): void {
     stores: result.stores,
     keywordCost: result.keywordCost,
     chunkingCost: result.chunkingCost,
+    rerank: result.rerank ?? null,
   });
   Object.assign(result, finishedEnvelope(run, result.command, result.machine));
 }

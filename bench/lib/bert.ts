@@ -84,6 +84,16 @@ export interface BertWeights {
   tokenType: Float32Array;
   embNorm: Norm;
   layers: LayerWeights[];
+  /**
+   * BertForSequenceClassification's head (a cross-encoder): the pooler (dense + tanh on the
+   * [CLS] token's hidden state) and the classifier (hidden → labels). With it the graph's output
+   * is `logits` [batch, labels] instead of `last_hidden_state`.
+   */
+  head?: ClassifierHead;
+}
+export interface ClassifierHead {
+  pooler: Linear;
+  classifier: Linear;
 }
 
 /** Parameters in the encoder's weight matrices (the MatMuls), biases excluded. */
@@ -453,20 +463,34 @@ export function buildBertModel(
     const ffnOut = linear(`${p}.output.dense`, gelu, layer.ffn2, `${i}.output`);
     x = layerNorm(`${p}.output.LayerNorm`, g.op1('Add', [ffnOut, x1]), layer.ln2);
   });
-  g.op('Identity', [x]);
-  g.renameLastOutput('last_hidden_state');
+  const { head } = weights;
+  if (head) {
+    // BertForSequenceClassification: tanh(dense([CLS])) → classifier → logits [batch, labels].
+    const cls = g.op1('Gather', [x, zeroI], { axis: { int: 1 } });
+    const pooled = g.op1('Tanh', [linear('bert.pooler.dense', cls, head.pooler, 'pooler')]);
+    const logits = linear('classifier', pooled, head.classifier, 'classifier');
+    g.op('Identity', [logits]);
+    g.renameLastOutput('logits');
+  } else {
+    g.op('Identity', [x]);
+    g.renameLastOutput('last_hidden_state');
+  }
 
   const dyn = ['batch_size', 'sequence_length'];
   return buildModel({
-    graphName: 'bert_encoder',
+    graphName: head ? 'bert_for_sequence_classification' : 'bert_encoder',
     builder: g,
     inputs: [
       valueInfo('input_ids', DataType.INT64, dyn),
       valueInfo('attention_mask', DataType.INT64, dyn),
       valueInfo('token_type_ids', DataType.INT64, dyn),
     ],
-    outputs: [valueInfo('last_hidden_state', DataType.FLOAT, [...dyn, h])],
+    outputs: [
+      head
+        ? valueInfo('logits', DataType.FLOAT, ['batch_size', head.classifier.out])
+        : valueInfo('last_hidden_state', DataType.FLOAT, [...dyn, h]),
+    ],
     opset: OPSET,
-    docString: `BERT encoder (${shape.layers} layers, hidden ${h}, ${shape.heads} heads, FFN ${shape.ffn}) with seeded random weights, ${precision}; written by heimdex bench/make-model.ts for benchmarking only.`,
+    docString: `BERT ${head ? 'cross-encoder (sequence classification)' : 'encoder'} (${shape.layers} layers, hidden ${h}, ${shape.heads} heads, FFN ${shape.ffn}) with seeded random weights, ${precision}; written by heimdex bench/make-model.ts for benchmarking only.`,
   });
 }

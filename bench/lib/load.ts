@@ -24,6 +24,12 @@ export interface EmbedLoadOptions {
   minItems: number;
   /** Hard limit for the whole run (an error if fewer than 3 completions by then). */
   maxSeconds: number;
+  /**
+   * `internal` (default): POST /internal/embed on the embedder at `url` (embed and store, the
+   * queue consumer's call); `openai`: POST /v1/embeddings on the Worker at `url` with a tenant
+   * JWT as `token` (embed only, base64 vectors back, as the openai client asks by default).
+   */
+  endpoint?: 'internal' | 'openai';
 }
 
 export interface EmbedLoadResult {
@@ -70,6 +76,22 @@ export function embedBody(
     model_ver: '1',
   }));
   return JSON.stringify({ items });
+}
+
+/** A POST /v1/embeddings body of `n` of the texts (base64 vectors, as the openai client asks). */
+function openAiBody(texts: readonly string[], start: number, n: number, model: string): string {
+  const input = Array.from({ length: n }, (_, i) => texts[(start + i) % texts.length] as string);
+  return JSON.stringify({ input, model, encoding_format: 'base64' });
+}
+
+function assertOpenAiResponse(status: number, text: string, n: number): void {
+  if (status !== 200) {
+    throw new Error(`POST /v1/embeddings answered ${status}: ${text.slice(0, 400)}`);
+  }
+  const body = JSON.parse(text) as { data?: { embedding?: unknown }[] };
+  if (body.data?.length !== n || body.data.some((d) => typeof d.embedding !== 'string')) {
+    throw new Error(`POST /v1/embeddings returned ${body.data?.length} vectors for ${n} inputs`);
+  }
 }
 
 function assertEmbedResponse(status: number, text: string, n: number): void {
@@ -122,16 +144,19 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
     total: [] as number[],
   };
 
+  const openai = o.endpoint === 'openai';
   const client = async (): Promise<void> => {
     while (!stop) {
-      const body = embedBody(o.texts, next, o.requestItems, o.model, o.org);
+      const body = openai
+        ? openAiBody(o.texts, next, o.requestItems, o.model)
+        : embedBody(o.texts, next, o.requestItems, o.model, o.org);
       next += o.requestItems;
       const t0 = performance.now();
       let status: number;
       let text: string;
       let resHeaders: Headers | null = null;
       try {
-        const res = await fetch(`${o.url}/internal/embed`, {
+        const res = await fetch(`${o.url}${openai ? '/v1/embeddings' : '/internal/embed'}`, {
           method: 'POST',
           headers,
           body,
@@ -151,10 +176,20 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
         throw err;
       }
       if (stop) return;
-      assertEmbedResponse(status, text, o.requestItems);
+      if (openai) assertOpenAiResponse(status, text, o.requestItems);
+      else assertEmbedResponse(status, text, o.requestItems);
       const t1 = performance.now();
       latencies.push(t1 - t0);
-      const server = embedderTiming(resHeaders);
+      if (openai) {
+        // The Worker's Server-Timing: its whole handling (app) and the embedder call within it.
+        const app = serverTimingDuration(resHeaders?.get('server-timing') ?? null, 'app');
+        const embedder = serverTimingDuration(resHeaders?.get('server-timing') ?? null, 'embedder');
+        if (Number.isFinite(app) && Number.isFinite(embedder)) {
+          timing.total.push(app);
+          timing.other.push(app - embedder);
+        }
+      }
+      const server = openai ? null : embedderTiming(resHeaders);
       if (server) {
         timing.total.push(server.total);
         timing.tokenization.push(server.tokenization);

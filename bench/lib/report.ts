@@ -1,4 +1,6 @@
 /** The bench's JSON document and its human-readable rendering (Markdown tables). */
+import { describeRerank } from './rerank-bench.js';
+import type { RerankBenchResult } from './rerank-bench.js';
 import type { RunEnvelope } from './envelope.js';
 import type { ChunkingCostResult } from './chunking-bench.js';
 import type { KeywordCostResult } from './keywords-bench.js';
@@ -39,6 +41,8 @@ export interface BenchResult extends RunEnvelope {
   /** Section `keywords`: ingest with and without the keyword index's term vectors. */
   keywordCost: KeywordCostResult | null;
   chunkingCost: ChunkingCostResult | null;
+  /** Section `rerank`: /v1/rerank of 100 documents × 1 query (absent in older results). */
+  rerank?: RerankBenchResult | null;
   soak: SoakResult | null;
   /** sentence-transformers against Heimdex's embedder, the real model (section `peer`). */
   peer: PeerResult | null;
@@ -86,6 +90,7 @@ export function renderReport(r: BenchResult): string {
     renderStores(r),
     renderKeywordCost(r),
     renderChunkingCost(r),
+    r.rerank ? ['## Rerank\n', ...describeRerank(r.rerank), ''] : [],
     renderSoak(r),
     renderPeer(r),
     renderTargets(r),
@@ -295,6 +300,15 @@ function renderIngest(r: BenchResult): string[] {
       `${n1(i.follow.job.p50)} ms, p95 ${n1(i.follow.job.p95)} ms (n=${i.follow.job.n}); ` +
       `\`GET /batches/{id}\` (a whole batch of up to 256 jobs) p50 ${n1(i.follow.batch.p50)} ms, ` +
       `p95 ${n1(i.follow.batch.p95)} ms (n=${i.follow.batch.n}).`,
+    ...(i.openai
+      ? [
+          `\n\`POST /v1/embeddings\` through the Worker (${i.openai.requestItems} inputs a request, ` +
+            `${i.openai.concurrency} in flight, base64): **${n1(i.openai.textsPerSecond)} texts/s, ` +
+            `${pct(i.openai.fractionOfRaw)} of the raw \`/internal/embed\` rate** (the better window; ` +
+            `target ≥ 90%); request p50 ${n1(i.openai.latencyMs.p50)} ms, p95 ${n1(i.openai.latencyMs.p95)} ms; ` +
+            `the Worker's own time (Server-Timing app − embedder) p50 ${i.openai.workerOverheadMsP50.toFixed(2)} ms.`,
+        ]
+      : []),
     '',
   ];
 }

@@ -81,6 +81,20 @@ export interface IngestResult {
   /** Jobs read back through GET /jobs/{id} (a sample), all SUCCEEDED. */
   verifiedJobs: number;
   /**
+   * POST /v1/embeddings through the Worker (the same texts, `requestItems` inputs a request, as
+   * many in flight as the raw windows), against the better raw /internal/embed window; the
+   * Worker's own time per request from its Server-Timing (app − embedder). Null with documents
+   * (longer than the window: /v1/embeddings truncates them, the queue path chunks them).
+   */
+  openai?: {
+    textsPerSecond: number;
+    requestItems: number;
+    concurrency: number;
+    fractionOfRaw: number;
+    latencyMs: Summary;
+    workerOverheadMsP50: number;
+  } | null;
+  /**
    * Following the ingest while it runs, one request at a time (ms): `GET /jobs/{id}` of a random
    * submitted job, and `GET /batches/{id}` of a random batch (the whole batch's progress).
    */
@@ -318,6 +332,9 @@ async function measureIngest(
     );
     const rawAfter = await measureRaw('after the ingest');
     const best = rawAfter.run.itemsPerSecond > rawBefore.run.itemsPerSecond ? rawAfter : rawBefore;
+    const openai = o.documentChars
+      ? null
+      : await measureOpenAi(stack, v, o, api, texts, concurrency);
     const raw = best.run;
     const rawCores = best.cores;
     progress(
@@ -347,6 +364,14 @@ async function measureIngest(
         meanItems: round(batches.count > 0 ? batches.sum / batches.count : 0, 3),
       },
       verifiedJobs,
+      openai: openai && {
+        textsPerSecond: round(openai.itemsPerSecond),
+        requestItems: o.requestItems,
+        concurrency,
+        fractionOfRaw: round(openai.itemsPerSecond / raw.itemsPerSecond, 3),
+        latencyMs: roundSummary(openai.latencyMs),
+        workerOverheadMsP50: round(openai.serverMs.other, 2),
+      },
       follow: { job: roundSummary(follow.job), batch: roundSummary(follow.batch) },
       cores: { raw: rawCores, e2e: e2eCores },
     };
@@ -395,6 +420,36 @@ function followIngest(
       return { job: summarize(job), batch: summarize(batch) };
     },
   };
+}
+
+/** POST /v1/embeddings through the Worker at the raw windows' shape. */
+async function measureOpenAi(
+  stack: Stack,
+  v: Variant,
+  o: StackBenchOptions,
+  jwt: string,
+  texts: readonly string[],
+  concurrency: number,
+) {
+  progress(`POST /v1/embeddings through the Worker (${o.requestItems} inputs a request)`);
+  await settleEmbedder(stack.embedderUrl, stack.embedderToken, v.modelName);
+  const run = await runEmbedLoad({
+    url: stack.apiUrl,
+    token: jwt,
+    model: v.modelName,
+    org: ORG_INGEST,
+    texts,
+    requestItems: o.requestItems,
+    concurrency,
+    minSeconds: o.minSeconds,
+    minItems: Math.max(o.ingestTexts, 2 * o.requestItems),
+    maxSeconds: o.maxSeconds,
+    endpoint: 'openai',
+  });
+  progress(
+    `  /v1/embeddings: ${run.itemsPerSecond.toFixed(1)} texts/s, the Worker's own time p50 ${run.serverMs.other.toFixed(2)} ms`,
+  );
+  return run;
 }
 
 /**

@@ -1,5 +1,6 @@
 /** The issue's performance targets, each a ratio (or difference) of figures from one run. */
 import type { ChunkingCostResult } from './chunking-bench.js';
+import type { RerankBenchResult } from './rerank-bench.js';
 import type { KeywordCostResult } from './keywords-bench.js';
 import type { StoreCell } from './store-bench.js';
 import type { MatmulPeak } from './matmul.js';
@@ -42,6 +43,7 @@ export interface TargetInputs {
   /** The keywords section: ingest with and without the keyword index's term vectors. */
   keywordCost?: KeywordCostResult | null;
   chunkingCost?: ChunkingCostResult | null;
+  rerank?: RerankBenchResult | null;
 }
 
 /** Hybrid search p50 ≤ this × dense p50, embedded store, at this many points (issue 15). */
@@ -180,6 +182,23 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
     ),
   );
 
+  const v1 = t.ingest?.openai ?? null;
+  out.push(
+    judge(
+      {
+        id: 'openai-embeddings',
+        target: `POST /v1/embeddings (${v1?.requestItems ?? 32} inputs a request) >= 90% of the embedder's raw /internal/embed texts/s`,
+        threshold: 0.9,
+        comparison: '>=',
+        unit: 'fraction',
+      },
+      v1 ? v1.fractionOfRaw : null,
+      v1 && t.ingest
+        ? `${perSecond(v1.textsPerSecond)} through the Worker; raw ${perSecond(t.ingest.raw.textsPerSecond)}; the Worker's own time p50 ${v1.workerOverheadMsP50.toFixed(2)} ms`
+        : 'not measured',
+    ),
+  );
+
   const level = (c: number) => t.search?.levels.find((l) => l.concurrency === c) ?? null;
   const c1 = level(1);
   const c8 = level(8);
@@ -236,6 +255,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
   );
   out.push(...keywordTargets(t));
   out.push(chunkingTarget(t));
+  out.push(rerankTarget(t));
   for (const { dtype, threshold, label } of PEER_TARGETS) {
     const lengths = t.peer ? [...new Set(t.peer.ratios.map((r) => r.length))] : ['medium' as const];
     for (const length of lengths) {
@@ -260,6 +280,25 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
   }
 
   return out;
+}
+
+/** The Worker's own time per /v1/rerank request (its Server-Timing: app − embedder). */
+function rerankTarget(t: TargetInputs): TargetResult {
+  const r = t.rerank ?? null;
+  return judge(
+    {
+      id: 'rerank-worker-overhead',
+      target:
+        "POST /v1/rerank (100 documents): the Worker's own time p50 <= 3 ms (Server-Timing app − embedder)",
+      threshold: 3,
+      comparison: '<=',
+      unit: 'ms',
+    },
+    r ? r.workerOverhead.serverTimingMs.p50 : null,
+    r
+      ? `${r.reranker} (${r.dtype}): through the Worker p50 ${r.worker.latencyMs.p50} ms, ${r.worker.textsPerSecond} texts/s; the embedder alone p50 ${r.embedder.latencyMs.p50} ms, ${r.embedder.textsPerSecond} texts/s`
+      : 'not measured (section rerank)',
+  );
 }
 
 /** Chunking's overhead: the embedder's token rate on long texts, chunked against truncated. */

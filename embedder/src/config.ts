@@ -22,6 +22,12 @@ export interface EmbedderConfig {
    * lazily on first use (same EMBEDDING_MODEL_VER, EMBEDDING_MODEL_DIR, device and dtype).
    */
   extraModels: string[];
+  /**
+   * RERANK_MODEL_NAME / RERANK_MODEL_DIR: the cross-encoder POST /v1/rerank serves (loaded and
+   * warmed at start, on the embedding model's device and dtype), or null/absent: no reranking
+   * (the route answers 404 `rerank_not_configured`).
+   */
+  rerank?: RerankConfig | null;
   batching: BatchingConfig;
   /** EMBEDDER_FAULTS_FILE (absolute): the fault-injection file, or null (off, the default). */
   faultsFile: string | null;
@@ -46,6 +52,15 @@ export interface ModelConfig {
    * the embedder shares cores (npm run dev does): idle spinning burns most of a core per thread.
    */
   cpuSpinning?: boolean;
+}
+
+export interface RerankConfig {
+  /** RERANK_MODEL_NAME: a reranker registry name (core/rerank-registry.ts), a Hub id or a folder. */
+  name: string;
+  /** RERANK_MODEL_DIR (absolute; default EMBEDDING_MODEL_DIR): load from here only, never the Hub. */
+  dir: string | null;
+  /** RERANK_DTYPE (default EMBEDDING_DTYPE): which ONNX file of the reranker to load. */
+  dtype: ModelDtype;
 }
 
 /** Dynamic batching limits (see core/batcher.ts). */
@@ -174,6 +189,21 @@ const envSchema = z.object({
       .default('1'),
   ),
   EMBEDDING_MODEL_DIR: optionalString,
+  RERANK_MODEL_NAME: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(MODEL_NAME, {
+        error:
+          'must be a reranker name (a registry short name such as ms-marco-minilm-l6-v2, a Hub id or a folder name; printable ASCII without spaces), or unset to run without reranking',
+      })
+      .optional(),
+  ),
+  RERANK_MODEL_DIR: optionalString,
+  RERANK_DTYPE: z.preprocess(
+    blankToUndefined,
+    z.enum(['fp32', 'fp16', 'q8'], { error: 'must be fp32, fp16 or q8' }).optional(),
+  ),
   EMBEDDING_DEVICE: z.preprocess(
     blankToUndefined,
     z
@@ -304,6 +334,12 @@ export function parseEmbedderConfig(
     extraModels: [...new Set(e.EMBEDDING_MODELS ?? [])].filter(
       (name) => name !== e.EMBEDDING_MODEL_NAME,
     ),
+    rerank: rerankConfig(
+      e.RERANK_MODEL_NAME,
+      e.RERANK_MODEL_DIR ?? e.EMBEDDING_MODEL_DIR,
+      e.RERANK_DTYPE ?? e.EMBEDDING_DTYPE,
+      cwd,
+    ),
     batching: {
       maxBatchTokens: e.EMBEDDER_MAX_BATCH_TOKENS,
       maxBatchItems: e.EMBEDDER_MAX_BATCH_ITEMS,
@@ -314,4 +350,15 @@ export function parseEmbedderConfig(
     validateOnStartup: e.EMBEDDING_VALIDATE_ON_STARTUP,
     logLevel: e.EMBEDDER_LOG_LEVEL,
   };
+}
+
+/** The reranker's configuration: none without RERANK_MODEL_NAME; its folder, else the Hub. */
+function rerankConfig(
+  name: string | undefined,
+  dir: string | undefined,
+  dtype: ModelDtype,
+  cwd: string,
+): RerankConfig | null {
+  if (name === undefined) return null;
+  return { name, dir: dir ? path.resolve(cwd, dir) : null, dtype };
 }

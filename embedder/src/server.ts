@@ -5,10 +5,12 @@ import { createAdaptorServer } from '@hono/node-server';
 import type { EmbedderConfig } from './config.js';
 import { QueueLimiter } from './core/batcher.js';
 import { StartupError, shortReason } from './core/errors.js';
+import { Embeddings } from './core/embeddings.js';
 import { Faults, storeHooks, withStoreFaults } from './core/faults.js';
 import { Metrics } from './core/metrics.js';
 import type { EmbeddingModel } from './core/model.js';
 import { ModelPool } from './core/models.js';
+import { CrossEncoderModel, Reranker } from './core/reranker.js';
 import { EmbedderService } from './core/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './log.js';
@@ -69,7 +71,22 @@ export async function startEmbedder(
   });
   const { model } = await models.start();
   let store: VectorStore | null = null;
+  let reranker: Reranker | null = null;
   try {
+    if (config.rerank) {
+      // Loaded and warmed now (after the embedding model: transformers.js's model paths are
+      // globals), so that a reranker that cannot be served stops the start, as a model does.
+      reranker = new Reranker({
+        model: await CrossEncoderModel.load({ ...config.model, ...config.rerank }),
+        admission,
+        limits: {
+          maxBatchTokens: config.batching.maxBatchTokens,
+          maxBatchItems: config.batching.maxBatchItems,
+        },
+        metrics,
+        faults,
+      });
+    }
     checkVectorSize(config, model);
     store = createVectorStore(config.store, logger, faults ? storeHooks(faults) : undefined);
     models.setStoreDimension(await openStore(config, store, model));
@@ -89,6 +106,8 @@ export async function startEmbedder(
     });
     const app = createApp({
       service,
+      embeddings: new Embeddings({ models, admission, metrics }),
+      reranker,
       metrics,
       token: config.token,
       logger,
@@ -104,6 +123,9 @@ export async function startEmbedder(
       dim: model.dim,
       max_tokens: model.maxTokens,
       extra_models: config.extraModels.join(',') || null,
+      reranker: reranker?.name ?? null,
+      reranker_source: reranker?.model.source ?? null,
+      reranker_max_tokens: reranker?.model.maxTokens ?? null,
       max_batch_tokens: config.batching.maxBatchTokens,
       max_batch_items: config.batching.maxBatchItems,
       max_queued_items: config.batching.maxQueuedItems,
@@ -114,6 +136,7 @@ export async function startEmbedder(
     });
 
     const openStoreRef = store;
+    const openReranker = reranker;
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> => {
       closing ??= (async () => {
@@ -123,6 +146,7 @@ export async function startEmbedder(
         // Requests still running after the grace period were cut: their queued work is dropped,
         // a running forward pass finishes before the models are released.
         await models.close();
+        await openReranker?.close();
         await openStoreRef.close();
         logger.info('embedder stopped');
       })();
@@ -131,6 +155,7 @@ export async function startEmbedder(
     return { url, port, close };
   } catch (err) {
     await models.close().catch(() => undefined);
+    await reranker?.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     throw err;
   }

@@ -63,7 +63,7 @@ function gatedBackend() {
 }
 
 function recorder() {
-  const depth: Record<Priority, number> = { query: 0, passage: 0 };
+  const depth: Record<Priority, number> = { query: 0, api: 0, passage: 0 };
   const batches: { items: number; tokens: number }[] = [];
   let cancelled = 0;
   const observer: BatchObserver = {
@@ -106,7 +106,7 @@ describe('Batcher scheduling', () => {
     const withLong = gate.passes.find((p) => p.tokens.includes(50));
     expect(withLong?.tokens.every((t) => t >= 30)).toBe(true);
     expect(rec.batches.map((b) => b.items)).toEqual(gate.passes.map((p) => p.tags.length));
-    expect(rec.depth).toEqual({ query: 0, passage: 0 });
+    expect(rec.depth).toEqual({ query: 0, api: 0, passage: 0 });
   });
 
   it('runs one pass at a time and takes what queued meanwhile into the next pass', async () => {
@@ -144,6 +144,53 @@ describe('Batcher scheduling', () => {
     gate.releaseAll();
     await Promise.all([ingest, query]);
     expect(order).toEqual(['query', 'ingest']);
+  });
+
+  it('takes queries, then embedding-API texts, then ingestion, whatever their arrival', async () => {
+    const gate = gatedBackend();
+    const rec = recorder();
+    const batcher = new Batcher(
+      gate.backend,
+      { maxBatchTokens: 10_000, maxBatchItems: 4 },
+      rec.observer,
+    );
+    const order: string[] = [];
+    const blocker = batcher.submit([enc(0, 5)], 'passage');
+    await gate.startedPasses(1);
+    // Queued while a pass runs, lowest priority first.
+    const work = [
+      batcher
+        .submit(
+          [1, 2, 3, 4].map((t) => enc(t, 5)),
+          'passage',
+        )
+        .then(() => order.push('ingest')),
+      batcher
+        .submit(
+          [11, 12, 13, 14].map((t) => enc(t, 5)),
+          'api',
+        )
+        .then(() => order.push('api')),
+      batcher
+        .submit(
+          [21, 22].map((t) => enc(t, 5)),
+          'query',
+        )
+        .then(() => order.push('query')),
+    ];
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(batcher.depth).toEqual({ query: 2, api: 4, passage: 4 });
+    expect(rec.depth).toEqual({ query: 2, api: 4, passage: 4 });
+    gate.releaseAll();
+    await Promise.all([blocker, ...work]);
+    // The queries fill the next pass first, the API texts the room left, ingestion comes last.
+    expect(gate.passes.slice(1).map((p) => p.tags)).toEqual([
+      [21, 22, 11, 12],
+      [13, 14, 1, 2],
+      [3, 4],
+    ]);
+    expect(order).toEqual(['query', 'api', 'ingest']);
+    expect(batcher.depth).toEqual({ query: 0, api: 0, passage: 0 });
   });
 
   it('always includes the oldest waiting item, so long items are not starved', async () => {

@@ -27,6 +27,7 @@ describe('parseEmbedderConfig', () => {
         cpuSpinning: true,
       },
       extraModels: [],
+      rerank: null,
       batching: { maxBatchTokens: 16_384, maxBatchItems: 64, maxQueuedItems: 4096 },
       faultsFile: null,
       store: {

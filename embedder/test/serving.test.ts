@@ -128,6 +128,9 @@ describe('metrics and timing headers', () => {
       'heimdex_batch_tokens_bucket',
       'heimdex_inference_duration_seconds_bucket',
       'heimdex_cancelled_items_total',
+      'heimdex_api_embeddings_duration_seconds_bucket',
+      'heimdex_api_embeddings_inputs_total',
+      'heimdex_api_embeddings_truncated_total',
       'heimdex_queue_admitted_items',
       'heimdex_store_memory_index_points',
       'heimdex_store_memory_index_bytes',
@@ -162,7 +165,7 @@ describe('metrics and timing headers', () => {
     );
     for (const lv of labelValues) {
       expect(lv).toMatch(
-        /^(model=potion-base-2M|code=[a-z_]+|status=\d{3}|priority=(query|passage))$/,
+        /^(model=potion-base-2M|code=[a-z_]+|status=\d{3}|priority=(query|api|passage))$/,
       );
     }
   });

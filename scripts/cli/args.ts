@@ -13,10 +13,14 @@ import {
   SEARCH_MODES,
 } from '../../contract/internal.js';
 import type { Chunking, GroupBy, SearchMode } from '../../contract/internal.js';
+import { MAX_EMBEDDING_INPUTS } from '../../contract/openai.js';
+import { MAX_RERANK_DOCUMENTS } from '../../contract/rerank.js';
 import { MAX_BATCH_SEGMENTS } from '../../contract/rules.js';
 import { CliError } from './errors.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8787';
+/** `heimdex embed`'s model when neither --model nor HEIMDEX_MODEL names one (the default model). */
+export const DEFAULT_EMBED_MODEL = 'minilm-l6-v2';
 
 export interface Globals {
   /** Not parsed yet: only the commands that call the API need it (see parseUrl). */
@@ -53,12 +57,30 @@ export interface SearchArgs {
   groupBy?: GroupBy;
 }
 
+/** What `heimdex rerank` is told to rank (commands.ts). */
+export interface RerankArgs {
+  query: string;
+  documents: string[];
+  /** --limit: the best N only (top_n). */
+  limit?: number;
+  /** --model: the server's reranker by name (optional: the server's own). */
+  model?: string;
+}
+
+/** What `heimdex embed` is told to embed (commands.ts). */
+export interface EmbedArgs {
+  texts: string[];
+  model: string;
+}
+
 export type Command =
   | { name: 'help'; topic?: string }
   | { name: 'version' }
   | { name: 'token'; org: string; subject: string; ttlSeconds: number; secret?: string }
   | ({ name: 'ingest'; retries: number } & IngestArgs)
   | ({ name: 'search' } & SearchArgs)
+  | ({ name: 'embed' } & EmbedArgs)
+  | ({ name: 'rerank' } & RerankArgs)
   | { name: 'job'; jobId: string }
   | { name: 'batch'; batchId: string; wait: boolean; timeoutSeconds: number }
   | { name: 'delete'; asset?: string; point?: string };
@@ -90,6 +112,8 @@ const OPTIONS = {
   'fusion-weight': { type: 'string' },
   explain: { type: 'boolean' },
   'group-by': { type: 'string' },
+  model: { type: 'string' },
+  query: { type: 'string' },
   chunking: { type: 'string' },
   'batch-size': { type: 'string' },
   concurrency: { type: 'string' },
@@ -106,6 +130,8 @@ const COMMANDS: Record<Exclude<Command['name'], 'help' | 'version'>, OptionName[
   token: ['org', 'sub', 'ttl', 'secret'],
   ingest: ['asset', 'chunking', 'batch-size', 'concurrency', 'no-wait', 'timeout', 'retries'],
   search: ['limit', 'asset', 'segment', 'mode', 'fusion-k', 'fusion-weight', 'explain', 'group-by'],
+  embed: ['model'],
+  rerank: ['query', 'limit', 'model'],
   job: [],
   batch: ['wait', 'timeout'],
   delete: ['asset', 'point'],
@@ -140,6 +166,15 @@ Commands:
           share, 0-1, default ${DEFAULT_FUSION.weight}) tune hybrid's fusion. --explain shows each hit's
           rank and score in the dense and keyword rankings. --group-by segment (the default):
           one hit per segment, at its best chunk; chunk: every matching chunk of a long text.
+  embed   "<text>"… [--model NAME]
+          Embed texts now, stored nowhere (POST /v1/embeddings, OpenAI's protocol): one vector
+          per text, in order, each a JSON array on its own line; a summary on stderr. --model:
+          a model the server serves (default $HEIMDEX_MODEL or ${DEFAULT_EMBED_MODEL}); --json
+          prints the whole response.
+  rerank  --query "<query>" "<document>"… [--limit N] [--model NAME]
+          Rerank documents against a query with the server's cross-encoder, stored nowhere
+          (POST /v1/rerank): one line per document, best first: score, its position among the
+          arguments (from 1), the document. --limit N: the best N only; --json prints the response.
   job     <job_id>
   batch   <batch_id> [--wait] [--timeout SECONDS]
           Job counts of one ingest request (by status) and its failed jobs; --wait follows it
@@ -338,6 +373,46 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
           ...(fused ? { fusion } : {}),
           ...(v.explain ? { explain: true as const } : {}),
           ...(group !== undefined ? { groupBy: group } : {}),
+        },
+      };
+    }
+    case 'embed': {
+      if (args.length === 0) throw new CliError('embed needs at least one text (quote each)');
+      if (args.length > MAX_EMBEDDING_INPUTS) {
+        throw new CliError(
+          `embed takes at most ${MAX_EMBEDDING_INPUTS} texts (got ${args.length})`,
+        );
+      }
+      const blank = args.findIndex((t) => !t.trim());
+      if (blank >= 0)
+        throw new CliError(`embed needs non-empty texts (text ${blank + 1} is blank)`);
+      const model = (v.model ?? (env.HEIMDEX_MODEL || DEFAULT_EMBED_MODEL)).trim();
+      if (!model) throw new CliError('--model needs a model name');
+      return { globals, command: { name, texts: args, model } };
+    }
+    case 'rerank': {
+      const query = v.query?.trim() ? v.query : undefined;
+      if (query === undefined) throw new CliError('rerank needs --query "<query>"');
+      if (args.length === 0) throw new CliError('rerank needs at least one document (quote each)');
+      if (args.length > MAX_RERANK_DOCUMENTS) {
+        throw new CliError(
+          `rerank takes at most ${MAX_RERANK_DOCUMENTS} documents (got ${args.length})`,
+        );
+      }
+      const blank = args.findIndex((t) => !t.trim());
+      if (blank >= 0) {
+        throw new CliError(`rerank needs non-empty documents (document ${blank + 1} is blank)`);
+      }
+      return {
+        globals,
+        command: {
+          name,
+          query,
+          documents: args,
+          ...(v.limit !== undefined
+            ? { limit: int('limit', v.limit, 0, 1, MAX_RERANK_DOCUMENTS) }
+            : {}),
+          ...(v.model?.trim() ? { model: v.model.trim() } : {}),
         },
       };
     }

@@ -17,7 +17,7 @@ import {
   MIN_CHUNK_TOKENS,
 } from '../../contract/internal.js';
 import { MAX_BATCH_SEGMENTS } from '../../contract/rules.js';
-import { DEFAULT_URL, parseCli, parseUrl } from './args.js';
+import { DEFAULT_EMBED_MODEL, DEFAULT_URL, parseCli, parseUrl } from './args.js';
 import { ApiClient, backoffMs, retryAfterMs } from './client.js';
 import { requiredNode, nodeVersionProblem } from '../lib/node-version.mjs';
 import { REPO_ROOT } from '../lib/paths.js';
@@ -222,6 +222,40 @@ describe('argument parsing', () => {
     [['search', 'q', '--chunking', 'truncate'], /search does not take --chunking/],
   ])('refuses %j', (argv, message) => {
     expect(usageError(argv)).toMatch(message);
+  });
+
+  it('parses embed: the texts in order, --model, else HEIMDEX_MODEL, else the default', () => {
+    expect(parse(['embed', 'a dog', 'a cat']).command).toEqual({
+      name: 'embed',
+      texts: ['a dog', 'a cat'],
+      model: DEFAULT_EMBED_MODEL,
+    });
+    expect(parse(['embed', 'x', '--model', 'potion-base-2M']).command).toMatchObject({
+      model: 'potion-base-2M',
+    });
+    expect(parse(['embed', 'x'], { HEIMDEX_MODEL: 'e5-small-v2' }).command).toMatchObject({
+      model: 'e5-small-v2',
+    });
+    expect(usageError(['embed'])).toMatch(/^embed needs at least one text/);
+    expect(usageError(['embed', 'ok', '  '])).toMatch(/text 2 is blank/);
+    expect(usageError(['embed', 'x', '--limit', '3'])).toMatch(/embed does not take --limit/);
+    expect(usageError(['search', 'q', '--model', 'm'])).toMatch(/search does not take --model/);
+  });
+
+  it('parses rerank: --query, the documents in order, --limit and --model', () => {
+    expect(parse(['rerank', '--query', 'seasons', 'tilt', 'bananas']).command).toEqual({
+      name: 'rerank',
+      query: 'seasons',
+      documents: ['tilt', 'bananas'],
+    });
+    expect(
+      parse(['rerank', 'a', '--query', 'q', '--limit', '1', '--model', 'r']).command,
+    ).toMatchObject({ documents: ['a'], limit: 1, model: 'r' });
+    expect(usageError(['rerank', 'a'])).toMatch(/^rerank needs --query/);
+    expect(usageError(['rerank', '--query', 'q'])).toMatch(/at least one document/);
+    expect(usageError(['rerank', '--query', 'q', 'ok', ' '])).toMatch(/document 2 is blank/);
+    expect(usageError(['rerank', '--query', 'q', 'a', '--limit', '0'])).toMatch(/--limit/);
+    expect(usageError(['search', 'q', '--query', 'x'])).toMatch(/search does not take --query/);
   });
 
   it('checks the URL only when it is used, and says what is wrong with it', () => {
@@ -1086,6 +1120,77 @@ describe('heimdex ingest (in process, against the scripted server)', () => {
     expect(JSON.parse(seen.at(-1)!.body)).not.toHaveProperty('group_by');
     expect(plain.stdout[1]).toBe('#  score  asset / segment  tokens  point');
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('embed prints one vector per line and a summary, --json the response, problems in one line', async () => {
+    const response = {
+      object: 'list',
+      data: [
+        { object: 'embedding', index: 0, embedding: [0.6, 0.8] },
+        { object: 'embedding', index: 1, embedding: [1, 0] },
+      ],
+      model: 'm',
+      usage: { prompt_tokens: 7, total_tokens: 7, truncated_inputs: 1 },
+    };
+    handler = () => ({ status: 200, body: response });
+    const env = { HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' };
+    const io = captureIo(env);
+    expect(await runCli(['embed', 'a dog', 'a cat', '--model', 'm'], io)).toBe(0);
+    expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/v1/embeddings', auth: 'Bearer t' });
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual({ input: ['a dog', 'a cat'], model: 'm' });
+    expect(io.stdout).toEqual(['[0.6,0.8]', '[1,0]']);
+    expect(io.stderr).toEqual([
+      "2 embeddings of 2 dimensions (model m; 7 tokens; 1 cut to the model's window)",
+    ]);
+    const json = captureIo(env);
+    expect(await runCli(['--json', 'embed', 'a dog', '--model', 'm'], json)).toBe(0);
+    expect(JSON.parse(json.stdout[0]!)).toEqual(response);
+    expect(json.stderr).toEqual([]);
+
+    const refused = problem(400, 'validation_failed', 'invalid request: model');
+    handler = () => ({
+      ...refused,
+      body: {
+        ...refused.body,
+        errors: [{ field: 'model', pointer: '/model', message: '"x" is not served here' }],
+      },
+    });
+    const bad = captureIo(env);
+    expect(await runCli(['embed', 'hello', '--model', 'x'], bad)).toBe(1);
+    expect(bad.stdout).toEqual([]);
+    expect(bad.stderr).toEqual([
+      'heimdex: 400 validation_failed: invalid request: model [model: "x" is not served here] (request id req-1)',
+    ]);
+  });
+
+  it('rerank prints the documents best first with their scores, --json the response', async () => {
+    const response = {
+      results: [
+        { index: 1, relevance_score: 0.91 },
+        { index: 0, relevance_score: 0.12 },
+      ],
+      model: 'ms-marco-minilm-l6-v2',
+    };
+    handler = () => ({ status: 200, body: response });
+    const env = { HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' };
+    const io = captureIo(env);
+    expect(
+      await runCli(
+        ['rerank', '--query', 'seasons', 'Bananas.', 'Axial\ntilt.', '--limit', '2'],
+        io,
+      ),
+    ).toBe(0);
+    expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/v1/rerank', auth: 'Bearer t' });
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual({
+      query: 'seasons',
+      documents: ['Bananas.', 'Axial\ntilt.'],
+      top_n: 2,
+    });
+    expect(io.stdout).toEqual(['0.9100  [2]  Axial tilt.', '0.1200  [1]  Bananas.']);
+    expect(io.stderr).toEqual(['2 of 2 documents (reranker ms-marco-minilm-l6-v2)']);
+    const json = captureIo(env);
+    expect(await runCli(['--json', 'rerank', '--query', 'q', 'a', 'b'], json)).toBe(0);
+    expect(JSON.parse(json.stdout[0]!)).toEqual(response);
   });
 
   it('documents the search options in --help', async () => {

@@ -5,7 +5,8 @@ import { REPO_ROOT } from '../lib/paths.js';
 import { loadDevSecrets } from '../lib/secrets.js';
 import { mintDevToken } from '../lib/token.js';
 import type { SearchMode } from '../../contract/internal.js';
-import type { SearchArgs } from './args.js';
+import type { EmbeddingsResponse } from '../../contract/openai.js';
+import type { EmbedArgs, RerankArgs, SearchArgs } from './args.js';
 import type { ApiClient } from './client.js';
 import { CliError } from './errors.js';
 import { batchPath, describeJobError } from './ingest.js';
@@ -227,6 +228,66 @@ export async function searchCommand(io: Io, api: ApiClient, c: SearchArgs): Prom
       for (const l of describeLocal(r.local, String(r.payload.segment_id))) io.out(indent + l);
     }
   });
+  return 0;
+}
+
+/**
+ * `heimdex embed <text…>`: the texts' vectors from POST /v1/embeddings, one JSON array per line
+ * on stdout (in order, ready for a pipe), the model, size and token counts on stderr.
+ */
+export async function embedCommand(io: Io, api: ApiClient, c: EmbedArgs): Promise<number> {
+  const { body } = await api.request<EmbeddingsResponse>('POST', '/v1/embeddings', {
+    input: c.texts,
+    model: c.model,
+  });
+  if (io.json) {
+    io.out(JSON.stringify(body));
+    return 0;
+  }
+  for (const d of body.data) io.out(JSON.stringify(d.embedding));
+  if (!io.quiet) {
+    const n = body.data.length;
+    const dim = Array.isArray(body.data[0]?.embedding) ? body.data[0].embedding.length : 0;
+    const truncated = body.usage.truncated_inputs ?? 0;
+    io.err(
+      `${n} embedding${n === 1 ? '' : 's'} of ${dim} dimensions (model ${body.model}; ` +
+        `${body.usage.prompt_tokens} tokens` +
+        (truncated > 0 ? `; ${truncated} cut to the model's window)` : ')'),
+    );
+  }
+  return 0;
+}
+
+interface RerankBody {
+  results: Array<{ index: number; relevance_score: number }>;
+  model: string;
+}
+
+/**
+ * `heimdex rerank --query Q <document…>`: the documents best first from POST /v1/rerank, one line
+ * each (score, the document's position among the arguments from 1, the document), the model on
+ * stderr. The documents are the command line's own: the server sends none back.
+ */
+export async function rerankCommand(io: Io, api: ApiClient, c: RerankArgs): Promise<number> {
+  const { body } = await api.request<RerankBody>('POST', '/v1/rerank', {
+    query: c.query,
+    documents: c.documents,
+    ...(c.limit !== undefined ? { top_n: c.limit } : {}),
+    ...(c.model !== undefined ? { model: c.model } : {}),
+  });
+  if (io.json) {
+    io.out(JSON.stringify(body));
+    return 0;
+  }
+  for (const r of body.results) {
+    const doc = c.documents[r.index] ?? '';
+    const oneLine = doc.replace(/\s+/g, ' ').trim();
+    const shown = oneLine.length > 100 ? `${oneLine.slice(0, 99)}…` : oneLine;
+    io.out(`${r.relevance_score.toFixed(4)}  [${r.index + 1}]  ${shown}`);
+  }
+  if (!io.quiet) {
+    io.err(`${body.results.length} of ${c.documents.length} documents (reranker ${body.model})`);
+  }
   return 0;
 }
 

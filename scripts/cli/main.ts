@@ -9,6 +9,8 @@ import { ApiClient } from './client.js';
 import {
   batchCommand,
   deleteCommand,
+  embedCommand,
+  rerankCommand,
   jobCommand,
   searchCommand,
   tokenCommand,
@@ -60,6 +62,10 @@ export async function runCli(argv: string[], base: Omit<Io, 'json' | 'quiet'>): 
       }
       case 'search':
         return await searchCommand(io, client(globals, 2, retries), command);
+      case 'embed':
+        return await embedCommand(io, client(globals, 2, retries), command);
+      case 'rerank':
+        return await rerankCommand(io, client(globals, 2, retries), command);
       case 'job':
         return await jobCommand(io, client(globals, 2, retries), command.jobId);
       case 'batch':

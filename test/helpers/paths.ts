@@ -1,5 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import {
+  CROSS_ENCODER_SHAPED,
+  ensureCrossEncoderShaped,
+} from '../../bench/lib/cross-encoder-model.js';
+import { BENCH_MODELS_DIR } from '../../bench/lib/paths.js';
 import { modelCacheDir } from '../../scripts/models/cache.js';
 import { REPO_ROOT } from '../../scripts/lib/paths.js';
 
@@ -33,4 +38,17 @@ export function assertRealModel(): void {
 /** Embedder environment (for testEnv's `extra`) that serves the real model from the cache. */
 export function realModelEnv(): NodeJS.ProcessEnv {
   return { EMBEDDING_MODEL_DIR: REAL_MODEL_DIR, EMBEDDING_MODEL_NAME: REAL_MODEL };
+}
+
+/** The reranker test stacks serve: the ms-marco-MiniLM-shaped cross-encoder (random weights). */
+export const TEST_RERANKER = CROSS_ENCODER_SHAPED;
+
+/**
+ * Embedder environment (for testEnv's `extra`, or a process's env) that serves the shaped
+ * cross-encoder at POST /v1/rerank; builds it first when missing (about 10 s, once; it needs the
+ * model cache's tokenizer: `npm run models`).
+ */
+export function rerankerEnv(): NodeJS.ProcessEnv {
+  ensureCrossEncoderShaped();
+  return { RERANK_MODEL_NAME: TEST_RERANKER, RERANK_MODEL_DIR: BENCH_MODELS_DIR };
 }

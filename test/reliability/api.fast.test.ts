@@ -17,6 +17,7 @@ import { mintDevToken } from '../../scripts/lib/token.js';
 import { Api } from '../helpers/api.js';
 import { recordFigures } from '../helpers/report.js';
 import { startJwksServer } from '../helpers/jwks.js';
+import { rerankerEnv } from '../helpers/paths.js';
 import type { JwksServer } from '../helpers/jwks.js';
 import { startWorkerOnly } from '../helpers/stack.js';
 import type { TestStack } from '../helpers/stack.js';
@@ -24,7 +25,8 @@ import { runSuffix, useTestStack } from '../helpers/suite.js';
 
 const run = runSuffix();
 
-const suite = useTestStack({ name: 'rel-api' });
+// The embedder serves a reranker too, so that POST /v1/rerank's cases reach a real one.
+const suite = useTestStack({ name: 'rel-api', env: rerankerEnv() });
 let jwksWorker: TestStack;
 let jwks: JwksServer;
 

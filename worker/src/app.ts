@@ -7,6 +7,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
+import { isOpenAiPath } from '../../contract/openai';
 import { ConfigError } from './env';
 import { AppError, invalidRequestDetail, problemResponse } from './errors';
 import { requestIdFrom, initContext } from './middleware/context';
@@ -20,6 +21,8 @@ import { registerEmbed } from './routes/embed';
 import { registerEmbedBatch } from './routes/embed-batch';
 import { registerHealth } from './routes/health';
 import { registerJobs } from './routes/jobs';
+import { openAiBodyLimit, registerOpenAi } from './routes/openai';
+import { RERANK_PATH, registerRerank, rerankBodyLimit } from './routes/rerank';
 import { registerSearch } from './routes/search';
 import { registerSettings } from './routes/settings';
 import { registerUi } from './routes/ui';
@@ -68,13 +71,18 @@ export function createApp(): OpenAPIHono<AppBindings> {
   });
 
   app.use('*', initContext);
+  const apiBodyLimit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new AppError('payload_too_large', `the body exceeds ${MAX_BODY_BYTES} bytes`);
+    },
+  });
+  // The OpenAI-protocol routes take up to 2,048 texts a request: a limit of their own.
   app.use(
     '*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError('payload_too_large', `the body exceeds ${MAX_BODY_BYTES} bytes`);
-      },
+    createMiddleware<AppBindings>(async function bodyLimits(c, next) {
+      if (c.req.path === RERANK_PATH) return rerankBodyLimit(c, next);
+      return (isOpenAiPath(c.req.path) ? openAiBodyLimit : apiBodyLimit)(c, next);
     }),
   );
   app.use('*', jsonBody);
@@ -87,6 +95,8 @@ export function createApp(): OpenAPIHono<AppBindings> {
   registerSearch(app);
   registerSettings(app);
   registerDelete(app);
+  registerOpenAi(app);
+  registerRerank(app);
   registerDevToken(app);
   registerUi(app);
   registerDocs(app);
@@ -107,32 +117,45 @@ export function createApp(): OpenAPIHono<AppBindings> {
 
   app.notFound((c) => {
     const requestId = c.get('requestId') ?? requestIdFrom(c.req.header('x-request-id'));
+    const openai = isOpenAiPath(c.req.path);
     const allowed = allowedMethods(app, c.req.path);
     if (allowed.length > 0) {
       const res = problemResponse(
         new AppError('method_not_allowed', `${c.req.method} is not allowed here`),
         requestId,
         c.req.path,
+        { openai },
       );
       res.headers.set('allow', allowed.join(', '));
       return res;
     }
-    return problemResponse(new AppError('not_found', 'no such route'), requestId, c.req.path);
+    return problemResponse(new AppError('not_found', 'no such route'), requestId, c.req.path, {
+      openai,
+    });
   });
 
   app.onError((err, c) => {
     const requestId = c.get('requestId') ?? requestIdFrom(c.req.header('x-request-id'));
-    if (err instanceof AppError) return problemResponse(err, requestId, c.req.path);
+    // On the OpenAI-protocol routes, problems also carry OpenAI's `error` object.
+    const openai = { openai: isOpenAiPath(c.req.path) };
+    if (err instanceof AppError) return problemResponse(err, requestId, c.req.path, openai);
     const log = c.get('log') ?? createLogger('info', { request_id: requestId });
     if (err instanceof ConfigError) {
       log.error('configuration invalid', { issues: err.issues.join('; ') });
       return problemResponse(
         new AppError('misconfigured', 'the service is misconfigured; see its logs'),
         requestId,
+        undefined,
+        openai,
       );
     }
     if (err instanceof HTTPException && err.status === 400) {
-      return problemResponse(new AppError('malformed_json', 'malformed request'), requestId);
+      return problemResponse(
+        new AppError('malformed_json', 'malformed request'),
+        requestId,
+        undefined,
+        openai,
+      );
     }
     if (isDatabaseUnavailable(err)) {
       log.warn('database unavailable', { error: errorKind(err), route: c.req.routePath });
@@ -142,10 +165,16 @@ export function createApp(): OpenAPIHono<AppBindings> {
         }),
         requestId,
         c.req.path,
+        openai,
       );
     }
     log.error('unhandled error', { error: errorKind(err), route: c.req.routePath });
-    return problemResponse(new AppError('internal', 'internal error'), requestId, c.req.path);
+    return problemResponse(
+      new AppError('internal', 'internal error'),
+      requestId,
+      c.req.path,
+      openai,
+    );
   });
 
   return app;

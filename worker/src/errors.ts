@@ -1,3 +1,5 @@
+import { openAiError } from '../../contract/openai';
+import type { OpenAiError } from '../../contract/openai';
 import { problemBody } from '../../contract/problem-body';
 import { problemTable } from '../../contract/problems';
 import type { ProblemBody } from '../../contract/problems';
@@ -13,6 +15,7 @@ export const ERROR_CODES = problemTable({
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   unprocessable: { status: 422, title: 'Unprocessable content' },
   dependency_unavailable: { status: 503, title: 'A dependency is unavailable' },
+  rerank_not_configured: { status: 404, title: 'Reranking not configured' },
   misconfigured: { status: 500, title: 'Service misconfigured' },
 });
 
@@ -51,9 +54,18 @@ export function invalidRequestDetail(errors: readonly FieldError[]): string {
   return `invalid request: ${named.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
 }
 
-export type Problem = ProblemBody<ErrorCode>;
+/** A problem body; on the OpenAI-protocol routes (/v1/*) it also carries OpenAI's `error`. */
+export type Problem = ProblemBody<ErrorCode> & { error?: OpenAiError };
 
-export function problemResponse(err: AppError, requestId: string, instance?: string): Response {
+export function problemResponse(
+  err: AppError,
+  requestId: string,
+  instance?: string,
+  options: {
+    /** Add OpenAI's `error` object (contract/openai.ts), for the /v1/* routes. */
+    openai?: boolean;
+  } = {},
+): Response {
   const headers = new Headers({
     'content-type': 'application/problem+json',
     'x-request-id': requestId,
@@ -70,6 +82,7 @@ export function problemResponse(err: AppError, requestId: string, instance?: str
     errors: err.options.errors,
     maxErrors: MAX_LISTED_ERRORS,
   });
+  if (options.openai) body.error = openAiError(body);
   return new Response(JSON.stringify(body), {
     status: err.status,
     headers,

@@ -769,6 +769,8 @@ describe('errors and plumbing', () => {
         '/vectors/points/{point_id}',
         '/vectors/search',
         '/vectors/settings',
+        '/v1/embeddings',
+        '/v1/rerank',
       ].sort(),
     );
   });

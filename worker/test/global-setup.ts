@@ -17,6 +17,7 @@ import { startLocalPostgres } from '../../scripts/lib/postgres.js';
 import { freePort, startProcess, waitForHttp } from '../../scripts/lib/procs.js';
 import { REPO_ROOT } from '../../scripts/lib/paths.js';
 import { startWsProxy } from '../../scripts/lib/wsproxy.js';
+import { rerankerEnv } from '../../test/helpers/paths.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -115,6 +116,8 @@ export default async function setup(project: TestProject) {
       EMBEDDING_MODEL_DIR: path.resolve(REPO_ROOT, '../shared/models'),
       EMBEDDING_MODEL_NAME: 'potion-base-2M',
       EMBEDDING_MODEL_VER: '1',
+      // POST /v1/rerank: the ms-marco-MiniLM-shaped cross-encoder (built on first use).
+      ...rerankerEnv(),
       VECTOR_DATA_DIR: path.join(dataDir, 'vectors'),
       QDRANT_URL: '',
       LOG_LEVEL: 'warn',

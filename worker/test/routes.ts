@@ -12,6 +12,16 @@
 import { expect } from 'vitest';
 import { MAX_CHUNK_TOKENS } from '../../contract/internal.js';
 import {
+  EMBEDDINGS_MAX_BODY_BYTES,
+  EMBEDDINGS_MAX_INPUT_BYTES,
+  MAX_EMBEDDING_INPUTS,
+} from '../../contract/openai.js';
+import {
+  MAX_RERANK_DOCUMENTS,
+  RERANK_MAX_BODY_BYTES,
+  RERANK_MAX_INPUT_BYTES,
+} from '../../contract/rerank.js';
+import {
   DEFAULT_MAX_TEXT_CHARS as MAX_TEXT_CHARS,
   MAX_BATCH_SEGMENTS,
   MAX_ID_CHARS,
@@ -85,6 +95,22 @@ const namesByteLimit = (b: ProblemBody) => expect(b.detail).toContain(String(MAX
 const SETTINGS = { chunking: { max_tokens: 128, overlap_tokens: 16 } };
 const REQUEST_ID = `rel-${crypto.randomUUID().slice(0, 8)}-0001`;
 const notFound = async (res: Response) => void (await expectProblem(res, 404, 'not_found'));
+/** The model the Worker tests and the reliability stack serve (POST /v1/embeddings names it). */
+const MODEL = 'potion-base-2M';
+const embeddings = (input: unknown, extra: Record<string, unknown> = {}) => ({
+  input,
+  model: MODEL,
+  ...extra,
+});
+/** A POST /v1/rerank body: a query and `documents`, with `extra`. */
+const rerank = (documents: unknown, extra: Record<string, unknown> = {}) => ({
+  query: 'ordinary sentence',
+  documents,
+  ...extra,
+});
+/** A /v1 problem carries OpenAI's error object, whose `param` is the field in its notation. */
+const openAiParam = (param: string | null) => (b: ProblemBody) =>
+  expect((b as ProblemBody & { error?: { param: string | null } }).error?.param).toBe(param);
 
 /** A body that is not JSON (400 malformed_json). */
 const malformed = (name: string, body: unknown): BadRequest => ({
@@ -567,6 +593,208 @@ export const ROUTES: RouteCase[] = [
       {
         name: 'settings without a token',
         body: SETTINGS,
+        anonymous: true,
+        status: 401,
+        code: 'unauthorized',
+      },
+    ],
+  },
+  {
+    method: 'POST',
+    template: '/v1/embeddings',
+    request: (o) => ({ path: '/v1/embeddings', body: embeddings(o.text) }),
+    // Stateless: the intruder gets the vector of the text it sent, and nothing of the owner's.
+    async expectIsolated(res, o) {
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      const body = JSON.parse(text) as { object: string; data: unknown[] };
+      expect(body.object).toBe('list');
+      expect(body.data).toHaveLength(1);
+      for (const own of [o.org, o.asset, o.jobId, o.pointId]) expect(text).not.toContain(own);
+    },
+    errors: [
+      { ...invalid('blank input', embeddings(' \n\t'), 'input'), check: openAiParam('input') },
+      {
+        ...invalid('blank input item 1', embeddings(['a dog', '  ']), 'input.1'),
+        check: openAiParam('input[1]'),
+      },
+      invalid('empty input array', embeddings([]), 'input'),
+      invalid(
+        `${MAX_EMBEDDING_INPUTS + 1} inputs`,
+        embeddings(Array.from({ length: MAX_EMBEDDING_INPUTS + 1 }, (_, i) => `text ${i}`)),
+        'input',
+      ),
+      {
+        ...invalid('token-id array as input', embeddings([101, 7592, 102]), 'input'),
+        check: (b) => {
+          expect(b.errors).toHaveLength(1);
+          expect(b.errors?.[0]?.message).toMatch(/token-id arrays are not accepted/);
+        },
+      },
+      invalid('arrays of token ids as input', embeddings([[101, 7592], [102]]), 'input'),
+      invalid('input is an object', embeddings({ text: 'a dog' }), 'input'),
+      invalid('number among the inputs', embeddings(['a dog', 7]), 'input.1'),
+      invalid('NUL in an input', embeddings(['a dog', 'bad\u0000']), 'input.1'),
+      invalid('lone surrogate in input', `{"input":"\\ud800 x","model":"${MODEL}"}`, 'input'),
+      invalid('missing input', { model: MODEL }, 'input'),
+      invalid('missing model', { input: 'a dog' }, 'model'),
+      {
+        ...invalid(
+          'model not served (OpenAI model name)',
+          embeddings('a dog', { model: 'text-embedding-3-small' }),
+          'model',
+        ),
+        check: (b) => expect(b.errors?.[0]?.message).toContain(MODEL),
+      },
+      invalid('path traversal as model', embeddings('a dog', { model: '../../x' }), 'model'),
+      {
+        ...invalid(
+          "dimensions other than the model's",
+          embeddings('a dog', { dimensions: 32 }),
+          'dimensions',
+        ),
+        check: openAiParam('dimensions'),
+      },
+      invalid('dimensions 0', embeddings('a dog', { dimensions: 0 }), 'dimensions'),
+      invalid('dimensions 1.5', embeddings('a dog', { dimensions: 1.5 }), 'dimensions'),
+      invalid(
+        'encoding_format float16',
+        embeddings('a dog', { encoding_format: 'float16' }),
+        'encoding_format',
+      ),
+      invalid('unknown field', embeddings('a dog', { temperature: 0 }), 'temperature'),
+      invalid('user not a string', embeddings('a dog', { user: 42 }), 'user'),
+      {
+        name: 'an input with no token the model knows',
+        body: embeddings(['a dog', '∰∰∰ ⌘⌘']),
+        status: 422,
+        code: 'unprocessable',
+        fields: ['input.1'],
+        check: openAiParam('input[1]'),
+      },
+      {
+        ...tooLarge(
+          `input item of ${MAX_TEXT_CHARS + 1} characters`,
+          embeddings(['a dog', 'z'.repeat(MAX_TEXT_CHARS + 1)]),
+          'input.1',
+        ),
+        check: openAiParam('input[1]'),
+      },
+      tooLarge(
+        `inputs over ${EMBEDDINGS_MAX_INPUT_BYTES} bytes of JSON in all`,
+        embeddings(Array.from({ length: 200 }, () => 'w'.repeat(21_000))),
+        'input',
+      ),
+      tooLarge(
+        `body over ${EMBEDDINGS_MAX_BODY_BYTES} bytes`,
+        embeddings('y'.repeat(EMBEDDINGS_MAX_BODY_BYTES)),
+        'input',
+      ),
+      malformed('truncated JSON', '{"input": "a dog",'),
+      {
+        name: 'embeddings as text/plain',
+        body: JSON.stringify(embeddings('a dog')),
+        contentType: 'text/plain',
+        status: 415,
+        code: 'unsupported_media_type',
+      },
+      {
+        name: 'GET on embeddings',
+        method: 'GET',
+        status: 405,
+        code: 'method_not_allowed',
+        check: (_b, h) => expect(h.get('allow')).toBe('POST'),
+      },
+      {
+        name: 'embeddings without a token',
+        body: embeddings('a dog'),
+        anonymous: true,
+        status: 401,
+        code: 'unauthorized',
+        check: openAiParam(null),
+      },
+    ],
+  },
+  {
+    method: 'POST',
+    template: '/v1/rerank',
+    request: (o) => ({ path: '/v1/rerank', body: rerank([o.text]) }),
+    // Stateless: the intruder gets the ranking of the documents it sent, and nothing of the owner's.
+    async expectIsolated(res, o) {
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      const body = JSON.parse(text) as { results: Array<{ index: number }>; model: string };
+      expect(body.results.map((r) => r.index)).toEqual([0]);
+      for (const own of [o.org, o.asset, o.jobId, o.pointId]) expect(text).not.toContain(own);
+    },
+    errors: [
+      invalid('missing query', { documents: ['a dog'] }, 'query'),
+      invalid('blank query', rerank(['a dog'], { query: ' \t' }), 'query'),
+      invalid('query is a number', rerank(['a dog'], { query: 7 }), 'query'),
+      invalid('missing documents', { query: 'dogs' }, 'documents'),
+      invalid('empty documents', rerank([]), 'documents'),
+      invalid('documents is a string', rerank('a dog'), 'documents'),
+      invalid(
+        `${MAX_RERANK_DOCUMENTS + 1} documents`,
+        rerank(Array.from({ length: MAX_RERANK_DOCUMENTS + 1 }, (_, i) => `doc ${i}`)),
+        'documents',
+      ),
+      invalid('blank document 1', rerank(['a dog', '  ']), 'documents.1'),
+      invalid('number among the documents', rerank(['a dog', 7]), 'documents.1'),
+      invalid('document as an object', rerank([{ text: 'a dog' }]), 'documents.0'),
+      invalid('NUL in a document', rerank(['a dog', 'bad\u0000']), 'documents.1'),
+      invalid('lone surrogate in query', '{"query":"\\ud800 x","documents":["a"]}', 'query'),
+      invalid('top_n 0', rerank(['a dog'], { top_n: 0 }), 'top_n'),
+      invalid('top_n 1.5', rerank(['a dog'], { top_n: 1.5 }), 'top_n'),
+      invalid(
+        'return_documents a string',
+        rerank(['a'], { return_documents: 'yes' }),
+        'return_documents',
+      ),
+      invalid('unknown field', rerank(['a dog'], { rank_fields: ['title'] }), 'rank_fields'),
+      invalid('path traversal as model', rerank(['a dog'], { model: '../../x' }), 'model'),
+      {
+        ...invalid('model not served', rerank(['a dog'], { model: 'bge-reranker-base' }), 'model'),
+        check: openAiParam('model'),
+      },
+      tooLarge(
+        `query of ${MAX_TEXT_CHARS + 1} characters`,
+        rerank(['a dog'], { query: 'q'.repeat(MAX_TEXT_CHARS + 1) }),
+        'query',
+      ),
+      tooLarge(
+        `document of ${MAX_TEXT_CHARS + 1} characters`,
+        rerank(['a dog', 'z'.repeat(MAX_TEXT_CHARS + 1)]),
+        'documents.1',
+      ),
+      tooLarge(
+        `documents over ${RERANK_MAX_INPUT_BYTES} bytes of JSON in all`,
+        rerank(Array.from({ length: 200 }, () => 'w'.repeat(21_000))),
+        'documents',
+      ),
+      tooLarge(
+        `body over ${RERANK_MAX_BODY_BYTES} bytes`,
+        rerank(['y'.repeat(RERANK_MAX_BODY_BYTES)]),
+        'documents',
+      ),
+      malformed('truncated JSON', '{"query": "dogs",'),
+      {
+        name: 'rerank as text/plain',
+        body: JSON.stringify(rerank(['a dog'])),
+        contentType: 'text/plain',
+        status: 415,
+        code: 'unsupported_media_type',
+      },
+      {
+        name: 'GET on rerank',
+        method: 'GET',
+        status: 405,
+        code: 'method_not_allowed',
+        check: (_b, h) => expect(h.get('allow')).toBe('POST'),
+      },
+      {
+        name: 'rerank without a token',
+        body: rerank(['a dog']),
         anonymous: true,
         status: 401,
         code: 'unauthorized',

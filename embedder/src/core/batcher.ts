@@ -1,17 +1,28 @@
 /**
  * Dynamic batching, in the manner of Hugging Face text-embeddings-inference: the one owner of a
- * model's queue. Work from concurrent requests (items of /internal/embed batches, search queries)
- * is queued per model and merged into forward passes bounded by a padded-token budget and an
- * item cap; queries go before bulk ingestion; similar lengths share a pass to limit padding;
+ * model's queue. Work from concurrent requests (items of /internal/embed batches, search queries,
+ * texts of POST /v1/embeddings) is queued per model and merged into forward passes bounded by a
+ * padded-token budget and an item cap; queries go first, then embedding-API texts, then bulk
+ * ingestion; similar lengths share a pass to limit padding;
  * work whose caller has gone is dropped before inference. One pass runs at a time per model; while
  * it runs, new work accumulates, and the next pass takes what is queued then (no fixed delay).
  */
 import { ServiceError } from './errors.js';
 import type { Encoding } from './model.js';
 
-/** `query` (search) work is always taken before `passage` (ingestion) work. */
-export type Priority = 'query' | 'passage';
-export const PRIORITIES: readonly Priority[] = ['query', 'passage'];
+/**
+ * The queues of a model, highest first: `query` (one search query, a caller waiting on a single
+ * vector), `api` (the texts of a POST /v1/embeddings request: a caller waits, but on up to 2,048
+ * of them) and `passage` (ingestion from the queue, which nobody waits on). A pass always takes
+ * the highest non-empty priority first.
+ */
+export const PRIORITIES = ['query', 'api', 'passage'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/** One empty value per priority (a queue each, a depth each). */
+function perPriority<T>(make: () => T): Record<Priority, T> {
+  return Object.fromEntries(PRIORITIES.map((p) => [p, make()])) as Record<Priority, T>;
+}
 
 export interface BatchLimits {
   /** Padded tokens per pass: items × the longest item's tokens (special tokens included). */
@@ -114,7 +125,7 @@ export interface Reservation {
 
 /** The queue and forward-pass loop of one model. */
 export class Batcher {
-  private readonly queues: Record<Priority, Entry[]> = { query: [], passage: [] };
+  private readonly queues: Record<Priority, Entry[]> = perPriority((): Entry[] => []);
   private running = false;
   private scheduled = false;
   private closed = false;
@@ -129,7 +140,9 @@ export class Batcher {
 
   /** Items waiting (not yet in a pass), per priority. */
   get depth(): Record<Priority, number> {
-    return { query: this.queues.query.length, passage: this.queues.passage.length };
+    const depth = perPriority(() => 0);
+    for (const p of PRIORITIES) depth[p] = this.queues[p].length;
+    return depth;
   }
 
   /** True while a forward pass runs. */
@@ -206,7 +219,7 @@ export class Batcher {
   }
 
   private queued(): number {
-    return this.queues.query.length + this.queues.passage.length;
+    return PRIORITIES.reduce((n, p) => n + this.queues[p].length, 0);
   }
 
   private schedule(): void {

@@ -16,12 +16,21 @@ export type ServiceErrorCode =
   | 'model_unavailable'
   /** The caller went away (the HTTP request was aborted) before its work was done. */
   | 'cancelled'
+  /**
+   * An embeddings request asks for vectors of another size than the model's own (`dimensions`):
+   * Heimdex does not shorten vectors.
+   */
+  | 'unsupported_dimensions'
   /** A keyword search of a store without a keyword index (a Qdrant collection older than it). */
   | 'keyword_index_unavailable'
   /** The vector store failed or could not be reached. */
   | 'store_unavailable'
   /** Too many requests are waiting for the model. */
-  | 'overloaded';
+  | 'overloaded'
+  /** A text is over a limit the request asked not to cut it to (rerank with truncate: false). */
+  | 'payload_too_large'
+  /** POST /v1/rerank on an embedder without a reranker (RERANK_MODEL_NAME unset). */
+  | 'rerank_not_configured';
 
 export class ServiceError extends Error {
   override readonly name = 'ServiceError';
@@ -32,6 +41,11 @@ export class ServiceError extends Error {
       retryAfterSeconds?: number;
       /** Whether the same request may succeed later (used for per-item results). */
       retryable?: boolean;
+      /**
+       * The request field the error is about, as a dotted path (`model`, `input.3`); the message
+       * then says what is wrong with it without naming it. The HTTP edge names it in `errors`.
+       */
+      field?: string;
       cause?: unknown;
     } = {},
   ) {

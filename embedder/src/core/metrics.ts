@@ -5,6 +5,7 @@
  * ids or anything else a caller wrote.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PRIORITIES } from './batcher.js';
 import type { BatchObserver, Priority } from './batcher.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -24,6 +25,18 @@ const HELP = {
     'Time to answer POST /internal/search (tokenize, queue, infer, store query).',
   search_errors_total: 'Failed /internal/search requests, by error code.',
   search_results_count: 'Results returned per search.',
+  api_embeddings_requests_total: 'POST /v1/embeddings requests, by HTTP status.',
+  api_embeddings_duration_seconds: 'Time to answer POST /v1/embeddings (tokenize, queue, infer).',
+  api_embeddings_errors_total: 'Failed POST /v1/embeddings requests, by error code.',
+  api_embeddings_inputs_total: 'Texts embedded by POST /v1/embeddings, by model.',
+  api_embeddings_truncated_total:
+    "Texts of POST /v1/embeddings cut to the model's window before embedding, by model.",
+  rerank_requests_total: 'POST /v1/rerank requests, by HTTP status.',
+  rerank_duration_seconds: 'Time to answer POST /v1/rerank (tokenize, queue, infer).',
+  rerank_errors_total: 'Failed POST /v1/rerank requests, by error code.',
+  rerank_texts_total: 'Texts scored by POST /v1/rerank, by reranker.',
+  rerank_truncated_total:
+    "Query/text pairs of POST /v1/rerank cut to the reranker's window before scoring, by reranker.",
   model_cache_hits_total: 'Requests for a model that was already loaded.',
   model_cache_misses_total:
     'Requests for a model that had to be loaded (or was being loaded) first.',
@@ -53,6 +66,19 @@ export class Metrics {
   readonly searchDuration = this.histogram('search_duration_seconds', LATENCY_BUCKETS);
   readonly searchErrors = this.counter('search_errors_total', ['code']);
   readonly searchResults = this.histogram('search_results_count', RESULT_BUCKETS);
+  readonly apiEmbeddingsRequests = this.counter('api_embeddings_requests_total', ['status']);
+  readonly apiEmbeddingsDuration = this.histogram(
+    'api_embeddings_duration_seconds',
+    LATENCY_BUCKETS,
+  );
+  readonly apiEmbeddingsErrors = this.counter('api_embeddings_errors_total', ['code']);
+  readonly apiEmbeddingsInputs = this.counter('api_embeddings_inputs_total', ['model']);
+  readonly apiEmbeddingsTruncated = this.counter('api_embeddings_truncated_total', ['model']);
+  readonly rerankRequests = this.counter('rerank_requests_total', ['status']);
+  readonly rerankDuration = this.histogram('rerank_duration_seconds', LATENCY_BUCKETS);
+  readonly rerankErrors = this.counter('rerank_errors_total', ['code']);
+  readonly rerankTexts = this.counter('rerank_texts_total', ['model']);
+  readonly rerankTruncated = this.counter('rerank_truncated_total', ['model']);
   readonly modelCacheHits = this.counter('model_cache_hits_total', ['model']);
   readonly modelCacheMisses = this.counter('model_cache_misses_total', ['model']);
   readonly queueDepth = this.gauge('queue_depth', ['model', 'priority']);
@@ -80,8 +106,7 @@ export class Metrics {
   /** The batcher hooks of one model. */
   batchObserver(model: string): BatchObserver {
     this.cancelledItems.inc({ model }, 0);
-    for (const priority of ['query', 'passage'] as const)
-      this.queueDepth.set({ model, priority }, 0);
+    for (const priority of PRIORITIES) this.queueDepth.set({ model, priority }, 0);
     return {
       queueDepth: (priority: Priority, items: number) =>
         this.queueDepth.set({ model, priority }, items),

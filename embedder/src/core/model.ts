@@ -1,8 +1,9 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Tensor, env, pipeline } from '@huggingface/transformers';
 import type { ModelConfig } from '../config.js';
 import { ServiceError, StartupError, shortReason } from './errors.js';
+import { loadFailureMessage, resolveModelSource } from './model-source.js';
+import type { SourceKind } from './model-source.js';
 import { modelSpec } from './registry.js';
 import type { ModelSpec, Pooling } from './registry.js';
 import { DEFAULT_CHUNK_OVERLAP_TOKENS } from '../../../contract/internal.js';
@@ -78,13 +79,6 @@ interface Extractor {
   dispose(): Promise<void>;
 }
 
-/** Where the model's files come from: the Hub, or a folder under EMBEDDING_MODEL_DIR. */
-interface ModelSource {
-  /** The id transformers.js loads: a Hub id, or a path relative to `dir`. */
-  id: string;
-  dir: string | null;
-}
-
 /**
  * A loaded sentence-embedding model (the backend): tokenization with truncation in model tokens,
  * padded batched inference with pooling, and L2 normalisation that refuses zero vectors.
@@ -130,7 +124,7 @@ export class EmbeddingModel {
    */
   static async load(config: ModelConfig): Promise<EmbeddingModel> {
     const spec = modelSpec(config.name);
-    const source = resolveSource(spec, config);
+    const source = resolveModelSource(spec, config, EMBEDDING_SOURCE);
 
     env.allowRemoteModels = source.dir === null;
     env.allowLocalModels = source.dir !== null;
@@ -145,7 +139,9 @@ export class EmbeddingModel {
         session_options: sessionOptions(config),
       })) as unknown as Extractor;
     } catch (err) {
-      throw new StartupError(loadFailureMessage(spec, source, config, shortReason(err)));
+      throw new StartupError(
+        loadFailureMessage(spec, source, config, shortReason(err), EMBEDDING_SOURCE),
+      );
     }
 
     fixAstralCjk(extractor);
@@ -402,8 +398,8 @@ function isCjkIdeograph(cp: number): boolean {
  * tokens of their own, unlike in the reference tokenizer (Hugging Face `tokenizers`). Its
  * normalizer gets a version that walks code points; other tokenizers are left as they are.
  */
-function fixAstralCjk(extractor: Extractor): void {
-  const tokenizer = extractor.tokenizer as unknown as {
+export function fixAstralCjk(extractor: { tokenizer: unknown }): void {
+  const tokenizer = extractor.tokenizer as {
     _tokenizer?: { normalizer?: { tokenize_chinese_chars?: (text: string) => string } };
   };
   const normalizer = tokenizer._tokenizer?.normalizer;
@@ -426,45 +422,16 @@ function windowFromModel(extractor: Extractor): number {
   return candidates.length > 0 ? Math.min(...candidates) : DEFAULT_MAX_TOKENS;
 }
 
-function resolveSource(spec: ModelSpec, config: ModelConfig): ModelSource {
-  if (config.dir === null) return { id: spec.hubId ?? spec.name, dir: null };
-  const candidates = spec.hubId ? [spec.name, spec.hubId] : [spec.name];
-  const found = candidates.find((c) => isDirectory(path.join(config.dir as string, c)));
-  if (found) return { id: found, dir: config.dir };
-  const reason = `no folder named ${candidates.map((c) => `"${c}"`).join(' or ')} in EMBEDDING_MODEL_DIR=${config.dir}`;
-  throw new StartupError(
-    loadFailureMessage(spec, { id: spec.name, dir: config.dir }, config, reason),
-  );
-}
-
-function loadFailureMessage(
-  spec: ModelSpec,
-  source: ModelSource,
-  config: ModelConfig,
-  reason: string,
-): string {
-  const label = spec.hubId ? `"${spec.name}" (${spec.hubId})` : `"${spec.name}"`;
-  const gpuHint =
-    config.device === 'cpu'
-      ? ''
-      : ` If the GPU runtime is not available on this machine, set EMBEDDING_DEVICE=cpu.`;
-  if (source.dir === null) {
-    return (
-      `Could not load embedding model ${label} from the Hugging Face Hub: ${reason}. ` +
-      'If this machine is offline, download the model elsewhere and set EMBEDDING_MODEL_DIR to the folder that contains it ' +
-      '(e.g. EMBEDDING_MODEL_DIR=../shared/models EMBEDDING_MODEL_NAME=potion-base-2M).' +
-      gpuHint
-    );
-  }
-  const available = listModelFolders(source.dir);
-  return (
-    `Could not load embedding model ${label} from EMBEDDING_MODEL_DIR=${source.dir}: ${reason}. ` +
-    `Put the model's folder (config.json, tokenizer.json, onnx/model${config.dtype === 'fp32' ? '' : dtypeSuffix(config.dtype)}.onnx) ` +
-    `there, set EMBEDDING_MODEL_NAME to a folder that exists (${available.length > 0 ? `found: ${available.join(', ')}` : 'the folder has no model folders'}), ` +
-    'or unset EMBEDDING_MODEL_DIR to download the model from the Hugging Face Hub.' +
-    gpuHint
-  );
-}
+/** How the embedding model's load failures name it and its settings. */
+const EMBEDDING_SOURCE: SourceKind = {
+  what: 'embedding model',
+  nameVar: 'EMBEDDING_MODEL_NAME',
+  dirVar: 'EMBEDDING_MODEL_DIR',
+  offlineExample:
+    ' (e.g. EMBEDDING_MODEL_DIR=../shared/models EMBEDDING_MODEL_NAME=potion-base-2M).',
+  otherwise: 'or unset EMBEDDING_MODEL_DIR to download the model from the Hugging Face Hub.',
+  tail: '',
+};
 
 /**
  * onnxruntime session options for a model: the CUDA device when one is named, and (on CPU)
@@ -484,29 +451,4 @@ export function sessionOptions(
       },
     },
   };
-}
-
-function dtypeSuffix(dtype: ModelConfig['dtype']): string {
-  return dtype === 'fp16' ? '_fp16' : dtype === 'q8' ? '_quantized' : '';
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** Folders directly under `dir` that look like transformers.js model folders. */
-function listModelFolders(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && existsSync(path.join(dir, e.name, 'config.json')))
-      .map((e) => e.name)
-      .sort()
-      .slice(0, 20);
-  } catch {
-    return [];
-  }
 }

@@ -1,5 +1,9 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { EMBEDDINGS_MAX_BODY_BYTES } from '../../../contract/openai.js';
+import type { Embeddings } from '../core/embeddings.js';
+import type { Reranker } from '../core/reranker.js';
+import { RERANK_MAX_BODY_BYTES } from '../../../contract/rerank.js';
 import type { Metrics } from '../core/metrics.js';
 import type { EmbedderService } from '../core/service.js';
 import type { Logger } from '../log.js';
@@ -12,6 +16,8 @@ import { registerEmbed } from './routes/embed.js';
 import { registerHealth } from './routes/health.js';
 import { registerMetrics } from './routes/metrics.js';
 import { registerModels } from './routes/models.js';
+import { registerOpenAi } from './routes/openai.js';
+import { registerRerank } from './routes/rerank.js';
 import { registerSearch } from './routes/search.js';
 import { observeRoute } from './timing.js';
 
@@ -19,6 +25,10 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export interface AppDeps {
   service: EmbedderService;
+  /** POST /v1/embeddings (OpenAI's protocol). */
+  embeddings: Embeddings;
+  /** POST /v1/rerank (TEI's protocol); null or absent: no reranker (404 rerank_not_configured). */
+  reranker?: Reranker | null;
   metrics: Metrics;
   token: string;
   logger: Logger;
@@ -46,8 +56,25 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       errors: metrics.searchErrors,
     }),
   );
+  app.use(
+    '/v1/embeddings',
+    observeRoute({
+      requests: metrics.apiEmbeddingsRequests,
+      duration: metrics.apiEmbeddingsDuration,
+      errors: metrics.apiEmbeddingsErrors,
+    }),
+  );
+  app.use(
+    '/v1/rerank',
+    observeRoute({
+      requests: metrics.rerankRequests,
+      duration: metrics.rerankDuration,
+      errors: metrics.rerankErrors,
+    }),
+  );
   const auth = serviceAuth({ token: deps.token });
   app.use('/internal/*', auth);
+  app.use('/v1/*', auth);
   app.use('/metrics', auth);
 
   app.use(
@@ -62,14 +89,40 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
 
+  // Before /v1/*'s limit (the same size), so that a body too large for a rerank names `texts`.
+  app.use('/v1/rerank', fieldBodyLimit(RERANK_MAX_BODY_BYTES, 'texts', 'texts'));
+  app.use('/v1/*', fieldBodyLimit(EMBEDDINGS_MAX_BODY_BYTES, 'input', 'inputs'));
+
   registerHealth(app, deps.service, deps.isDraining ?? (() => false));
   registerEmbed(app, deps.service);
   registerSearch(app, deps.service);
   registerModels(app, deps.service);
   registerDelete(app, deps.service);
+  registerOpenAi(app, deps.embeddings);
+  registerRerank(app, deps.reranker ?? null);
   registerMetrics(app, metrics.registry);
 
   app.notFound((c) => problemResponse(c, new ApiError('not_found', 'no such route')));
   app.onError(handleError);
   return app;
+}
+
+/** A body limit whose 413 names the request's list field (`field`, of `what`). */
+function fieldBodyLimit(maxSize: number, field: string, what: string) {
+  return bodyLimit({
+    maxSize,
+    onError: (c) =>
+      problemResponse(
+        c,
+        new ApiError('payload_too_large', `the body exceeds ${maxSize} bytes`, {
+          errors: [
+            {
+              field,
+              pointer: `/${field}`,
+              message: `the request is over ${maxSize} bytes: send fewer or shorter ${what}`,
+            },
+          ],
+        }),
+      ),
+  });
 }

@@ -7,7 +7,7 @@ export interface AppVariables {
   /** `performance.now()` when the request arrived (for `x-total-time`). */
   startedAt: number;
   log: Logger;
-  /** Items in the request (embed batch size), for the request log line. */
+  /** Items in the request (embed batch size, embeddings inputs), for the request log line. */
   itemCount: number | undefined;
   /** The problem code this request was answered with, if any (for metrics). */
   problemCode: string | undefined;
@@ -24,6 +24,8 @@ const KNOWN_PATHS = new Set([
   '/internal/embed',
   '/internal/search',
   '/internal/delete',
+  '/v1/embeddings',
+  '/v1/rerank',
   '/metrics',
 ]);
 

@@ -1,10 +1,11 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { isOpenAiPath, openAiError } from '../../../contract/openai.js';
 import { problemBody } from '../../../contract/problem-body.js';
 import { problemTable } from '../../../contract/problems.js';
 import type { ProblemBody } from '../../../contract/problems.js';
-import { fieldErrors } from '../../../contract/rules.js';
+import { fieldErrors, toPointer } from '../../../contract/rules.js';
 import type { FieldError } from '../../../contract/rules.js';
 import { ServiceError } from '../core/errors.js';
 import { StoreError } from '../store/types.js';
@@ -16,6 +17,7 @@ import type { AppEnv } from './context.js';
  */
 export const PROBLEMS = problemTable({
   unknown_model: { status: 400, title: 'Unknown model' },
+  unsupported_dimensions: { status: 400, title: 'Unsupported dimensions' },
   empty_embedding: { status: 422, title: 'Text has nothing to embed' },
   overloaded: { status: 429, title: 'Too many requests' },
   // nginx's "client closed request": the caller aborted, nobody reads this answer, but the
@@ -23,6 +25,7 @@ export const PROBLEMS = problemTable({
   cancelled: { status: 499 as number as ContentfulStatusCode, title: 'Client closed request' },
   model_not_ready: { status: 503, title: 'Embedding model not ready' },
   model_unavailable: { status: 503, title: 'Embedding model unavailable' },
+  rerank_not_configured: { status: 404, title: 'Reranking not configured' },
   keyword_index_unavailable: { status: 409, title: 'No keyword index' },
   store_unavailable: { status: 503, title: 'Vector store unavailable' },
   not_ready: { status: 503, title: 'Not ready' },
@@ -44,6 +47,10 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Answers with the problem. On the OpenAI-protocol routes (/v1/*) the body also carries OpenAI's
+ * `error` object (contract/openai.ts), which OpenAI SDKs read their message from.
+ */
 export function problemResponse(c: Context<AppEnv>, err: ApiError): Response {
   c.set('problemCode', err.code);
   const body: Problem = problemBody(PROBLEMS, {
@@ -52,7 +59,8 @@ export function problemResponse(c: Context<AppEnv>, err: ApiError): Response {
     requestId: c.get('requestId'),
     errors: err.options.errors,
   });
-  return c.body(JSON.stringify(body), PROBLEMS[err.code].status, {
+  const out = isOpenAiPath(c.req.path) ? { ...body, error: openAiError(body) } : body;
+  return c.body(JSON.stringify(out), PROBLEMS[err.code].status, {
     'content-type': 'application/problem+json',
     ...err.options.headers,
   });
@@ -62,12 +70,15 @@ export function problemResponse(c: Context<AppEnv>, err: ApiError): Response {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof ServiceError) {
-    const retryAfter = err.options.retryAfterSeconds;
-    return new ApiError(
-      err.code,
-      err.message,
-      retryAfter === undefined ? {} : { headers: { 'retry-after': String(retryAfter) } },
-    );
+    const { retryAfterSeconds: retryAfter, field } = err.options;
+    return new ApiError(err.code, field === undefined ? err.message : `${field}: ${err.message}`, {
+      ...(retryAfter === undefined ? {} : { headers: { 'retry-after': String(retryAfter) } }),
+      ...(field === undefined
+        ? {}
+        : {
+            errors: [{ field, pointer: toPointer(field.split('.')), message: err.message }],
+          }),
+    });
   }
   return new ApiError(
     'internal',

@@ -231,6 +231,22 @@ export const ProblemSchema = z
       .positive()
       .optional()
       .openapi({ description: `field errors left out: at most ${MAX_LISTED_ERRORS} are listed` }),
+    error: z
+      .object({
+        message: z.string(),
+        type: z.string(),
+        param: z.string().nullable(),
+        code: z.string(),
+      })
+      .optional()
+      .openapi({
+        description:
+          "On the OpenAI-compatible routes (/v1/*) only: the same problem as OpenAI's error " +
+          'object, which OpenAI SDKs read their message from. `message` names the fields and ' +
+          "what is wrong with each; `param` is the first field in OpenAI's notation (`input[3]`); " +
+          '`code` is the problem code; `type` is invalid_request_error, authentication_error, ' +
+          'rate_limit_error or server_error by status.',
+      }),
   })
   .openapi('Problem');
 
