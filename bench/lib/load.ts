@@ -42,6 +42,8 @@ export interface EmbedLoadResult {
   /** CPU seconds this (client) process used during the run. */
   clientCpuSeconds: number;
   rejected429: number;
+  /** Requests that got no answer (the connection failed) and were sent again. */
+  networkErrors: number;
   /** Medians of the embedder's timing headers per request (ms); `other` = total − the rest. */
   serverMs: ServerMs;
 }
@@ -131,6 +133,7 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
   let next = 0;
   let stop = false;
   let rejected429 = 0;
+  let networkErrors = 0;
   let firstAt: number | null = null;
   let itemsAfterFirst = 0;
   const eventTimes: number[] = [];
@@ -173,6 +176,12 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
         }
       } catch (err) {
         if (stop) return;
+        // A keep-alive connection the server closed just as a request went out ("fetch failed",
+        // no answer at all): counted and sent again on a new connection, a few times at most.
+        if (err instanceof TypeError && err.message === 'fetch failed' && networkErrors < 3) {
+          networkErrors++;
+          continue;
+        }
         throw err;
       }
       if (stop) return;
@@ -235,6 +244,7 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
     latencyMs: summarize(latencies),
     clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
     rejected429,
+    networkErrors,
     serverMs: {
       tokenization: median(timing.tokenization),
       queue: median(timing.queue),

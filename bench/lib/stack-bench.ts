@@ -265,7 +265,12 @@ async function measureIngest(
     });
     const cores = meter();
     await settleEmbedder(stack.embedderUrl, stack.embedderToken, v.modelName);
-    progress(`  raw: ${run.itemsPerSecond.toFixed(1)} texts/s`);
+    progress(
+      `  raw: ${run.itemsPerSecond.toFixed(1)} texts/s` +
+        (run.networkErrors > 0
+          ? ` (${run.networkErrors} requests resent after a failed connection)`
+          : ''),
+    );
     return { run, cores };
   };
   const rawBefore = await measureRaw('before the ingest');
