@@ -292,10 +292,17 @@ async function measureIngest(
         segment_id: `seg-${start + i}`,
         text,
       }));
-      const res = await fetch(`${stack.apiUrl}/vectors/embed/batch`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${api}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ asset_id: 'bench-asset', segments }),
+      const request = () =>
+        fetch(`${stack.apiUrl}/vectors/embed/batch`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${api}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ asset_id: 'bench-asset', segments }),
+        });
+      // A connection wrangler dev closed as the request went out is sent again: the same
+      // segments and texts are the same jobs (idempotent), so nothing is counted twice.
+      const res = await request().catch((err: unknown) => {
+        if (err instanceof TypeError && err.message === 'fetch failed') return request();
+        throw err;
       });
       const body = (await res.json()) as { batch_id?: string; jobs?: { job_id: string }[] };
       if (res.status !== 202 || !body.jobs || !body.batch_id) {
@@ -401,7 +408,14 @@ function followIngest(
   const pick = (ids: readonly string[]) => ids[Math.floor(Math.random() * ids.length)];
   const timed = async (path: string, into: number[]) => {
     const t0 = performance.now();
-    const res = await fetch(`${apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    let res: Response;
+    try {
+      res = await fetch(`${apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    } catch (err) {
+      // wrangler dev closed a pooled connection as the request went out: skip this sample.
+      if (err instanceof TypeError && err.message === 'fetch failed') return;
+      throw err;
+    }
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}`);
     into.push(performance.now() - t0);
