@@ -313,7 +313,14 @@ async function measureIngest(
       jobIds.push(...body.jobs.map((j) => j.job_id));
       batchIds.push(body.batch_id);
     }
-    const completedAt = await waitForJobs(db, stack, o.ingestTexts);
+    // Long texts: a queue batch of 100 is ~450 windows, minutes on 2 busy cores before its first
+    // job completes; the stall check waits that long.
+    const completedAt = await waitForJobs(
+      db,
+      stack,
+      o.ingestTexts,
+      o.documentChars ? 240_000 : 30_000,
+    );
     const follow = await follower.stop();
     progress(
       `  following it: GET /jobs/{id} p50 ${follow.job.p50.toFixed(1)} ms (n=${follow.job.n}), ` +
@@ -486,7 +493,12 @@ async function jobTotals(db: pg.Client): Promise<{ chunks: number; tokens: numbe
 }
 
 /** Polls the jobs table until `n` jobs of the org succeeded; returns the last completion time. */
-async function waitForJobs(db: pg.Client, stack: Stack, n: number): Promise<number> {
+async function waitForJobs(
+  db: pg.Client,
+  stack: Stack,
+  n: number,
+  stallMs: number,
+): Promise<number> {
   let lastProgress = Date.now();
   let lastDone = -1;
   let cronFired = false;
@@ -506,8 +518,12 @@ async function waitForJobs(db: pg.Client, stack: Stack, n: number): Promise<numb
     if (count !== lastDone) {
       lastDone = count;
       lastProgress = Date.now();
-    } else if (Date.now() - lastProgress > 30_000) {
-      if (cronFired) throw new Error(`ingest stalled at ${count}/${n} SUCCEEDED jobs for 60 s`);
+    } else if (Date.now() - lastProgress > stallMs) {
+      if (cronFired) {
+        throw new Error(
+          `ingest stalled at ${count}/${n} SUCCEEDED jobs for ${(2 * stallMs) / 1000} s`,
+        );
+      }
       // The outbox sweep re-sends anything the relay left behind.
       await stack.triggerCron();
       cronFired = true;
