@@ -492,7 +492,10 @@ async function jobTotals(db: pg.Client): Promise<{ chunks: number; tokens: numbe
   return rows[0] ?? { chunks: 0, tokens: 0 };
 }
 
-/** Polls the jobs table until `n` jobs of the org succeeded; returns the last completion time. */
+/**
+ * Polls the jobs table until `n` jobs of the org succeeded; returns the last completion time.
+ * When none completes for `stallMs`, fires the cron sweep once; for `stallMs` more, fails.
+ */
 async function waitForJobs(
   db: pg.Client,
   stack: Stack,
