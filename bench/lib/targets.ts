@@ -177,7 +177,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
       },
       t.ingest ? t.ingest.fraction : null,
       t.ingest
-        ? `${t.ingest.texts} ${t.ingest.length} texts: ${perSecond(t.ingest.textsPerSecond)} through the Worker; raw ${perSecond(t.ingest.raw.textsPerSecond)}`
+        ? `${t.ingest.texts} ${t.ingest.documents ? `${t.ingest.documents.chars}-character` : t.ingest.length} texts: ${perSecond(t.ingest.textsPerSecond)} through the Worker; raw ${perSecond(t.ingest.raw.textsPerSecond)}`
         : 'not measured',
     ),
   );
