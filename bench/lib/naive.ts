@@ -10,6 +10,7 @@
  */
 import { env, pipeline } from '@huggingface/transformers';
 import { pointId } from '../../contract/ids.js';
+import { modelSpec } from '../../embedder/src/core/registry.js';
 import { LanceDbStore } from '../../embedder/src/store/lancedb.js';
 import type { VectorPoint } from '../../embedder/src/store/types.js';
 import { wholeText } from '../../embedder/src/store/types.js';
@@ -70,7 +71,8 @@ export async function loadNaive(
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
   env.localModelPath = modelDir.endsWith('/') ? modelDir : `${modelDir}/`;
-  const extractor = (await pipeline('feature-extraction', modelName, {
+  // A registry name is served from its Hub id's folder in the cache, as the embedder loads it.
+  const extractor = (await pipeline('feature-extraction', modelSpec(modelName).hubId ?? modelName, {
     dtype,
   })) as unknown as Extractor;
   const warm = await extractor('warm-up text', POOLING);
