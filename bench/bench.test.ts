@@ -24,6 +24,11 @@ import { decodeModel, encodeModel } from './lib/onnx.js';
 import { POTION, SHARED_MODELS_DIR } from './lib/paths.js';
 import { countAbove, histogram, histogramDelta, maxBucket, parsePrometheus } from './lib/prom.js';
 import { percentile, summarize } from './lib/stats.js';
+import { planCounts } from './lib/scale-bench.js';
+import type { ScaleCell } from './lib/scale-bench.js';
+import { SCALE_DIM, generate, pointId, pointIndex } from './lib/scale-data.js';
+import { TopK, exactHybrid, recallAt, scanBlock } from './lib/scale-exact.js';
+import { decades, scalePlotSeries } from './lib/scale-plot.js';
 import { TextSource } from './lib/texts.js';
 import { cosine } from '../embedder/src/core/vector.js';
 
@@ -352,5 +357,127 @@ describe('measurement helpers', () => {
     expect(percentile(values, 50)).toBe(50);
     expect(percentile(values, 99)).toBe(99);
     expect(summarize(values).p95).toBe(95);
+  });
+});
+
+describe('the scale section', () => {
+  it('keeps the exact top k of a stream, best first', () => {
+    const top = new TopK(3);
+    for (const [i, s] of [
+      [0, 0.1],
+      [1, 0.9],
+      [2, 0.5],
+      [3, 0.7],
+      [4, 0.2],
+    ] as const)
+      top.offer(i, s);
+    expect(top.top()).toEqual([1, 3, 2]);
+    expect(top.floor).toBe(0.5);
+    expect(top.top(2)).toEqual([1, 3]);
+  });
+
+  it('scores blocks exactly against every query (brute force)', () => {
+    const dim = 2;
+    const queries = Float32Array.from([1, 0, 0, 1]);
+    const tops = [new TopK(2), new TopK(2)];
+    scanBlock(queries, tops, Float32Array.from([1, 0, 0.6, 0.8, 0, 1]), 3, dim, 10);
+    scanBlock(queries, tops, Float32Array.from([0.8, 0.6]), 1, dim, 13);
+    expect(tops[0]?.top()).toEqual([10, 13]);
+    expect(tops[1]?.top()).toEqual([12, 11]);
+  });
+
+  it('computes recall@k and the exact fusion', () => {
+    expect(recallAt([1, 2, 3, 4], [4, 9, 1, 8], 4)).toBe(0.5);
+    expect(recallAt([1, 2], [2, 1, 3], 2)).toBe(1);
+    expect(Number.isNaN(recallAt([], [1], 10))).toBe(true);
+    // RRF at equal weights: a hit in both rankings beats a top hit in one.
+    const rrf = { method: 'rrf', k: 10, weight: 0.5 } as const;
+    const dense: [number, number][] = [
+      [1, 0.9],
+      [2, 0.8],
+      [3, 0.7],
+    ];
+    const keyword = [
+      { index: 3, score: 5 },
+      { index: 4, score: 4 },
+    ];
+    expect(exactHybrid(dense, keyword, rrf, 2)).toEqual([3, 1]);
+    // All the weight on dense: the keyword ranking adds nothing.
+    expect(exactHybrid(dense, keyword, { ...rrf, weight: 1 }, 3)).toEqual([1, 2, 3]);
+  });
+
+  it('generates reproducible unit vectors and round-trips point ids', () => {
+    const bases = {
+      vectors: new Float32Array(2 * SCALE_DIM).map((_, i) => (i % 7) - 3),
+      count: 2,
+      words: [Uint32Array.from([1, 2, 3]), Uint32Array.from([4, 5])],
+    };
+    const a = generate(bases, 5, 3, 1, 48);
+    const b = generate(bases, 5, 3, 1, 48);
+    expect(a.vectors).toEqual(b.vectors);
+    const v = a.vectors.subarray(0, SCALE_DIM);
+    expect(Math.sqrt(v.reduce((s, x) => s + x * x, 0))).toBeCloseTo(1, 5);
+    expect(a.terms[0]?.length).toBe(48);
+    expect(generate(bases, 5, 1, 2, 48).vectors).not.toEqual(a.vectors.subarray(0, SCALE_DIM));
+    expect(pointIndex(pointId(123_456_789, 42))).toBe(123_456_789);
+    expect(pointId(1, 2)).toMatch(/^[0-9a-f]{8}-0000-4000-8000-[0-9a-f]{12}$/);
+  });
+
+  it("reads per-operator row counts from LanceDB's analyzePlan", () => {
+    const plan = [
+      'ProjectionExec: elapsed=1ms, expr=[id@4 as id], metrics=[output_rows=10, elapsed_compute=8.93µs]',
+      '  KNNVectorDistance: elapsed=15ms, metric=cosine, metrics=[output_rows=1.00 K, output_bytes=12.7 MB]',
+      '    ANNSubIndex: elapsed=13ms, name=vector_idx, k=40, metrics=[output_rows=40, index_comparisons=4.00 K, partitions_searched=4]',
+      '      LanceRead: elapsed=1.8ms, uri=t.lance/data, metrics=[output_rows=1.00 K, fragments_scanned=1, rows_scanned=1.25 M, bytes_read=20.13 K]',
+      '        ScalarIndexQuery: elapsed=253µs, query=[org_id = a]@org_id_idx(BTree), metrics=[output_rows=2, index_comparisons=4.00 K]',
+    ].join('\n');
+    const c = planCounts(plan);
+    expect(c['KNNVectorDistance.output_rows']).toBe(1000);
+    expect(c['ANNSubIndex.index_comparisons']).toBe(4000);
+    expect(c['LanceRead.rows_scanned']).toBe(1_250_000);
+    expect(c['ScalarIndexQuery.output_rows']).toBe(2);
+    expect(c['ProjectionExec.output_rows']).toBe(10);
+    expect(c['LanceRead.bytes_read']).toBeUndefined();
+  });
+
+  it('builds the plot series per store and mode, and log ticks', () => {
+    const summary = (p50: number, p99: number) => ({
+      n: 1,
+      min: p50,
+      mean: p50,
+      p50,
+      p95: p99,
+      p99,
+      max: p99,
+    });
+    const cell = (points: number, scenario: 'one org' | 'many orgs', p50: number) =>
+      ({
+        store: 'embedded',
+        scenario,
+        points,
+        orgs: scenario === 'one org' ? 1 : 10,
+        orgPoints: scenario === 'one org' ? points : points / 10,
+        index: 'x',
+        dense: summary(p50, 2 * p50),
+        hybrid: summary(p50 + 1, 2 * p50 + 1),
+        recallDense: 0.99,
+        recallHybrid: 0.98,
+      }) as unknown as ScaleCell;
+    const series = scalePlotSeries([
+      cell(100_000, 'one org', 20),
+      cell(10_000, 'one org', 5),
+      cell(100_000, 'many orgs', 3),
+    ]);
+    expect(series.map((s) => s.label)).toEqual(['embedded dense', 'embedded hybrid']);
+    expect(series[0]?.p50).toEqual([
+      [10_000, 5],
+      [100_000, 20],
+    ]);
+    expect(series[1]?.p99).toEqual([
+      [10_000, 11],
+      [100_000, 41],
+    ]);
+    expect(series[0]?.manyOrgs).toEqual({ points: 100_000, p50: 3, p99: 6, recall: 0.99 });
+    expect(decades(3, 2000)).toEqual([1, 10, 100, 1000, 10_000]);
   });
 });

@@ -13,6 +13,10 @@
  *   --mode M        merge (mergeInsert upsert, as the embedder) or add (default merge)
  *   --cache-mib N   bound LanceDB's index and metadata caches to N MiB each (default: LanceDB's)
  *   --reopen N      close and reopen the table every N writes (default never)
+ *   --reconnect N   drop the connection and its Session (LanceDB's caches) and connect afresh
+ *                   every N writes (default never)
+ *   --indexes 1     a btree index on id, and a lookup of the batch's ids before each merge (as the
+ *                   embedder's latest-wins check does)
  *   --optimize N    optimize (compact, clean up old versions) every N writes (default 100)
  *   --keep-seconds N  versions younger than N seconds survive each clean-up (default 1)
  *   --every N       print every N writes (default 500)
@@ -22,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
 import { scriptOptions } from '../scripts/lib/script-options.js';
+import { diskUsage } from './lib/soak-disk.js';
 
 const o = scriptOptions({
   writes: 3000,
@@ -30,11 +35,14 @@ const o = scriptOptions({
   mode: 'merge',
   'cache-mib': NaN,
   reopen: 0,
+  reconnect: 0,
+  indexes: 0,
   optimize: 100,
   'keep-seconds': 1,
   every: 500,
 });
 const { writes, rows: rowsPerWrite, keyspace, reopen: reopenEvery, every } = o;
+const reconnectEvery = o.reconnect;
 const optimizeEvery = o.optimize;
 const keepMs = o['keep-seconds'] * 1000;
 if (o.mode !== 'merge' && o.mode !== 'add') throw new Error('--mode is merge or add');
@@ -58,30 +66,52 @@ const row = (i: number) => ({
 
 async function main(): Promise<void> {
   const cacheBytes = Number.isNaN(o['cache-mib']) ? null : BigInt(o['cache-mib'] * 2 ** 20);
-  const session = cacheBytes === null ? undefined : new lancedb.Session(cacheBytes, cacheBytes);
-  const db = await lancedb.connect(dir, {}, session);
+  const connect = () =>
+    lancedb.connect(
+      dir,
+      {},
+      cacheBytes === null ? undefined : new lancedb.Session(cacheBytes, cacheBytes),
+    );
+  let db = await connect();
   let table = await db.createTable('t', [row(-1)]);
+  if (o.indexes > 0) await table.createIndex('id', { config: lancedb.Index.btree() });
   console.log(
     `lancedb ${o.mode}, ${rowsPerWrite} rows/write, keyspace ${keyspace || 'unbounded'}, ` +
       `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}, LD_PRELOAD=${process.env.LD_PRELOAD ?? 'unset'}`,
   );
   const report = (writesSoFar: number) => {
     const m = process.memoryUsage();
-    console.log(`${writesSoFar}\t${mib(m.rss)}\t${mib(m.heapUsed)}\t${rssParts()}`);
+    const disk = diskUsage(dir);
+    console.log(
+      `${writesSoFar}\t${mib(m.rss)}\t${mib(m.heapUsed)}\t${rssParts()}\t${mib(disk.bytes)}\t${disk.versions}`,
+    );
   };
-  console.log(`writes\trss_mib\theap_mib\tanon_mib\tfile_mib`);
+  console.log(`writes\trss_mib\theap_mib\tanon_mib\tfile_mib\tdisk_mib\tversions`);
   report(0);
   let next = 0;
   for (let w = 1; w <= writes; w++) {
     const rows = Array.from({ length: rowsPerWrite }, () =>
       row(keyspace > 0 ? next++ % keyspace : next++),
     );
+    if (o.indexes > 0) {
+      await table
+        .query()
+        .where(`id IN (${rows.map((r) => `'${r.id}'`).join(', ')})`)
+        .select(['id', 'seq'])
+        .toArray();
+    }
     if (o.mode === 'add') await table.add(rows);
     else {
       await table.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows);
     }
     if (optimizeEvery > 0 && w % optimizeEvery === 0) {
       await table.optimize({ cleanupOlderThan: new Date(Date.now() - keepMs) });
+    }
+    if (reconnectEvery > 0 && w % reconnectEvery === 0) {
+      table.close();
+      db.close();
+      db = await connect();
+      table = await db.openTable('t');
     }
     if (reopenEvery > 0 && w % reopenEvery === 0) {
       table.close();

@@ -27,17 +27,23 @@ import { measureChunkingCost } from './lib/chunking-bench.js';
 import { describeRerank, measureRerank } from './lib/rerank-bench.js';
 import { measureKeywordCost } from './lib/keywords-bench.js';
 import { measureStores } from './lib/store-bench.js';
+import { SCALE_STORES, measureScale } from './lib/scale-bench.js';
+import type { ScaleStore } from './lib/scale-bench.js';
+import { loadScaleBases } from './lib/scale-data.js';
+import { plotFromResults, scaleTitle, writeScalePlot } from './lib/scale-plot.js';
 import { best, evaluateTargets } from './lib/targets.js';
 import { LENGTH_CLASSES } from './lib/texts.js';
 import type { LengthClass } from './lib/texts.js';
 import { measureVariant } from './lib/throughput.js';
 import { MINILM, VARIANT_IDS, variant } from './lib/variants.js';
+import type { VariantId } from './lib/variants.js';
 
 const SECTIONS = [
   'peak',
   'throughput',
   'stack',
   'store',
+  'scale',
   'keywords',
   'chunking',
   'rerank',
@@ -66,7 +72,22 @@ const USAGE = `npm run bench [-- options]
   --ingest-only          the stack section measures the ingest only (no search latency)
   --search-queries N     queries per concurrency level (default 200)
   --store-sizes LIST     vectors in the store benchmark (default 10000,100000)
+  --scale-sizes LIST     scale section: points in one organisation (default 10000,100000,1000000)
+  --scale-stores LIST    scale section: embedded,qdrant (default both; Qdrant needs --qdrant-url,
+                         else it is skipped with a note)
+  --scale-orgs N         scale section: organisations of the many-organisations cell (default 1000; 0 skips it)
+  --scale-org-points N   scale section: points per organisation there (default 1000)
+  --scale-queries N      scale section: queries per cell and mode (default 200)
+  --qdrant-pid PID       scale section: the Qdrant server's pid, for its RSS from /proc
+  --qdrant-storage DIR   scale section: its storage path, for disk per point
+  --plot-scale LIST      only draw the scale plot from results JSON files, their cells together
+                         (PNG beside the first, named <first>-all.png)
   --soak-minutes M       ingest soak length (default 1; the RSS target is for 10)
+  --soak-store S         lancedb (embedded, default) or qdrant (live, at --qdrant-url)
+  --qdrant-url URL       Qdrant for --soak-store qdrant (default: QDRANT_URL; QDRANT_API_KEY read too)
+  --soak-overwrite N     rewrite the same N segments again and again (default 0: ingest new ones)
+  --soak-model M         ${VARIANT_IDS.join(',')} for the soak (default minilm-fp32)
+  --soak-length L        short,medium,long texts for the soak (default medium)
   --peer-cap N           peer section: Heimdex's EMBEDDER_MAX_BATCH_ITEMS (default: the embedder's default)
   --out FILE             results JSON (default bench/results/<date>-<machine>.json)
   --work-dir DIR         scratch folder (default .data/bench/run-<time>, deleted unless --keep)
@@ -93,6 +114,12 @@ function positive(value: string, name: string): number {
 function positiveInt(value: string, name: string): number {
   const n = positive(value, name);
   if (!Number.isInteger(n)) throw new Error(`--${name} must be a whole number`);
+  return n;
+}
+
+function nonNegativeInt(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number >= 0`);
   return n;
 }
 
@@ -123,7 +150,20 @@ function parseOptions(argv: string[]) {
       'ingest-only': { type: 'boolean', default: false },
       'search-queries': { type: 'string', default: '200' },
       'store-sizes': { type: 'string', default: '10000,100000' },
+      'scale-sizes': { type: 'string', default: '10000,100000,1000000' },
+      'scale-stores': { type: 'string', default: SCALE_STORES.join(',') },
+      'scale-orgs': { type: 'string', default: '1000' },
+      'scale-org-points': { type: 'string', default: '1000' },
+      'scale-queries': { type: 'string', default: '200' },
+      'qdrant-pid': { type: 'string' },
+      'qdrant-storage': { type: 'string' },
+      'plot-scale': { type: 'string' },
       'soak-minutes': { type: 'string', default: '1' },
+      'soak-store': { type: 'string', default: 'lancedb' },
+      'qdrant-url': { type: 'string' },
+      'soak-overwrite': { type: 'string', default: '0' },
+      'soak-model': { type: 'string', default: 'minilm-fp32' },
+      'soak-length': { type: 'string', default: 'medium' },
       'peer-cap': { type: 'string' },
       out: { type: 'string' },
       'work-dir': { type: 'string' },
@@ -171,6 +211,26 @@ function parseOptions(argv: string[]) {
       positiveInt(s, 'store-sizes'),
     ),
     soakMinutes: positive(values['soak-minutes'], 'soak-minutes'),
+    scaleSizes: list(values['scale-sizes'], 'scale-sizes').map((s) =>
+      positiveInt(s, 'scale-sizes'),
+    ),
+    scaleStores: oneOf(list(values['scale-stores'], 'scale-stores'), SCALE_STORES, 'scale-stores'),
+    scaleOrgs: nonNegativeInt(values['scale-orgs'], 'scale-orgs'),
+    scaleOrgPoints: positiveInt(values['scale-org-points'], 'scale-org-points'),
+    scaleQueries: positiveInt(values['scale-queries'], 'scale-queries'),
+    qdrantPid:
+      values['qdrant-pid'] === undefined ? null : positiveInt(values['qdrant-pid'], 'qdrant-pid'),
+    qdrantStorage: values['qdrant-storage'] ?? null,
+    plotScale: values['plot-scale'] ?? null,
+    soakStore: oneOf([values['soak-store']], ['lancedb', 'qdrant'] as const, 'soak-store')[0] as
+      'lancedb' | 'qdrant',
+    qdrantUrl: values['qdrant-url'] ?? process.env.QDRANT_URL ?? null,
+    soakOverwrite:
+      values['soak-overwrite'] === '0'
+        ? 0
+        : positiveInt(values['soak-overwrite'], 'soak-overwrite'),
+    soakModel: oneOf([values['soak-model']], VARIANT_IDS, 'soak-model')[0] as VariantId,
+    soakLength: oneOf([values['soak-length']], LENGTH_CLASSES, 'soak-length')[0] as LengthClass,
     peerCap:
       values['peer-cap'] === undefined ? undefined : positiveInt(values['peer-cap'], 'peer-cap'),
     out: values.out,
@@ -212,6 +272,13 @@ async function main(): Promise<void> {
   const command = commandOptions(parseOptions, USAGE);
   if (!command) return;
   const { argv, o } = command;
+  if (o.plotScale) {
+    const files = list(o.plotScale, 'plot-scale');
+    const png = (files[0] as string).replace(/\.json$/, '-all.png');
+    await plotFromResults(files, png);
+    progress(`plot: ${path.relative(REPO_ROOT, png)}`);
+    return;
+  }
   const run = startRun(o.workDir, '.data/bench');
   const machine = machineInfo();
   const outFile = path.resolve(
@@ -225,9 +292,12 @@ async function main(): Promise<void> {
   progress(`work dir ${run.workDir}`);
   const result = newResult(o, argv, run, machine);
   if (usesMinilm(o)) await checkModelCache();
-  await runSections(o, result, run.workDir);
+  await runSections(o, result, run.workDir, async (partial) => {
+    finishResult(partial, run);
+    await writeResults(partial, outFile, true);
+  });
   finishResult(result, run);
-  writeResults(result, outFile);
+  await writeResults(result, outFile);
   endRun(run.workDir, o.keep, progress);
 }
 
@@ -262,7 +332,25 @@ function newResult(
       searchQueries: o.searchQueries,
       searchConcurrency: [...SEARCH_CONCURRENCY],
       storeSizes: o.storeSizes,
+      ...(o.sections.has('scale')
+        ? {
+            scale: {
+              sizes: o.scaleSizes,
+              stores: o.scaleStores,
+              orgs: o.scaleOrgs,
+              orgPoints: o.scaleOrgPoints,
+              queries: o.scaleQueries,
+              qdrant: o.qdrantUrl ? 'live (--qdrant-url)' : 'none given',
+            },
+          }
+        : {}),
       soakMinutes: o.soakMinutes,
+      soak: {
+        store: o.soakStore,
+        overwriteSegments: o.soakOverwrite,
+        model: o.soakModel,
+        length: o.soakLength,
+      },
       peerCap: o.peerCap ?? 'embedder default',
       qdrant: process.env.QDRANT_URL ? 'QDRANT_URL set' : 'not set (LanceDB only)',
     },
@@ -289,6 +377,7 @@ function newResult(
     chunkingCost: null,
     rerank: null,
     soak: null,
+    scale: null,
     peer: null,
     targets: [],
     warnings: [],
@@ -305,6 +394,7 @@ function usesMinilm(o: Options): boolean {
   return (
     (has('throughput') && o.models.some((m) => m !== 'potion-fp32')) ||
     has('stack') ||
+    has('scale') ||
     has('soak') ||
     has('keywords') ||
     has('chunking')
@@ -325,7 +415,12 @@ async function checkModelCache(): Promise<void> {
 }
 
 /** Runs the chosen sections in the order of SECTIONS, each filling its part of `result`. */
-async function runSections(o: Options, result: BenchResult, workDir: string): Promise<void> {
+async function runSections(
+  o: Options,
+  result: BenchResult,
+  workDir: string,
+  partial: (result: BenchResult) => Promise<void>,
+): Promise<void> {
   const has = (s: Section) => o.sections.has(s);
   const peaks: MatmulPeak[] = [];
   if (has('peak')) peaks.push(await measurePeak());
@@ -339,6 +434,7 @@ async function runSections(o: Options, result: BenchResult, workDir: string): Pr
   };
   if (has('stack')) await runStack(o, result, workDir);
   if (has('store')) await runStores(o, result, workDir);
+  if (has('scale')) await runScale(o, result, workDir, partial);
   if (has('keywords')) {
     progress('keyword index: ingest with and without term vectors');
     result.keywordCost = await measureKeywordCost({
@@ -453,13 +549,57 @@ async function runStores(o: Options, result: BenchResult, workDir: string): Prom
   });
 }
 
+async function runScale(
+  o: Options,
+  result: BenchResult,
+  workDir: string,
+  partial: (result: BenchResult) => Promise<void>,
+): Promise<void> {
+  progress("scale: the stores' cost curve");
+  result.scale = await measureScale({
+    // The results so far are written after each cell: a long run that is stopped keeps them.
+    onCell: async (scale) => {
+      result.scale = scale;
+      await partial(result);
+    },
+    workDir,
+    bases: await loadScaleBases(),
+    sizes: o.scaleSizes,
+    stores: o.scaleStores as ScaleStore[],
+    queries: o.scaleQueries,
+    orgs: o.scaleOrgs,
+    orgPoints: o.scaleOrgPoints,
+    qdrant: o.qdrantUrl
+      ? {
+          url: o.qdrantUrl,
+          apiKey: process.env.QDRANT_API_KEY ?? null,
+          pid: o.qdrantPid,
+          storage: o.qdrantStorage,
+        }
+      : null,
+  });
+}
+
 async function runSoakSection(o: Options, result: BenchResult, workDir: string): Promise<void> {
-  result.soak = await runSoak(variant('minilm-fp32'), {
+  if (o.soakStore === 'qdrant' && !o.qdrantUrl) {
+    throw new Error('--soak-store qdrant needs --qdrant-url URL (or QDRANT_URL)');
+  }
+  result.soak = await runSoak(variant(o.soakModel), {
     workDir,
     minutes: o.soakMinutes,
-    length: 'medium',
+    length: o.soakLength,
     requestItems: o.requestItems,
     concurrency: 4,
+    store:
+      o.soakStore === 'qdrant'
+        ? {
+            kind: 'qdrant',
+            url: o.qdrantUrl ?? '',
+            apiKey: process.env.QDRANT_API_KEY ?? null,
+            collection: `bench_soak_${Date.now()}`,
+          }
+        : { kind: 'lancedb' },
+    overwriteSegments: o.soakOverwrite,
   });
   if (o.soakMinutes < FULL_SOAK_MINUTES) {
     result.notes.push(
@@ -483,18 +623,24 @@ function finishResult(result: BenchResult, run: RunStart): void {
     keywordCost: result.keywordCost,
     chunkingCost: result.chunkingCost,
     rerank: result.rerank ?? null,
+    scale: result.scale ?? null,
   });
   Object.assign(result, finishedEnvelope(run, result.command, result.machine));
 }
 
 /** The JSON document, and beside it the Markdown report (also printed on stdout). */
-function writeResults(result: BenchResult, outFile: string): void {
+async function writeResults(result: BenchResult, outFile: string, quiet = false): Promise<void> {
   mkdirSync(path.dirname(outFile), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
   const report = renderReport(result);
   writeFileSync(outFile.replace(/\.json$/, '.md'), `${report}\n`);
-  process.stdout.write(`${report}\n`);
-  progress(`results: ${path.relative(REPO_ROOT, outFile)} (and .md)`);
+  if (!quiet) process.stdout.write(`${report}\n`);
+  if (result.scale) {
+    await writeScalePlot(result.scale, scaleTitle(result), outFile.replace(/\.json$/, '.png'));
+  }
+  progress(
+    `${quiet ? 'results so far' : 'results'}: ${path.relative(REPO_ROOT, outFile)} (and .md${result.scale ? ', .png' : ''})`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -200,24 +200,80 @@ export type SearchMode = z.infer<typeof SearchMode>;
 export const DEFAULT_SEARCH_MODE: SearchMode = 'hybrid';
 
 /**
- * Hybrid search's reciprocal rank fusion, as Qdrant computes it: a hit at rank r (from 1) of a
- * ranking with weight w adds 1 / (r / w + k − 1). `weight` is the dense ranking's share: the
- * rankings get weights 2·weight (dense) and 2·(1 − weight) (keyword).
+ * How hybrid search fuses its dense and keyword rankings, both as Qdrant computes them:
+ * - `dbsf` (distribution-based score fusion, the default): each ranking's scores mapped by its
+ *   mean ± 3 standard deviations onto [0, 1] and summed, weighted 2·weight (dense) and
+ *   2·(1 − weight) (keyword). Scores, not just ranks, count: one decisive match (a rare name, a
+ *   code) outweighs many middling ones.
+ * - `rrf` (reciprocal rank fusion): a hit at rank r (from 1) of a ranking with weight w adds
+ *   1 / (r / w + k − 1), with the same weights.
+ * `weight` is the dense ranking's share in [0, 1]; `k` is RRF's alone (refused with `dbsf`).
  */
-export const Fusion = z.strictObject({
-  /** RRF's k: larger flattens the rank differences. */
-  k: z.int().min(1).max(1000).optional(),
-  /** The dense ranking's share in [0, 1]; 0.5 weighs both alike. */
-  weight: z.number().min(0).max(1).optional(),
-});
+export const FUSION_METHODS = ['dbsf', 'rrf'] as const;
+export const FusionMethod = z.enum(FUSION_METHODS);
+export type FusionMethod = z.infer<typeof FusionMethod>;
+/** The method of a hybrid search that names none (DEFAULT_DBSF below: why). */
+export const DEFAULT_FUSION_METHOD: FusionMethod = 'dbsf';
+
+export const Fusion = z
+  .strictObject({
+    /** Default DEFAULT_FUSION_METHOD. */
+    method: FusionMethod.optional(),
+    /** RRF's k: larger flattens the rank differences. RRF only. */
+    k: z.int().min(1).max(1000).optional(),
+    /** The dense ranking's share in [0, 1]; 0.5 weighs both alike. */
+    weight: z.number().min(0).max(1).optional(),
+  })
+  .superRefine(refuseKWithoutRrf);
 export type Fusion = z.infer<typeof Fusion>;
 
+/** `k` is RRF's alone: an issue at `k` when the method (given or default) is another. */
+export function refuseKWithoutRrf(
+  f: { method?: FusionMethod | undefined; k?: number | undefined },
+  ctx: { addIssue(issue: { code: 'custom'; path: string[]; message: string }): void },
+): void {
+  if (f.k !== undefined && (f.method ?? DEFAULT_FUSION_METHOD) !== 'rrf') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['k'],
+      message: 'k is reciprocal rank fusion\'s parameter: send it with method "rrf"',
+    });
+  }
+}
+
 /**
- * Fusion defaults, chosen by measurement: the best of k ∈ {10, 30, 60, 100} × weight ∈ {0.3, 0.5,
- * 0.7} on the SciFact dev split with all-MiniLM-L6-v2 (nDCG@10 0.7261; k 60, weight 0.5 gave
- * 0.7118; README "Search quality", eval/results/2026-12-01-scifact-minilm-l6-v2-modes.md).
+ * The fusion defaults, chosen by measurement on the SciFact train split with all-MiniLM-L6-v2
+ * (README "Search quality"): DBSF at equal weights (nDCG@10 0.7347 offline against RRF's 0.7299,
+ * and 79 of 100 needles first against 53: eval/fusion-lab.ts); RRF's own best, should a request
+ * ask for it, of k ∈ {10, 30, 60, 100} × weight ∈ {0.3, 0.5, 0.7}: k 10, weight 0.7
+ * (eval/results/2026-12-01-scifact-minilm-l6-v2-modes.md).
  */
-export const DEFAULT_FUSION = { k: 10, weight: 0.7 } as const;
+export const DEFAULT_DBSF = { method: 'dbsf', weight: 0.5 } as const;
+export const DEFAULT_RRF = { method: 'rrf', k: 10, weight: 0.7 } as const;
+
+/**
+ * A fusion with every setting filled in (what a hybrid search runs with). `k` is RRF's; DBSF
+ * carries RRF's default and ignores it.
+ */
+export interface ResolvedFusion {
+  method: FusionMethod;
+  k: number;
+  weight: number;
+}
+
+/** The fusion a hybrid search runs with: the request's settings over its method's defaults. */
+export function resolveFusion(requested: Fusion | undefined): ResolvedFusion {
+  const method = requested?.method ?? DEFAULT_FUSION_METHOD;
+  const defaults = method === 'rrf' ? DEFAULT_RRF : DEFAULT_DBSF;
+  return {
+    method,
+    k: requested?.k ?? DEFAULT_RRF.k,
+    weight: requested?.weight ?? defaults.weight,
+  };
+}
+
+/** The fusion of a hybrid search that names none. */
+export const DEFAULT_FUSION: ResolvedFusion = resolveFusion(undefined);
 
 export const SearchRequest = z.strictObject({
   org_id: Id,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FUSION } from '../contract/internal.js';
+import { DEFAULT_FUSION, DEFAULT_RRF } from '../contract/internal.js';
 import type { SearchMode } from '../contract/internal.js';
 import {
   BM25_TOLERANCE,
@@ -75,22 +75,33 @@ describe('eval options', () => {
   });
 
   it('passes only the fusion options given, checked against the API bounds', () => {
-    expect(parseOptions(['--fusion-k', '30'], env).fusion).toEqual({ k: 30 });
-    expect(parseOptions(['--fusion-weight', '0.7'], env).fusion).toEqual({ weight: 0.7 });
-    expect(parseOptions(['--fusion-k', '10', '--fusion-weight', '0'], env).fusion).toEqual({
-      k: 10,
-      weight: 0,
+    expect(parseOptions(['--fusion-method', 'rrf', '--fusion-k', '30'], env).fusion).toEqual({
+      method: 'rrf',
+      k: 30,
     });
+    expect(parseOptions(['--fusion-weight', '0.7'], env).fusion).toEqual({ weight: 0.7 });
+    expect(
+      parseOptions(['--fusion-method', 'rrf', '--fusion-k', '10', '--fusion-weight', '0'], env)
+        .fusion,
+    ).toEqual({ method: 'rrf', k: 10, weight: 0 });
+    expect(parseOptions(['--fusion-method', 'dbsf'], env).fusion).toEqual({ method: 'dbsf' });
     for (const k of ['0', '1.5', '1001', 'x']) {
-      expect(() => parseOptions(['--fusion-k', k], env)).toThrow(/--fusion-k/);
+      expect(() => parseOptions(['--fusion-method', 'rrf', '--fusion-k', k], env)).toThrow(
+        /--fusion-k/,
+      );
     }
     for (const w of ['-0.1', '1.01', 'x', '']) {
       expect(() => parseOptions(['--fusion-weight', w], env)).toThrow(/--fusion-weight/);
     }
+    expect(() => parseOptions(['--fusion-method', 'borda'], env)).toThrow(/--fusion-method/);
+    // k is RRF's: refused with the default method (DBSF).
+    expect(() => parseOptions(['--fusion-k', '30'], env)).toThrow(/--fusion-method rrf/);
   });
 
   it('refuses fusion options without a hybrid pass', () => {
-    expect(() => parseOptions(['--modes', 'dense', '--fusion-k', '30'], env)).toThrow(/hybrid/);
+    expect(() => parseOptions(['--modes', 'dense', '--fusion-weight', '0.3'], env)).toThrow(
+      /hybrid/,
+    );
   });
 
   it('--sweep-fusion and --no-reference (which skips only the Python reference)', () => {
@@ -110,14 +121,17 @@ describe('eval options', () => {
   it('sweeps k ∈ {10, 30, 60, 100} × weight ∈ {0.3, 0.5, 0.7}', () => {
     const grid = sweepGrid();
     expect(grid).toHaveLength(12);
-    expect(grid[0]).toEqual({ k: 10, weight: 0.3 });
-    expect(grid.at(-1)).toEqual({ k: 100, weight: 0.7 });
-    expect(grid).toContainEqual({ k: DEFAULT_FUSION.k, weight: DEFAULT_FUSION.weight });
+    expect(grid[0]).toEqual({ method: 'rrf', k: 10, weight: 0.3 });
+    expect(grid.at(-1)).toEqual({ method: 'rrf', k: 100, weight: 0.7 });
+    expect(grid).toContainEqual(DEFAULT_RRF);
   });
 
   it('fills the fusion the API answers with from its defaults', () => {
-    expect(effectiveFusion({})).toEqual({ k: DEFAULT_FUSION.k, weight: DEFAULT_FUSION.weight });
-    expect(effectiveFusion({ weight: 0.3 })).toEqual({ k: DEFAULT_FUSION.k, weight: 0.3 });
+    expect(effectiveFusion({})).toEqual(DEFAULT_FUSION);
+    expect(DEFAULT_FUSION).toEqual({ method: 'dbsf', k: DEFAULT_RRF.k, weight: 0.5 });
+    expect(effectiveFusion({ weight: 0.3 })).toEqual({ ...DEFAULT_FUSION, weight: 0.3 });
+    expect(effectiveFusion({ method: 'rrf' })).toEqual(DEFAULT_RRF);
+    expect(effectiveFusion({ method: 'rrf', k: 30 })).toEqual({ ...DEFAULT_RRF, k: 30 });
   });
 });
 
@@ -376,9 +390,9 @@ function multiResult(runs: SettingRun[]): EvalResult {
 describe('bestOfSweep and describeRun', () => {
   it('picks the best nDCG@10, the first of equals', () => {
     const runs = [
-      modeRun('hybrid', 0.7, 1, { sent: { k: 10, weight: 0.3 } }),
-      modeRun('hybrid', 0.71, 1, { sent: { k: 30, weight: 0.5 } }),
-      modeRun('hybrid', 0.71, 1, { sent: { k: 60, weight: 0.5 } }),
+      modeRun('hybrid', 0.7, 1, { sent: { method: 'rrf', k: 10, weight: 0.3 } }),
+      modeRun('hybrid', 0.71, 1, { sent: { method: 'rrf', k: 30, weight: 0.5 } }),
+      modeRun('hybrid', 0.71, 1, { sent: { method: 'rrf', k: 60, weight: 0.5 } }),
     ];
     expect(bestOfSweep(runs)).toEqual({ k: 30, weight: 0.5, ndcgAt10: 0.71 });
     expect(bestOfSweep(null)).toBeNull();
@@ -388,14 +402,14 @@ describe('bestOfSweep and describeRun', () => {
   it('names a hybrid pass by its fusion, and whether the API filled it in', () => {
     expect(describeRun(modeRun('dense', 0.6, 1))).toBe('dense');
     expect(describeRun(modeRun('hybrid', 0.7, 1, { sent: {} }))).toBe(
-      `hybrid (RRF k ${DEFAULT_FUSION.k}, weight ${DEFAULT_FUSION.weight}, the API's defaults)`,
+      `hybrid (DBSF, weight ${DEFAULT_FUSION.weight}, the API's defaults)`,
     );
-    expect(describeRun(modeRun('hybrid', 0.7, 1, { sent: { k: 30 } }))).toBe(
-      `hybrid (RRF k 30, weight ${DEFAULT_FUSION.weight}, the rest the API's defaults)`,
+    expect(describeRun(modeRun('hybrid', 0.7, 1, { sent: { method: 'rrf', k: 30 } }))).toBe(
+      `hybrid (RRF k 30, weight ${DEFAULT_RRF.weight}, the rest the API's defaults)`,
     );
-    expect(describeRun(modeRun('hybrid', 0.7, 1, { sent: { k: 30, weight: 0.7 } }))).toBe(
-      'hybrid (RRF k 30, weight 0.7)',
-    );
+    expect(
+      describeRun(modeRun('hybrid', 0.7, 1, { sent: { method: 'rrf', k: 30, weight: 0.7 } })),
+    ).toBe('hybrid (RRF k 30, weight 0.7)');
   });
 });
 
@@ -408,9 +422,9 @@ describe('renderEval', () => {
       /\| 0\.6602 +\| 0\.8602 +\| 0\.6302 +\| 120\.0 +\| 240\.0 +\|/,
     );
     expect(row('Heimdex keyword ')).toMatch(/\| 0\.6900 .*\| 60\.0 +\| 120\.0 +\|/);
-    expect(
-      row(`Heimdex hybrid (RRF k ${DEFAULT_FUSION.k}, weight ${DEFAULT_FUSION.weight}`),
-    ).toMatch(/\| 0\.7123 .*\| 150\.0 +\| 300\.0 +\|/);
+    expect(row(`Heimdex hybrid (DBSF, weight ${DEFAULT_FUSION.weight}`)).toMatch(
+      /\| 0\.7123 .*\| 150\.0 +\| 300\.0 +\|/,
+    );
     expect(row('reference BM25')).toMatch(/k1 0\.9, b 0\.4.*\| 0\.6966 /);
     expect(row('delta (keyword − reference BM25)')).toMatch(/\| -0\.0066 /);
     expect(row('sentence-transformers 6.2.0')).toMatch(/\| 0\.6602 /);

@@ -30,6 +30,8 @@ export interface EmbedderSpec {
   logFile: string;
   /** Extra node flags for the child, e.g. `--cpu-prof --cpu-prof-dir=…`. */
   nodeFlags?: string[];
+  /** Extra environment (e.g. VECTOR_STORE=qdrant, QDRANT_URL for a Qdrant-backed soak). */
+  env?: Record<string, string>;
 }
 
 export interface EmbedderProcess {
@@ -70,6 +72,7 @@ export function embedderEnv(spec: EmbedderSpec, port: number): Record<string, st
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
+  Object.assign(env, spec.env);
   if (spec.maxBatchItems !== undefined) env.EMBEDDER_MAX_BATCH_ITEMS = String(spec.maxBatchItems);
   if (spec.maxBatchTokens !== undefined)
     env.EMBEDDER_MAX_BATCH_TOKENS = String(spec.maxBatchTokens);

@@ -30,6 +30,17 @@ export interface EmbedLoadOptions {
    * JWT as `token` (embed only, base64 vectors back, as the openai client asks by default).
    */
   endpoint?: 'internal' | 'openai';
+  /**
+   * The /internal/embed body of `n` items starting at text `start` (default: embedBody, new
+   * segments each time); the soak's overwrite stream rewrites a fixed set of segments.
+   */
+  body?: (start: number, n: number) => string;
+  /**
+   * Send a request that got 503 (the store unavailable: e.g. a Qdrant write timed out on a
+   * loaded machine) again after a second, as the queue consumer's retry would, instead of failing
+   * the run; counted in `unavailable503`.
+   */
+  retryUnavailable?: boolean;
 }
 
 export interface EmbedLoadResult {
@@ -42,6 +53,8 @@ export interface EmbedLoadResult {
   /** CPU seconds this (client) process used during the run. */
   clientCpuSeconds: number;
   rejected429: number;
+  /** Requests answered 503 and sent again (only with `retryUnavailable`). */
+  unavailable503: number;
   /** Requests that got no answer (the connection failed) and were sent again. */
   networkErrors: number;
   /** Medians of the embedder's timing headers per request (ms); `other` = total − the rest. */
@@ -133,6 +146,7 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
   let next = 0;
   let stop = false;
   let rejected429 = 0;
+  let unavailable503 = 0;
   let networkErrors = 0;
   let firstAt: number | null = null;
   let itemsAfterFirst = 0;
@@ -152,7 +166,9 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
     while (!stop) {
       const body = openai
         ? openAiBody(o.texts, next, o.requestItems, o.model)
-        : embedBody(o.texts, next, o.requestItems, o.model, o.org);
+        : o.body
+          ? o.body(next, o.requestItems)
+          : embedBody(o.texts, next, o.requestItems, o.model, o.org);
       next += o.requestItems;
       const t0 = performance.now();
       let status: number;
@@ -172,6 +188,11 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
           rejected429++;
           const wait = Number(res.headers.get('retry-after') ?? '1');
           await new Promise((r) => setTimeout(r, Math.min(1000, wait * 1000)));
+          continue;
+        }
+        if (status === 503 && o.retryUnavailable) {
+          unavailable503++;
+          await new Promise((r) => setTimeout(r, 1000));
           continue;
         }
       } catch (err) {
@@ -244,6 +265,7 @@ export async function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadResult
     latencyMs: summarize(latencies),
     clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
     rejected429,
+    unavailable503,
     networkErrors,
     serverMs: {
       tokenization: median(timing.tokenization),

@@ -8,8 +8,10 @@ import type { VerifyReport } from '../make-model.js';
 import type { MatmulPeak } from './matmul.js';
 import type { PeerResult } from './peer.js';
 import type { SoakResult } from './soak.js';
+import { renderSoakSection } from './soak-report.js';
 import type { IngestResult, ProcessCores, SearchResult } from './stack-bench.js';
 import { maxBy } from './stats.js';
+import type { ScaleResult } from './scale-bench.js';
 import type { StoreCell } from './store-bench.js';
 import { fmt } from './targets.js';
 import type { TargetResult } from './targets.js';
@@ -44,6 +46,8 @@ export interface BenchResult extends RunEnvelope {
   /** Section `rerank`: /v1/rerank of 100 documents × 1 query (absent in older results). */
   rerank?: RerankBenchResult | null;
   soak: SoakResult | null;
+  /** Section `scale` (issue 18): the stores' cost curve (absent in older results). */
+  scale?: ScaleResult | null;
   /** sentence-transformers against Heimdex's embedder, the real model (section `peer`). */
   peer: PeerResult | null;
   targets: TargetResult[];
@@ -88,6 +92,7 @@ export function renderReport(r: BenchResult): string {
     renderIngest(r),
     renderSearch(r),
     renderStores(r),
+    renderScale(r),
     renderKeywordCost(r),
     renderChunkingCost(r),
     r.rerank ? ['## Rerank\n', ...describeRerank(r.rerank), ''] : [],
@@ -406,6 +411,83 @@ function renderStores(r: BenchResult): string[] {
   ];
 }
 
+const mib = (b: number | null) => (b === null ? '–' : (b / 2 ** 20).toFixed(0));
+const perPoint = (b: number | null, points: number) =>
+  b === null || points === 0 ? '–' : (b / points).toFixed(0);
+
+/** ## Scale: the cost curve (section scale) */
+function renderScale(r: BenchResult): string[] {
+  const s = r.scale;
+  if (!s) return [];
+  const out = [
+    `## Scale: the stores' cost curve (${s.dim}-d, limit 10, sequential)\n`,
+    `${s.method}\n`,
+    table(
+      [
+        'store',
+        'scenario',
+        'points',
+        'org points',
+        'answered by',
+        'dense p50 ms',
+        'dense p99 ms',
+        'recall@10',
+        'hybrid p50 ms',
+        'hybrid p99 ms',
+        'hybrid recall@10',
+        'fill pts/s',
+        'upsert pts/s',
+        'index s',
+        'RSS MiB',
+        'RSS Δ MiB',
+        'RSS Δ B/pt',
+        'disk B/pt',
+        'load 1m',
+      ],
+      s.cells.map((c) => [
+        c.store,
+        c.scenario === 'many orgs' ? `${c.orgs.toLocaleString('en')} orgs` : 'one org',
+        c.points.toLocaleString('en'),
+        c.orgPoints.toLocaleString('en'),
+        c.index,
+        n1(c.dense.p50),
+        n1(c.dense.p99),
+        c.recallDense.toFixed(3),
+        n1(c.hybrid?.p50),
+        n1(c.hybrid?.p99),
+        c.recallHybrid === null ? '–' : c.recallHybrid.toFixed(3),
+        n1(c.fillPointsPerSecond),
+        n1(c.upsertPointsPerSecond),
+        n1(c.indexSeconds),
+        mib(c.rssBytes),
+        mib(c.rssDeltaBytes),
+        perPoint(c.rssDeltaBytes, c.points),
+        perPoint(c.diskBytes, c.points),
+        (c.loadAverage[0] ?? NaN).toFixed(2),
+      ]),
+    ),
+    '',
+  ];
+  const isolated = s.cells.filter((c) => c.isolation && c.scenario === 'many orgs');
+  if (isolated.length > 0) {
+    out.push('Tenant scope, from the store itself (one tenant of many):\n');
+    for (const c of isolated) {
+      const i = c.isolation as NonNullable<typeof c.isolation>;
+      out.push(
+        `- ${c.store}: ${i.scopedToTenant ? 'scoped to the tenant' : 'NOT shown scoped'} — ${Object.entries(
+          i.evidence,
+        )
+          .map(([k, v]) => `${k} ${String(v)}`)
+          .join(', ')}`,
+      );
+    }
+    out.push('');
+  }
+  for (const note of s.notes) out.push(`- ${note}`);
+  if (s.notes.length > 0) out.push('');
+  return out;
+}
+
 /** ## Keyword index: what its term vectors cost ingest */
 function renderKeywordCost(r: BenchResult): string[] {
   const k = r.keywordCost;
@@ -453,20 +535,7 @@ function renderChunkingCost(r: BenchResult): string[] {
 
 /** ## Soak */
 function renderSoak(r: BenchResult): string[] {
-  if (!r.soak) return [];
-  const s = r.soak;
-  return [
-    `## Soak: ${s.minutes} min ingest${s.minutes < 10 ? ' (SHORT: the target is 10 min, `--soak-minutes 10`)' : ''}\n\n` +
-      `${s.texts} texts at ${n1(s.textsPerSecond)} texts/s; RSS baseline ${n1(s.rssMiB.baseline)} MiB → end ${n1(s.rssMiB.end)} MiB ` +
-      `(drift ${pct(s.drift)}, largest deviation ${pct(s.maxDeviation)}, range ${n1(s.rssMiB.min)}–${n1(s.rssMiB.max)} MiB after ${s.warmupSeconds} s warm-up)` +
-      (s.heapUsedMiB
-        ? `; V8 heap used ${n1(s.heapUsedMiB.start)} → ${n1(s.heapUsedMiB.end)} MiB.`
-        : '.') +
-      (s.memoryIndexEnd
-        ? ` At the end the in-memory search index held ${s.memoryIndexEnd.points} points in ${n1(s.memoryIndexEnd.vectorMiB)} MiB of vector arrays (0 once it is released above VECTOR_MEMORY_INDEX_MAX_ROWS).`
-        : ''),
-    '',
-  ];
+  return r.soak ? renderSoakSection(r.soak) : [];
 }
 
 /** ## Peer: sentence-transformers against Heimdex */

@@ -2,6 +2,7 @@
 import type { ChunkingCostResult } from './chunking-bench.js';
 import type { RerankBenchResult } from './rerank-bench.js';
 import type { KeywordCostResult } from './keywords-bench.js';
+import type { ScaleCell, ScaleResult, ScaleStore } from './scale-bench.js';
 import type { StoreCell } from './store-bench.js';
 import type { MatmulPeak } from './matmul.js';
 import type { PeerResult } from './peer.js';
@@ -44,6 +45,8 @@ export interface TargetInputs {
   keywordCost?: KeywordCostResult | null;
   chunkingCost?: ChunkingCostResult | null;
   rerank?: RerankBenchResult | null;
+  /** The scale section (issue 18): the cost curve, when it ran. */
+  scale?: ScaleResult | null;
 }
 
 /** Hybrid search p50 ≤ this × dense p50, embedded store, at this many points (issue 15). */
@@ -52,6 +55,16 @@ export const HYBRID_LATENCY = { points: 100_000, ratio: 1.3 } as const;
 export const KEYWORD_INGEST_SHARE = 0.95;
 /** Chunked long texts keep at least this share of truncation's embedded tokens per second. */
 export const CHUNKING_TOKEN_SHARE = 0.95;
+
+/** Issue 18's targets at 1M points in one organisation (2 cores, one run). */
+export const SCALE_TARGETS = {
+  points: 1_000_000,
+  denseP99Ms: 50,
+  recall: 0.95,
+  hybridOverDenseP99: 2,
+  /** Many organisations' dense p50 ÷ one organisation's of the same total size. */
+  manyOrgsOverOneOrg: 1,
+} as const;
 
 /** Heimdex's embedder ÷ sentence-transformers `encode`, texts/s, same model and texts. */
 export const PEER_TARGETS = [
@@ -234,25 +247,7 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
     ),
   );
 
-  const soakNote =
-    t.soak && t.soak.minutes < t.fullSoakMinutes
-      ? ` — SHORT SOAK (${t.soak.minutes} min; the target is ${t.fullSoakMinutes} min: npm run bench -- --soak-minutes ${t.fullSoakMinutes})`
-      : '';
-  out.push(
-    judge(
-      {
-        id: 'rss-flat',
-        target: `Embedder RSS (all-MiniLM-L6-v2) stays within ±10% during a ${t.fullSoakMinutes}-minute ingest`,
-        threshold: 0.1,
-        comparison: '<=',
-        unit: 'fraction',
-      },
-      t.soak ? t.soak.maxDeviation : null,
-      t.soak
-        ? `baseline ${t.soak.rssMiB.baseline} MiB, end ${t.soak.rssMiB.end} MiB, range ${t.soak.rssMiB.min}–${t.soak.rssMiB.max} MiB after ${t.soak.warmupSeconds} s warm-up${soakNote}`
-        : 'not measured',
-    ),
-  );
+  out.push(...soakTargets(t));
   out.push(...keywordTargets(t));
   out.push(chunkingTarget(t));
   out.push(rerankTarget(t));
@@ -279,6 +274,98 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
     }
   }
 
+  if (t.scale) out.push(...scaleTargets(t.scale));
+
+  return out;
+}
+
+/** Issue 18: per store, latency, recall and hybrid cost at 1M points; tenants' cost and scope. */
+export function scaleTargets(scale: ScaleResult): TargetResult[] {
+  const out: TargetResult[] = [];
+  const stores = [...new Set(scale.cells.map((c) => c.store))] as ScaleStore[];
+  const label = (s: ScaleStore) => (s === 'embedded' ? 'embedded store (LanceDB)' : 'Qdrant');
+  const T = SCALE_TARGETS;
+  for (const store of stores) {
+    const one = scale.cells.filter((c) => c.store === store && c.scenario === 'one org');
+    const big = one.find((c) => c.points >= T.points) ?? null;
+    const largest = maxBy(one, (c) => c.points);
+    const missing = `not measured at ${T.points.toLocaleString('en')} points${largest ? ` (largest: ${largest.points.toLocaleString('en')}, dense p99 ${largest.dense.p99} ms, recall@10 ${largest.recallDense})` : ''}`;
+    const at = (c: ScaleCell) =>
+      `${c.points.toLocaleString('en')} points, ${c.index}; ${scale.queries} queries`;
+    out.push(
+      judge(
+        {
+          id: `scale-dense-p99-${store}`,
+          target: `${label(store)}: dense search p99 <= ${T.denseP99Ms} ms at ${T.points.toLocaleString('en')} points in one organisation`,
+          threshold: T.denseP99Ms,
+          comparison: '<=',
+          unit: 'ms',
+        },
+        big ? big.dense.p99 : null,
+        big ? `${at(big)}; p50 ${big.dense.p50} ms` : missing,
+      ),
+      judge(
+        {
+          id: `scale-recall-${store}`,
+          target: `${label(store)}: dense recall@10 >= ${T.recall} against exact search at ${T.points.toLocaleString('en')} points`,
+          threshold: T.recall,
+          comparison: '>=',
+          unit: 'fraction',
+        },
+        big ? big.recallDense : null,
+        big ? at(big) : missing,
+      ),
+      judge(
+        {
+          id: `scale-hybrid-p99-${store}`,
+          target: `${label(store)}: hybrid p99 <= ${T.hybridOverDenseP99}x dense p99 at ${T.points.toLocaleString('en')} points`,
+          threshold: T.hybridOverDenseP99,
+          comparison: '<=',
+          unit: 'x',
+        },
+        big?.hybrid ? big.hybrid.p99 / big.dense.p99 : null,
+        big?.hybrid
+          ? `hybrid p99 ${big.hybrid.p99} ms (recall@10 ${big.recallHybrid}), dense p99 ${big.dense.p99} ms`
+          : missing,
+      ),
+    );
+    const many = scale.cells.find((c) => c.store === store && c.scenario === 'many orgs') ?? null;
+    const same = many ? (one.find((c) => c.points === many.points) ?? null) : null;
+    const small = many ? (one.find((c) => c.points === many.orgPoints) ?? null) : null;
+    out.push(
+      judge(
+        {
+          id: `scale-many-orgs-${store}`,
+          target: `${label(store)}: a query of one of many organisations costs no more than one organisation of the same total size (dense p50 ratio <= ${T.manyOrgsOverOneOrg})`,
+          threshold: T.manyOrgsOverOneOrg,
+          comparison: '<=',
+          unit: 'x',
+        },
+        many && same ? many.dense.p50 / same.dense.p50 : null,
+        many && same
+          ? `${many.orgs.toLocaleString('en')} orgs × ${many.orgPoints.toLocaleString('en')}: p50 ${many.dense.p50} / p99 ${many.dense.p99} ms, recall@10 ${many.recallDense}; one org of ${same.points.toLocaleString('en')}: p50 ${same.dense.p50} / p99 ${same.dense.p99} ms` +
+              (small
+                ? `; one org of ${small.points.toLocaleString('en')} alone: p50 ${small.dense.p50} / p99 ${small.dense.p99} ms`
+                : '')
+          : 'not measured (needs --scale-orgs and the same total in --scale-sizes)',
+      ),
+      judge(
+        {
+          id: `scale-isolation-${store}`,
+          target: `${label(store)}: a tenant's query scans none of another tenant's points (the store's own plan/telemetry, many organisations)`,
+          threshold: 1,
+          comparison: '>=',
+          unit: 'fraction',
+        },
+        many?.isolation ? (many.isolation.scopedToTenant ? 1 : 0) : null,
+        many?.isolation
+          ? Object.entries(many.isolation.evidence)
+              .map(([k, v]) => `${k} ${String(v)}`)
+              .join(', ')
+          : 'not measured',
+      ),
+    );
+  }
   return out;
 }
 
@@ -361,4 +448,67 @@ function keywordTargets(t: TargetInputs): TargetResult[] {
         : 'not measured (section keywords)',
     ),
   ];
+}
+
+/**
+ * Issue 18: an overwrite soak's data dir is bounded when the peaks of its second half (after the
+ * warm-up) are at most this fraction above those of its first half (it saw-tooths between
+ * compactions).
+ */
+export const OVERWRITE_DISK_PEAK_GROWTH = 0.25;
+
+/**
+ * The soak's targets: RSS within ±10% after the warm-up (an ingest into the embedded store, an
+ * ingest with Qdrant as the store, or an overwrite stream), and for an overwrite stream into the
+ * embedded store its data dir bounded too.
+ */
+function soakTargets(t: TargetInputs): TargetResult[] {
+  const s = t.soak;
+  const note =
+    s && s.minutes < t.fullSoakMinutes
+      ? ` — SHORT SOAK (${s.minutes} min; the target is ${t.fullSoakMinutes} min: npm run bench -- --soak-minutes ${t.fullSoakMinutes})`
+      : '';
+  const overwrite = s?.stream === 'overwrite';
+  const qdrant = s?.store === 'qdrant';
+  const what = overwrite
+    ? `overwrite stream (the same ${s.overwriteSegments ?? '?'} segments rewritten)${qdrant ? ' into Qdrant' : ''}`
+    : `ingest${qdrant ? ' with Qdrant as the store' : ''}`;
+  const out = [
+    judge(
+      {
+        id: overwrite
+          ? `overwrite-rss-flat${qdrant ? '-qdrant' : ''}`
+          : `rss-flat${qdrant ? '-qdrant' : ''}`,
+        target: `Embedder RSS (all-MiniLM-L6-v2) stays within ±10% during a ${t.fullSoakMinutes}-minute ${what}`,
+        threshold: 0.1,
+        comparison: '<=',
+        unit: 'fraction',
+      },
+      s ? s.maxDeviation : null,
+      s
+        ? `baseline ${s.rssMiB.baseline} MiB, end ${s.rssMiB.end} MiB, range ${s.rssMiB.min}–${s.rssMiB.max} MiB after ${s.warmupSeconds} s warm-up` +
+            (s.rssGrowth ? `; ${s.rssGrowth.perMillionWrites} MiB per million writes` : '') +
+            note
+        : 'not measured',
+    ),
+  ];
+  if (overwrite && !qdrant) {
+    const d = s.disk ?? null;
+    out.push(
+      judge(
+        {
+          id: 'overwrite-disk-bounded',
+          target: `The embedded store's data dir stays bounded during a ${t.fullSoakMinutes}-minute overwrite stream: the peaks of the second half after the warm-up ≤ ${1 + OVERWRITE_DISK_PEAK_GROWTH}× those of the first`,
+          threshold: OVERWRITE_DISK_PEAK_GROWTH,
+          comparison: '<=',
+          unit: 'fraction',
+        },
+        d ? (d.mib.peakGrowth ?? null) : null,
+        d
+          ? `${d.mib.baseline} → ${d.mib.end} MiB (range ${d.mib.min}–${d.mib.max}), ${d.end.versions} versions at the end (at most ${d.maxVersions}); ${d.mib.perMillionWrites} MiB per million writes${note}`
+          : 'not measured',
+      ),
+    );
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_KEYWORD_AVG_LENGTH } from './core/keywords.js';
+import type { RemoteSettings } from './core/remote-http.js';
 
 /**
  * The embedder's configuration, parsed once from the environment at the process edge
@@ -28,6 +29,16 @@ export interface EmbedderConfig {
    * (the route answers 404 `rerank_not_configured`).
    */
   rerank?: RerankConfig | null;
+  /**
+   * EMBEDDING_BACKEND=openai: embed through this OpenAI-compatible server instead of running the
+   * model here (core/remote-embedding.ts); null/absent: `local`, the model runs in this process.
+   */
+  remoteEmbedding?: RemoteEmbeddingConfig | null;
+  /**
+   * RERANK_BACKEND=tei|cohere: rerank through this server (core/remote-rerank.ts) instead of a
+   * local cross-encoder (`rerank` is then null); null/absent: `local`.
+   */
+  remoteRerank?: RemoteRerankConfig | null;
   batching: BatchingConfig;
   /** EMBEDDER_FAULTS_FILE (absolute): the fault-injection file, or null (off, the default). */
   faultsFile: string | null;
@@ -61,6 +72,34 @@ export interface RerankConfig {
   dir: string | null;
   /** RERANK_DTYPE (default EMBEDDING_DTYPE): which ONNX file of the reranker to load. */
   dtype: ModelDtype;
+}
+
+/** EMBEDDING_BACKEND=openai's settings (EMBEDDING_REMOTE_*). */
+export interface RemoteEmbeddingConfig extends RemoteSettings {
+  /** EMBEDDING_REMOTE_MODEL: the default model's name on the server (null: EMBEDDING_MODEL_NAME). */
+  model: string | null;
+  /** EMBEDDING_REMOTE_BATCH_SIZE: inputs per request. */
+  batchSize: number;
+  /** EMBEDDING_REMOTE_CONCURRENCY: requests in flight at once, per model. */
+  concurrency: number;
+  /** EMBEDDING_REMOTE_TOKENIZER: the model's own tokenizer (exact), bytes (approximate), auto. */
+  tokenizer: 'auto' | 'model' | 'bytes';
+  /** EMBEDDING_REMOTE_MAX_TOKENS: the server model's window (null: the registry's / tokenizer's). */
+  maxTokens: number | null;
+}
+
+/** RERANK_BACKEND=tei|cohere's settings (RERANK_REMOTE_*). */
+export interface RemoteRerankConfig extends RemoteSettings {
+  /** `tei`: TEI's /rerank (also Heimdex's /v1/rerank); `cohere`: Cohere's (Infinity, vLLM, Jina). */
+  protocol: 'tei' | 'cohere';
+  /** The name the reranker is served under: RERANK_MODEL_NAME, else RERANK_REMOTE_MODEL. */
+  name: string;
+  /** RERANK_REMOTE_MODEL: sent as `model` (required by Cohere's protocol), or null. */
+  model: string | null;
+  /** RERANK_REMOTE_BATCH_SIZE: texts per request (a larger request is split). */
+  batchSize: number;
+  /** RERANK_REMOTE_CONCURRENCY: requests of one rerank in flight at once. */
+  concurrency: number;
 }
 
 /** Dynamic batching limits (see core/batcher.ts). */
@@ -141,6 +180,45 @@ const positiveInt = (fallback: number, max: number) =>
 
 const MODEL_NAME = /^[\x21-\x7e]{1,256}$/;
 
+const remoteUrl = z.preprocess(
+  blankToUndefined,
+  z
+    .url({
+      protocol: /^https?$/,
+      error: 'must be an http(s) URL: the server base URL, e.g. http://tei:8080/v1',
+    })
+    .refine((url) => !/^https?:\/\/[^/]*@/i.test(url), {
+      error: 'must not carry credentials (user:password@): put the key in the _API_KEY setting',
+    })
+    .optional(),
+);
+
+const remoteModelName = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .regex(MODEL_NAME, { error: 'must be a model name (printable ASCII without spaces)' })
+    .optional(),
+);
+
+/** A duration in ms in [min, max] (blank → `fallback`). */
+const millis = (min: number, max: number, fallback: number) =>
+  wholeNumber(min, max, fallback, `must be a whole number of milliseconds from ${min} to ${max}`);
+
+/** The timeout, retry and circuit-breaker settings of a remote model server (`prefix`_…). */
+function remoteCallFields<P extends string>(prefix: P) {
+  return {
+    [`${prefix}_TIMEOUT_MS`]: millis(100, 600_000, 30_000),
+    [`${prefix}_MAX_RETRIES`]: wholeNumber(0, 10, 3, 'must be a whole number from 0 to 10'),
+    [`${prefix}_RETRY_MAX_MS`]: millis(0, 300_000, 10_000),
+    [`${prefix}_BREAKER_THRESHOLD`]: positiveInt(5, 1000),
+    [`${prefix}_BREAKER_COOLDOWN_MS`]: millis(100, 3_600_000, 30_000),
+  } as Record<
+    `${P}_${'TIMEOUT_MS' | 'MAX_RETRIES' | 'RETRY_MAX_MS' | 'BREAKER_THRESHOLD' | 'BREAKER_COOLDOWN_MS'}`,
+    ReturnType<typeof millis>
+  >;
+}
+
 const envSchema = z.object({
   EMBEDDER_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
   EMBEDDER_PORT: wholeNumber(0, 65535, 8788, 'must be a port number (0-65535)'),
@@ -204,6 +282,41 @@ const envSchema = z.object({
     blankToUndefined,
     z.enum(['fp32', 'fp16', 'q8'], { error: 'must be fp32, fp16 or q8' }).optional(),
   ),
+  EMBEDDING_BACKEND: z.preprocess(
+    blankToUndefined,
+    z.enum(['local', 'openai'], { error: 'must be local or openai' }).default('local'),
+  ),
+  EMBEDDING_REMOTE_URL: remoteUrl,
+  EMBEDDING_REMOTE_API_KEY: optionalString,
+  EMBEDDING_REMOTE_MODEL: remoteModelName,
+  EMBEDDING_REMOTE_BATCH_SIZE: positiveInt(32, 2048),
+  EMBEDDING_REMOTE_CONCURRENCY: positiveInt(4, 64),
+  EMBEDDING_REMOTE_TOKENIZER: z.preprocess(
+    blankToUndefined,
+    z.enum(['auto', 'model', 'bytes'], { error: 'must be auto, model or bytes' }).default('auto'),
+  ),
+  EMBEDDING_REMOTE_MAX_TOKENS: z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: 'must be a whole number from 4 to 1000000 (the server model window)' })
+      .int({ error: 'must be a whole number from 4 to 1000000 (the server model window)' })
+      .min(4, { error: 'must be a whole number from 4 to 1000000 (the server model window)' })
+      .max(1_000_000, {
+        error: 'must be a whole number from 4 to 1000000 (the server model window)',
+      })
+      .optional(),
+  ),
+  ...remoteCallFields('EMBEDDING_REMOTE'),
+  RERANK_BACKEND: z.preprocess(
+    blankToUndefined,
+    z.enum(['local', 'tei', 'cohere'], { error: 'must be local, tei or cohere' }).default('local'),
+  ),
+  RERANK_REMOTE_URL: remoteUrl,
+  RERANK_REMOTE_API_KEY: optionalString,
+  RERANK_REMOTE_MODEL: remoteModelName,
+  RERANK_REMOTE_BATCH_SIZE: positiveInt(32, 1000),
+  RERANK_REMOTE_CONCURRENCY: positiveInt(4, 64),
+  ...remoteCallFields('RERANK_REMOTE'),
   EMBEDDING_DEVICE: z.preprocess(
     blankToUndefined,
     z
@@ -318,6 +431,9 @@ export function parseEmbedderConfig(
     };
   }
 
+  const remoteEmbedding = remoteEmbeddingConfig(e);
+  const remoteRerank = remoteRerankConfig(e);
+
   return {
     host: e.EMBEDDER_HOST,
     port: e.EMBEDDER_PORT,
@@ -334,12 +450,17 @@ export function parseEmbedderConfig(
     extraModels: [...new Set(e.EMBEDDING_MODELS ?? [])].filter(
       (name) => name !== e.EMBEDDING_MODEL_NAME,
     ),
-    rerank: rerankConfig(
-      e.RERANK_MODEL_NAME,
-      e.RERANK_MODEL_DIR ?? e.EMBEDDING_MODEL_DIR,
-      e.RERANK_DTYPE ?? e.EMBEDDING_DTYPE,
-      cwd,
-    ),
+    rerank:
+      remoteRerank === null
+        ? rerankConfig(
+            e.RERANK_MODEL_NAME,
+            e.RERANK_MODEL_DIR ?? e.EMBEDDING_MODEL_DIR,
+            e.RERANK_DTYPE ?? e.EMBEDDING_DTYPE,
+            cwd,
+          )
+        : null,
+    remoteEmbedding,
+    remoteRerank,
     batching: {
       maxBatchTokens: e.EMBEDDER_MAX_BATCH_TOKENS,
       maxBatchItems: e.EMBEDDER_MAX_BATCH_ITEMS,
@@ -361,4 +482,76 @@ function rerankConfig(
 ): RerankConfig | null {
   if (name === undefined) return null;
   return { name, dir: dir ? path.resolve(cwd, dir) : null, dtype };
+}
+
+type ParsedEnv = z.output<typeof envSchema>;
+
+/** One invalid setting, as parseEmbedderConfig reports it. */
+function invalid(line: string): ConfigError {
+  return new ConfigError(`Invalid embedder configuration:\n  - ${line}`);
+}
+
+/** The timeout, retry and breaker settings of `prefix`_…, with the URL and key. */
+function remoteSettings(
+  e: ParsedEnv,
+  prefix: 'EMBEDDING_REMOTE' | 'RERANK_REMOTE',
+  url: string,
+): RemoteSettings {
+  return {
+    url,
+    apiKey: e[`${prefix}_API_KEY`] ?? null,
+    timeoutMs: e[`${prefix}_TIMEOUT_MS`],
+    maxRetries: e[`${prefix}_MAX_RETRIES`],
+    retryMaxMs: e[`${prefix}_RETRY_MAX_MS`],
+    breakerThreshold: e[`${prefix}_BREAKER_THRESHOLD`],
+    breakerCooldownMs: e[`${prefix}_BREAKER_COOLDOWN_MS`],
+  };
+}
+
+/** EMBEDDING_BACKEND=openai's settings, or null for `local`. */
+function remoteEmbeddingConfig(e: ParsedEnv): RemoteEmbeddingConfig | null {
+  if (e.EMBEDDING_BACKEND === 'local') return null;
+  if (!e.EMBEDDING_REMOTE_URL) {
+    throw invalid(
+      'EMBEDDING_REMOTE_URL is required when EMBEDDING_BACKEND=openai: the base URL of an OpenAI-compatible embeddings server, as an OpenAI SDK takes it (e.g. http://tei:8080/v1, https://api.openai.com/v1, or another Heimdex embedder at http://embedder:8788/v1); or set EMBEDDING_BACKEND=local',
+    );
+  }
+  return {
+    ...remoteSettings(e, 'EMBEDDING_REMOTE', e.EMBEDDING_REMOTE_URL),
+    model: e.EMBEDDING_REMOTE_MODEL ?? null,
+    batchSize: e.EMBEDDING_REMOTE_BATCH_SIZE,
+    concurrency: e.EMBEDDING_REMOTE_CONCURRENCY,
+    tokenizer: e.EMBEDDING_REMOTE_TOKENIZER,
+    maxTokens: e.EMBEDDING_REMOTE_MAX_TOKENS ?? null,
+  };
+}
+
+/** RERANK_BACKEND=tei|cohere's settings, or null for `local`. */
+function remoteRerankConfig(e: ParsedEnv): RemoteRerankConfig | null {
+  const protocol = e.RERANK_BACKEND;
+  if (protocol === 'local') return null;
+  if (!e.RERANK_REMOTE_URL) {
+    throw invalid(
+      `RERANK_REMOTE_URL is required when RERANK_BACKEND=${protocol}: the rerank server's base URL, to which /rerank is added (e.g. http://tei:8080, https://api.cohere.com/v2, or another Heimdex embedder at http://embedder:8788/v1); or set RERANK_BACKEND=local`,
+    );
+  }
+  if (protocol === 'cohere' && !e.RERANK_REMOTE_MODEL) {
+    throw invalid(
+      "RERANK_REMOTE_MODEL is required when RERANK_BACKEND=cohere: Cohere's protocol names the model in every request (e.g. rerank-v3.5)",
+    );
+  }
+  const name = e.RERANK_MODEL_NAME ?? e.RERANK_REMOTE_MODEL;
+  if (!name) {
+    throw invalid(
+      `RERANK_MODEL_NAME is required when RERANK_BACKEND=${protocol} without RERANK_REMOTE_MODEL: the name the reranker is served under (POST /v1/rerank's \`model\`, e.g. ms-marco-minilm-l6-v2)`,
+    );
+  }
+  return {
+    ...remoteSettings(e, 'RERANK_REMOTE', e.RERANK_REMOTE_URL),
+    protocol,
+    name,
+    model: e.RERANK_REMOTE_MODEL ?? null,
+    batchSize: e.RERANK_REMOTE_BATCH_SIZE,
+    concurrency: e.RERANK_REMOTE_CONCURRENCY,
+  };
 }

@@ -8,9 +8,13 @@ import { StartupError, shortReason } from './core/errors.js';
 import { Embeddings } from './core/embeddings.js';
 import { Faults, storeHooks, withStoreFaults } from './core/faults.js';
 import { Metrics } from './core/metrics.js';
-import type { EmbeddingModel } from './core/model.js';
+import type { EmbeddingBackend } from './core/backend.js';
 import { ModelPool } from './core/models.js';
+import { RemoteEmbeddingModel } from './core/remote-embedding.js';
+import { RemoteClient } from './core/remote-http.js';
+import { RemoteReranker } from './core/remote-rerank.js';
 import { CrossEncoderModel, Reranker } from './core/reranker.js';
+import type { RerankService } from './core/reranker.js';
 import { EmbedderService } from './core/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './log.js';
@@ -61,19 +65,55 @@ export async function startEmbedder(
     });
     faults.current(); // read (and log) the initial faults now
   }
-  const models = new ModelPool({
+  const remote = config.remoteEmbedding ?? null;
+  const remoteClient = remote
+    ? new RemoteClient(remote, {
+        what: 'the embedding server',
+        envPrefix: 'EMBEDDING_REMOTE',
+        observer: metrics.remoteObserver('embedding'),
+      })
+    : null;
+  const models = new ModelPool<EmbeddingBackend>({
     model: config.model,
     extraModels: config.extraModels,
     batching: config.batching,
     metrics,
     logger,
     faults,
+    // EMBEDDING_BACKEND=openai: every served model through the one server (EMBEDDING_REMOTE_MODEL
+    // renames the default there; the extras go by their own names).
+    ...(remote && remoteClient
+      ? {
+          load: (modelConfig) =>
+            RemoteEmbeddingModel.load(
+              modelConfig,
+              modelConfig.name === config.model.name
+                ? (remote.model ?? modelConfig.name)
+                : modelConfig.name,
+              remote,
+              { client: remoteClient, logger },
+            ),
+        }
+      : {}),
   });
   const { model } = await models.start();
   let store: VectorStore | null = null;
-  let reranker: Reranker | null = null;
+  let reranker: RerankService | null = null;
   try {
-    if (config.rerank) {
+    if (config.remoteRerank) {
+      const remoteReranker = new RemoteReranker({
+        config: config.remoteRerank,
+        client: new RemoteClient(config.remoteRerank, {
+          what: 'the rerank server',
+          envPrefix: 'RERANK_REMOTE',
+          observer: metrics.remoteObserver('rerank'),
+        }),
+        admission,
+        metrics,
+      });
+      await remoteReranker.check();
+      reranker = remoteReranker;
+    } else if (config.rerank) {
       // Loaded and warmed now (after the embedding model: transformers.js's model paths are
       // globals), so that a reranker that cannot be served stops the start, as a model does.
       reranker = new Reranker({
@@ -124,8 +164,9 @@ export async function startEmbedder(
       max_tokens: model.maxTokens,
       extra_models: config.extraModels.join(',') || null,
       reranker: reranker?.name ?? null,
-      reranker_source: reranker?.model.source ?? null,
-      reranker_max_tokens: reranker?.model.maxTokens ?? null,
+      reranker_source: reranker?.source ?? null,
+      reranker_max_tokens: reranker?.maxTokens ?? null,
+      embedding_backend: remote ? 'openai' : 'local',
       max_batch_tokens: config.batching.maxBatchTokens,
       max_batch_items: config.batching.maxBatchItems,
       max_queued_items: config.batching.maxQueuedItems,
@@ -161,7 +202,7 @@ export async function startEmbedder(
   }
 }
 
-function checkVectorSize(config: EmbedderConfig, model: EmbeddingModel): void {
+function checkVectorSize(config: EmbedderConfig, model: EmbeddingBackend): void {
   const wanted = config.store.vectorSize;
   if (!config.validateOnStartup || wanted === null || wanted === model.dim) return;
   throw new StartupError(
@@ -175,7 +216,7 @@ function checkVectorSize(config: EmbedderConfig, model: EmbeddingModel): void {
 async function openStore(
   config: EmbedderConfig,
   store: VectorStore,
-  model: EmbeddingModel,
+  model: EmbeddingBackend,
 ): Promise<number> {
   const where =
     config.store.kind === 'qdrant'

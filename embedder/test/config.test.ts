@@ -28,6 +28,8 @@ describe('parseEmbedderConfig', () => {
       },
       extraModels: [],
       rerank: null,
+      remoteEmbedding: null,
+      remoteRerank: null,
       batching: { maxBatchTokens: 16_384, maxBatchItems: 64, maxQueuedItems: 4096 },
       faultsFile: null,
       store: {
@@ -181,6 +183,161 @@ describe('parseEmbedderConfig', () => {
       expect(message).toContain(`- ${name} `);
     }
     expect(message).not.toContain(TOKEN);
+  });
+
+  it('reads EMBEDDING_BACKEND=openai and its settings, with their defaults', () => {
+    const minimal = parse({
+      EMBEDDING_BACKEND: 'openai',
+      EMBEDDING_REMOTE_URL: 'http://tei:8080/v1',
+    });
+    expect(minimal.remoteEmbedding).toEqual({
+      url: 'http://tei:8080/v1',
+      apiKey: null,
+      model: null,
+      batchSize: 32,
+      concurrency: 4,
+      tokenizer: 'auto',
+      maxTokens: null,
+      timeoutMs: 30_000,
+      maxRetries: 3,
+      retryMaxMs: 10_000,
+      breakerThreshold: 5,
+      breakerCooldownMs: 30_000,
+    });
+    const full = parse({
+      EMBEDDING_BACKEND: 'openai',
+      EMBEDDING_MODEL_NAME: 'openai-small',
+      EMBEDDING_REMOTE_URL: 'https://api.openai.com/v1',
+      EMBEDDING_REMOTE_API_KEY: 'sk-secret',
+      EMBEDDING_REMOTE_MODEL: 'text-embedding-3-small',
+      EMBEDDING_REMOTE_BATCH_SIZE: '512',
+      EMBEDDING_REMOTE_CONCURRENCY: '8',
+      EMBEDDING_REMOTE_TOKENIZER: 'bytes',
+      EMBEDDING_REMOTE_MAX_TOKENS: '8191',
+      EMBEDDING_REMOTE_TIMEOUT_MS: '5000',
+      EMBEDDING_REMOTE_MAX_RETRIES: '0',
+      EMBEDDING_REMOTE_RETRY_MAX_MS: '2000',
+      EMBEDDING_REMOTE_BREAKER_THRESHOLD: '3',
+      EMBEDDING_REMOTE_BREAKER_COOLDOWN_MS: '15000',
+    });
+    expect(full.model.name).toBe('openai-small');
+    expect(full.remoteEmbedding).toEqual({
+      url: 'https://api.openai.com/v1',
+      apiKey: 'sk-secret',
+      model: 'text-embedding-3-small',
+      batchSize: 512,
+      concurrency: 8,
+      tokenizer: 'bytes',
+      maxTokens: 8191,
+      timeoutMs: 5000,
+      maxRetries: 0,
+      retryMaxMs: 2000,
+      breakerThreshold: 3,
+      breakerCooldownMs: 15_000,
+    });
+    // The remote settings are read only for the backend that uses them.
+    expect(parse({ EMBEDDING_REMOTE_URL: 'http://tei:8080/v1' }).remoteEmbedding).toBeNull();
+    expect(() => parse({ EMBEDDING_BACKEND: 'openai' })).toThrow(
+      /EMBEDDING_REMOTE_URL is required when EMBEDDING_BACKEND=openai/,
+    );
+    expect(() =>
+      parse({ EMBEDDING_BACKEND: 'openai', EMBEDDING_REMOTE_URL: 'https://u:secret@tei/v1' }),
+    ).toThrow(/EMBEDDING_REMOTE_URL must not carry credentials/);
+  });
+
+  it('reads RERANK_BACKEND=tei|cohere, which replaces the local reranker', () => {
+    const tei = parse({
+      RERANK_BACKEND: 'tei',
+      RERANK_MODEL_NAME: 'ms-marco-minilm-l6-v2',
+      RERANK_REMOTE_URL: 'http://embedder-b:8788/v1',
+      RERANK_REMOTE_API_KEY: 'peer-token-0123456789',
+      RERANK_REMOTE_BATCH_SIZE: '16',
+    });
+    expect(tei.rerank).toBeNull();
+    expect(tei.remoteRerank).toEqual({
+      url: 'http://embedder-b:8788/v1',
+      apiKey: 'peer-token-0123456789',
+      protocol: 'tei',
+      name: 'ms-marco-minilm-l6-v2',
+      model: null,
+      batchSize: 16,
+      concurrency: 4,
+      timeoutMs: 30_000,
+      maxRetries: 3,
+      retryMaxMs: 10_000,
+      breakerThreshold: 5,
+      breakerCooldownMs: 30_000,
+    });
+    const cohere = parse({
+      RERANK_BACKEND: 'cohere',
+      RERANK_REMOTE_URL: 'https://api.cohere.com/v2',
+      RERANK_REMOTE_MODEL: 'rerank-v3.5',
+    });
+    expect(cohere.remoteRerank).toMatchObject({
+      protocol: 'cohere',
+      name: 'rerank-v3.5',
+      model: 'rerank-v3.5',
+    });
+    expect(parse({ RERANK_MODEL_NAME: 'ms-marco-minilm-l6-v2' }).remoteRerank).toBeNull();
+    expect(() => parse({ RERANK_BACKEND: 'tei', RERANK_MODEL_NAME: 'x' })).toThrow(
+      /RERANK_REMOTE_URL is required when RERANK_BACKEND=tei/,
+    );
+    expect(() =>
+      parse({ RERANK_BACKEND: 'cohere', RERANK_REMOTE_URL: 'https://api.cohere.com/v2' }),
+    ).toThrow(/RERANK_REMOTE_MODEL is required when RERANK_BACKEND=cohere/);
+    expect(() => parse({ RERANK_BACKEND: 'tei', RERANK_REMOTE_URL: 'http://tei:8080' })).toThrow(
+      /RERANK_MODEL_NAME is required when RERANK_BACKEND=tei/,
+    );
+  });
+
+  it('names every invalid remote backend setting, never echoing the API keys', () => {
+    let message = '';
+    try {
+      parse({
+        EMBEDDING_BACKEND: 'cohere',
+        EMBEDDING_REMOTE_URL: 'ftp://tei/v1',
+        EMBEDDING_REMOTE_API_KEY: 'sk-do-not-echo',
+        EMBEDDING_REMOTE_MODEL: 'has space',
+        EMBEDDING_REMOTE_BATCH_SIZE: '0',
+        EMBEDDING_REMOTE_CONCURRENCY: '65',
+        EMBEDDING_REMOTE_TOKENIZER: 'tiktoken',
+        EMBEDDING_REMOTE_MAX_TOKENS: '2',
+        EMBEDDING_REMOTE_TIMEOUT_MS: '50',
+        EMBEDDING_REMOTE_MAX_RETRIES: '11',
+        EMBEDDING_REMOTE_RETRY_MAX_MS: '-1',
+        EMBEDDING_REMOTE_BREAKER_THRESHOLD: '0',
+        EMBEDDING_REMOTE_BREAKER_COOLDOWN_MS: 'soon',
+        RERANK_BACKEND: 'jina',
+        RERANK_REMOTE_URL: 'tei:8080',
+        RERANK_REMOTE_BATCH_SIZE: '1001',
+        RERANK_REMOTE_TIMEOUT_MS: '1.5',
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const name of [
+      'EMBEDDING_BACKEND',
+      'EMBEDDING_REMOTE_URL',
+      'EMBEDDING_REMOTE_MODEL',
+      'EMBEDDING_REMOTE_BATCH_SIZE',
+      'EMBEDDING_REMOTE_CONCURRENCY',
+      'EMBEDDING_REMOTE_TOKENIZER',
+      'EMBEDDING_REMOTE_MAX_TOKENS',
+      'EMBEDDING_REMOTE_TIMEOUT_MS',
+      'EMBEDDING_REMOTE_MAX_RETRIES',
+      'EMBEDDING_REMOTE_RETRY_MAX_MS',
+      'EMBEDDING_REMOTE_BREAKER_THRESHOLD',
+      'EMBEDDING_REMOTE_BREAKER_COOLDOWN_MS',
+      'RERANK_BACKEND',
+      'RERANK_REMOTE_URL',
+      'RERANK_REMOTE_BATCH_SIZE',
+      'RERANK_REMOTE_TIMEOUT_MS',
+    ]) {
+      expect(message).toContain(`- ${name} `);
+    }
+    expect(message).toContain('EMBEDDING_BACKEND must be local or openai');
+    expect(message).toContain('EMBEDDING_REMOTE_TIMEOUT_MS must be a whole number of milliseconds');
+    expect(message).not.toContain('sk-do-not-echo');
   });
 
   it('builds onnxruntime session options: spinning as configured, the CUDA device when named', () => {

@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { env } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
 import { pointId } from '../../contract/ids.js';
-import { DEFAULT_FUSION, MAX_EMBED_ITEMS } from '../../contract/internal.js';
-import { rrfScore } from '../src/store/fusion.js';
+import { DEFAULT_FUSION, DEFAULT_RRF, MAX_EMBED_ITEMS } from '../../contract/internal.js';
+import { dbsfNormalize, rrfScore } from '../src/store/fusion.js';
 import type { EmbedderConfig } from '../src/config.js';
 import { startEmbedder } from '../src/server.js';
 import { KeywordTerms, analyze } from '../src/core/keywords.js';
@@ -339,14 +339,29 @@ describe('embed and search', () => {
       expect(res.json.results[0].payload.segment_id).toBe('c0');
       expect(res.json.results[0].explain.keyword.rank).toBe(1);
     }
-    // The default mode is hybrid: both rankings explained, fused scores well below cosines.
+    // The default mode is hybrid, fused by DBSF at equal weights. Every text is a result, so
+    // explain gives both whole rankings: each result's score is its normalised scores' sum.
+    type Ranked = { rank: number; score: number } | null;
+    type Result = { score: number; explain: { dense: Ranked; keyword: Ranked } };
     const hybrid = await search({ limit: 5, explain: true });
     expect(hybrid.json.mode).toBe('hybrid');
-    const first = hybrid.json.results[0];
-    expect(first.explain.dense.rank).toBeGreaterThanOrEqual(1);
+    expect(DEFAULT_FUSION).toMatchObject({ method: 'dbsf', weight: 0.5 });
+    const results = hybrid.json.results as Result[];
+    expect(results).toHaveLength(texts.length);
+    const normalised = (which: 'dense' | 'keyword') => {
+      const ranked = results.filter((r) => r.explain[which]);
+      ranked.sort((a, b) => a.explain[which]!.rank - b.explain[which]!.rank);
+      const scores = dbsfNormalize(ranked.map((r) => r.explain[which]!.score));
+      return new Map(ranked.map((r, i) => [r, scores[i]!]));
+    };
+    const [d, k] = [normalised('dense'), normalised('keyword')];
+    for (const r of results) expect(r.score).toBeCloseTo((d.get(r) ?? 0) + (k.get(r) ?? 0), 6);
+    // RRF, asked for: Qdrant's weighted reciprocal ranks.
+    const rrf = await search({ limit: 5, explain: true, fusion: { method: 'rrf' } });
+    const first = rrf.json.results[0];
     expect(first.score).toBeCloseTo(
-      rrfScore(first.explain.dense.rank - 1, DEFAULT_FUSION.k, 2 * DEFAULT_FUSION.weight) +
-        rrfScore(first.explain.keyword.rank - 1, DEFAULT_FUSION.k, 2 * (1 - DEFAULT_FUSION.weight)),
+      rrfScore(first.explain.dense.rank - 1, DEFAULT_RRF.k, 2 * DEFAULT_RRF.weight) +
+        rrfScore(first.explain.keyword.rank - 1, DEFAULT_RRF.k, 2 * (1 - DEFAULT_RRF.weight)),
       6,
     );
     // Keyword mode finds nothing for words no text has; the model is not run for it.
@@ -359,7 +374,7 @@ describe('embed and search', () => {
     });
     expect(other.json.results).toEqual([]);
     // Fusion options are validated, naming the field.
-    const bad = await search({ mode: 'hybrid', fusion: { k: 0, weight: 2 } });
+    const bad = await search({ mode: 'hybrid', fusion: { method: 'rrf', k: 0, weight: 2 } });
     expect(bad.status).toBe(400);
     expect(bad.json.errors.map((e: { field: string }) => e.field).sort()).toEqual([
       'fusion.k',

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { pointId } from '../../contract/ids.js';
 import { startEmbedder } from '../src/server.js';
 import type { RunningEmbedder } from '../src/server.js';
+import { dbsfNormalize } from '../src/store/fusion.js';
 import { QdrantStore } from '../src/store/qdrant.js';
 import { KeywordIndexUnavailable } from '../src/store/types.js';
 import type { PointPayload, VectorPoint } from '../src/store/types.js';
@@ -212,7 +213,22 @@ class FakeQdrant {
       (p) => !body.filter || matches(p, body.filter),
     );
     let scored: { id: string; score: number }[];
-    if (body.prefetch) {
+    if (body.prefetch && body.query.fusion === 'dbsf') {
+      // Qdrant's DBSF: each prefetch's scores by mean ± 3 sample sd onto [0, 1], summed.
+      const fused = new Map<string, number>();
+      for (const prefetch of body.prefetch as Json[]) {
+        const hits = this.query(prefetch);
+        const mean = hits.reduce((t, h) => t + h.score, 0) / hits.length;
+        const sd = Math.sqrt(
+          hits.reduce((t, h) => t + (h.score - mean) ** 2, 0) / (hits.length - 1),
+        );
+        for (const hit of hits) {
+          const add = hits.length < 2 || sd === 0 ? 0.5 : (hit.score - mean + 3 * sd) / (6 * sd);
+          fused.set(hit.id, (fused.get(hit.id) ?? 0) + add);
+        }
+      }
+      scored = [...fused].map(([id, score]) => ({ id, score }));
+    } else if (body.prefetch) {
       const { k, weights } = body.query.rrf as { k: number; weights: number[] };
       const fused = new Map<string, number>();
       (body.prefetch as Json[]).forEach((prefetch, source) =>
@@ -373,16 +389,16 @@ describe('QdrantStore speaks Qdrant REST', () => {
       mode: 'hybrid',
       vector,
       terms: query,
-      fusion: { k: 10, weight: 0.25 },
+      fusion: { method: 'rrf', k: 10, weight: 0.25 },
       filters: { truncated: false },
     });
-    // One call; the tenant scope and the filters on both prefetches, each 4 × limit deep.
+    // One call; the tenant scope and the filters on both prefetches, each 100 deep (the least).
     expect(fake.requests).toHaveLength(1);
     const filter = { must: [...scope, { key: 'truncated', match: { value: false } }] };
     expect(calls('POST', '/points/query')[0]?.body).toEqual({
       prefetch: [
-        { query: [0, 1, 0, 0], filter, limit: 20 },
-        { ...keywordRequest, filter, limit: 20 },
+        { query: [0, 1, 0, 0], filter, limit: 100 },
+        { ...keywordRequest, filter, limit: 100 },
       ],
       query: { rrf: { k: 10, weights: [0.5, 1.5] } },
       filter,
@@ -408,10 +424,43 @@ describe('QdrantStore speaks Qdrant REST', () => {
     expect(fake.requests.map((r) => r.path)).toEqual([
       `/collections/${COLLECTION}/points/query/batch`,
     ]);
+    // The default fusion is Qdrant's own DBSF (equal weights).
+    expect(fake.requests[0]?.body.searches[0].query).toEqual({ fusion: 'dbsf' });
     expect(explained.find((h) => h.id === a.id)?.explain).toEqual({
       dense: { rank: 2, score: 0 },
       keyword: { rank: 1, score: expect.closeTo((2 * 1.9) / 2.9, 6) },
     });
+
+    // DBSF with unequal weights (Qdrant's takes none): both rankings in one batch, fused here.
+    fake.requests.length = 0;
+    const weighted = await s.search({
+      ...base,
+      mode: 'hybrid',
+      vector,
+      terms: query,
+      fusion: { method: 'dbsf', k: 10, weight: 0.8 },
+    });
+    expect(fake.requests).toHaveLength(1);
+    const searches = fake.requests[0]?.body.searches as Json[];
+    expect(searches.map((q) => q.prefetch ?? null)).toEqual([null, null]);
+    expect(searches.map((q) => q.limit)).toEqual([100, 100]);
+    const denseRanked = [...explained]
+      .filter((h) => h.explain?.dense)
+      .sort((x, y) => (x.explain!.dense!.rank as number) - (y.explain!.dense!.rank as number));
+    const keywordRanked = [...explained]
+      .filter((h) => h.explain?.keyword)
+      .sort((x, y) => (x.explain!.keyword!.rank as number) - (y.explain!.keyword!.rank as number));
+    const d = dbsfNormalize(denseRanked.map((h) => h.explain!.dense!.score));
+    const k = dbsfNormalize(keywordRanked.map((h) => h.explain!.keyword!.score));
+    const expected = new Map<string, number>();
+    denseRanked.forEach((h, i) => expected.set(h.id, 1.6 * d[i]!));
+    keywordRanked.forEach((h, i) => expected.set(h.id, (expected.get(h.id) ?? 0) + 0.4 * k[i]!));
+    expect(weighted.map((h) => [h.id, h.score])).toEqual(
+      [...expected]
+        .sort((x, y) => y[1] - x[1])
+        .slice(0, weighted.length)
+        .map(([id, score]) => [id, expect.closeTo(score, 6)]),
+    );
     expect(JSON.stringify(fake.requests)).not.toMatch(/"text"/);
   });
 

@@ -3,11 +3,13 @@ import * as lancedb from '@lancedb/lancedb';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chunkPointId, pointId } from '../../contract/ids.js';
+import { dbsfNormalize } from '../src/store/fusion.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
 import type { LanceDbStoreOptions } from '../src/store/lancedb.js';
 import { QdrantStore } from '../src/store/qdrant.js';
 import type {
   PointPayload,
+  SearchHit,
   StoreHooks,
   TermVector,
   VectorPoint,
@@ -466,7 +468,7 @@ function keywordConformance(current: () => { h: Harness; store: VectorStore }): 
     const d = await point('acme', 'a2', 'D', [-0.1, 0, 1], 4);
     await store.upsert([a, b, c, d]);
     await store.upsert(await corpus('globex'));
-    const equal = { fusion: { k: 60, weight: 0.5 } };
+    const equal = { fusion: { method: 'rrf', k: 60, weight: 0.5 } };
     // Every hybrid search here: the vector [1, 0, 0] and the keyword {t1}, with `more`.
     const fused = (more: object = {}) => hybridSearch(store, 'acme', [1, 0, 0], { 1: 1 }, more);
     const hits = await fused({ ...equal, explain: true });
@@ -483,9 +485,9 @@ function keywordConformance(current: () => { h: Harness; store: VectorStore }): 
     });
     expect(hits[3]?.payload).toEqual(d.payload);
     // The weight moves the order toward one ranking (k 1 makes it decisive).
-    const dense = await fused({ fusion: { k: 1, weight: 0.9 } });
+    const dense = await fused({ fusion: { method: 'rrf', k: 1, weight: 0.9 } });
     expect(dense.map((x) => x.id)).toEqual([a.id, b.id, c.id, d.id]);
-    const keyword = await fused({ fusion: { k: 1, weight: 0.1 } });
+    const keyword = await fused({ fusion: { method: 'rrf', k: 1, weight: 0.1 } });
     expect(keyword.map((x) => x.id)).toEqual([c.id, a.id, b.id, d.id]);
     expect(keyword[0]?.score).toBeCloseTo(1 / (3 / 0.2) + 1 / (1 / 1.8), 5);
     // Filters apply to both rankings before the limit; the tenant's alone are fused.
@@ -499,6 +501,51 @@ function keywordConformance(current: () => { h: Harness; store: VectorStore }): 
       dense: { rank: 1, score: explained[0]?.score },
       keyword: null,
     });
+  });
+
+  /**
+   * DBSF (the default fusion), as Qdrant computes it: each ranking's scores mapped by mean ± 3
+   * sample sd onto [0, 1] and summed (weighted 2·weight and 2·(1 − weight)). Dense for [1, 0, 0]:
+   * A, B, C, D; keyword for {t1}: C far above A. The expected scores come from the rankings'
+   * own scores (explain), so a store that normalised otherwise, or fused ranks, fails.
+   */
+  it('hybrid mode: distribution-based score fusion by default, weighted, as Qdrant computes it', async () => {
+    const { store } = current();
+    const a = withTerms(await point('acme', 'a1', 'A', [1, 0, 0], 1), { 1: 1, 2: 1 }, 2);
+    const b = withTerms(await point('acme', 'a1', 'B', [0.9, 0.1, 0], 2), { 5: 2 }, 2);
+    const c = withTerms(await point('acme', 'a2', 'C', [0.2, 1, 0], 3), { 1: 3, 6: 1 }, 4);
+    const d = await point('acme', 'a2', 'D', [-0.1, 0, 1], 4);
+    await store.upsert([a, b, c, d]);
+    await store.upsert(await corpus('globex'));
+    const fused = (more: object = {}) =>
+      hybridSearch(store, 'acme', [1, 0, 0], { 1: 1 }, { explain: true, ...more });
+    const expectDbsf = (hits: SearchHit[], weight: number) => {
+      const ranked = (which: 'dense' | 'keyword') =>
+        hits
+          .filter((h) => h.explain?.[which])
+          .sort((x, y) => x.explain![which]!.rank - y.explain![which]!.rank);
+      const dense = ranked('dense');
+      const keyword = ranked('keyword');
+      const dn = dbsfNormalize(dense.map((h) => h.explain!.dense!.score));
+      const kn = dbsfNormalize(keyword.map((h) => h.explain!.keyword!.score));
+      const want = new Map<string, number>();
+      dense.forEach((h, i) => want.set(h.id, 2 * weight * dn[i]!));
+      keyword.forEach((h, i) => want.set(h.id, (want.get(h.id) ?? 0) + 2 * (1 - weight) * kn[i]!));
+      expect(hits.map((h) => [h.id, h.score])).toEqual(
+        [...want].sort((x, y) => y[1] - x[1]).map(([id, score]) => [id, expect.closeTo(score, 4)]),
+      );
+    };
+    const byDefault = await fused();
+    expect(byDefault).toHaveLength(4);
+    expect(byDefault.map((x) => x.explain?.dense?.rank)).toEqual(
+      expect.arrayContaining([1, 2, 3, 4]),
+    );
+    expectDbsf(byDefault, 0.5);
+    // C: keyword first by far, dense third; A: dense first, keyword second. DBSF weighs how far.
+    expect(byDefault.map((x) => x.id).slice(0, 2)).toEqual([a.id, c.id]);
+    expectDbsf(await fused({ fusion: { method: 'dbsf', k: 10, weight: 0.2 } }), 0.2);
+    const keywordHeavy = await fused({ fusion: { method: 'dbsf', k: 10, weight: 0.2 } });
+    expect(keywordHeavy[0]?.id).toBe(c.id);
   });
 }
 
@@ -767,7 +814,10 @@ async function writeLegacyTable(dir: string, points: readonly VectorPoint[]): Pr
  * A LanceDB store in a fresh folder; `reopen` opens the same folder with the same options,
  * `legacy` a store over an old table in another fresh folder.
  */
-function lanceHarness(prefix: string, options: { memoryIndexMaxRows?: number } = {}) {
+function lanceHarness(
+  prefix: string,
+  options: Omit<LanceDbStoreOptions, 'dataDir' | 'hooks'> = {},
+) {
   return async (): Promise<Harness> => {
     const tmp = await tempDir(prefix);
     const hooks: StoreHooks = {};
@@ -800,6 +850,17 @@ function lanceHarness(prefix: string, options: { memoryIndexMaxRows?: number } =
 
 describe('VectorStore conformance: LanceDB, searches through LanceDB', () => {
   conformance(lanceHarness('lance-direct', { memoryIndexMaxRows: 0 }));
+});
+
+describe('VectorStore conformance: LanceDB with upkeep after every write (compaction, clean-up, reopen)', () => {
+  conformance(
+    lanceHarness('lance-churn', {
+      memoryIndexMaxRows: 0,
+      optimizeEveryWrites: 1,
+      reopenEveryWrites: 1,
+      versionGraceMs: 0,
+    }),
+  );
 });
 
 describe('VectorStore conformance: LanceDB (default: searches through the in-memory index)', () => {
@@ -1055,7 +1116,7 @@ describe('VectorStore conformance: LanceDB (default: searches through the in-mem
         {
           limit: 5,
           explain: true,
-          fusion: { k: 60, weight: 1 },
+          fusion: { method: 'rrf', k: 60, weight: 1 },
         },
       );
       expect(hybrid.map((x) => x.id)).toEqual(hits.map((x) => x.id));

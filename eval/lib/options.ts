@@ -4,7 +4,15 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_FUSION, SEARCH_MODES } from '../../contract/internal.js';
+import {
+  DEFAULT_DBSF,
+  DEFAULT_FUSION,
+  DEFAULT_RRF,
+  FUSION_METHODS,
+  SEARCH_MODES,
+  resolveFusion,
+} from '../../contract/internal.js';
+import type { FusionMethod } from '../../contract/internal.js';
 import type { SearchMode } from '../../contract/internal.js';
 import { parseChunkingList } from './chunking.js';
 import type { ChunkingSetting } from './chunking.js';
@@ -14,19 +22,23 @@ import { modelCacheDir } from '../../scripts/models/cache.js';
 export const DEFAULT_DATASET = path.resolve(REPO_ROOT, '../shared/eval/scifact');
 export const DEFAULT_MODES: readonly SearchMode[] = ['dense', 'keyword', 'hybrid'];
 
-/** Reciprocal rank fusion's settings, as a hybrid search request's `fusion` names them. */
+/** Hybrid fusion's settings, as a hybrid search request's `fusion` names them. */
 export interface FusionSettings {
+  method: FusionMethod;
+  /** RRF's k (DBSF ignores it). */
   k: number;
   /** The dense ranking's share in [0, 1]. */
   weight: number;
 }
 
-/** `--sweep-fusion`'s grid: every k with every weight. */
+/** `--sweep-fusion`'s grid: RRF, every k with every weight. */
 export const SWEEP_K = [10, 30, 60, 100] as const;
 export const SWEEP_WEIGHT = [0.3, 0.5, 0.7] as const;
 
 export function sweepGrid(): FusionSettings[] {
-  return SWEEP_K.flatMap((k) => SWEEP_WEIGHT.map((weight) => ({ k, weight })));
+  return SWEEP_K.flatMap((k) =>
+    SWEEP_WEIGHT.map((weight) => ({ method: 'rrf' as const, k, weight })),
+  );
 }
 
 /** The usage lines of the options every eval script takes (commonOptions). */
@@ -53,11 +65,14 @@ export const USAGE = `npm run eval [-- options]
   --limit-queries N      only the first N judged queries
   --modes LIST           search modes to run the queries in, comma-separated, each one pass over the
                          queries after one ingest (default dense,keyword,hybrid)
-  --fusion-k N           hybrid requests' fusion.k, reciprocal rank fusion's k (1-1000; default:
-                         none sent, the API's default ${DEFAULT_FUSION.k})
+  --fusion-method M      hybrid requests' fusion.method: dbsf or rrf (default: none sent, the
+                         API's default ${DEFAULT_FUSION.method})
+  --fusion-k N           hybrid requests' fusion.k, reciprocal rank fusion's k (1-1000; with
+                         --fusion-method rrf; default: none sent, the API's default ${DEFAULT_RRF.k})
   --fusion-weight W      hybrid requests' fusion.weight, the dense ranking's share in [0, 1]
-                         (default: none sent, the API's default ${DEFAULT_FUSION.weight})
-  --sweep-fusion         also run hybrid for every k in {${SWEEP_K.join(', ')}} with every weight in
+                         (default: none sent, the API's default for the method: dbsf
+                         ${DEFAULT_DBSF.weight}, rrf ${DEFAULT_RRF.weight})
+  --sweep-fusion         also run hybrid with RRF for every k in {${SWEEP_K.join(', ')}} with every weight in
                          {${SWEEP_WEIGHT.join(', ')}}, and report each (${SWEEP_K.length * SWEEP_WEIGHT.length} more passes; one with the
                          hybrid pass's settings reuses it)
   --no-reference         skip the sentence-transformers reference of dense mode (the BM25
@@ -89,6 +104,13 @@ export function parseModes(value: string): SearchMode[] {
   }
   if (modes.length === 0) throw new Error('--modes names no mode');
   return modes;
+}
+
+function fusionMethod(value: string | undefined): FusionMethod | undefined {
+  if (value === undefined) return undefined;
+  if (!(FUSION_METHODS as readonly string[]).includes(value))
+    throw new Error(`--fusion-method must be one of ${FUSION_METHODS.join(', ')}`);
+  return value as FusionMethod;
 }
 
 function fusionK(value: string | undefined): number | undefined {
@@ -190,6 +212,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       chunking: { type: 'string', default: 'default' },
       'limit-queries': { type: 'string' },
       modes: { type: 'string', default: DEFAULT_MODES.join(',') },
+      'fusion-method': { type: 'string' },
       'fusion-k': { type: 'string' },
       'fusion-weight': { type: 'string' },
       'sweep-fusion': { type: 'boolean', default: false },
@@ -200,14 +223,19 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   });
   const common = commonValues(values);
   const modes = parseModes(values.modes);
+  const method = fusionMethod(values['fusion-method']);
   const k = fusionK(values['fusion-k']);
   const weight = fusionWeight(values['fusion-weight']);
   const fusion: Partial<FusionSettings> = {
+    ...(method === undefined ? {} : { method }),
     ...(k === undefined ? {} : { k }),
     ...(weight === undefined ? {} : { weight }),
   };
   if (Object.keys(fusion).length > 0 && !modes.includes('hybrid')) {
-    throw new Error('--fusion-k and --fusion-weight apply to hybrid mode: add hybrid to --modes');
+    throw new Error('--fusion-* options apply to hybrid mode: add hybrid to --modes');
+  }
+  if (k !== undefined && (method ?? DEFAULT_FUSION.method) !== 'rrf') {
+    throw new Error("--fusion-k is reciprocal rank fusion's: add --fusion-method rrf");
   }
   return {
     ...common,
@@ -225,5 +253,5 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
 
 /** The fusion a hybrid request with these options is answered with (the API fills the rest). */
 export function effectiveFusion(requested: Partial<FusionSettings>): FusionSettings {
-  return { k: requested.k ?? DEFAULT_FUSION.k, weight: requested.weight ?? DEFAULT_FUSION.weight };
+  return resolveFusion(requested);
 }

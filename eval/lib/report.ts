@@ -181,17 +181,18 @@ export function table(headers: string[], rows: string[][]): string {
   ].join('\n');
 }
 
-/** "hybrid (k 60, weight 0.5, the API's defaults)" and the like. */
+/** "hybrid (DBSF, weight 0.5, the API's defaults)", "hybrid (RRF k 60, weight 0.5)" and the like. */
 export function describeRun(run: ModeRun): string {
   if (run.mode !== 'hybrid' || !run.fusion) return run.label;
   const sent = run.fusionSent ?? {};
+  const given = [sent.method, sent.k, sent.weight].filter((v) => v !== undefined).length;
   const defaults =
-    sent.k === undefined && sent.weight === undefined
-      ? ", the API's defaults"
-      : sent.k === undefined || sent.weight === undefined
-        ? ", the rest the API's defaults"
-        : '';
-  return `${run.label} (RRF k ${run.fusion.k}, weight ${run.fusion.weight}${defaults})`;
+    given === 0 ? ", the API's defaults" : given < 3 ? ", the rest the API's defaults" : '';
+  const f = run.fusion;
+  // Results from before DBSF have no method: they were RRF.
+  const settings =
+    (f.method ?? 'rrf') === 'rrf' ? `RRF k ${f.k}, weight ${f.weight}` : `DBSF, weight ${f.weight}`;
+  return `${run.label} (${settings}${defaults})`;
 }
 
 const byMode = (run: SettingRun, mode: SearchMode) => run.modes.find((m) => m.mode === mode);

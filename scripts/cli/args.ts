@@ -5,14 +5,17 @@
 import { parseArgs } from 'node:util';
 import {
   DEFAULT_CHUNK_OVERLAP_TOKENS,
+  DEFAULT_DBSF,
   DEFAULT_FUSION,
+  DEFAULT_RRF,
   DEFAULT_SEARCH_MODE,
+  FUSION_METHODS,
   GROUP_BY,
   MAX_CHUNK_TOKENS,
   MIN_CHUNK_TOKENS,
   SEARCH_MODES,
 } from '../../contract/internal.js';
-import type { Chunking, GroupBy, SearchMode } from '../../contract/internal.js';
+import type { Chunking, FusionMethod, GroupBy, SearchMode } from '../../contract/internal.js';
 import { MAX_EMBEDDING_INPUTS } from '../../contract/openai.js';
 import { MAX_RERANK_DOCUMENTS } from '../../contract/rerank.js';
 import { MAX_BATCH_SEGMENTS } from '../../contract/rules.js';
@@ -51,7 +54,7 @@ export interface SearchArgs {
   /** Unset: the server's default (DEFAULT_SEARCH_MODE). */
   mode?: SearchMode;
   /** Hybrid mode's fusion options (only the ones given). */
-  fusion?: { k?: number; weight?: number };
+  fusion?: { method?: FusionMethod; k?: number; weight?: number };
   explain?: true;
   /** Unset: the server's default (one result per segment). */
   groupBy?: GroupBy;
@@ -108,6 +111,7 @@ const OPTIONS = {
   point: { type: 'string' },
   limit: { type: 'string' },
   mode: { type: 'string' },
+  'fusion-method': { type: 'string' },
   'fusion-k': { type: 'string' },
   'fusion-weight': { type: 'string' },
   explain: { type: 'boolean' },
@@ -129,7 +133,17 @@ const GLOBAL: OptionName[] = ['url', 'token', 'json', 'quiet', 'help', 'version'
 const COMMANDS: Record<Exclude<Command['name'], 'help' | 'version'>, OptionName[]> = {
   token: ['org', 'sub', 'ttl', 'secret'],
   ingest: ['asset', 'chunking', 'batch-size', 'concurrency', 'no-wait', 'timeout', 'retries'],
-  search: ['limit', 'asset', 'segment', 'mode', 'fusion-k', 'fusion-weight', 'explain', 'group-by'],
+  search: [
+    'limit',
+    'asset',
+    'segment',
+    'mode',
+    'fusion-method',
+    'fusion-k',
+    'fusion-weight',
+    'explain',
+    'group-by',
+  ],
   embed: ['model'],
   rerank: ['query', 'limit', 'model'],
   job: [],
@@ -157,13 +171,15 @@ Commands:
           embeds the first window only. Default: the organisation's setting (PUT
           /vectors/settings), else windows of the model's size.
   search  "<query>" [--limit N] [--asset ID] [--segment ID] [--mode MODE] [--explain]
-          [--fusion-k N] [--fusion-weight W] [--group-by segment|chunk]
+          [--fusion-method dbsf|rrf] [--fusion-k N] [--fusion-weight W] [--group-by segment|chunk]
           Ranked hits; for a hit from a file ingested here, the file, line and paragraph as
           they read now on this disk (the server keeps no text). --mode dense (by meaning;
           score: cosine similarity), keyword (by the query's words; score: BM25) or hybrid
-          (both rankings fused; score: reciprocal rank fusion); default ${DEFAULT_SEARCH_MODE}.
-          --fusion-k N (1-1000, default ${DEFAULT_FUSION.k}) and --fusion-weight W (the dense ranking's
-          share, 0-1, default ${DEFAULT_FUSION.weight}) tune hybrid's fusion. --explain shows each hit's
+          (both rankings fused; score: the fused score); default ${DEFAULT_SEARCH_MODE}.
+          --fusion-method (default ${DEFAULT_FUSION.method}): dbsf sums each ranking's scores normalised by
+          their spread, rrf its reciprocal ranks; --fusion-k N (rrf only, 1-1000, default ${DEFAULT_RRF.k})
+          and --fusion-weight W (the dense ranking's share, 0-1, default ${DEFAULT_DBSF.weight} for dbsf,
+          ${DEFAULT_RRF.weight} for rrf) tune it. --explain shows each hit's
           rank and score in the dense and keyword rankings. --group-by segment (the default):
           one hit per segment, at its best chunk; chunk: every matching chunk of a long text.
   embed   "<text>"… [--model NAME]
@@ -205,6 +221,17 @@ function searchMode(raw: string | undefined): SearchMode | undefined {
     throw new CliError(`--mode must be one of ${SEARCH_MODES.join(', ')} (got "${raw}")`);
   }
   return mode;
+}
+
+function fusionMethod(value: string | undefined): FusionMethod | undefined {
+  if (value === undefined) return undefined;
+  const method = value.toLowerCase();
+  if (!(FUSION_METHODS as readonly string[]).includes(method)) {
+    throw new CliError(
+      `--fusion-method must be one of ${FUSION_METHODS.join(', ')} (got ${JSON.stringify(value)})`,
+    );
+  }
+  return method as FusionMethod;
 }
 
 function groupBy(raw: string | undefined): GroupBy | undefined {
@@ -347,16 +374,28 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): Parsed {
       if (!args[0]!.trim()) throw new CliError('search needs a non-empty query');
       const mode = searchMode(v.mode);
       const group = groupBy(v['group-by']);
+      const method = fusionMethod(v['fusion-method']);
       const k =
         v['fusion-k'] === undefined ? undefined : int('fusion-k', v['fusion-k'], 0, 1, 1000);
       const weight = decimal('fusion-weight', v['fusion-weight'], 0, 1);
       const fusion = {
+        ...(method !== undefined ? { method } : {}),
         ...(k !== undefined ? { k } : {}),
         ...(weight !== undefined ? { weight } : {}),
       };
       const fused = Object.keys(fusion).length > 0;
+      if (k !== undefined && (method ?? DEFAULT_FUSION.method) !== 'rrf') {
+        throw new CliError(
+          `--fusion-k is reciprocal rank fusion's: add --fusion-method rrf (the default method is ${DEFAULT_FUSION.method})`,
+        );
+      }
       if (fused && (mode ?? DEFAULT_SEARCH_MODE) !== 'hybrid') {
-        const given = k !== undefined ? '--fusion-k' : '--fusion-weight';
+        const given =
+          method !== undefined
+            ? '--fusion-method'
+            : k !== undefined
+              ? '--fusion-k'
+              : '--fusion-weight';
         const used =
           mode === undefined ? `the default mode, ${DEFAULT_SEARCH_MODE}` : `--mode ${mode}`;
         throw new CliError(`${given} applies to --mode hybrid only (got ${used})`);

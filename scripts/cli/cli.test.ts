@@ -87,11 +87,14 @@ describe('argument parsing', () => {
       explain: true,
     });
     // Fusion options without --mode: the default mode, hybrid, takes them.
-    expect(parse(['search', 'q', '--fusion-k', '20', '--fusion-weight', '0.7']).command).toEqual({
+    expect(
+      parse(['search', 'q', '--fusion-method', 'rrf', '--fusion-k', '20', '--fusion-weight', '0.7'])
+        .command,
+    ).toEqual({
       name: 'search',
       query: 'q',
       limit: 10,
-      fusion: { k: 20, weight: 0.7 },
+      fusion: { method: 'rrf', k: 20, weight: 0.7 },
     });
     expect(
       parse(['search', 'q', '--mode', 'HYBRID', '--fusion-weight', '.25']).command,
@@ -135,19 +138,33 @@ describe('argument parsing', () => {
     ],
     [['search', 'q', '--mode'], /option --mode needs a value/],
     [
-      ['search', 'q', '--mode', 'dense', '--fusion-k', '5'],
-      /--fusion-k applies to --mode hybrid only \(got --mode dense\)/,
+      ['search', 'q', '--mode', 'dense', '--fusion-method', 'rrf', '--fusion-k', '5'],
+      /--fusion-method applies to --mode hybrid only \(got --mode dense\)/,
+    ],
+    [
+      ['search', 'q', '--fusion-k', '5'],
+      /--fusion-k is reciprocal rank fusion's: add --fusion-method rrf \(the default method is dbsf\)/,
+    ],
+    [
+      ['search', 'q', '--fusion-method', 'borda'],
+      /--fusion-method must be one of dbsf, rrf \(got "borda"\)/,
     ],
     [
       ['search', 'q', '--fusion-weight', '0.5', '--mode', 'keyword'],
       /--fusion-weight applies to --mode hybrid only/,
     ],
     [
-      ['search', 'q', '--fusion-k', '0'],
+      ['search', 'q', '--fusion-method', 'rrf', '--fusion-k', '0'],
       /--fusion-k must be a whole number from 1 to 1000 \(got "0"\)/,
     ],
-    [['search', 'q', '--fusion-k', '1001'], /--fusion-k must be a whole number from 1 to 1000/],
-    [['search', 'q', '--fusion-k', '2.5'], /--fusion-k must be a whole number/],
+    [
+      ['search', 'q', '--fusion-method', 'rrf', '--fusion-k', '1001'],
+      /--fusion-k must be a whole number from 1 to 1000/,
+    ],
+    [
+      ['search', 'q', '--fusion-method', 'rrf', '--fusion-k', '2.5'],
+      /--fusion-k must be a whole number/,
+    ],
     [
       ['search', 'q', '--fusion-weight', '1.5'],
       /--fusion-weight must be a number from 0 to 1 \(got "1.5"\)/,
@@ -972,18 +989,28 @@ describe('heimdex ingest (in process, against the scripted server)', () => {
       },
     });
     const env = { HEIMDEX_URL: baseUrl.href, HEIMDEX_TOKEN: 't' };
-    const argv = ['search', 'XR-7734b', '--mode', 'hybrid', '--fusion-k', '30', '--explain'];
+    const argv = [
+      'search',
+      'XR-7734b',
+      '--mode',
+      'hybrid',
+      '--fusion-method',
+      'rrf',
+      '--fusion-k',
+      '30',
+      '--explain',
+    ];
     const io = captureIo(env);
     expect(await runCli(argv, io)).toBe(0);
     expect(JSON.parse(seen.at(-1)!.body)).toEqual({
       query_text: 'XR-7734b',
       limit: 10,
       mode: 'hybrid',
-      fusion: { k: 30 },
+      fusion: { method: 'rrf', k: 30 },
       explain: true,
     });
     expect(io.stdout).toEqual([
-      '3 results (mode hybrid; score: reciprocal rank fusion; model m@1)',
+      '3 results (mode hybrid; score: fused score; model m@1)',
       '#  score   dense     keyword   asset / segment  tokens  point',
       '1  0.0328  #1 0.705  #1 3.211  a / p1           4       pt-p1',
       '2  0.0161  -         #2 1.500  a / p2           4       pt-p2',

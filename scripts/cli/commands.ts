@@ -91,10 +91,10 @@ interface SearchBody {
 export const SCORE_KIND: Record<SearchMode, string> = {
   dense: 'cosine similarity',
   keyword: 'BM25',
-  hybrid: 'reciprocal rank fusion',
+  hybrid: 'fused score',
 };
 
-/** A score as printed: RRF scores are small (hundredths at the default k), so they get more decimals. */
+/** A score as printed: fused scores are small (RRF's are hundredths), so they get more decimals. */
 export function formatScore(score: number, mode: SearchMode | undefined): string {
   return score.toFixed(mode === 'hybrid' ? 4 : 3);
 }

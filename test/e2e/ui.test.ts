@@ -155,22 +155,22 @@ describe('the search page in a browser', () => {
       /^1 result · keyword search · score: BM25 · /,
     );
 
-    // Hybrid with explain: the fused (RRF) score, and each result's place in both rankings.
+    // Hybrid with explain: the fused score, and each result's place in both rankings.
     await page.selectOption('#mode', 'hybrid');
     await page.check('#explain');
     const hybrid = page.locator('#results[data-mode="hybrid"] li.result');
     await hybrid.locator('.explain').nth(1).waitFor();
     expect(await hybrid.count()).toBe(2);
     expect(await hybrid.locator('.segment').allTextContents()).toEqual(['dog', 'rates']);
-    expect(await hybrid.locator('.score-kind').allTextContents()).toEqual(['RRF', 'RRF']);
+    expect(await hybrid.locator('.score-kind').allTextContents()).toEqual(['fused', 'fused']);
     const fused = (await hybrid.locator('.score').allTextContents()).map(Number);
     expect(fused[0]).toBeGreaterThan(fused[1]!);
-    // First in both rankings, at the default fusion (Qdrant's weighted RRF).
-    const { k, weight } = DEFAULT_FUSION;
-    expect(fused[0]).toBeCloseTo(
-      1 / (1 / (2 * weight) + k - 1) + 1 / (1 / (2 * (1 - weight)) + k - 1),
-      3,
-    );
+    // The default fusion, DBSF at equal weights (Qdrant's): a ranking of two maps its first to
+    // (1 + 3√2) / 6√2 (mean ± 3 sample sd), a ranking of one to 0.5, whatever the scores.
+    expect(DEFAULT_FUSION).toMatchObject({ method: 'dbsf', weight: 0.5 });
+    const firstOfTwo = (1 + 3 * Math.SQRT2) / (6 * Math.SQRT2);
+    expect(fused[0]).toBeCloseTo(firstOfTwo + 0.5, 3);
+    expect(fused[1]).toBeCloseTo(1 - firstOfTwo, 3);
     const ranking = (i: number, name: string) =>
       hybrid.nth(i).locator(`.explain [data-ranking="${name}"] dd`).textContent();
     expect(await ranking(0, 'dense')).toMatch(/^#1 · cosine 0\.\d{3}$/);
@@ -178,7 +178,7 @@ describe('the search page in a browser', () => {
     expect(await ranking(1, 'dense')).toMatch(/^#2 · cosine -?0\.\d{3}$/);
     expect(await ranking(1, 'keyword')).toBe('not ranked');
     expect(await page.locator('#search-summary').textContent()).toMatch(
-      /^2 results · hybrid search · score: reciprocal rank fusion · /,
+      /^2 results · hybrid search · score: fused score · /,
     );
 
     await page.screenshot({ path: path.join(ARTEFACTS, 'ui-search.png'), fullPage: true });

@@ -510,6 +510,18 @@ export const ROUTES: RouteCase[] = [
       invalid('search with lone surrogate', '{"query_text":"\\ud83d"}', 'query_text'),
       invalid('search unknown field', { ...search, org_id: 'other' }, 'org_id'),
       invalid('search group_by "asset"', { ...search, group_by: 'asset' }, 'group_by'),
+      invalid(
+        'search fusion method "borda"',
+        { ...search, fusion: { method: 'borda' } },
+        'fusion.method',
+      ),
+      invalid('search fusion k with dbsf (RRF only)', { ...search, fusion: { k: 10 } }, 'fusion.k'),
+      invalid('search fusion weight 1.5', { ...search, fusion: { weight: 1.5 } }, 'fusion.weight'),
+      invalid(
+        'search fusion with mode dense',
+        { ...search, mode: 'dense', fusion: { weight: 0.5 } },
+        'fusion',
+      ),
     ],
   },
   {

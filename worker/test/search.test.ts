@@ -124,7 +124,7 @@ describe('POST /vectors/search', () => {
     const tuned = await ask({
       query_text: 'a dog in the park',
       mode: 'hybrid',
-      fusion: { k: 10, weight: 0.8 },
+      fusion: { method: 'rrf', k: 10, weight: 0.8 },
     });
     expect(tuned.results[0]!.score).toBeCloseTo(1 / (1 / 1.6 + 9) + 1 / (1 / 0.4 + 9), 6);
   });
@@ -137,12 +137,16 @@ describe('POST /vectors/search', () => {
       expect(problem.errors.map((e) => e.field).sort()).toEqual(fields);
     };
     await refuse({ query_text: 'dog', mode: 'fuzzy' }, ['mode']);
-    await refuse({ query_text: 'dog', mode: 'dense', fusion: { k: 10 } }, ['fusion']);
-    await refuse({ query_text: 'dog', fusion: { k: 0, weight: 1.5 } }, [
+    await refuse({ query_text: 'dog', mode: 'dense', fusion: { weight: 0.5 } }, ['fusion']);
+    await refuse({ query_text: 'dog', fusion: { method: 'rrf', k: 0, weight: 1.5 } }, [
       'fusion.k',
       'fusion.weight',
     ]);
-    await refuse({ query_text: 'dog', fusion: { k: 10, boost: 2 } }, ['fusion.boost']);
+    // k is RRF's alone: refused with DBSF, named or by default.
+    await refuse({ query_text: 'dog', fusion: { k: 10 } }, ['fusion.k']);
+    await refuse({ query_text: 'dog', fusion: { method: 'dbsf', k: 10 } }, ['fusion.k']);
+    await refuse({ query_text: 'dog', fusion: { method: 'borda' } }, ['fusion.method']);
+    await refuse({ query_text: 'dog', fusion: { weight: 0.5, boost: 2 } }, ['fusion.boost']);
     await refuse({ query_text: 'dog', explain: 'yes' }, ['explain']);
   });
 });

@@ -77,7 +77,7 @@ describe('GET / (the search page)', () => {
     expect(html).toContain("mode: $('mode').value");
     expect(html).toContain("if ($('explain').checked) req.explain = true;");
     expect(html).toContain('const mode = data.mode || req.mode;');
-    expect(html).toContain("SCORE_KIND = { dense: 'cosine', keyword: 'BM25', hybrid: 'RRF' }");
+    expect(html).toContain("SCORE_KIND = { dense: 'cosine', keyword: 'BM25', hybrid: 'fused' }");
     expect(html).toContain("for (const ranking of ['dense', 'keyword'])");
     expect(html).not.toMatch(/innerHTML|insertAdjacentHTML|document\.write/);
   });

@@ -4,8 +4,9 @@
  * texts of POST /v1/embeddings) is queued per model and merged into forward passes bounded by a
  * padded-token budget and an item cap; queries go first, then embedding-API texts, then bulk
  * ingestion; similar lengths share a pass to limit padding;
- * work whose caller has gone is dropped before inference. One pass runs at a time per model; while
- * it runs, new work accumulates, and the next pass takes what is queued then (no fixed delay).
+ * work whose caller has gone is dropped before inference. One pass runs at a time per model (a
+ * remote backend allows a few: BatchLimits.concurrency); while it runs, new work accumulates, and
+ * the next pass takes what is queued then (no fixed delay).
  */
 import { ServiceError } from './errors.js';
 import type { Encoding } from './model.js';
@@ -29,6 +30,11 @@ export interface BatchLimits {
   maxBatchTokens: number;
   /** Items per pass. */
   maxBatchItems: number;
+  /**
+   * Passes that may run at once (default 1: a local model runs one forward pass at a time). A
+   * remote backend (core/remote-embedding.ts) runs several HTTP calls at once.
+   */
+  concurrency?: number;
 }
 
 /** What the batcher needs from a model: one forward pass. */
@@ -126,7 +132,7 @@ export interface Reservation {
 /** The queue and forward-pass loop of one model. */
 export class Batcher {
   private readonly queues: Record<Priority, Entry[]> = perPriority((): Entry[] => []);
-  private running = false;
+  private inFlight = 0;
   private scheduled = false;
   private closed = false;
   private arrivals = 0;
@@ -147,7 +153,7 @@ export class Batcher {
 
   /** True while a forward pass runs. */
   get busy(): boolean {
-    return this.running;
+    return this.inFlight > 0;
   }
 
   /**
@@ -199,7 +205,7 @@ export class Batcher {
           job,
           index,
           encoding,
-          tokens: Math.max(1, encoding.ids.length),
+          tokens: Math.max(1, encoding.tokens ?? encoding.ids.length),
           arrival: this.arrivals++,
         });
       });
@@ -214,7 +220,7 @@ export class Batcher {
    */
   close(): Promise<void> {
     this.closed = true;
-    if (!this.running && !this.scheduled && this.queued() === 0) return Promise.resolve();
+    if (this.inFlight === 0 && !this.scheduled && this.queued() === 0) return Promise.resolve();
     return new Promise((resolve) => this.drained.push(resolve));
   }
 
@@ -222,28 +228,33 @@ export class Batcher {
     return PRIORITIES.reduce((n, p) => n + this.queues[p].length, 0);
   }
 
+  private get concurrency(): number {
+    return Math.max(1, this.limits.concurrency ?? 1);
+  }
+
   private schedule(): void {
-    if (this.running || this.scheduled || this.queued() === 0) return;
+    if (this.inFlight >= this.concurrency || this.scheduled || this.queued() === 0) return;
     this.scheduled = true;
     // Yield once so that work submitted in the same turn of the event loop shares the pass.
     setImmediate(() => {
       this.scheduled = false;
-      void this.loop();
+      this.pump();
     });
   }
 
-  private async loop(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.queued() > 0) {
-        const batch = this.take();
-        await this.run(batch);
-      }
-    } finally {
-      this.running = false;
-      if (this.queued() > 0) this.schedule();
-      else if (this.closed) for (const resolve of this.drained.splice(0)) resolve();
+  /** Starts passes while there is queued work and room for one; each finished pass pumps again. */
+  private pump(): void {
+    while (this.inFlight < this.concurrency && this.queued() > 0) {
+      const batch = this.take();
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        // The next pass takes what is queued now (no fixed delay).
+        this.pump();
+      });
+    }
+    if (this.closed && this.inFlight === 0 && !this.scheduled && this.queued() === 0) {
+      for (const resolve of this.drained.splice(0)) resolve();
     }
   }
 

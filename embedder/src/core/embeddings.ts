@@ -11,6 +11,7 @@ import { ServiceError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { toOutcome } from './model.js';
 import type { Encoding } from './model.js';
+import type { EmbeddingBackend } from './backend.js';
 import type { ModelPool, ServedModel } from './models.js';
 import type { CallOptions, Timing } from './service.js';
 
@@ -35,7 +36,7 @@ export interface EmbeddingsResult {
 }
 
 export interface EmbeddingsDeps {
-  models: ModelPool;
+  models: ModelPool<EmbeddingBackend>;
   /** The admission limit every request shares (429 beyond it). */
   admission: QueueLimiter;
   metrics: Metrics;

@@ -30,7 +30,19 @@ export type ServiceErrorCode =
   /** A text is over a limit the request asked not to cut it to (rerank with truncate: false). */
   | 'payload_too_large'
   /** POST /v1/rerank on an embedder without a reranker (RERANK_MODEL_NAME unset). */
-  | 'rerank_not_configured';
+  | 'rerank_not_configured'
+  /**
+   * A remote model server (EMBEDDING_BACKEND=openai, RERANK_BACKEND=tei|cohere) is down, timed
+   * out, kept failing after the retries, or its circuit breaker is open: retry after Retry-After.
+   */
+  | 'backend_unavailable'
+  /**
+   * A remote model server refused the request (a 4xx other than 429) or answered something that
+   * is not its protocol: a configuration problem (URL, key, model name, window), not the caller's.
+   */
+  | 'backend_error'
+  /** A request option the configured backend cannot honour (e.g. raw_scores from Cohere). */
+  | 'unsupported_option';
 
 export class ServiceError extends Error {
   override readonly name = 'ServiceError';

@@ -7,6 +7,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PRIORITIES } from './batcher.js';
 import type { BatchObserver, Priority } from './batcher.js';
+import { REMOTE_OUTCOMES } from './remote-http.js';
+import type { BreakerState, RemoteObserver } from './remote-http.js';
+
+/** The remote model servers an embedder may call (the `backend` label). */
+export type RemoteKind = 'embedding' | 'rerank';
+
+/** heimdex_remote_breaker_state's values. */
+const BREAKER_VALUES: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const COUNT_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
@@ -47,6 +55,12 @@ const HELP = {
   cancelled_items_total: 'Queued items dropped before inference because their request was aborted.',
   queue_admitted_items:
     'Items admitted and not yet embedded (bounded by EMBEDDER_MAX_QUEUED_ITEMS).',
+  remote_requests_total:
+    'Attempts to call a remote model server (EMBEDDING_BACKEND=openai, RERANK_BACKEND=tei|cohere), by backend and outcome (ok, rate_limited, server_error, client_error, timeout, network_error, invalid_response, breaker_open).',
+  remote_request_duration_seconds: 'Duration of one attempt to call a remote model server.',
+  remote_retries_total: 'Retries of calls to a remote model server, by backend.',
+  remote_breaker_state:
+    "A remote model server's circuit breaker, by backend: 0 closed, 1 half-open (probing), 2 open (calls fail fast with 503).",
   store_memory_index_points:
     'Points in the embedded store in-memory search index (0 when it is off or released).',
   store_memory_index_bytes:
@@ -88,6 +102,12 @@ export class Metrics {
     'model',
   ]);
   readonly cancelledItems = this.counter('cancelled_items_total', ['model']);
+  readonly remoteRequests = this.counter('remote_requests_total', ['backend', 'outcome']);
+  readonly remoteDuration = this.histogram('remote_request_duration_seconds', LATENCY_BUCKETS, [
+    'backend',
+  ]);
+  readonly remoteRetries = this.counter('remote_retries_total', ['backend']);
+  readonly remoteBreakerState = this.gauge('remote_breaker_state', ['backend']);
 
   constructor(options: { defaultMetrics?: boolean; admittedItems?: () => number } = {}) {
     if (options.admittedItems) this.scrapedGauge('queue_admitted_items', options.admittedItems);
@@ -116,6 +136,20 @@ export class Metrics {
         this.inferenceDuration.observe({ model }, seconds);
       },
       cancelled: (items) => this.cancelledItems.inc({ model }, items),
+    };
+  }
+
+  /** The hooks of a remote model server's client (core/remote-http.ts). */
+  remoteObserver(backend: RemoteKind): RemoteObserver {
+    for (const outcome of REMOTE_OUTCOMES) this.remoteRequests.inc({ backend, outcome }, 0);
+    this.remoteRetries.inc({ backend }, 0);
+    return {
+      attempt: (outcome, seconds) => {
+        this.remoteRequests.inc({ backend, outcome });
+        if (outcome !== 'breaker_open') this.remoteDuration.observe({ backend }, seconds);
+      },
+      retry: () => this.remoteRetries.inc({ backend }),
+      breaker: (state) => this.remoteBreakerState.set({ backend }, BREAKER_VALUES[state]),
     };
   }
 

@@ -6,10 +6,9 @@ import { loadFailureMessage, resolveModelSource } from './model-source.js';
 import type { SourceKind } from './model-source.js';
 import { modelSpec } from './registry.js';
 import type { ModelSpec, Pooling } from './registry.js';
-import { DEFAULT_CHUNK_OVERLAP_TOKENS } from '../../../contract/internal.js';
 import type { Chunking } from '../../../contract/internal.js';
-import { splitIntoChunks } from './chunking.js';
-import { fitToWindow } from './truncate.js';
+import { TextTokenizer } from './tokenization.js';
+import type { ChunkEncoding, EmbedKind, Encoding } from './tokenization.js';
 import { sumOfSquares } from './vector.js';
 import type { TextStats } from './truncate.js';
 
@@ -18,41 +17,24 @@ const MIN_NORM = 1e-12;
 /** Fallback window when neither the tokenizer nor the config states one. */
 const DEFAULT_MAX_TOKENS = 512;
 
-export type EmbedKind = 'passage' | 'query';
+export type { ChunkEncoding, ChunkPlace, EmbedKind, Encoding } from './tokenization.js';
 
 export type EmbedOutcome =
   | { ok: true; vector: Float32Array; stats: TextStats }
   | { ok: false; code: 'empty_embedding' | 'invalid_embedding'; message: string; stats: TextStats };
 
-/**
- * A text tokenized once, ready for the model: the token ids of exactly what gets embedded
- * (instruction prefix and, when the text is longer than the window, its longest fitting prefix;
- * special tokens included), and the per-item truncation facts.
- */
-export interface Encoding {
-  ids: readonly number[];
-  /** Segment ids, for tokenizers that produce them (BERT); null otherwise. */
-  typeIds: readonly number[] | null;
-  stats: TextStats;
-}
-
-/** A chunk's place in its text: index among `count`, code points [start, end). */
-export interface ChunkPlace {
-  index: number;
-  count: number;
-  start: number;
-  end: number;
-}
-
-/** One chunk of a passage, tokenized; `stats` describe the whole text. */
-export interface ChunkEncoding extends Encoding {
-  chunk: ChunkPlace;
-}
-
 interface TokenizerOutput {
   input_ids: number[];
-  attention_mask: number[];
   token_type_ids?: number[];
+}
+
+/** The slice of a transformers.js tokenizer that embedding relies on. */
+export interface HfTokenizer {
+  (text: string, options: { add_special_tokens: boolean; return_tensor: false }): TokenizerOutput;
+  encode(text: string, options?: { add_special_tokens?: boolean }): number[];
+  readonly model_max_length: unknown;
+  readonly pad_token_id: unknown;
+  readonly padding_side: unknown;
 }
 
 interface TensorLike {
@@ -64,13 +46,7 @@ interface TensorLike {
 
 /** The slice of transformers.js's feature-extraction pipeline that the embedder relies on. */
 interface Extractor {
-  tokenizer: {
-    (text: string, options: { add_special_tokens: boolean; return_tensor: false }): TokenizerOutput;
-    encode(text: string, options?: { add_special_tokens?: boolean }): number[];
-    readonly model_max_length: unknown;
-    readonly pad_token_id: unknown;
-    readonly padding_side: unknown;
-  };
+  tokenizer: HfTokenizer;
   model: {
     (inputs: Record<string, Tensor>): Promise<Record<string, TensorLike | undefined>>;
     config: Record<string, unknown>;
@@ -95,10 +71,7 @@ export class EmbeddingModel {
     /** Human-readable origin for logs: a Hub id or a folder. */
     readonly source: string,
     private readonly extractor: Extractor,
-    /** The model window in tokens, special tokens included. */
-    readonly maxTokens: number,
-    /** Special tokens the tokenizer adds to every input ([CLS]/[SEP] …), 0 for Model2Vec. */
-    private readonly specialTokens: number,
+    private readonly tokenizer: TextTokenizer,
     private readonly padId: number,
     private readonly padLeft: boolean,
     /** Whether the ONNX graph has a `token_type_ids` input (BERT-style encoders). */
@@ -112,6 +85,11 @@ export class EmbeddingModel {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  /** The model window in tokens, special tokens included. */
+  get maxTokens(): number {
+    return this.tokenizer.maxTokens;
   }
 
   get ready(): boolean {
@@ -146,16 +124,17 @@ export class EmbeddingModel {
 
     fixAstralCjk(extractor);
     // The registry's window, never beyond what the model itself states.
-    const maxTokens = Math.min(spec.maxTokens ?? Infinity, windowFromModel(extractor));
-    const specialTokens = extractor.tokenizer.encode('', { add_special_tokens: true }).length;
+    const maxTokens = Math.min(
+      spec.maxTokens ?? Infinity,
+      windowFromModel(extractor.tokenizer, extractor.model.config),
+    );
     const padId = Number(extractor.tokenizer.pad_token_id ?? 0);
     const model = new EmbeddingModel(
       spec,
       config.version,
       source.dir === null ? `hub:${source.id}` : path.join(source.dir, source.id),
       extractor,
-      maxTokens,
-      specialTokens,
+      textTokenizer(extractor.tokenizer, spec, maxTokens),
       Number.isInteger(padId) && padId >= 0 ? padId : 0,
       extractor.tokenizer.padding_side === 'left',
       extractor.model.sessions?.model?.inputNames?.includes('token_type_ids') ?? true,
@@ -185,87 +164,14 @@ export class EmbeddingModel {
     return model;
   }
 
-  /**
-   * Tokenizes a text for `kind` (search query or ingested passage), truncated to the model window.
-   * The truncation search already tokenizes what it measures; the encoding of the final input is
-   * reused rather than computed again, so a text that fits is tokenized exactly once.
-   * A text with no tokens (blank) has `stats.token_count === 0` and must not be inferred.
-   */
+  /** Tokenizes a text for `kind`, truncated to the window (TextTokenizer.tokenize). */
   tokenize(text: string, kind: EmbedKind): Encoding {
-    const prefix = kind === 'query' ? this.spec.queryPrefix : this.spec.passagePrefix;
-    const seen = new Map<string, TokenizerOutput>();
-    const countTokens = (s: string): number => {
-      const encoded = this.encodeWithSpecialTokens(s);
-      seen.set(s, encoded);
-      return encoded.input_ids.length - this.specialTokens;
-    };
-    const fitted = fitToWindow(text, {
-      countTokens,
-      budget: this.maxTokens - this.specialTokens,
-      prefix,
-      // Cut where sentence-transformers truncates: the window's first tokens, never mid-piece.
-      encode: (s) => this.extractor.tokenizer.encode(s, { add_special_tokens: false }),
-    });
-    const encoded = seen.get(fitted.input) ?? this.encodeWithSpecialTokens(fitted.input);
-    return {
-      ids: encoded.input_ids,
-      typeIds: encoded.token_type_ids ?? null,
-      stats: fitted.stats,
-    };
+    return this.tokenizer.tokenize(text, kind);
   }
 
-  /**
-   * A passage tokenized for storage, chunk by chunk (core/chunking.ts). `"truncate"` gives the
-   * one encoding `tokenize` gives (the text's first window). Windows (the default: the model's
-   * whole budget, DEFAULT_CHUNK_OVERLAP_TOKENS of overlap) give one encoding per chunk of at most
-   * `max_tokens` tokens (capped at the model's window minus its special tokens); a text that fits
-   * is one chunk, tokenized exactly as `tokenize` does, and the first chunk of a longer one is
-   * the window `tokenize` would keep, so a text's first point is what truncation made.
-   */
+  /** A passage's chunks, tokenized (TextTokenizer.tokenizeChunks). */
   tokenizeChunks(text: string, chunking: Chunking | undefined): ChunkEncoding[] {
-    if (chunking === 'truncate') {
-      const e = this.tokenize(text, 'passage');
-      return [{ ...e, chunk: { index: 0, count: 1, start: 0, end: e.stats.truncated_len } }];
-    }
-    const budget = this.maxTokens - this.specialTokens;
-    const maxTokens = Math.min(chunking?.max_tokens ?? budget, budget);
-    const overlapTokens = Math.min(
-      chunking?.overlap_tokens ?? DEFAULT_CHUNK_OVERLAP_TOKENS,
-      maxTokens - 1,
-    );
-    const seen = new Map<string, TokenizerOutput>();
-    const encoded = (s: string): TokenizerOutput => {
-      let out = seen.get(s);
-      if (!out) {
-        out = this.encodeWithSpecialTokens(s);
-        seen.set(s, out);
-      }
-      return out;
-    };
-    const countTokens = (s: string): number => encoded(s).input_ids.length - this.specialTokens;
-    const chunks = splitIntoChunks(text, {
-      countTokens,
-      encode: (s) => this.extractor.tokenizer.encode(s, { add_special_tokens: false }),
-      maxTokens,
-      overlapTokens,
-      prefix: this.spec.passagePrefix,
-    });
-    const textLen = chunks.at(-1)?.end ?? 0;
-    const stats: TextStats = {
-      text_len: textLen,
-      token_count: countTokens(text),
-      truncated: false,
-      truncated_len: textLen,
-    };
-    return chunks.map((c, index) => {
-      const e = encoded(c.input);
-      return {
-        ids: e.input_ids,
-        typeIds: e.token_type_ids ?? null,
-        stats,
-        chunk: { index, count: chunks.length, start: c.start, end: c.end },
-      };
-    });
+    return this.tokenizer.tokenizeChunks(text, chunking);
   }
 
   /**
@@ -313,10 +219,6 @@ export class EmbeddingModel {
     if (this.closed) return;
     this.closed = true;
     await this.extractor.dispose();
-  }
-
-  private encodeWithSpecialTokens(text: string): TokenizerOutput {
-    return this.extractor.tokenizer(text, { add_special_tokens: true, return_tensor: false });
   }
 }
 
@@ -411,12 +313,39 @@ export function fixAstralCjk(extractor: { tokenizer: unknown }): void {
   };
 }
 
+/**
+ * Tokenization in a transformers.js tokenizer's tokens for `spec` (its instruction prefixes) with
+ * a window of `maxTokens`: exact counts, truncation where sentence-transformers cuts, and chunks.
+ */
+export function textTokenizer(
+  tokenizer: HfTokenizer,
+  spec: Pick<ModelSpec, 'queryPrefix' | 'passagePrefix'>,
+  maxTokens: number,
+): TextTokenizer {
+  return new TextTokenizer(
+    {
+      withSpecialTokens: (text) => {
+        const out = tokenizer(text, { add_special_tokens: true, return_tensor: false });
+        return {
+          ids: out.input_ids,
+          typeIds: out.token_type_ids ?? null,
+          count: out.input_ids.length,
+        };
+      },
+      encode: (text) => tokenizer.encode(text, { add_special_tokens: false }),
+      // [CLS]/[SEP] for BERT, 0 for Model2Vec.
+      specialTokens: tokenizer.encode('', { add_special_tokens: true }).length,
+    },
+    { maxTokens, queryPrefix: spec.queryPrefix, passagePrefix: spec.passagePrefix },
+  );
+}
+
 /** `min(tokenizer.model_max_length, config.max_position_embeddings)`, ignoring unset values. */
-function windowFromModel(extractor: Extractor): number {
-  const candidates = [
-    extractor.tokenizer.model_max_length,
-    extractor.model.config.max_position_embeddings,
-  ]
+export function windowFromModel(
+  tokenizer: Pick<HfTokenizer, 'model_max_length'>,
+  config: Record<string, unknown>,
+): number {
+  const candidates = [tokenizer.model_max_length, config.max_position_embeddings]
     .map(Number)
     .filter((n) => Number.isInteger(n) && n > 0 && n < 1_000_000);
   return candidates.length > 0 ? Math.min(...candidates) : DEFAULT_MAX_TOKENS;

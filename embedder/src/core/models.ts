@@ -8,6 +8,7 @@
  */
 import type { BatchingConfig, ModelConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import type { EmbeddingBackend } from './backend.js';
 import { Batcher } from './batcher.js';
 import { ServiceError, StartupError, shortReason } from './errors.js';
 import { withInferenceFaults } from './faults.js';
@@ -16,12 +17,12 @@ import type { Metrics } from './metrics.js';
 import { EmbeddingModel } from './model.js';
 import { Mutex } from './mutex.js';
 
-export interface ServedModel {
-  model: EmbeddingModel;
+export interface ServedModel<M extends EmbeddingBackend = EmbeddingBackend> {
+  model: M;
   batcher: Batcher;
 }
 
-export interface ModelPoolOptions {
+export interface ModelPoolOptions<M extends EmbeddingBackend = EmbeddingModel> {
   model: ModelConfig;
   extraModels: readonly string[];
   batching: BatchingConfig;
@@ -29,23 +30,30 @@ export interface ModelPoolOptions {
   logger: Logger;
   /** Fault injection (tests only): `inference_delay_ms` slows every forward pass. */
   faults?: Faults | null;
-  /** Loads one model (default: EmbeddingModel.load). */
-  load?: (config: ModelConfig) => Promise<EmbeddingModel>;
+  /**
+   * Loads one model (default: EmbeddingModel.load, a local model; server.ts passes the remote
+   * backend's loader for EMBEDDING_BACKEND=openai).
+   */
+  load?: (config: ModelConfig) => Promise<M>;
 }
 
-export class ModelPool {
+/** The served models, of backend type M (EmbeddingModel unless a loader says otherwise). */
+export class ModelPool<M extends EmbeddingBackend = EmbeddingModel> {
   private readonly served: ReadonlySet<string>;
-  private readonly loaded = new Map<string, ServedModel>();
-  private readonly loading = new Map<string, Promise<ServedModel>>();
+  private readonly loaded = new Map<string, ServedModel<M>>();
+  private readonly loading = new Map<string, Promise<ServedModel<M>>>();
   private readonly refused = new Map<string, ServiceError>();
   private readonly loadGate = new Mutex();
-  private readonly load: (config: ModelConfig) => Promise<EmbeddingModel>;
+  private readonly load: (config: ModelConfig) => Promise<M>;
   private storeDim: number | null = null;
   private closed = false;
 
-  constructor(private readonly options: ModelPoolOptions) {
+  constructor(private readonly options: ModelPoolOptions<M>) {
     this.served = new Set([options.model.name, ...options.extraModels]);
-    this.load = options.load ?? ((config) => EmbeddingModel.load(config));
+    // Without a loader, M is its default, EmbeddingModel.
+    this.load =
+      options.load ??
+      ((config) => EmbeddingModel.load(config) as Promise<EmbeddingBackend> as Promise<M>);
     // Every served model has its series from the start (a scrape shows 0, not nothing).
     for (const model of this.served) {
       options.metrics.modelCacheHits.inc({ model }, 0);
@@ -73,18 +81,18 @@ export class ModelPool {
   }
 
   /** Loaded models (the default is always among them once started). */
-  get loadedModels(): ServedModel[] {
+  get loadedModels(): ServedModel<M>[] {
     return [...this.loaded.values()];
   }
 
   /** Loads and warms the default model; a failure is the StartupError of the load. */
-  async start(): Promise<ServedModel> {
+  async start(): Promise<ServedModel<M>> {
     const model = await this.loadGate.run(() => this.load(this.options.model));
     return this.register(model);
   }
 
   /** The default model; only valid after `start()`. */
-  get defaultModel(): ServedModel {
+  get defaultModel(): ServedModel<M> {
     const served = this.loaded.get(this.defaultName);
     if (!served) throw new ServiceError('model_not_ready', 'the embedding model is not loaded');
     return served;
@@ -99,7 +107,7 @@ export class ModelPool {
    * A served model, loading it first if needed. Throws `unknown_model` for a name outside
    * EMBEDDING_MODEL_NAME + EMBEDDING_MODELS and `model_unavailable` when it cannot be loaded.
    */
-  async get(name: string): Promise<ServedModel> {
+  async get(name: string): Promise<ServedModel<M>> {
     if (!this.served.has(name)) {
       throw new ServiceError(
         'unknown_model',
@@ -136,10 +144,10 @@ export class ModelPool {
     await Promise.all(models.map((m) => m.model.dispose().catch(() => undefined)));
   }
 
-  private async loadLazily(name: string): Promise<ServedModel> {
+  private async loadLazily(name: string): Promise<ServedModel<M>> {
     const started = performance.now();
     const { logger } = this.options;
-    let model: EmbeddingModel;
+    let model: M;
     try {
       model = await this.loadGate.run(() => this.load({ ...this.options.model, name }));
     } catch (err) {
@@ -185,11 +193,15 @@ export class ModelPool {
     return served;
   }
 
-  private register(model: EmbeddingModel): ServedModel {
+  private register(model: M): ServedModel<M> {
     const { batching, metrics, faults } = this.options;
     const batcher = new Batcher(
       faults ? withInferenceFaults(model, faults) : model,
-      { maxBatchTokens: batching.maxBatchTokens, maxBatchItems: batching.maxBatchItems },
+      {
+        maxBatchTokens: batching.maxBatchTokens,
+        maxBatchItems: batching.maxBatchItems,
+        ...model.passLimits,
+      },
       metrics.batchObserver(model.name),
     );
     const served = { model, batcher };

@@ -348,6 +348,24 @@ export interface RerankResult {
   truncatedTexts: number;
 }
 
+/**
+ * What POST /v1/rerank serves: the local cross-encoder (Reranker, RERANK_BACKEND=local) or a
+ * remote rerank server (RemoteReranker, core/remote-rerank.ts, RERANK_BACKEND=tei|cohere).
+ */
+export interface RerankService {
+  /** The served reranker's name (RERANK_MODEL_NAME). */
+  readonly name: string;
+  /** Human-readable origin for logs: a Hub id, a folder, or a server's URL. */
+  readonly source: string;
+  /** The window in tokens (query and text together), when known here. */
+  readonly maxTokens: number | null;
+  rerank(
+    request: RerankRequest,
+    options?: CallOptions,
+  ): Promise<{ result: RerankResult; timing: Timing }>;
+  close(): Promise<void>;
+}
+
 export interface RerankerDeps {
   model: CrossEncoderModel;
   /** The admission limit every request shares (429 beyond it). */
@@ -359,7 +377,7 @@ export interface RerankerDeps {
 }
 
 /** The served reranker: its model, its Batcher and the request path. */
-export class Reranker {
+export class Reranker implements RerankService {
   private readonly batcher: Batcher;
 
   constructor(private readonly deps: RerankerDeps) {
@@ -379,6 +397,14 @@ export class Reranker {
 
   get model(): CrossEncoderModel {
     return this.deps.model;
+  }
+
+  get source(): string {
+    return this.deps.model.source;
+  }
+
+  get maxTokens(): number {
+    return this.deps.model.maxTokens;
   }
 
   async rerank(

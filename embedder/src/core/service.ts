@@ -20,6 +20,7 @@ import { chunkPointId, pointId } from '../../../contract/ids.js';
 import type { Metrics } from './metrics.js';
 import { emptyEmbedding, toOutcome } from './model.js';
 import type { ChunkEncoding, EmbedOutcome, Encoding } from './model.js';
+import type { EmbeddingBackend } from './backend.js';
 import type { ModelPool, ServedModel } from './models.js';
 import { DEFAULT_FUSION, bestPerSegment, fuseSegments, hybridCandidates } from '../store/fusion.js';
 
@@ -130,7 +131,7 @@ export interface Readiness {
 }
 
 export interface ServiceDeps {
-  models: ModelPool;
+  models: ModelPool<EmbeddingBackend>;
   /** The admission limit all models' batchers share (429 beyond it). */
   admission: QueueLimiter;
   store: VectorStore;
@@ -160,7 +161,7 @@ const MAX_GROUP_CANDIDATES = 4000;
  * each model's Batcher, so concurrent requests share forward passes.
  */
 export class EmbedderService {
-  private readonly models: ModelPool;
+  private readonly models: ModelPool<EmbeddingBackend>;
   private readonly admission: QueueLimiter;
   private readonly store: VectorStore;
   private readonly keywords: TermAnalyzer;

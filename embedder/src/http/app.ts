@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { EMBEDDINGS_MAX_BODY_BYTES } from '../../../contract/openai.js';
 import type { Embeddings } from '../core/embeddings.js';
-import type { Reranker } from '../core/reranker.js';
+import type { RerankService } from '../core/reranker.js';
 import { RERANK_MAX_BODY_BYTES } from '../../../contract/rerank.js';
 import type { Metrics } from '../core/metrics.js';
 import type { EmbedderService } from '../core/service.js';
@@ -28,7 +28,7 @@ export interface AppDeps {
   /** POST /v1/embeddings (OpenAI's protocol). */
   embeddings: Embeddings;
   /** POST /v1/rerank (TEI's protocol); null or absent: no reranker (404 rerank_not_configured). */
-  reranker?: Reranker | null;
+  reranker?: RerankService | null;
   metrics: Metrics;
   token: string;
   logger: Logger;

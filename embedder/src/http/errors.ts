@@ -28,6 +28,9 @@ export const PROBLEMS = problemTable({
   rerank_not_configured: { status: 404, title: 'Reranking not configured' },
   keyword_index_unavailable: { status: 409, title: 'No keyword index' },
   store_unavailable: { status: 503, title: 'Vector store unavailable' },
+  backend_unavailable: { status: 503, title: 'Model server unavailable' },
+  backend_error: { status: 502, title: 'Model server error' },
+  unsupported_option: { status: 400, title: 'Unsupported option' },
   not_ready: { status: 503, title: 'Not ready' },
 });
 
@@ -86,6 +89,9 @@ export function toApiError(err: unknown): ApiError {
   );
 }
 
+/** The codes of remote model server failures, whose messages are safe to log. */
+const REMOTE_CODES: ReadonlySet<string> = new Set(['backend_unavailable', 'backend_error']);
+
 /** `app.onError`: answers with the problem and logs the failure (names and codes only). */
 export function handleError(err: Error, c: Context<AppEnv>): Response {
   const apiError = toApiError(err);
@@ -96,8 +102,15 @@ export function handleError(err: Error, c: Context<AppEnv>): Response {
       code: apiError.code,
       error: cause instanceof Error ? cause.name : typeof cause,
       // A store error describes the backend (ids, dimensions, addresses), never request text,
-      // so its reason is logged; other messages could quote an input and are left out.
-      reason: cause instanceof StoreError ? cause.message : undefined,
+      // so its reason is logged, as is a remote model server's failure (core/remote-http.ts
+      // withholds any server message that quotes an input); other messages could quote an
+      // input and are left out.
+      reason:
+        cause instanceof StoreError
+          ? cause.message
+          : err instanceof ServiceError && REMOTE_CODES.has(err.code)
+            ? err.message
+            : undefined,
     });
   }
   return problemResponse(c, apiError);

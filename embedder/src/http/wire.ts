@@ -10,7 +10,7 @@ import type {
   SearchRequest,
   SearchResponse,
 } from '../../../contract/internal.js';
-import { DEFAULT_FUSION } from '../../../contract/internal.js';
+import { resolveFusion } from '../../../contract/internal.js';
 import type {
   DeleteTarget,
   EmbedJob,
@@ -85,14 +85,7 @@ export function searchQuery(req: SearchRequest & { limit: number }): SearchQuery
     ...(req.model === undefined ? {} : { model: req.model }),
     ...(req.filters === undefined ? {} : { filters: payloadFilters(req.filters) }),
     ...(req.mode === undefined ? {} : { mode: req.mode }),
-    ...(req.fusion === undefined
-      ? {}
-      : {
-          fusion: {
-            k: req.fusion.k ?? DEFAULT_FUSION.k,
-            weight: req.fusion.weight ?? DEFAULT_FUSION.weight,
-          },
-        }),
+    ...(req.fusion === undefined ? {} : { fusion: resolveFusion(req.fusion) }),
     ...(req.explain === undefined ? {} : { explain: req.explain }),
     ...(req.group_by === undefined ? {} : { groupBy: req.group_by }),
   };

@@ -49,11 +49,30 @@ export interface LanceDbStoreOptions {
   /** Compact small fragments and fold new rows into the indexes after this many writes. */
   optimizeEveryWrites?: number;
   /**
+   * Table versions superseded less than this long ago survive the clean-up that follows each
+   * compaction (a read in flight may still be on one); older ones and the files only they use are
+   * deleted. Default 30 s.
+   */
+  versionGraceMs?: number;
+  /**
+   * Reopen the table on a fresh connection (and LanceDB Session, whose caches go with it) at the
+   * first compaction after this many writes; 0 never. LanceDB keeps native memory per version
+   * written that only a new connection gives back (bench/PERFORMANCE.md). Default 100 while
+   * searches are served from the in-memory index, 10x that once LanceDB's ANN index serves them
+   * (a reopen costs the next searches a cold index cache).
+   */
+  reopenEveryWrites?: number;
+  /**
    * Serve searches from an exact in-memory copy of the vectors (memory-index.ts) while the table
    * holds at most this many rows; 0 disables it. Default: `vectorIndexThreshold`, where LanceDB's
    * ANN index takes over.
    */
   memoryIndexMaxRows?: number;
+  /**
+   * With the ANN index built, a search scope (organisation, model, version) of at most this many
+   * rows is still searched exactly (EXACT_SCOPE_MAX_ROWS, the default); 0: the index always serves.
+   */
+  exactScopeMaxRows?: number;
   logger?: Logger;
   hooks?: StoreHooks;
 }
@@ -65,6 +84,23 @@ const METADATA_CACHE_BYTES = 64 * 2 ** 20;
 const SELECT_COLUMNS = ['id', ...PAYLOAD_FIELDS, '_distance'];
 /** Approximate candidates per result re-ranked on the full vectors when the ANN index serves. */
 const REFINE_FACTOR = 4;
+/**
+ * A search scope (organisation, model, version) of at most this many rows is searched exactly
+ * even when the ANN index exists: a prefiltered flat scan that reads, through the `org_id` scalar
+ * index, the scope's rows and no others (recall 1.0, and no other tenant's vector is ever read or
+ * compared; the ANN index's partitions hold every tenant's codes and its prefilter only masks
+ * them). Qdrant does the same below its full_scan_threshold (~6,600 points at 384-d). A flat
+ * scan of 10,000 rows costs about what the ANN search does.
+ */
+export const EXACT_SCOPE_MAX_ROWS = 10_000;
+/**
+ * HNSW search breadth (`ef`, candidates kept while walking the graph) when the ANN index serves;
+ * at least the rows the refine step re-ranks. LanceDB's default (1.5 × those rows: 60 for a
+ * dense search of 10) gave recall@10 0.92 at 100,000 real-embedding-like points; 400 gave 0.997
+ * at the same latency on 2 cores (the graph walk is a small share of a query; bench results
+ * 2026-12-02-scale*, docs/SCALING.md).
+ */
+const HNSW_EF = 400;
 
 /** SQL conditions for the optional payload filters (values always quoted, never interpolated). */
 function payloadConditions(f: PayloadFilters | undefined): string[] {
@@ -197,6 +233,15 @@ export class LanceDbStore implements VectorStore {
   private keywords = new KeywordIndex();
   private schema: Schema | null = null;
   private writesSinceOptimize = 0;
+  private writesSinceReopen = 0;
+  private readonly versionGraceMs: number;
+  private readonly reopenEveryWrites: number;
+  /** Calls in flight on each table handle (a retired handle is closed when its count is 0). */
+  private readonly handleUsers = new Map<Table, number>();
+  /** Handles replaced by a reopen, with their connections, not yet closed. */
+  private readonly retired = new Map<Table, Connection>();
+  /** Reopens so far (for tests and metrics). */
+  reopenCount = 0;
   private maintenance: Promise<void> = Promise.resolve();
   private maintenanceRunning = false;
   private maintenanceRequested = false;
@@ -205,16 +250,15 @@ export class LanceDbStore implements VectorStore {
     this.tableName = options.table ?? DEFAULT_TABLE;
     this.vectorIndexThreshold = options.vectorIndexThreshold ?? 50_000;
     this.optimizeEveryWrites = options.optimizeEveryWrites ?? 100;
+    this.versionGraceMs = options.versionGraceMs ?? 30_000;
+    this.reopenEveryWrites = options.reopenEveryWrites ?? 100;
     this.memoryIndexMaxRows = options.memoryIndexMaxRows ?? this.vectorIndexThreshold;
   }
 
   async init(dim: number): Promise<StoreInitResult> {
     try {
       await mkdir(this.options.dataDir, { recursive: true });
-      // LanceDB's defaults (6 GiB index cache, 1 GiB metadata cache) let a long ingest grow the
-      // process by hundreds of MiB: every write adds manifests and fragment metadata to the cache.
-      const session = new lancedb.Session(BigInt(INDEX_CACHE_BYTES), BigInt(METADATA_CACHE_BYTES));
-      this.db = await lancedb.connect(this.options.dataDir, {}, session);
+      this.db = await this.connect();
       const names = await this.db.tableNames();
       let created = false;
       if (names.includes(this.tableName)) {
@@ -241,6 +285,14 @@ export class LanceDbStore implements VectorStore {
           await this.tbl.createIndex(column, { config: lancedb.Index.btree() });
         }
       }
+      // Every search's scope is org AND model AND model_ver: with all three indexed, LanceDB
+      // answers the prefilter from its scalar indexes alone. Without these two it read the model
+      // columns of every row of the organisation on each query (O(tenant size) per search).
+      for (const column of ['model', 'model_ver']) {
+        if (!indexed.has(column)) {
+          await this.tbl.createIndex(column, { config: lancedb.Index.bitmap() });
+        }
+      }
       this.hasVectorIndex = indexed.has('vector');
       await this.loadMemoryIndex(this.tbl);
       await this.loadKeywordIndex(this.tbl);
@@ -248,6 +300,89 @@ export class LanceDbStore implements VectorStore {
     } catch (err) {
       throw toStoreError('open the LanceDB table', err);
     }
+  }
+
+  /**
+   * A connection with its own LanceDB Session. LanceDB's defaults (6 GiB index cache, 1 GiB
+   * metadata cache) let a long ingest grow the process by hundreds of MiB: every write adds
+   * manifests and fragment metadata to the cache.
+   */
+  private connect(): Promise<Connection> {
+    const session = new lancedb.Session(BigInt(INDEX_CACHE_BYTES), BigInt(METADATA_CACHE_BYTES));
+    return lancedb.connect(this.options.dataDir, {}, session);
+  }
+
+  /**
+   * Runs `fn` on the current table handle, which a reopen meanwhile does not close under it. (A
+   * query needs no lease: LanceDB's query builders hold the native table from their synchronous
+   * creation on, so only the table's own async methods do.)
+   */
+  private async using<T>(fn: (table: Table) => Promise<T>): Promise<T> {
+    const table = this.table();
+    this.handleUsers.set(table, (this.handleUsers.get(table) ?? 0) + 1);
+    try {
+      return await fn(table);
+    } finally {
+      const left = (this.handleUsers.get(table) ?? 1) - 1;
+      if (left > 0) this.handleUsers.set(table, left);
+      else {
+        this.handleUsers.delete(table);
+        this.closeRetired(table);
+      }
+    }
+  }
+
+  /** Closes a handle a reopen replaced, and its connection (a no-op for the current one). */
+  private closeRetired(table: Table): void {
+    const db = this.retired.get(table);
+    if (!db) return;
+    this.retired.delete(table);
+    table.close();
+    db.close();
+  }
+
+  /**
+   * Swaps in a fresh connection, Session and table handle (under the write mutex: writes and
+   * maintenance always take the current handle). Memory LanceDB keeps per version written, which
+   * neither compaction, clean-up nor smaller caches give back, goes with the old connection; the
+   * old handle closes once the calls still running on it end.
+   */
+  private async reopen(): Promise<void> {
+    const old = this.table();
+    const oldDb = this.db;
+    const db = await this.connect();
+    let table: Table;
+    try {
+      table = await db.openTable(this.tableName);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.db = db;
+    this.tbl = table;
+    this.writesSinceReopen = 0;
+    this.reopenCount++;
+    if (oldDb) {
+      this.retired.set(old, oldDb);
+      if (!this.handleUsers.has(old)) this.closeRetired(old);
+    }
+  }
+
+  /**
+   * The clean-up's cut-off: the creation time of the oldest version superseded less than
+   * versionGraceMs ago (version k is superseded when k+1 is written), so that every version a read
+   * may still be on survives, however long ago it was written; the current version always does.
+   */
+  private async cleanupCutoff(table: Table): Promise<Date> {
+    const versions = (await table.listVersions()).sort((a, b) => a.version - b.version);
+    const horizon = Date.now() - this.versionGraceMs;
+    let cutoff = versions.at(-1)?.timestamp ?? new Date();
+    for (let i = versions.length - 2; i >= 0; i--) {
+      const next = versions[i + 1] as { timestamp: Date };
+      if (next.timestamp.getTime() < horizon) break;
+      cutoff = (versions[i] as { timestamp: Date }).timestamp;
+    }
+    return cutoff;
   }
 
   /**
@@ -327,9 +462,8 @@ export class LanceDbStore implements VectorStore {
   }
 
   private enqueue(points: readonly VectorPoint[], segments: boolean): Promise<boolean[]> {
-    let table: Table;
     try {
-      table = this.table();
+      this.table();
       for (const p of points) {
         if (p.vector.length !== this.dim) {
           throw new StoreError(
@@ -343,17 +477,18 @@ export class LanceDbStore implements VectorStore {
     if (points.length === 0) return Promise.resolve([]);
     return new Promise<boolean[]>((resolve, reject) => {
       this.pendingWrites.push({ points, segments, resolve, reject });
-      this.scheduleFlush(table);
+      this.scheduleFlush();
     });
   }
 
-  private scheduleFlush(table: Table): void {
+  private scheduleFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    void this.writes.run(() => this.flush(table));
+    void this.writes.run(() => this.flush());
   }
 
-  private async flush(table: Table): Promise<void> {
+  /** One group commit, on the handle current when it runs (a reopen happens under the mutex). */
+  private async flush(): Promise<void> {
     this.flushQueued = false;
     const group: PendingWrite[] = [];
     let size = 0;
@@ -366,10 +501,11 @@ export class LanceDbStore implements VectorStore {
       this.pendingWrites.shift();
     }
     // Whatever did not fit goes in the next write.
-    if (this.pendingWrites.length > 0) this.scheduleFlush(table);
+    if (this.pendingWrites.length > 0) this.scheduleFlush();
     if (group.length === 0) return;
     const all = group.flatMap((g) => g.points);
     try {
+      const table = this.table();
       const applied = group[0]?.segments
         ? await this.writeSegmentGroup(table, all)
         : await this.write(table, all);
@@ -550,32 +686,14 @@ export class LanceDbStore implements VectorStore {
    * `exactTop` are the exact nearest among them and every score is an exact cosine. A hybrid
    * search asks for `hybridCandidates` hits but needs no more refined than a dense search of its
    * limit: the same ANN work and the same top of the ranking, at the cost of a dense search.
+   * A scope of at most EXACT_SCOPE_MAX_ROWS rows is searched exactly (denseQuery).
    */
   private async denseSearch(params: SearchParams, exactTop = params.limit): Promise<SearchHit[]> {
-    const table = this.table();
     if (!params.vector) throw new StoreError('a dense search needs the query vector');
     const vector = params.vector;
     if (this.memory) return this.memory.search({ ...params, vector });
-    const filters = [
-      `org_id = ${sqlString(params.orgId)}`,
-      `model = ${sqlString(params.model)}`,
-      `model_ver = ${sqlString(params.modelVer)}`,
-    ];
-    if (params.assetId !== undefined) filters.push(`asset_id = ${sqlString(params.assetId)}`);
-    if (params.segmentId !== undefined) filters.push(`segment_id = ${sqlString(params.segmentId)}`);
-    filters.push(...payloadConditions(params.filters));
     try {
-      let query = table
-        .vectorSearch(vector)
-        .distanceType('cosine')
-        .where(filters.join(' AND '))
-        .select(SELECT_COLUMNS)
-        .limit(params.limit);
-      if (this.hasVectorIndex) {
-        query = query.refineFactor(
-          Math.max(1, Math.ceil((REFINE_FACTOR * exactTop) / params.limit)),
-        );
-      }
+      const query = await this.denseQuery(params, vector, exactTop);
       const rows = (await query.toArray()) as (Record<string, unknown> & { _distance: number })[];
       return rows
         .map((row) => ({
@@ -589,8 +707,70 @@ export class LanceDbStore implements VectorStore {
     }
   }
 
-  async delete(params: DeleteParams): Promise<number> {
+  /**
+   * LanceDB's own account of a dense search exactly as denseSearch would run it (its analyzePlan:
+   * the operators with the rows each read and compared), or null while the in-memory index
+   * serves searches (it scans the scope's own partition and nothing else).
+   */
+  async explainDenseSearch(params: SearchParams): Promise<string | null> {
+    if (!params.vector) throw new StoreError('a dense search needs the query vector');
+    if (this.memory) return null;
+    return (await this.denseQuery(params, params.vector, params.limit)).analyzePlan();
+  }
+
+  /** Rows per search scope, each counted when the table had seen `atWrite` merges. */
+  private readonly scopeRows = new Map<string, { rows: number; atWrite: number }>();
+
+  /**
+   * Whether a scope is small enough for an exact scan (`exactScopeMaxRows`). Its count is
+   * cached: a small scope's until the next merge, a scope of more than twice the limit for good
+   * (it stays large unless most of it is deleted; its searches then keep the ANN index).
+   */
+  private async isSmallScope(table: Table, scope: string): Promise<boolean> {
+    const max = this.options.exactScopeMaxRows ?? EXACT_SCOPE_MAX_ROWS;
+    if (max <= 0) return false;
+    const cached = this.scopeRows.get(scope);
+    if (cached && (cached.atWrite === this.writeCount || cached.rows > 2 * max)) {
+      return cached.rows <= max;
+    }
+    const atWrite = this.writeCount;
+    const rows = await table.countRows(scope);
+    if (this.scopeRows.size >= 10_000) this.scopeRows.clear();
+    this.scopeRows.set(scope, { rows, atWrite });
+    return rows <= max;
+  }
+
+  /** The LanceDB query of a dense search (the caller's scope and filters as a prefilter). */
+  private async denseQuery(params: SearchParams, vector: Float32Array, exactTop: number) {
     const table = this.table();
+    const scope = [
+      `org_id = ${sqlString(params.orgId)}`,
+      `model = ${sqlString(params.model)}`,
+      `model_ver = ${sqlString(params.modelVer)}`,
+    ];
+    const filters = [...scope];
+    if (params.assetId !== undefined) filters.push(`asset_id = ${sqlString(params.assetId)}`);
+    if (params.segmentId !== undefined) filters.push(`segment_id = ${sqlString(params.segmentId)}`);
+    filters.push(...payloadConditions(params.filters));
+    let query = table
+      .vectorSearch(vector)
+      .distanceType('cosine')
+      .where(filters.join(' AND '))
+      .select(SELECT_COLUMNS)
+      .limit(params.limit);
+    if (this.hasVectorIndex) {
+      if (await this.isSmallScope(table, scope.join(' AND '))) {
+        query = query.bypassVectorIndex();
+      } else {
+        const refine = Math.max(1, Math.ceil((REFINE_FACTOR * exactTop) / params.limit));
+        query = query.refineFactor(refine).ef(Math.max(HNSW_EF, refine * params.limit));
+      }
+    }
+    return query;
+  }
+
+  async delete(params: DeleteParams): Promise<number> {
+    this.table();
     // A point id deletes its whole segment (a row written before chunking is its own segment).
     const target =
       params.pointId !== undefined
@@ -598,6 +778,7 @@ export class LanceDbStore implements VectorStore {
         : `asset_id = ${sqlString(params.assetId)}`;
     return this.writes.run(async () => {
       try {
+        const table = this.table();
         const result = await table.delete(`org_id = ${sqlString(params.orgId)} AND ${target}`);
         if (result.numDeletedRows > 0) this.writesSinceOptimize++;
         const selected = (id: string, p: PointPayload) =>
@@ -614,9 +795,9 @@ export class LanceDbStore implements VectorStore {
   }
 
   async count(params: { orgId: string }): Promise<number> {
-    const table = this.table();
+    this.table();
     try {
-      return await table.countRows(`org_id = ${sqlString(params.orgId)}`);
+      return await this.using((table) => table.countRows(`org_id = ${sqlString(params.orgId)}`));
     } catch (err) {
       throw toStoreError('count LanceDB rows', err);
     }
@@ -625,12 +806,12 @@ export class LanceDbStore implements VectorStore {
   async health(): Promise<void> {
     const table = this.table();
     if (!table.isOpen()) throw new StoreError('the LanceDB table is closed');
-    await table.countRows();
+    await this.using((t) => t.countRows());
   }
 
   /** Whether the table has an ANN index on `vector` (built once it is large). */
   async hasAnnIndex(): Promise<boolean> {
-    return (await this.table().listIndices()).some((i) => i.columns.includes('vector'));
+    return (await this.using((t) => t.listIndices())).some((i) => i.columns.includes('vector'));
   }
 
   /** Resolves when background maintenance (index build, compaction) has finished. */
@@ -642,6 +823,7 @@ export class LanceDbStore implements VectorStore {
     this.maintenanceRequested = false;
     await this.maintenance;
     await this.writes.run(async () => undefined);
+    for (const table of [...this.retired.keys()]) this.closeRetired(table);
     this.tbl?.close();
     this.db?.close();
     this.tbl = null;
@@ -663,15 +845,16 @@ export class LanceDbStore implements VectorStore {
     this.maintenance = (async () => {
       while (this.maintenanceRequested && this.tbl) {
         this.maintenanceRequested = false;
-        await this.maintain(this.tbl);
+        await this.maintain();
       }
     })().finally(() => {
       this.maintenanceRunning = false;
     });
   }
 
-  private async maintain(table: Table): Promise<void> {
+  private async maintain(): Promise<void> {
     try {
+      const table = this.table();
       let optimize = this.writesSinceOptimize >= this.optimizeEveryWrites;
       if (!this.hasVectorIndex && (await table.countRows()) >= this.vectorIndexThreshold) {
         const started = Date.now();
@@ -684,11 +867,7 @@ export class LanceDbStore implements VectorStore {
         optimize = true;
       }
       if (optimize) {
-        await this.writes.run(async () => {
-          this.writesSinceOptimize = 0;
-          // Old versions keep deleted vectors on disk; keep them only briefly.
-          await table.optimize({ cleanupOlderThan: new Date(Date.now() - 10 * 60_000) });
-        });
+        await this.writes.run(() => this.compact());
       }
     } catch (err) {
       this.options.logger?.warn('vector store maintenance failed', {
@@ -697,13 +876,36 @@ export class LanceDbStore implements VectorStore {
     }
   }
 
+  /**
+   * Under the write mutex: compaction and index upkeep, then the clean-up of old versions, then,
+   * every reopenEveryWrites writes, a reopen. Every merge that updates rows writes a version (a
+   * manifest, a fragment of the new rows, deletion files for the old ones, index deltas): kept
+   * for a fixed time (it was 10 minutes), a steady stream of overwrites keeps every one of them
+   * on disk, ~130 KiB a write. Clean-up by supersession (cleanupCutoff) keeps only what a read in
+   * flight may use, so disk stays at the live data and the last grace period's versions.
+   */
+  private async compact(): Promise<void> {
+    const writes = this.writesSinceOptimize;
+    this.writesSinceOptimize = 0;
+    this.writesSinceReopen += writes;
+    const table = this.table();
+    // Compaction and index upkeep, pruning nothing (a cut-off before any version): the prune
+    // inside optimize() measures its cut-off after the compaction, however long that took.
+    await table.optimize({ cleanupOlderThan: new Date(0) });
+    const cutoff = await this.cleanupCutoff(table);
+    await table.optimize({ cleanupOlderThan: cutoff });
+    const every = this.hasVectorIndex ? this.reopenEveryWrites * 10 : this.reopenEveryWrites;
+    if (this.reopenEveryWrites > 0 && this.writesSinceReopen >= every) await this.reopen();
+  }
+
   private table(): Table {
     if (!this.tbl) throw new StoreError('the LanceDB store is not open');
     return this.tbl;
   }
 }
 
-function toRow(p: VectorPoint): Record<string, unknown> {
+/** A point as its table row (the bench writes rows exactly so). */
+export function toRow(p: VectorPoint): Record<string, unknown> {
   return {
     id: p.id,
     vector: p.vector,

@@ -1,7 +1,7 @@
 import { QdrantClient } from '@qdrant/js-client-rest';
 import type { Schemas } from '@qdrant/js-client-rest';
 import { DEFAULT_KEYWORD_AVG_LENGTH, bm25Tf } from '../core/keywords.js';
-import { DEFAULT_FUSION, annotate, fusionWeights, hybridCandidates } from './fusion.js';
+import { DEFAULT_FUSION, annotate, fuse, fusionWeights, hybridCandidates } from './fusion.js';
 import {
   type DeleteParams,
   KeywordIndexUnavailable,
@@ -391,7 +391,8 @@ export class QdrantStore implements VectorStore {
    * the sparse vector, idf computed by Qdrant over the caller's scope (`params.idf.corpus`, so
    * document counts and frequencies are per organisation, model and version, as in the embedded
    * store). Hybrid: both as prefetches, each with the tenant filter and the payload filters, fused
-   * by Qdrant's weighted RRF. With `explain`, the two rankings come back in the same batch call.
+   * by Qdrant's DBSF or weighted RRF (DBSF with unequal weights: both rankings in one batch call,
+   * fused by fusion.ts). With `explain`, the two rankings come back in the same batch call.
    */
   async search(params: SearchParams): Promise<SearchHit[]> {
     const mode = params.mode ?? 'dense';
@@ -439,9 +440,20 @@ export class QdrantStore implements VectorStore {
       }
       const candidates = hybridCandidates(params.limit, params.candidates);
       const fusion = params.fusion ?? DEFAULT_FUSION;
+      if (fusion.method === 'dbsf' && fusion.weight !== 0.5) {
+        // Qdrant's DBSF takes no weights: both rankings come back in one batch and are fused
+        // here, by the same formula (fusion.ts).
+        const [denseHits, keywordHits] = await this.queryBatch([
+          { ...dense(candidates), ...out },
+          { ...keyword(candidates), ...out },
+        ]);
+        return fuse(denseHits ?? [], keywordHits ?? [], fusion, params.limit, params.explain);
+      }
       const fused: QueryRequest = {
         prefetch: [dense(candidates), keyword(candidates)],
-        query: { rrf: { k: fusion.k, weights: fusionWeights(fusion) } } as Schemas['Query'],
+        query: (fusion.method === 'dbsf'
+          ? { fusion: 'dbsf' }
+          : { rrf: { k: fusion.k, weights: fusionWeights(fusion) } }) as Schemas['Query'],
         filter,
         limit: params.limit,
         ...out,

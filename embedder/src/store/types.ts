@@ -28,15 +28,12 @@ export type { SearchMode } from '../../../contract/internal.js';
 import type { SearchMode } from '../../../contract/internal.js';
 
 /**
- * Reciprocal rank fusion as Qdrant computes it: a hit at 1-based rank r of a ranking with weight
- * w adds 1 / (r / w + k − 1); with w = 1 that is the classic 1 / (k + r − 1). `weight` is the
- * dense ranking's share in [0, 1]: the rankings get weights 2·weight and 2·(1 − weight), so 0.5
- * weighs them equally and a weight of 0 or 1 leaves one ranking alone.
+ * How a hybrid search fuses its rankings, every setting filled in (contract/internal.ts: DBSF or
+ * weighted RRF, both as Qdrant computes them; `weight` is the dense ranking's share, the rankings
+ * weigh 2·weight and 2·(1 − weight)).
  */
-export interface Fusion {
-  k: number;
-  weight: number;
-}
+import type { ResolvedFusion } from '../../../contract/internal.js';
+export type Fusion = ResolvedFusion;
 
 export interface SearchParams {
   /** Default `dense`. */

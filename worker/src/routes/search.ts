@@ -1,7 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import {
-  DEFAULT_FUSION,
+  DEFAULT_DBSF,
+  DEFAULT_FUSION_METHOD,
+  DEFAULT_RRF,
   DEFAULT_SEARCH_MODE,
+  FUSION_METHODS,
+  refuseKWithoutRrf,
   GROUP_BY,
   PointPayload,
   SEARCH_MODES,
@@ -57,6 +61,13 @@ export const SearchFilters = z
 
 export const Fusion = z
   .object({
+    method: z
+      .enum(FUSION_METHODS)
+      .optional()
+      .openapi({
+        description: `dbsf (distribution-based score fusion${DEFAULT_FUSION_METHOD === 'dbsf' ? ', the default' : ''}): each ranking's scores mapped by their mean ± 3 standard deviations onto [0, 1] and summed, weighted, so one decisive match (a rare name, a code) counts for how far it stands out; rrf (reciprocal rank fusion${DEFAULT_FUSION_METHOD === 'rrf' ? ', the default' : ''}): ranks only`,
+        default: DEFAULT_FUSION_METHOD,
+      }),
     k: z
       .number()
       .int()
@@ -64,7 +75,7 @@ export const Fusion = z
       .max(1000)
       .optional()
       .openapi({
-        description: `reciprocal rank fusion's k (default ${DEFAULT_FUSION.k}): a hit at rank r of a ranking adds weight / (r + (k − 1)·weight); larger k flattens the rank differences`,
+        description: `reciprocal rank fusion's k, with method "rrf" only (default ${DEFAULT_RRF.k}): a hit at rank r of a ranking adds weight / (r + (k − 1)·weight); larger k flattens the rank differences`,
       }),
     weight: z
       .number()
@@ -72,13 +83,14 @@ export const Fusion = z
       .max(1)
       .optional()
       .openapi({
-        description: `the dense ranking's share in [0, 1] (default ${DEFAULT_FUSION.weight}, both alike): the rankings weigh 2·weight (dense) and 2·(1 − weight) (keyword)`,
+        description: `the dense ranking's share in [0, 1] (default ${DEFAULT_DBSF.weight} for dbsf, ${DEFAULT_RRF.weight} for rrf; 0.5 weighs both alike): the rankings weigh 2·weight (dense) and 2·(1 − weight) (keyword)`,
       }),
   })
   .strict()
+  .superRefine(refuseKWithoutRrf)
   .openapi('Fusion', {
     description:
-      'How hybrid mode fuses its two rankings (as Qdrant does). Only with mode "hybrid" (the default mode); with another mode it is refused (400 naming `fusion`).',
+      'How hybrid mode fuses its two rankings (both methods as Qdrant computes them). Only with mode "hybrid" (the default mode); with another mode it is refused (400 naming `fusion`).',
   });
 
 export const SearchRequest = z
@@ -89,7 +101,7 @@ export const SearchRequest = z
       .enum(SEARCH_MODES)
       .optional()
       .openapi({
-        description: `dense: nearest vectors (meaning); keyword: BM25 over the texts' words (exact terms, codes, names); hybrid: both, fused by reciprocal rank fusion. Default ${DEFAULT_SEARCH_MODE}, which measures best.`,
+        description: `dense: nearest vectors (meaning); keyword: BM25 over the texts' words (exact terms, codes, names); hybrid: both, fused (distribution-based score fusion by default, or reciprocal rank fusion). Default ${DEFAULT_SEARCH_MODE}, which measures best.`,
         default: DEFAULT_SEARCH_MODE,
       }),
     fusion: Fusion.optional(),
@@ -156,7 +168,7 @@ export const SearchResponse = z
         }),
         score: z.number().openapi({
           description:
-            "the mode's score, best first: cosine similarity in [-1, 1] (dense), BM25 (keyword), reciprocal rank fusion (hybrid)",
+            "the mode's score, best first: cosine similarity in [-1, 1] (dense), BM25 (keyword), the fused score (hybrid)",
         }),
         payload: SearchPayload,
         explain: z

@@ -336,14 +336,14 @@ const SCRIPT = pageScript(String.raw`
 
   // ---- 3. search --------------------------------------------------------------------------------
   // What a result's score is, by the mode the API used (the response's mode).
-  const SCORE_KIND = { dense: 'cosine', keyword: 'BM25', hybrid: 'RRF' };
-  const SCORE_NAME = { dense: 'cosine similarity', keyword: 'BM25', hybrid: 'reciprocal rank fusion' };
+  const SCORE_KIND = { dense: 'cosine', keyword: 'BM25', hybrid: 'fused' };
+  const SCORE_NAME = { dense: 'cosine similarity', keyword: 'BM25', hybrid: 'fused score' };
   const SCORE_MEANS = {
     dense: 'cosine similarity of the query and text vectors, in [-1, 1]',
     keyword: 'BM25 score of the query words in the text',
-    hybrid: 'reciprocal rank fusion of the dense and keyword rankings',
+    hybrid: 'the dense and keyword rankings fused (each normalised by its spread, summed)',
   };
-  // RRF scores are small (hundredths at the default k), so they get more decimals.
+  // Fused scores are small (RRF's are hundredths at the default k), so they get more decimals.
   const fmt = (score, mode) => score.toFixed(mode === 'hybrid' ? 4 : 3);
   let searches = 0;
   let searched = false;

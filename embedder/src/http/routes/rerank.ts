@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { RERANK_MODEL_HEADER, RerankRequest } from '../../../../contract/rerank.js';
 import type { RerankResponse } from '../../../../contract/rerank.js';
 import { ServiceError } from '../../core/errors.js';
-import type { Reranker } from '../../core/reranker.js';
+import type { RerankService } from '../../core/reranker.js';
 import type { AppEnv } from '../context.js';
 import { setTimingHeaders } from '../timing.js';
 import { readJson } from '../validate.js';
@@ -16,7 +16,7 @@ import { readJson } from '../validate.js';
  * pair over the window with `truncate: false`; 429 + Retry-After when the queue is full; timing
  * headers as embed and search. Texts are echoed only with `return_text`, and never logged.
  */
-export function registerRerank(app: Hono<AppEnv>, reranker: Reranker | null): void {
+export function registerRerank(app: Hono<AppEnv>, reranker: RerankService | null): void {
   app.post('/v1/rerank', async (c) => {
     if (!reranker) {
       throw new ServiceError(
