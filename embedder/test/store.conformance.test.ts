@@ -16,53 +16,7 @@ import type {
   VectorStore,
 } from '../src/store/types.js';
 import { seededRand, tempDir } from './helpers.js';
-
-const DIM = 8;
-const MODEL = 'test-model';
-
-function unit(values: number[]): Float32Array {
-  const v = Float32Array.from({ length: DIM }, (_, i) => values[i] ?? 0);
-  const norm = Math.hypot(...v);
-  return v.map((x) => x / norm);
-}
-
-/**
- * A point of one segment's text; unless `extra` says otherwise, the text fits the window: the
- * segment's only chunk, whose id is the segment's point id.
- */
-async function point(
-  org: string,
-  asset: string,
-  segment: string,
-  vector: number[],
-  seq: number,
-  extra: Partial<PointPayload> = {},
-): Promise<VectorPoint> {
-  const payload: PointPayload = {
-    segment_point_id: '',
-    chunk_index: 0,
-    chunk_count: 1,
-    chunk_start: 0,
-    chunk_end: extra.truncated_len ?? 10,
-    org_id: org,
-    asset_id: asset,
-    segment_id: segment,
-    modality: 'text',
-    model: MODEL,
-    model_ver: '1',
-    text_len: 10,
-    token_count: 3,
-    truncated: false,
-    truncated_len: 10,
-    job_id: randomUUID(),
-    seq,
-    embedded_at: new Date(1_700_000_000_000 + seq).toISOString(),
-    ...extra,
-  };
-  const id = await pointId(payload);
-  if (extra.segment_point_id === undefined) payload.segment_point_id = id;
-  return { id, vector: unit(vector), payload };
-}
+import { DIM, MODEL, point, unit } from './store-fixtures.js';
 
 /** Chunk i's vector in `chunked`: near axis i, so a search for it finds that chunk first. */
 const chunkAxis = (i: number) => Array.from({ length: DIM }, (_, k) => (k === i % DIM ? 1 : 0.05));

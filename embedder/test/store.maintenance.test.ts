@@ -7,46 +7,17 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pointId } from '../../contract/ids.js';
 import { LanceDbStore } from '../src/store/lancedb.js';
 import type { LanceDbStoreOptions } from '../src/store/lancedb.js';
-import type { PointPayload, VectorPoint } from '../src/store/types.js';
+import type { VectorPoint } from '../src/store/types.js';
 import { tempDir } from './helpers.js';
-
-const DIM = 8;
-const MODEL = 'test-model';
-
-function unit(values: number[]): Float32Array {
-  const v = Float32Array.from({ length: DIM }, (_, i) => values[i] ?? 0);
-  const norm = Math.hypot(...v);
-  return v.map((x) => x / norm);
-}
+import { DIM, MODEL, point as storePoint, unit } from './store-fixtures.js';
 
 /** Segment `segment` of asset a1 of acme, written by job `seq`, its vector turning with seq. */
-async function point(segment: number, seq: number): Promise<VectorPoint> {
-  const payload: PointPayload = {
-    segment_point_id: '',
-    chunk_index: 0,
-    chunk_count: 1,
-    chunk_start: 0,
-    chunk_end: 10,
-    org_id: 'acme',
-    asset_id: 'a1',
-    segment_id: `s${segment}`,
-    modality: 'text',
-    model: MODEL,
-    model_ver: '1',
-    text_len: 10,
-    token_count: 3,
-    truncated: false,
-    truncated_len: 10,
+function point(segment: number, seq: number): Promise<VectorPoint> {
+  return storePoint('acme', 'a1', `s${segment}`, [1, segment, seq % 7], seq, {
     job_id: `job-${segment}-${seq}`,
-    seq,
-    embedded_at: new Date(1_700_000_000_000 + seq).toISOString(),
-  };
-  const id = await pointId(payload);
-  payload.segment_point_id = id;
-  return { id, vector: unit([1, segment, seq % 7]), payload };
+  });
 }
 
 /** The table's versions (manifests) and the data dir's bytes. */
