@@ -812,7 +812,9 @@ describe('VectorStore conformance: LanceDB with upkeep after every write (compac
       memoryIndexMaxRows: 0,
       optimizeEveryWrites: 1,
       reopenEveryWrites: 1,
-      versionGraceMs: 0,
+      // Not 0: a search that started on a version must keep its files while it reads them (a
+      // grace of 0 lets the upkeep after the last write delete them under a running search).
+      versionGraceMs: 1_000,
     }),
   );
 });
